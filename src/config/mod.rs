@@ -1,0 +1,646 @@
+//! `berth.yaml`: found, parsed and checked before any work starts, so that every mistake in it
+//! is reported at once, with its file:line:column and a hint.
+
+pub mod raw;
+
+use crate::error::{Location, Problem, Problems};
+use crate::source::{self, EntryKind, Source};
+use raw::{DriverKind, RawApp, RawChannel, RawConfig, Text};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+pub const FILE_NAME: &str = "berth.yaml";
+
+/// A checked berth.yaml. Paths are relative to `root` and may hold `{channel}`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from.
+    pub file: PathBuf,
+    /// The directory holding it: the root of every path in it.
+    pub root: PathBuf,
+    pub defaults: Defaults,
+    pub apps: Vec<App>,
+    pub channels: Vec<Channel>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Defaults {
+    pub namespace: String,
+    pub labels: BTreeMap<String, String>,
+    /// `(group, kind)` of custom resources known to be cluster-scoped.
+    pub cluster_scoped: BTreeSet<(String, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct App {
+    pub name: String,
+    pub driver: Driver,
+    pub namespace: String,
+    pub values: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Driver {
+    Template { dir: String },
+    Helm { chart: String, release: String },
+    Kustomize { overlay: String },
+    Manifests { dir: String },
+}
+
+impl Driver {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Driver::Template { .. } => "template",
+            Driver::Helm { .. } => "helm",
+            Driver::Kustomize { .. } => "kustomize",
+            Driver::Manifests { .. } => "manifests",
+        }
+    }
+
+    /// The directory the driver reads, as written (may hold `{channel}`).
+    pub fn path(&self) -> &str {
+        match self {
+            Driver::Template { dir } | Driver::Manifests { dir } => dir,
+            Driver::Helm { chart, .. } => chart,
+            Driver::Kustomize { overlay } => overlay,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Channel {
+    pub name: String,
+    pub context: Option<String>,
+    pub release_branch: String,
+    /// Names of the apps released through this channel, in berth.yaml's order.
+    pub apps: Vec<String>,
+    pub values: Vec<String>,
+    pub images: Vec<ImagePin>,
+    pub promotes_to: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImagePin {
+    pub name: String,
+    pub new_name: Option<String>,
+    pub new_tag: Option<String>,
+    pub digest: Option<String>,
+}
+
+impl Config {
+    pub fn app(&self, name: &str) -> Option<&App> {
+        self.apps.iter().find(|a| a.name == name)
+    }
+
+    pub fn channel(&self, name: &str) -> Option<&Channel> {
+        self.channels.iter().find(|c| c.name == name)
+    }
+
+    /// The channels named (all when none are), or an error naming the unknown ones.
+    pub fn select_channels(&self, names: &[String]) -> Result<Vec<&Channel>, Problems> {
+        if names.is_empty() {
+            return Ok(self.channels.iter().collect());
+        }
+        let known: Vec<&str> = self.channels.iter().map(|c| c.name.as_str()).collect();
+        let mut found = Vec::new();
+        let mut problems = Vec::new();
+        for name in names {
+            match self.channel(name) {
+                Some(channel) => found.push(channel),
+                None => problems.push(
+                    Problem::new(format!("unknown channel `{name}`"))
+                        .in_file(&self.file)
+                        .hint(format!("channels defined: {}", known.join(", "))),
+                ),
+            }
+        }
+        Problems::check(problems)?;
+        Ok(found)
+    }
+}
+
+/// Replace `{channel}` in a path from berth.yaml.
+pub fn for_channel(path: &str, channel: &str) -> String {
+    path.replace("{channel}", channel)
+}
+
+/// Find berth.yaml in `start` or the nearest directory above it.
+pub fn find(start: &Path) -> Result<PathBuf, Problems> {
+    let start = start.canonicalize().map_err(|e| Problem::io(start, &e))?;
+    for dir in start.ancestors() {
+        let candidate = dir.join(FILE_NAME);
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+    }
+    Err(Problem::new(format!(
+        "no {FILE_NAME} in {} or any directory above it",
+        start.display()
+    ))
+    .hint("run berth inside a repository with a berth.yaml, or pass -C DIR or --config FILE")
+    .into())
+}
+
+/// Read and check the config at `file`, with the repository files read from `source`.
+pub fn load(file: &Path, source: &dyn Source) -> Result<Config, Problems> {
+    let text = std::fs::read_to_string(file).map_err(|e| Problem::io(file, &e))?;
+    parse(file, &text, source)
+}
+
+/// Parse and check config `text`, shown in messages as `file`.
+pub fn parse(file: &Path, text: &str, source: &dyn Source) -> Result<Config, Problems> {
+    let raw: RawConfig = crate::yaml::from_str(text).map_err(|e| {
+        let hint = if e.message.contains("unknown field") {
+            "`berth schema` prints every key berth.yaml accepts"
+        } else if e.message.contains("unknown variant") {
+            "drivers: template, helm, kustomize, manifests"
+        } else {
+            "berth.yaml must be valid YAML in the shape `berth schema` describes"
+        };
+        Problem::new(e.message)
+            .at(Location::at(file, e.line, e.column))
+            .hint(hint)
+    })?;
+    Validator {
+        file,
+        source,
+        problems: Vec::new(),
+    }
+    .run(raw, file)
+}
+
+struct Validator<'a> {
+    file: &'a Path,
+    source: &'a dyn Source,
+    problems: Vec<Problem>,
+}
+
+impl Validator<'_> {
+    fn at(&self, text: &Text) -> Location {
+        let line = text.referenced.line();
+        if line == 0 {
+            Location::file(self.file)
+        } else {
+            Location::at(self.file, Some(line), Some(text.referenced.column()))
+        }
+    }
+
+    fn report(&mut self, text: &Text, message: String, hint: &str) {
+        let problem = Problem::new(message).at(self.at(text)).hint(hint);
+        self.problems.push(problem);
+    }
+
+    fn run(mut self, raw: RawConfig, file: &Path) -> Result<Config, Problems> {
+        let root = file
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let defaults = self.defaults(&raw.defaults);
+        let app_names: Vec<String> = raw.apps.keys().map(|k| k.value.clone()).collect();
+        if raw.apps.is_empty() {
+            self.problems.push(
+                Problem::new("no apps defined")
+                    .in_file(self.file)
+                    .hint("add an app under `apps:`"),
+            );
+        }
+        if raw.channels.is_empty() {
+            self.problems.push(
+                Problem::new("no channels defined")
+                    .in_file(self.file)
+                    .hint("add a channel under `channels:`, e.g. `test: {}`"),
+            );
+        }
+        let channel_names: Vec<String> = raw.channels.keys().map(|k| k.value.clone()).collect();
+        let channels: Vec<Channel> = raw
+            .channels
+            .iter()
+            .map(|(name, channel)| self.channel(name, channel, &app_names, &channel_names))
+            .collect();
+        let apps: Vec<App> = raw
+            .apps
+            .iter()
+            .map(|(name, app)| {
+                let used_by: Vec<&str> = channels
+                    .iter()
+                    .filter(|c| c.apps.contains(&name.value))
+                    .map(|c| c.name.as_str())
+                    .collect();
+                self.app(name, app, &defaults, &used_by)
+            })
+            .collect();
+        self.check_promotion_cycles(&raw, &channels);
+        Problems::check(self.problems)?;
+        Ok(Config {
+            file: file.to_path_buf(),
+            root,
+            defaults,
+            apps,
+            channels,
+        })
+    }
+
+    fn defaults(&mut self, raw: &raw::RawDefaults) -> Defaults {
+        let namespace = match &raw.namespace {
+            Some(ns) => {
+                self.check_dns_label(ns, "namespace");
+                ns.value.clone()
+            }
+            None => "default".to_string(),
+        };
+        let mut cluster_scoped = BTreeSet::new();
+        for kind in &raw.cluster_scoped {
+            match kind.value.split_once('.') {
+                Some((k, group)) if !k.is_empty() && !group.is_empty() => {
+                    cluster_scoped.insert((group.to_string(), k.to_string()));
+                }
+                _ => self.report(
+                    kind,
+                    format!("`{}` is not of the form Kind.group", kind.value),
+                    "e.g. ClusterIssuer.cert-manager.io",
+                ),
+            }
+        }
+        self.check_labels(&raw.labels, "defaults.labels");
+        Defaults {
+            namespace,
+            labels: raw.labels.clone(),
+            cluster_scoped,
+        }
+    }
+
+    fn channel(
+        &mut self,
+        name: &Text,
+        raw: &RawChannel,
+        app_names: &[String],
+        channel_names: &[String],
+    ) -> Channel {
+        self.check_dns_label(name, "channel name");
+        let apps = match &raw.apps {
+            None => app_names.to_vec(),
+            Some(listed) => {
+                let mut seen = BTreeSet::new();
+                for app in listed {
+                    if !app_names.contains(&app.value) {
+                        self.report(
+                            app,
+                            format!(
+                                "channel `{}` names app `{}`, which is not defined",
+                                name.value, app.value
+                            ),
+                            &format!("apps defined: {}", app_names.join(", ")),
+                        );
+                    } else if !seen.insert(app.value.clone()) {
+                        self.report(
+                            app,
+                            format!("app `{}` is listed twice", app.value),
+                            "list each app once",
+                        );
+                    }
+                }
+                // Keep berth.yaml's app order so output order does not depend on the list.
+                app_names
+                    .iter()
+                    .filter(|a| listed.iter().any(|l| &l.value == *a))
+                    .cloned()
+                    .collect()
+            }
+        };
+        if let Some(target) = &raw.promotes_to {
+            if !channel_names.contains(&target.value) {
+                self.report(
+                    target,
+                    format!("`promotesTo: {}` names no channel", target.value),
+                    &format!("channels defined: {}", channel_names.join(", ")),
+                );
+            } else if target.value == name.value {
+                self.report(
+                    target,
+                    format!("channel `{}` promotes to itself", name.value),
+                    "name the next channel, e.g. test promotes to prod",
+                );
+            }
+        }
+        let release_branch = match &raw.release_branch {
+            Some(branch) => {
+                if !valid_branch_name(&branch.value) {
+                    self.report(
+                        branch,
+                        format!("`{}` is not a valid branch name", branch.value),
+                        "e.g. releases/prod",
+                    );
+                }
+                branch.value.clone()
+            }
+            None => format!("releases/{}", name.value),
+        };
+        let values = raw
+            .values
+            .iter()
+            .filter_map(|v| self.file_path(v, &[name.value.as_str()], EntryKind::File))
+            .collect();
+        let images = raw
+            .images
+            .iter()
+            .map(|pin| {
+                if pin.new_name.is_none() && pin.new_tag.is_none() && pin.digest.is_none() {
+                    self.report(
+                        &pin.name,
+                        format!("image pin `{}` changes nothing", pin.name.value),
+                        "set newName, newTag or digest",
+                    );
+                }
+                if pin.name.value.contains('@') || tag_of(&pin.name.value).is_some() {
+                    self.report(
+                        &pin.name,
+                        format!("image pin name `{}` has a tag or digest", pin.name.value),
+                        "name the image without tag or digest; put the tag in newTag",
+                    );
+                }
+                ImagePin {
+                    name: pin.name.value.clone(),
+                    new_name: pin.new_name.clone(),
+                    new_tag: pin.new_tag.clone(),
+                    digest: pin.digest.clone(),
+                }
+            })
+            .collect();
+        Channel {
+            name: name.value.clone(),
+            context: raw.context.clone(),
+            release_branch,
+            apps,
+            values,
+            images,
+            promotes_to: raw.promotes_to.as_ref().map(|t| t.value.clone()),
+        }
+    }
+
+    fn app(&mut self, name: &Text, raw: &RawApp, defaults: &Defaults, channels: &[&str]) -> App {
+        self.check_dns_label(name, "app name");
+        let kind = raw.driver.value;
+        let driver_at = Text {
+            value: String::new(),
+            referenced: raw.driver.referenced,
+            defined: raw.driver.defined,
+        };
+        if raw.release.is_some() && kind != DriverKind::Helm {
+            self.report(
+                raw.release.as_ref().unwrap(),
+                format!(
+                    "app `{}`: `release` applies only to the helm driver",
+                    name.value
+                ),
+                "remove it, or set `driver: helm`",
+            );
+        }
+        if kind == DriverKind::Kustomize && !raw.values.is_empty() {
+            self.report(
+                &raw.values[0],
+                format!(
+                    "app `{}`: kustomize overlays take no values files",
+                    name.value
+                ),
+                "put per-channel settings in the overlay (the path may use {channel})",
+            );
+        }
+        let path = match &raw.path {
+            Some(path) => self
+                .file_path(path, channels, EntryKind::Dir)
+                .unwrap_or_default(),
+            None => {
+                self.report(
+                    &driver_at,
+                    format!(
+                        "app `{}`: the {} driver needs `path`",
+                        name.value,
+                        driver_name(kind)
+                    ),
+                    match kind {
+                        DriverKind::Helm => "path: the chart directory, e.g. charts/web",
+                        DriverKind::Kustomize => {
+                            "path: the overlay, e.g. apps/web/overlays/{channel}"
+                        }
+                        _ => "path: the directory of the app's manifests, e.g. apps/web",
+                    },
+                );
+                String::new()
+            }
+        };
+        if kind == DriverKind::Helm && !path.is_empty() {
+            for channel in channels {
+                let chart_file = source::join(&for_channel(&path, channel), "Chart.yaml");
+                if self.source.kind(&chart_file) != Some(EntryKind::File) {
+                    self.report(
+                        raw.path.as_ref().unwrap(),
+                        format!(
+                            "app `{}`: {} is not a Helm chart (no Chart.yaml)",
+                            name.value,
+                            self.source.display(&for_channel(&path, channel)).display()
+                        ),
+                        "point `path` at the chart's directory",
+                    );
+                    break;
+                }
+            }
+        }
+        let namespace = match &raw.namespace {
+            Some(ns) => {
+                self.check_dns_label(ns, "namespace");
+                ns.value.clone()
+            }
+            None => defaults.namespace.clone(),
+        };
+        let values = raw
+            .values
+            .iter()
+            .filter_map(|v| self.file_path(v, channels, EntryKind::File))
+            .collect();
+        self.check_labels(&raw.labels, &format!("apps.{}.labels", name.value));
+        let driver = match kind {
+            DriverKind::Template => Driver::Template { dir: path },
+            DriverKind::Manifests => Driver::Manifests { dir: path },
+            DriverKind::Kustomize => Driver::Kustomize { overlay: path },
+            DriverKind::Helm => Driver::Helm {
+                chart: path,
+                release: raw
+                    .release
+                    .as_ref()
+                    .map(|r| r.value.clone())
+                    .unwrap_or_else(|| name.value.clone()),
+            },
+        };
+        App {
+            name: name.value.clone(),
+            driver,
+            namespace,
+            values,
+            labels: raw.labels.clone(),
+        }
+    }
+
+    /// Check a path from berth.yaml: inside the repository, and present as `kind` for every
+    /// channel it is used in (`{channel}` is replaced per channel).
+    fn file_path(&mut self, path: &Text, channels: &[&str], kind: EntryKind) -> Option<String> {
+        let normalized = match source::normalize(&path.value) {
+            Ok(p) => p,
+            Err(message) => {
+                self.report(path, message, "write paths relative to berth.yaml");
+                return None;
+            }
+        };
+        let concrete: Vec<String> = if normalized.contains("{channel}") {
+            channels
+                .iter()
+                .map(|c| for_channel(&normalized, c))
+                .collect()
+        } else {
+            vec![normalized.clone()]
+        };
+        for candidate in concrete {
+            let found = self.source.kind(&candidate);
+            if found != Some(kind) {
+                let what = match kind {
+                    EntryKind::Dir => "directory",
+                    EntryKind::File => "file",
+                };
+                let shown = self.source.display(&candidate);
+                let message = match found {
+                    None => format!("{what} {} does not exist", shown.display()),
+                    Some(_) => format!("{} is not a {what}", shown.display()),
+                };
+                self.report(
+                    path,
+                    message,
+                    "paths are relative to the directory of berth.yaml",
+                );
+                return None;
+            }
+        }
+        Some(normalized)
+    }
+
+    fn check_dns_label(&mut self, name: &Text, what: &str) {
+        if let Err(why) = check_dns_label(&name.value) {
+            self.report(
+                name,
+                format!("{what} `{}` is invalid: {why}", name.value),
+                "use lowercase letters, digits and `-`, starting and ending with a letter or digit, at most 63 characters",
+            );
+        }
+    }
+
+    fn check_labels(&mut self, labels: &BTreeMap<String, String>, place: &str) {
+        for (key, value) in labels {
+            if let Err(why) = crate::render::names::check_label(key, value) {
+                self.problems.push(
+                    Problem::new(format!("{place}: label `{key}: {value}` is invalid: {why}"))
+                        .in_file(self.file)
+                        .hint("label values are at most 63 characters of letters, digits, `-`, `_` and `.`"),
+                );
+            }
+        }
+    }
+
+    fn check_promotion_cycles(&mut self, raw: &RawConfig, channels: &[Channel]) {
+        for (name, _) in raw.channels.iter() {
+            let mut seen = vec![name.value.as_str()];
+            let mut current = name.value.as_str();
+            while let Some(next) = channels
+                .iter()
+                .find(|c| c.name == current)
+                .and_then(|c| c.promotes_to.as_deref())
+            {
+                if next == current {
+                    break; // reported as "promotes to itself"
+                }
+                if seen.contains(&next) {
+                    if next == name.value {
+                        self.report(
+                            name,
+                            format!("promotion loops: {} → {next}", seen.join(" → ")),
+                            "promotion must end at a last channel (e.g. prod)",
+                        );
+                    }
+                    break;
+                }
+                seen.push(next);
+                current = next;
+            }
+        }
+    }
+}
+
+fn driver_name(kind: DriverKind) -> &'static str {
+    match kind {
+        DriverKind::Template => "template",
+        DriverKind::Helm => "helm",
+        DriverKind::Kustomize => "kustomize",
+        DriverKind::Manifests => "manifests",
+    }
+}
+
+/// RFC 1123 label: what Kubernetes accepts for namespaces and label-safe names.
+pub fn check_dns_label(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("it is empty".into());
+    }
+    if name.len() > 63 {
+        return Err(format!("it is {} characters long", name.len()));
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err("only lowercase letters, digits and `-` are allowed".into());
+    }
+    if name.starts_with('-') || name.ends_with('-') {
+        return Err("it must start and end with a letter or digit".into());
+    }
+    Ok(())
+}
+
+/// A conservative subset of git's ref-name rules.
+fn valid_branch_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('/')
+        && !name.ends_with('/')
+        && !name.ends_with(".lock")
+        && !name.contains("..")
+        && !name.contains("//")
+        && !name.contains("@{")
+        && !name
+            .chars()
+            .any(|c| c.is_ascii_control() || " ~^:?*[\\".contains(c))
+}
+
+/// The tag of an image reference, if it has one (`registry:5000/app:1.2` → `1.2`).
+pub fn tag_of(image: &str) -> Option<&str> {
+    let without_digest = image.split('@').next().unwrap_or(image);
+    let last_slash = without_digest.rfind('/').map_or(0, |i| i + 1);
+    without_digest[last_slash..]
+        .rfind(':')
+        .map(|i| &without_digest[last_slash + i + 1..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_are_found_after_the_last_slash() {
+        assert_eq!(tag_of("registry:5000/app:1.2"), Some("1.2"));
+        assert_eq!(tag_of("registry:5000/app"), None);
+        assert_eq!(tag_of("nginx@sha256:abc"), None);
+        assert_eq!(tag_of("nginx:1.25@sha256:abc"), Some("1.25"));
+    }
+
+    #[test]
+    fn branch_names() {
+        assert!(valid_branch_name("releases/prod"));
+        assert!(!valid_branch_name("releases/../prod"));
+        assert!(!valid_branch_name("has space"));
+    }
+}

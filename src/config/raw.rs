@@ -1,0 +1,121 @@
+//! `berth.yaml` exactly as written, with the source position of every value a later check may
+//! point at. Validation (`super::validate`) turns it into the plain [`super::Config`].
+//! The JSON Schema (`berth schema`) is generated from these same types.
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+use std::collections::BTreeMap;
+
+/// A string with the line and column it was written at.
+pub type Text = Spanned<String>;
+
+/// berth.yaml: the apps a repository renders and the channels they are released through.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(title = "berth.yaml")]
+pub struct RawConfig {
+    /// Settings every app inherits.
+    #[serde(default)]
+    pub defaults: RawDefaults,
+    /// Apps by name. A name is a DNS label: lowercase letters, digits and `-`.
+    #[schemars(with = "BTreeMap<String, RawApp>")]
+    pub apps: IndexMap<Text, RawApp>,
+    /// Channels (environments) by name, e.g. `test` and `prod`.
+    #[schemars(with = "BTreeMap<String, RawChannel>")]
+    pub channels: IndexMap<Text, RawChannel>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawDefaults {
+    /// Namespace for namespaced objects that name none and whose app sets none. Default `default`.
+    #[schemars(with = "Option<String>")]
+    pub namespace: Option<Text>,
+    /// Labels added to every rendered object.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Custom resource kinds that are cluster-scoped although their CRD is not part of the
+    /// render, as `Kind.group` (e.g. `ClusterIssuer.cert-manager.io`).
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub cluster_scoped: Vec<Text>,
+}
+
+/// How an app's manifests are produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DriverKind {
+    /// A directory of minijinja templates (`*.yaml.j2`) and plain `*.yaml`.
+    Template,
+    /// A local Helm chart, rendered with `helm template`.
+    Helm,
+    /// A Kustomize overlay, built with `kustomize build` or `kubectl kustomize`.
+    Kustomize,
+    /// A directory of plain YAML (and JSON) manifests.
+    Manifests,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawApp {
+    /// `template`, `helm`, `kustomize` or `manifests`.
+    #[schemars(with = "DriverKind")]
+    pub driver: Spanned<DriverKind>,
+    /// Directory, relative to berth.yaml: the templates, the chart, the overlay or the manifests.
+    /// `{channel}` is replaced by the channel's name (e.g. `overlays/{channel}`).
+    #[schemars(with = "String")]
+    pub path: Option<Text>,
+    /// Namespace for the app's namespaced objects that name none.
+    #[schemars(with = "Option<String>")]
+    pub namespace: Option<Text>,
+    /// Values files, layered in order (later wins); `{channel}` is replaced by the channel's name.
+    /// The channel's own values files and `--set` are layered on top.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub values: Vec<Text>,
+    /// Helm only: the release name. Default: the app's name.
+    #[schemars(with = "Option<String>")]
+    pub release: Option<Text>,
+    /// Labels added to every object of this app.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawChannel {
+    /// kubeconfig context of the channel's cluster. Default: the current context.
+    pub context: Option<String>,
+    /// Branch holding the channel's rendered release. Default `releases/<channel>`.
+    #[schemars(with = "Option<String>")]
+    pub release_branch: Option<Text>,
+    /// Apps released through this channel. Default: all.
+    #[schemars(with = "Option<Vec<String>>")]
+    pub apps: Option<Vec<Text>>,
+    /// Values files layered over every app's own values, in order.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub values: Vec<Text>,
+    /// Image pins, as kustomize's `images:`: every container image named `name` is rewritten.
+    #[serde(default)]
+    pub images: Vec<RawImagePin>,
+    /// The channel a release of this one is promoted to next (e.g. `test` → `prod`).
+    #[schemars(with = "Option<String>")]
+    pub promotes_to: Option<Text>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawImagePin {
+    /// Image name as written in manifests, without tag or digest.
+    #[schemars(with = "String")]
+    pub name: Text,
+    /// Replacement image name (registry/repository).
+    pub new_name: Option<String>,
+    /// Replacement tag.
+    pub new_tag: Option<String>,
+    /// Replacement digest (`sha256:…`); wins over `newTag`.
+    pub digest: Option<String>,
+}

@@ -1,0 +1,14 @@
+//! berth: render Kubernetes manifests per channel, commit them to git, diff them against the
+//! live cluster and apply them. The modules follow the pipeline:
+//! `config` → `render` → `tree`/`git` → (plan, report, apply: coming) , with `cli` on top.
+
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod git;
+pub mod render;
+pub mod source;
+pub mod tree;
+pub mod yaml;
+
+pub use error::{Location, Problem, Problems};

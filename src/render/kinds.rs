@@ -1,0 +1,106 @@
+//! Which kinds are cluster-scoped. Built-in kinds come from the table below (kept in step with
+//! kube-apiserver's discovery by a test against the recorded documents); custom kinds from the
+//! CRDs in the same render, or from `defaults.clusterScoped` in berth.yaml.
+
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+/// `(group, kind)` of every cluster-scoped built-in kind (core group is `""`).
+pub const CLUSTER_SCOPED: &[(&str, &str)] = &[
+    ("", "ComponentStatus"),
+    ("", "Namespace"),
+    ("", "Node"),
+    ("", "PersistentVolume"),
+    ("admissionregistration.k8s.io", "MutatingAdmissionPolicy"),
+    (
+        "admissionregistration.k8s.io",
+        "MutatingAdmissionPolicyBinding",
+    ),
+    (
+        "admissionregistration.k8s.io",
+        "MutatingWebhookConfiguration",
+    ),
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"),
+    (
+        "admissionregistration.k8s.io",
+        "ValidatingAdmissionPolicyBinding",
+    ),
+    (
+        "admissionregistration.k8s.io",
+        "ValidatingWebhookConfiguration",
+    ),
+    ("apiextensions.k8s.io", "CustomResourceDefinition"),
+    ("apiregistration.k8s.io", "APIService"),
+    ("authentication.k8s.io", "SelfSubjectReview"),
+    ("authentication.k8s.io", "TokenReview"),
+    ("authorization.k8s.io", "SelfSubjectAccessReview"),
+    ("authorization.k8s.io", "SelfSubjectRulesReview"),
+    ("authorization.k8s.io", "SubjectAccessReview"),
+    ("certificates.k8s.io", "CertificateSigningRequest"),
+    ("certificates.k8s.io", "ClusterTrustBundle"),
+    ("flowcontrol.apiserver.k8s.io", "FlowSchema"),
+    ("flowcontrol.apiserver.k8s.io", "PriorityLevelConfiguration"),
+    ("internal.apiserver.k8s.io", "StorageVersion"),
+    ("networking.k8s.io", "IPAddress"),
+    ("networking.k8s.io", "IngressClass"),
+    ("networking.k8s.io", "ServiceCIDR"),
+    ("node.k8s.io", "RuntimeClass"),
+    ("rbac.authorization.k8s.io", "ClusterRole"),
+    ("rbac.authorization.k8s.io", "ClusterRoleBinding"),
+    ("resource.k8s.io", "DeviceClass"),
+    ("resource.k8s.io", "ResourceSlice"),
+    ("scheduling.k8s.io", "PriorityClass"),
+    ("storage.k8s.io", "CSIDriver"),
+    ("storage.k8s.io", "CSINode"),
+    ("storage.k8s.io", "StorageClass"),
+    ("storage.k8s.io", "VolumeAttachment"),
+    ("storage.k8s.io", "VolumeAttributesClass"),
+    ("storagemigration.k8s.io", "StorageVersionMigration"),
+];
+
+/// The group of an `apiVersion` (`apps/v1` → `apps`, `v1` → `""`).
+pub fn group_of(api_version: &str) -> &str {
+    api_version.rsplit_once('/').map_or("", |(group, _)| group)
+}
+
+/// Knows the scope of every kind a render may hold.
+#[derive(Debug, Default, Clone)]
+pub struct Scopes {
+    cluster: BTreeSet<(String, String)>,
+}
+
+impl Scopes {
+    /// Built-in table, plus `extra` cluster-scoped kinds, plus those declared by the CRDs
+    /// among `objects` (`spec.scope: Cluster`).
+    pub fn new<'a>(
+        extra: &BTreeSet<(String, String)>,
+        objects: impl IntoIterator<Item = &'a Value>,
+    ) -> Self {
+        let mut cluster: BTreeSet<(String, String)> = CLUSTER_SCOPED
+            .iter()
+            .map(|(g, k)| (g.to_string(), k.to_string()))
+            .collect();
+        cluster.extend(extra.iter().cloned());
+        for object in objects {
+            let is_crd = object["kind"] == "CustomResourceDefinition"
+                && object["apiVersion"]
+                    .as_str()
+                    .is_some_and(|v| group_of(v) == "apiextensions.k8s.io");
+            if is_crd && object["spec"]["scope"] == "Cluster" {
+                if let (Some(group), Some(kind)) = (
+                    object["spec"]["group"].as_str(),
+                    object["spec"]["names"]["kind"].as_str(),
+                ) {
+                    cluster.insert((group.to_string(), kind.to_string()));
+                }
+            }
+        }
+        Scopes { cluster }
+    }
+
+    /// Unknown kinds are taken as namespaced, as most custom resources are.
+    pub fn is_cluster_scoped(&self, group: &str, kind: &str) -> bool {
+        self.cluster
+            .contains(&(group.to_string(), kind.to_string()))
+    }
+}

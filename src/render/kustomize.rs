@@ -1,0 +1,52 @@
+//! The `kustomize` driver: `kustomize build <overlay>`, or `kubectl kustomize <overlay>` when
+//! no standalone kustomize is on PATH. `$BERTH_KUSTOMIZE` names another command
+//! (e.g. `kubectl kustomize`); the overlay directory is appended to it.
+
+use super::{AppInput, Manifest, parse_stream, run_tool};
+use crate::config::for_channel;
+use crate::error::{Problem, Problems};
+use std::process::Command;
+
+pub fn render(input: &AppInput<'_>, overlay: &str) -> Result<Vec<Manifest>, Problems> {
+    let overlay = for_channel(overlay, &input.channel.name);
+    let shown = input.source.display(&overlay);
+    let root = input
+        .source
+        .on_disk()
+        .map_err(|e| Problem::io(&shown, &e))?;
+    let mut command = kustomize_command()?;
+    command.arg(root.join(&overlay));
+    let output = run_tool(
+        command,
+        "kustomize build",
+        &shown,
+        "install kubectl or kustomize, or set BERTH_KUSTOMIZE to the command to run",
+    )?;
+    Ok(parse_stream(&output, shown.join("kustomization.yaml"), 0)?)
+}
+
+fn kustomize_command() -> Result<Command, Problem> {
+    if let Ok(configured) = std::env::var("BERTH_KUSTOMIZE") {
+        let mut words = configured.split_whitespace();
+        let program = words.next().ok_or_else(|| {
+            Problem::new("BERTH_KUSTOMIZE is empty").hint("e.g. `kubectl kustomize`")
+        })?;
+        let mut command = Command::new(program);
+        command.args(words);
+        return Ok(command);
+    }
+    if on_path("kustomize") {
+        let mut command = Command::new("kustomize");
+        command.arg("build");
+        Ok(command)
+    } else {
+        let mut command = Command::new("kubectl");
+        command.arg("kustomize");
+        Ok(command)
+    }
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+}

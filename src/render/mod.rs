@@ -1,0 +1,333 @@
+//! Render: config + source files → the objects of each channel ([`RenderedSet`]).
+//!
+//! Each driver turns one app into [`Manifest`]s (YAML documents with where they came from);
+//! [`postprocess`] then treats every driver's output the same way (namespace, labels, image
+//! pins, checks) and makes the objects canonical. Apps render in parallel.
+
+pub mod helm;
+pub mod kinds;
+pub mod kustomize;
+pub mod manifests;
+pub mod names;
+pub mod postprocess;
+pub mod template;
+pub mod values;
+
+use crate::config::{App, Channel, Config, Driver};
+use crate::error::{Location, Problem, Problems};
+use crate::source::Source;
+use rayon::prelude::*;
+use serde::Serialize;
+use serde_json::Value;
+use std::fmt;
+use std::path::PathBuf;
+
+/// Identity of an object in a cluster: what the API server would call the same object.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct ObjectKey {
+    pub group: String,
+    pub kind: String,
+    /// `None` for cluster-scoped objects.
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl ObjectKey {
+    /// Where the object lives in the rendered tree:
+    /// `<namespace>/<Kind>.<group>/<name>.yaml`, `_cluster/` for cluster-scoped objects.
+    pub fn tree_path(&self) -> String {
+        format!("{self}.yaml")
+    }
+}
+
+/// `<namespace>/<Kind>[.<group>]/<name>`: the tree path without `.yaml`, used in every message.
+impl fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let namespace = self.namespace.as_deref().unwrap_or(CLUSTER_DIR);
+        if self.group.is_empty() {
+            write!(f, "{namespace}/{}/{}", self.kind, self.name)
+        } else {
+            write!(f, "{namespace}/{}.{}/{}", self.kind, self.group, self.name)
+        }
+    }
+}
+
+/// Directory of cluster-scoped objects in the rendered tree.
+pub const CLUSTER_DIR: &str = "_cluster";
+
+/// One YAML document a driver produced, with the file and line it came from.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    pub origin: Location,
+    pub value: Value,
+}
+
+/// A rendered object, post-processed and canonical.
+#[derive(Debug, Clone)]
+pub struct RenderedObject {
+    pub key: ObjectKey,
+    pub app: String,
+    pub origin: Location,
+    pub body: Value,
+}
+
+/// The commit the render was made from, when known.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SourceInfo {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+}
+
+impl SourceInfo {
+    pub fn short_commit(&self) -> Option<&str> {
+        self.commit.as_deref().map(|c| &c[..c.len().min(12)])
+    }
+}
+
+/// Every object one channel renders to, sorted by tree path.
+#[derive(Debug, Clone)]
+pub struct RenderedSet {
+    pub channel: String,
+    pub source: SourceInfo,
+    /// `(app, driver)` of each app rendered, in berth.yaml's order.
+    pub apps: Vec<(String, &'static str)>,
+    pub objects: Vec<RenderedObject>,
+}
+
+/// What to render, beyond the config.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Only these apps (all of the channel's when empty).
+    pub apps: Vec<String>,
+    /// `--set key=value` overrides, layered last.
+    pub sets: Vec<values::SetValue>,
+    pub source: SourceInfo,
+}
+
+/// What a driver needs to render one app for one channel.
+pub struct AppInput<'a> {
+    pub config: &'a Config,
+    pub app: &'a App,
+    pub channel: &'a Channel,
+    pub source: &'a dyn Source,
+    /// Values layered: app files, channel files, `--set`.
+    pub values: Value,
+    pub info: &'a SourceInfo,
+}
+
+/// Render `channels`, each in full; apps of all channels in parallel.
+pub fn render(
+    config: &Config,
+    channels: &[&Channel],
+    source: &dyn Source,
+    options: &Options,
+) -> Result<Vec<RenderedSet>, Problems> {
+    let mut jobs = Vec::new();
+    for channel in channels {
+        for app in select_apps(config, channel, &options.apps)? {
+            jobs.push((*channel, app));
+        }
+    }
+    let results: Vec<(&Channel, &App, Result<Vec<Manifest>, Problems>)> = jobs
+        .par_iter()
+        .map(|(channel, app)| {
+            (
+                *channel,
+                *app,
+                render_app(config, app, channel, source, options),
+            )
+        })
+        .collect();
+
+    let mut problems = Vec::new();
+    let mut sets = Vec::new();
+    for channel in channels {
+        let mut per_app = Vec::new();
+        for (c, app, result) in &results {
+            if c.name != channel.name {
+                continue;
+            }
+            match result {
+                Ok(manifests) => per_app.push((*app, manifests.as_slice())),
+                Err(found) => problems.extend(found.0.iter().cloned()),
+            }
+        }
+        if !problems.is_empty() {
+            continue;
+        }
+        match postprocess::run(config, channel, &per_app) {
+            Ok(objects) => sets.push(RenderedSet {
+                channel: channel.name.clone(),
+                source: options.source.clone(),
+                apps: per_app
+                    .iter()
+                    .map(|(app, _)| (app.name.clone(), app.driver.name()))
+                    .collect(),
+                objects,
+            }),
+            Err(found) => problems.extend(found.0),
+        }
+    }
+    Problems::check(problems)?;
+    Ok(sets)
+}
+
+fn select_apps<'a>(
+    config: &'a Config,
+    channel: &Channel,
+    wanted: &[String],
+) -> Result<Vec<&'a App>, Problems> {
+    let mut problems = Vec::new();
+    for name in wanted {
+        if config.app(name).is_none() {
+            let known: Vec<&str> = config.apps.iter().map(|a| a.name.as_str()).collect();
+            problems.push(
+                Problem::new(format!("unknown app `{name}`"))
+                    .in_file(&config.file)
+                    .hint(format!("apps defined: {}", known.join(", "))),
+            );
+        } else if !channel.apps.contains(name) {
+            problems.push(
+                Problem::new(format!(
+                    "app `{name}` is not released through channel `{}`",
+                    channel.name
+                ))
+                .in_file(&config.file)
+                .hint(format!(
+                    "channel {} has: {}",
+                    channel.name,
+                    channel.apps.join(", ")
+                )),
+            );
+        }
+    }
+    Problems::check(problems)?;
+    Ok(config
+        .apps
+        .iter()
+        .filter(|a| channel.apps.contains(&a.name))
+        .filter(|a| wanted.is_empty() || wanted.contains(&a.name))
+        .collect())
+}
+
+fn render_app(
+    config: &Config,
+    app: &App,
+    channel: &Channel,
+    source: &dyn Source,
+    options: &Options,
+) -> Result<Vec<Manifest>, Problems> {
+    let values =
+        values::layer(app, channel, source, &options.sets).map_err(|p| tag_app(p, &app.name))?;
+    let input = AppInput {
+        config,
+        app,
+        channel,
+        source,
+        values,
+        info: &options.source,
+    };
+    let result = match &app.driver {
+        Driver::Template { dir } => template::render(&input, dir),
+        Driver::Manifests { dir } => manifests::render(&input, dir),
+        Driver::Helm { chart, release } => helm::render(&input, chart, release),
+        Driver::Kustomize { overlay } => kustomize::render(&input, overlay),
+    };
+    result.map_err(|p| tag_app(p, &app.name))
+}
+
+impl AppInput<'_> {
+    /// The app's values files for every channel: they may sit beside its manifests, and are
+    /// not manifests.
+    pub fn is_values_file(&self, path: &str) -> bool {
+        self.app.values.iter().any(|pattern| {
+            self.config
+                .channels
+                .iter()
+                .any(|c| crate::config::for_channel(pattern, &c.name) == path)
+        })
+    }
+}
+
+/// Name the app in every problem that does not name one yet.
+fn tag_app(mut problems: Problems, app: &str) -> Problems {
+    for problem in &mut problems.0 {
+        if problem.app.is_none() {
+            problem.app = Some(app.to_string());
+        }
+    }
+    problems
+}
+
+/// Parse a YAML stream produced for `app` into manifests, locating errors in `file`.
+pub(crate) fn parse_stream(
+    text: &str,
+    file: PathBuf,
+    line_offset: u64,
+) -> Result<Vec<Manifest>, Problem> {
+    let documents = crate::yaml::parse_documents(text).map_err(|e| {
+        Problem::new(format!("invalid YAML: {}", e.message))
+            .at(Location::at(
+                &file,
+                e.line.map(|l| l + line_offset),
+                e.column,
+            ))
+            .hint("fix the YAML syntax at that line")
+    })?;
+    Ok(documents
+        .into_iter()
+        .map(|d| Manifest {
+            origin: Location::at(&file, Some(d.line + line_offset), None),
+            value: d.value,
+        })
+        .collect())
+}
+
+/// Run an external renderer (helm, kustomize) and return its standard output.
+/// A failure shows the command and its standard error.
+pub(crate) fn run_tool(
+    mut command: std::process::Command,
+    what: &str,
+    at: &std::path::Path,
+    install_hint: &str,
+) -> Result<String, Problem> {
+    let shown = format!(
+        "{} {}",
+        command.get_program().to_string_lossy(),
+        command
+            .get_args()
+            .map(|a| a.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let output = command.output().map_err(|e| {
+        Problem::new(format!("cannot run `{shown}`: {e}"))
+            .in_file(at)
+            .hint(install_hint.to_string())
+    })?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        return Err(Problem::new(format!(
+            "{what} failed ({}): `{shown}`\n{}",
+            output.status,
+            indent(stderr.trim_end())
+        ))
+        .in_file(at)
+        .hint(format!("run `{shown}` to see the error in place")));
+    }
+    String::from_utf8(output.stdout).map_err(|_| {
+        Problem::new(format!(
+            "{what} printed output that is not UTF-8: `{shown}`"
+        ))
+        .in_file(at)
+    })
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

@@ -1,0 +1,115 @@
+//! Name rules the API server enforces, checked at render time so that a bad name is reported
+//! against its source file rather than as a 422 at apply time.
+
+/// RFC 1123 subdomain: most object names.
+pub fn check_subdomain(name: &str) -> Result<(), String> {
+    if name.len() > 253 {
+        return Err(format!(
+            "it is {} characters long (at most 253)",
+            name.len()
+        ));
+    }
+    for label in name.split('.') {
+        check_label_chars(label).map_err(|why| format!("{why} (in `{label}`)"))?;
+    }
+    Ok(())
+}
+
+fn check_label_chars(label: &str) -> Result<(), String> {
+    if label.is_empty() {
+        return Err("it has an empty part".into());
+    }
+    if !label
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err("only lowercase letters, digits, `-` and `.` are allowed".into());
+    }
+    if label.starts_with('-') || label.ends_with('-') {
+        return Err("it must start and end with a letter or digit".into());
+    }
+    Ok(())
+}
+
+/// Path segment: what RBAC objects allow (`system:controller:x`).
+pub fn check_path_segment(name: &str) -> Result<(), String> {
+    if name == "." || name == ".." {
+        return Err(format!("`{name}` is not allowed"));
+    }
+    if let Some(c) = name.chars().find(|c| *c == '/' || *c == '%') {
+        return Err(format!("`{c}` is not allowed"));
+    }
+    Ok(())
+}
+
+/// The name rule the API server applies to `kind` in `group`.
+pub fn check_object_name(group: &str, kind: &str, name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("it is empty".into());
+    }
+    match (group, kind) {
+        ("", "Namespace") | ("", "Service") => crate::config::check_dns_label(name),
+        ("rbac.authorization.k8s.io", _) => check_path_segment(name),
+        _ => check_subdomain(name),
+    }
+}
+
+/// A label key (`[prefix/]name`) and value.
+pub fn check_label(key: &str, value: &str) -> Result<(), String> {
+    let (prefix, name) = match key.split_once('/') {
+        Some((prefix, name)) => (Some(prefix), name),
+        None => (None, key),
+    };
+    if let Some(prefix) = prefix {
+        check_subdomain(prefix).map_err(|why| format!("key prefix `{prefix}`: {why}"))?;
+    }
+    check_qualified(name).map_err(|why| format!("key `{key}`: {why}"))?;
+    if !value.is_empty() {
+        check_qualified(value).map_err(|why| format!("value `{value}`: {why}"))?;
+    }
+    Ok(())
+}
+
+fn check_qualified(s: &str) -> Result<(), String> {
+    if s.is_empty() || s.len() > 63 {
+        return Err("must be 1 to 63 characters".into());
+    }
+    let ok = |b: u8| b.is_ascii_alphanumeric();
+    let bytes = s.as_bytes();
+    if !ok(bytes[0]) || !ok(bytes[bytes.len() - 1]) {
+        return Err("must start and end with a letter or digit".into());
+    }
+    if !bytes
+        .iter()
+        .all(|&b| ok(b) || b == b'-' || b == b'_' || b == b'.')
+    {
+        return Err("only letters, digits, `-`, `_` and `.` are allowed".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_names_follow_the_kind_rule() {
+        assert!(check_object_name("apps", "Deployment", "web-1.v2").is_ok());
+        assert!(check_object_name("apps", "Deployment", "Web").is_err());
+        assert!(check_object_name("", "Service", "a.b").is_err());
+        assert!(
+            check_object_name("rbac.authorization.k8s.io", "ClusterRole", "system:view").is_ok()
+        );
+        assert!(check_object_name("", "ConfigMap", "").is_err());
+        assert!(check_object_name("", "ConfigMap", &"a".repeat(254)).is_err());
+    }
+
+    #[test]
+    fn labels() {
+        assert!(check_label("app.kubernetes.io/name", "web").is_ok());
+        assert!(check_label("berth.dev/channel", "").is_ok());
+        assert!(check_label("tier", "has space").is_err());
+        assert!(check_label("Bad_Prefix/x", "v").is_err());
+        assert!(check_label("x", &"v".repeat(64)).is_err());
+    }
+}

@@ -1,0 +1,155 @@
+//! Where an app's input files come from. Rendering reads through [`Source`] so the same code
+//! renders a working directory (`berth render`) or a commit read from git's object database
+//! (`berth candidate`, where uncommitted changes must not leak in).
+//!
+//! Paths are relative to the repository root (the directory of berth.yaml), `/`-separated.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    File,
+    Dir,
+}
+
+pub trait Source: Sync {
+    /// What is at `path`, if anything.
+    fn kind(&self, path: &str) -> Option<EntryKind>;
+    /// The bytes of the file at `path`.
+    fn read(&self, path: &str) -> io::Result<Vec<u8>>;
+    /// Every file below directory `dir`, recursively, as paths relative to the root, sorted.
+    fn files_under(&self, dir: &str) -> io::Result<Vec<String>>;
+    /// A directory on disk holding the whole source, for tools that read files themselves
+    /// (helm, kustomize: an overlay may reach `../base`).
+    fn on_disk(&self) -> io::Result<&Path>;
+    /// How to show `path` in messages.
+    fn display(&self, path: &str) -> PathBuf;
+}
+
+/// A directory on disk, read as it is (the working tree).
+pub struct DirSource {
+    root: PathBuf,
+}
+
+impl DirSource {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        DirSource { root: root.into() }
+    }
+
+    fn full(&self, path: &str) -> PathBuf {
+        if self.root == Path::new(".") && !path.is_empty() {
+            PathBuf::from(path)
+        } else if path.is_empty() {
+            self.root.clone()
+        } else {
+            self.root.join(path)
+        }
+    }
+}
+
+impl Source for DirSource {
+    fn kind(&self, path: &str) -> Option<EntryKind> {
+        let meta = std::fs::metadata(self.full(path)).ok()?;
+        Some(if meta.is_dir() {
+            EntryKind::Dir
+        } else {
+            EntryKind::File
+        })
+    }
+
+    fn read(&self, path: &str) -> io::Result<Vec<u8>> {
+        std::fs::read(self.full(path))
+    }
+
+    fn files_under(&self, dir: &str) -> io::Result<Vec<String>> {
+        let mut files = Vec::new();
+        let base = self.full(dir);
+        for entry in walkdir::WalkDir::new(&base).follow_links(true) {
+            let entry = entry.map_err(io::Error::from)?;
+            if entry.file_type().is_file() {
+                let below = entry
+                    .path()
+                    .strip_prefix(&base)
+                    .expect("walkdir stays below its root");
+                files.push(join(dir, &to_slash(below)));
+            }
+        }
+        files.sort();
+        Ok(files)
+    }
+
+    fn on_disk(&self) -> io::Result<&Path> {
+        Ok(&self.root)
+    }
+
+    fn display(&self, path: &str) -> PathBuf {
+        self.full(path)
+    }
+}
+
+fn to_slash(path: &Path) -> String {
+    path.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Join a directory and a name the way paths in a [`Source`] are written.
+pub fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() || dir == "." {
+        name.to_string()
+    } else {
+        format!("{}/{}", dir.trim_end_matches('/'), name)
+    }
+}
+
+/// Normalise a path from berth.yaml: strip `./`, reject absolute paths and `..`, so that every
+/// input is inside the repository (and so inside the commit a candidate is rendered from).
+pub fn normalize(path: &str) -> Result<String, String> {
+    if path.starts_with('/') || path.contains('\\') {
+        return Err(format!(
+            "`{path}` must be a relative path inside the repository, with `/` separators"
+        ));
+    }
+    let mut parts = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                return Err(format!(
+                    "`{path}` leaves the repository: paths may not contain `..`"
+                ));
+            }
+            other => parts.push(other),
+        }
+    }
+    Ok(parts.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_relative_paths_and_refuses_escapes() {
+        assert_eq!(normalize("./apps//web/").unwrap(), "apps/web");
+        assert_eq!(normalize(".").unwrap(), "");
+        assert!(normalize("../other").is_err());
+        assert!(normalize("apps/../../x").is_err());
+        assert!(normalize("/etc/passwd").is_err());
+    }
+
+    #[test]
+    fn lists_files_sorted_relative_to_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("a/b")).unwrap();
+        std::fs::write(dir.path().join("a/z.yaml"), "").unwrap();
+        std::fs::write(dir.path().join("a/b/c.yaml"), "").unwrap();
+        let source = DirSource::new(dir.path());
+        assert_eq!(source.files_under("a").unwrap(), ["a/b/c.yaml", "a/z.yaml"]);
+        assert_eq!(source.kind("a/b"), Some(EntryKind::Dir));
+        assert_eq!(source.kind("a/z.yaml"), Some(EntryKind::File));
+        assert_eq!(source.kind("nope"), None);
+    }
+}
