@@ -275,7 +275,7 @@ mod tests {
     #[test]
     fn canonical_order_leads_with_identity_then_sorts() {
         let mut object = json!({
-            "spec": {"z": 1, "a": {"d": 1, "c": 2}, "l": [{"image": "x", "name": "n"}]},
+            "spec": {"z": 1, "a": {"d": 1, "c": 2}, "l": [{"image": "x", "name": "main"}]},
             "metadata": {"labels": {"b": "1", "a": "2"}, "name": "web", "annotations": {}, "namespace": "ns"},
             "kind": "ConfigMap",
             "apiVersion": "v1"
@@ -284,7 +284,7 @@ mod tests {
         let text = to_string(&object);
         assert_eq!(
             text,
-            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\n  namespace: ns\n  labels:\n    a: \"2\"\n    b: \"1\"\n  annotations: {}\nspec:\n  a:\n    c: 2\n    d: 1\n  l:\n  - name: n\n    image: x\n  z: 1\n"
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\n  namespace: ns\n  labels:\n    a: \"2\"\n    b: \"1\"\n  annotations: {}\nspec:\n  a:\n    c: 2\n    d: 1\n  l:\n  - name: main\n    image: x\n  z: 1\n"
         );
     }
 }
