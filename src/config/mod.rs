@@ -194,6 +194,7 @@ impl Validator<'_> {
     fn run(mut self, raw: RawConfig, file: &Path) -> Result<Config, Problems> {
         let root = file
             .parent()
+            .filter(|p| !p.as_os_str().is_empty())
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
         let defaults = self.defaults(&raw.defaults);

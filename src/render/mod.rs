@@ -154,9 +154,7 @@ pub fn render(
                 Err(found) => problems.extend(found.0.iter().cloned()),
             }
         }
-        if !problems.is_empty() {
-            continue;
-        }
+        // Apps that rendered are still checked, so one run reports every problem.
         match postprocess::run(config, channel, &per_app) {
             Ok(objects) => sets.push(RenderedSet {
                 channel: channel.name.clone(),

@@ -60,7 +60,7 @@ pub fn run(
         }
     }
     Problems::check(problems)?;
-    objects.sort_by_cached_key(|o| o.key.tree_path());
+    objects.sort_by_cached_key(|o| o.key.to_string());
     Ok(objects)
 }
 

@@ -186,6 +186,13 @@ fn hex(bytes: &[u8]) -> String {
 
 /// A template error as a problem at the template's file:line, naming what was undefined.
 fn template_problem(input: &AppInput<'_>, dir: &str, err: &minijinja::Error) -> Problem {
+    // `include` and `import` wrap the included template's error: report where it happened.
+    let mut err = err;
+    while let Some(inner) =
+        std::error::Error::source(err).and_then(|s| s.downcast_ref::<minijinja::Error>())
+    {
+        err = inner;
+    }
     let file = input
         .source
         .display(&crate::source::join(dir, err.name().unwrap_or("?")));

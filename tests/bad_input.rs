@@ -1,0 +1,494 @@
+//! Bad input: every case exits 2 with a message naming the file (and line where there is one),
+//! the app or object, and a hint; nothing is written.
+
+use crate::support::*;
+
+const ONE_APP: &str = "apps:\n  web:\n    driver: manifests\n    path: m\nchannels:\n  test: {}\n";
+
+fn template_repo(template: &str) -> tempfile::TempDir {
+    repo(&[
+        (
+            "berth.yaml",
+            "apps:\n  web:\n    driver: template\n    path: t\n    values: [t/values.yaml]\nchannels:\n  test: {}\n",
+        ),
+        ("t/values.yaml", "replicas: 2\n"),
+        ("t/deploy.yaml.j2", template),
+    ])
+}
+
+fn render(dir: &std::path::Path) -> Run {
+    berth(dir, &["render"])
+}
+
+#[test]
+fn malformed_yaml_in_a_manifest() {
+    let r = repo(&[
+        ("berth.yaml", ONE_APP),
+        (
+            "m/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata: [unclosed\n",
+        ),
+    ]);
+    render(r.path()).fails_with(&["m/cm.yaml:5", "invalid YAML", "app web"]);
+}
+
+#[test]
+fn malformed_yaml_after_other_documents_names_the_right_line() {
+    let r = repo(&[
+        ("berth.yaml", ONE_APP),
+        (
+            "m/two.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n  labels: {x: [}\n",
+        ),
+    ]);
+    render(r.path()).fails_with(&["m/two.yaml:10"]);
+}
+
+#[test]
+fn malformed_berth_yaml() {
+    let r = repo(&[("berth.yaml", "apps:\n  web:\n    driver: [manifests\n")]);
+    render(r.path()).fails_with(&["berth.yaml:", "hint:"]);
+}
+
+#[test]
+fn unclosed_template_tag() {
+    let r = template_repo("replicas: {{ values.replicas\n");
+    render(r.path()).fails_with(&["t/deploy.yaml.j2:1", "template syntax error", "app web"]);
+}
+
+#[test]
+fn unclosed_block_tag() {
+    let r = template_repo("{% if values.replicas %}\nreplicas: 1\n");
+    render(r.path()).fails_with(&["t/deploy.yaml.j2", "template syntax error"]);
+}
+
+#[test]
+fn undefined_variable_names_the_file_line_and_variable() {
+    let r = template_repo(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  x: {{ values.missing }}\n",
+    );
+    render(r.path()).fails_with(&[
+        "t/deploy.yaml.j2:6",
+        "undefined variable",
+        "values.missing",
+        "app web",
+    ]);
+}
+
+#[test]
+fn undefined_variable_in_an_included_template_names_that_template() {
+    let r = repo(&[
+        (
+            "berth.yaml",
+            "apps:\n  web:\n    driver: template\n    path: t\nchannels:\n  test: {}\n",
+        ),
+        ("t/_labels.j2", "team: {{ values.team }}\n"),
+        (
+            "t/cm.yaml.j2",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  labels:\n    {% include '_labels.j2' %}\n",
+        ),
+    ]);
+    render(r.path()).fails_with(&["t/_labels.j2:1", "values.team"]);
+}
+
+#[test]
+fn template_rendering_invalid_yaml() {
+    let r =
+        template_repo("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n    bad: indent\n");
+    render(r.path()).fails_with(&[
+        "t/deploy.yaml.j2:",
+        "invalid YAML",
+        "template rendered invalid YAML",
+    ]);
+}
+
+#[test]
+fn unknown_driver() {
+    let r = repo(&[(
+        "berth.yaml",
+        "apps:\n  web:\n    driver: jsonnet\n    path: m\nchannels:\n  test: {}\n",
+    )]);
+    render(r.path()).fails_with(&[
+        "berth.yaml:3:",
+        "jsonnet",
+        "drivers: template, helm, kustomize, manifests",
+    ]);
+}
+
+#[test]
+fn unknown_key() {
+    let r = repo(&[(
+        "berth.yaml",
+        "apps:\n  web:\n    driver: manifests\n    path: m\n    replicas: 3\nchannels:\n  test: {}\n",
+    )]);
+    render(r.path()).fails_with(&["berth.yaml:5:", "replicas", "berth schema"]);
+}
+
+#[test]
+fn channel_names_an_app_that_is_not_defined() {
+    let r = repo(&[
+        (
+            "berth.yaml",
+            "apps:\n  web:\n    driver: manifests\n    path: m\nchannels:\n  test:\n    apps: [web, wbe]\n",
+        ),
+        ("m/.keep", ""),
+    ]);
+    render(r.path()).fails_with(&["berth.yaml:7:", "`wbe`", "not defined", "apps defined: web"]);
+}
+
+#[test]
+fn missing_directory() {
+    let r = repo(&[("berth.yaml", ONE_APP)]);
+    render(r.path()).fails_with(&["berth.yaml:4:", "directory m does not exist"]);
+}
+
+#[test]
+fn missing_directory_for_one_channel_only() {
+    let r = repo(&[
+        (
+            "berth.yaml",
+            "apps:\n  q:\n    driver: kustomize\n    path: o/{channel}\nchannels:\n  test: {}\n  prod: {}\n",
+        ),
+        ("o/test/kustomization.yaml", "resources: []\n"),
+    ]);
+    render(r.path()).fails_with(&["berth.yaml:4:", "o/prod does not exist"]);
+}
+
+#[test]
+fn missing_values_file() {
+    let r = repo(&[
+        (
+            "berth.yaml",
+            "apps:\n  web:\n    driver: manifests\n    path: m\n    values:\n      - v/{channel}.yaml\nchannels:\n  test: {}\n",
+        ),
+        ("m/.keep", ""),
+    ]);
+    render(r.path()).fails_with(&["berth.yaml:6:", "v/test.yaml does not exist"]);
+}
+
+#[test]
+fn values_file_that_is_not_a_mapping() {
+    let r = repo(&[
+        (
+            "berth.yaml",
+            "apps:\n  web:\n    driver: template\n    path: t\n    values: [v.yaml]\nchannels:\n  test: {}\n",
+        ),
+        ("v.yaml", "- a\n- b\n"),
+        ("t/x.yaml.j2", ""),
+    ]);
+    render(r.path()).fails_with(&["v.yaml", "mapping"]);
+}
+
+#[test]
+fn path_outside_the_repository() {
+    let r = repo(&[(
+        "berth.yaml",
+        "apps:\n  web:\n    driver: manifests\n    path: ../elsewhere\nchannels:\n  test: {}\n",
+    )]);
+    render(r.path()).fails_with(&["berth.yaml:4:", "leaves the repository"]);
+}
+
+#[test]
+fn driver_field_missing() {
+    let r = repo(&[(
+        "berth.yaml",
+        "apps:\n  chart:\n    driver: helm\nchannels:\n  test: {}\n",
+    )]);
+    render(r.path()).fails_with(&[
+        "berth.yaml:3:",
+        "the helm driver needs `path`",
+        "chart directory",
+    ]);
+}
+
+#[test]
+fn helm_chart_directory_without_chart_yaml() {
+    let r = repo(&[
+        (
+            "berth.yaml",
+            "apps:\n  chart:\n    driver: helm\n    path: c\nchannels:\n  test: {}\n",
+        ),
+        ("c/values.yaml", ""),
+    ]);
+    render(r.path()).fails_with(&["berth.yaml:4:", "not a Helm chart"]);
+}
+
+#[test]
+fn field_of_another_driver() {
+    let r = repo(&[
+        (
+            "berth.yaml",
+            "apps:\n  web:\n    driver: manifests\n    path: m\n    release: web\nchannels:\n  test: {}\n",
+        ),
+        ("m/.keep", ""),
+    ]);
+    render(r.path()).fails_with(&["berth.yaml:5:", "only to the helm driver"]);
+}
+
+#[test]
+fn bad_app_and_channel_names() {
+    let r = repo(&[
+        (
+            "berth.yaml",
+            "apps:\n  Web_App:\n    driver: manifests\n    path: m\nchannels:\n  Prod: {}\n",
+        ),
+        ("m/.keep", ""),
+    ]);
+    let run = render(r.path());
+    run.fails_with(&[
+        "berth.yaml:2:",
+        "app name `Web_App` is invalid",
+        "berth.yaml:6:",
+        "channel name `Prod`",
+    ]);
+}
+
+#[test]
+fn promotion_to_an_unknown_channel_and_loops() {
+    let r = repo(&[
+        (
+            "berth.yaml",
+            "apps:\n  web:\n    driver: manifests\n    path: m\nchannels:\n  test:\n    promotesTo: staging\n  a:\n    promotesTo: b\n  b:\n    promotesTo: a\n",
+        ),
+        ("m/.keep", ""),
+    ]);
+    render(r.path()).fails_with(&[
+        "berth.yaml:7:",
+        "`promotesTo: staging` names no channel",
+        "promotion loops",
+    ]);
+}
+
+#[test]
+fn all_config_problems_are_reported_at_once() {
+    let r = repo(&[(
+        "berth.yaml",
+        "apps:\n  a:\n    driver: manifests\n    path: nope\n  b:\n    driver: template\nchannels:\n  test:\n    apps: [a, c]\n",
+    )]);
+    let run = render(r.path());
+    run.fails_with(&["berth.yaml:4:", "berth.yaml:6:", "berth.yaml:9:"]);
+    assert_eq!(run.stderr.matches("error:").count(), 3, "{}", run.stderr);
+}
+
+#[test]
+fn duplicate_object_across_two_apps_names_both_sources() {
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shared\n  namespace: ns\n";
+    let r = repo(&[
+        (
+            "berth.yaml",
+            "apps:\n  one:\n    driver: manifests\n    path: a\n  two:\n    driver: manifests\n    path: b\nchannels:\n  test: {}\n",
+        ),
+        ("a/cm.yaml", cm),
+        (
+            "b/other.yaml",
+            &format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: unique\n---\n{cm}"),
+        ),
+    ]);
+    render(r.path()).fails_with(&[
+        "ns/ConfigMap/shared is rendered twice",
+        "app one (a/cm.yaml:1)",
+        "app two (b/other.yaml:6)",
+    ]);
+}
+
+#[test]
+fn inline_secret_data_is_refused_without_showing_the_value() {
+    let r = repo(&[
+        ("berth.yaml", ONE_APP),
+        (
+            "m/secret.yaml",
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\ndata:\n  password: aHVudGVyMg==\n",
+        ),
+    ]);
+    let run = render(r.path());
+    run.fails_with(&[
+        "m/secret.yaml:1",
+        "default/Secret/db",
+        "inline data",
+        "never be committed",
+        "external secret",
+    ]);
+    assert!(
+        !run.stderr.contains("aHVudGVyMg=="),
+        "the secret value leaked: {}",
+        run.stderr
+    );
+    assert!(!run.stdout.contains("aHVudGVyMg=="));
+}
+
+#[test]
+fn inline_secret_string_data_is_refused() {
+    let r = repo(&[
+        ("berth.yaml", ONE_APP),
+        (
+            "m/secret.yaml",
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  password: hunter2\n",
+        ),
+    ]);
+    let run = render(r.path());
+    run.fails_with(&["m/secret.yaml:1", "inline stringData"]);
+    assert!(!run.stderr.contains("hunter2"));
+}
+
+#[test]
+fn a_secret_without_data_is_fine() {
+    let r = repo(&[
+        ("berth.yaml", ONE_APP),
+        (
+            "m/token.yaml",
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: sa-token\n  annotations:\n    kubernetes.io/service-account.name: web\ntype: kubernetes.io/service-account-token\n",
+        ),
+    ]);
+    render(r.path()).succeeds();
+}
+
+#[test]
+fn document_without_kind() {
+    let r = repo(&[
+        ("berth.yaml", ONE_APP),
+        ("m/x.yaml", "apiVersion: v1\nmetadata:\n  name: a\n"),
+    ]);
+    render(r.path()).fails_with(&["m/x.yaml:1", "no `kind`"]);
+}
+
+#[test]
+fn document_without_api_version() {
+    let r = repo(&[
+        ("berth.yaml", ONE_APP),
+        ("m/x.yaml", "kind: ConfigMap\nmetadata:\n  name: a\n"),
+    ]);
+    render(r.path()).fails_with(&["m/x.yaml:1", "no `apiVersion`"]);
+}
+
+#[test]
+fn document_without_name() {
+    let r = repo(&[
+        ("berth.yaml", ONE_APP),
+        (
+            "m/x.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ok\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  labels: {a: b}\n",
+        ),
+    ]);
+    render(r.path()).fails_with(&["m/x.yaml:6", "ConfigMap has no metadata.name"]);
+}
+
+#[test]
+fn generate_name_is_refused() {
+    let r = repo(&[
+        ("berth.yaml", ONE_APP),
+        (
+            "m/x.yaml",
+            "apiVersion: batch/v1\nkind: Job\nmetadata:\n  generateName: migrate-\n",
+        ),
+    ]);
+    render(r.path()).fails_with(&["m/x.yaml:1", "generateName", "fixed metadata.name"]);
+}
+
+#[test]
+fn document_that_is_not_an_object() {
+    let r = repo(&[("berth.yaml", ONE_APP), ("m/x.yaml", "- just\n- a list\n")]);
+    render(r.path()).fails_with(&["m/x.yaml:1", "must be a Kubernetes object, found a list"]);
+}
+
+#[test]
+fn invalid_object_name() {
+    let r = repo(&[
+        ("berth.yaml", ONE_APP),
+        (
+            "m/x.yaml",
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: My_Web\n",
+        ),
+    ]);
+    render(r.path()).fails_with(&["m/x.yaml:1", "Deployment name `My_Web` is invalid"]);
+}
+
+#[test]
+fn invalid_namespace_on_an_object() {
+    let r = repo(&[
+        ("berth.yaml", ONE_APP),
+        (
+            "m/x.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: Team.A\n",
+        ),
+    ]);
+    render(r.path()).fails_with(&["m/x.yaml:1", "namespace `Team.A` is invalid"]);
+}
+
+#[test]
+fn unknown_channel_on_the_command_line() {
+    let r = repo(&[("berth.yaml", ONE_APP), ("m/.keep", "")]);
+    berth(r.path(), &["render", "--channel", "staging"]).fails_with(&[
+        "berth.yaml",
+        "unknown channel `staging`",
+        "channels defined: test",
+    ]);
+}
+
+#[test]
+fn unknown_app_on_the_command_line() {
+    let r = repo(&[("berth.yaml", ONE_APP), ("m/.keep", "")]);
+    berth(r.path(), &["render", "--app", "wbe"]).fails_with(&[
+        "berth.yaml",
+        "unknown app `wbe`",
+        "apps defined: web",
+    ]);
+}
+
+#[test]
+fn app_not_in_the_channel() {
+    let r = repo(&[
+        (
+            "berth.yaml",
+            "apps:\n  web:\n    driver: manifests\n    path: m\n  api:\n    driver: manifests\n    path: m\nchannels:\n  test:\n    apps: [web]\n",
+        ),
+        ("m/.keep", ""),
+    ]);
+    berth(r.path(), &["render", "-c", "test", "-a", "api"])
+        .fails_with(&["app `api` is not released through channel `test`"]);
+}
+
+#[test]
+fn no_config_found() {
+    let r = tempfile::tempdir().unwrap();
+    render(r.path()).fails_with(&["no berth.yaml", "-C DIR"]);
+}
+
+#[test]
+fn malformed_set_is_a_usage_error() {
+    let r = repo(&[("berth.yaml", ONE_APP), ("m/.keep", "")]);
+    berth(r.path(), &["render", "--set", "novalue"]).fails_with(&["--set", "key=value"]);
+}
+
+#[test]
+fn a_failed_render_leaves_the_previous_tree_untouched() {
+    let r = repo(&[
+        ("berth.yaml", ONE_APP),
+        (
+            "m/x.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n",
+        ),
+    ]);
+    let out = tempfile::tempdir().unwrap();
+    let out_arg = out.path().to_str().unwrap();
+    berth(r.path(), &["render", "--out", out_arg]).succeeds();
+    let before = read_tree(out.path());
+    std::fs::write(r.path().join("m/y.yaml"), "kind: [\n").unwrap();
+    berth(r.path(), &["render", "--out", out_arg]).fails_with(&["m/y.yaml:1"]);
+    assert_eq!(read_tree(out.path()), before);
+}
+
+#[test]
+fn problems_in_several_apps_are_all_reported() {
+    let r = repo(&[
+        (
+            "berth.yaml",
+            "apps:\n  a:\n    driver: manifests\n    path: a\n  b:\n    driver: manifests\n    path: b\nchannels:\n  test: {}\n",
+        ),
+        ("a/x.yaml", "kind: [\n"),
+        (
+            "b/y.yaml",
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\ndata: {k: dg==}\n",
+        ),
+    ]);
+    render(r.path()).fails_with(&["a/x.yaml:1", "app a", "b/y.yaml:1", "app b"]);
+}

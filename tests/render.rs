@@ -1,0 +1,349 @@
+//! `berth render` on the quickstart example and on small repositories.
+
+use crate::support::*;
+use std::path::Path;
+
+fn render_tree(repo: &Path, channel: &str, out: &Path) -> String {
+    berth(
+        repo,
+        &[
+            "render",
+            "--channel",
+            channel,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    )
+    .succeeds();
+    tree_text(&out.join(channel))
+}
+
+#[test]
+fn quickstart_test_channel_tree() {
+    let repo = example_copy("quickstart");
+    let out = tempfile::tempdir().unwrap();
+    insta::assert_snapshot!(render_tree(repo.path(), "test", out.path()));
+}
+
+#[test]
+fn quickstart_prod_channel_tree() {
+    let repo = example_copy("quickstart");
+    let out = tempfile::tempdir().unwrap();
+    insta::assert_snapshot!(render_tree(repo.path(), "prod", out.path()));
+}
+
+#[test]
+fn rendering_twice_gives_the_same_bytes() {
+    let repo = example_copy("quickstart");
+    let first = tempfile::tempdir().unwrap();
+    let second = tempfile::tempdir().unwrap();
+    render_tree(repo.path(), "prod", first.path());
+    render_tree(repo.path(), "prod", second.path());
+    assert_eq!(
+        read_tree(&first.path().join("prod")),
+        read_tree(&second.path().join("prod"))
+    );
+    // And stdout, run after run.
+    let one = berth(repo.path(), &["render"]);
+    let two = berth(repo.path(), &["render"]);
+    one.succeeds();
+    assert_eq!(one.stdout, two.stdout);
+}
+
+#[test]
+fn the_tree_layout_puts_each_object_at_its_key() {
+    let repo = example_copy("quickstart");
+    let out = tempfile::tempdir().unwrap();
+    render_tree(repo.path(), "test", out.path());
+    let paths: Vec<String> = read_tree(&out.path().join("test"))
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+    for expected in [
+        ".berth/release.yaml",
+        "_cluster/Namespace/shop.yaml",
+        "_cluster/ClusterRole.rbac.authorization.k8s.io/shop-reader.yaml",
+        "_cluster/CustomResourceDefinition.apiextensions.k8s.io/backups.ops.example.com.yaml",
+        "shop/Deployment.apps/web.yaml",
+        "shop/ConfigMap/web-config.yaml",
+        "shop/Backup.ops.example.com/api-nightly.yaml",
+        "shop-jobs/CronJob.batch/api-cleanup.yaml",
+    ] {
+        assert!(
+            paths.contains(&expected.to_string()),
+            "{expected} missing from {paths:#?}"
+        );
+    }
+}
+
+#[test]
+fn a_second_render_replaces_the_tree_and_leaves_no_stale_files() {
+    let repo = example_copy("quickstart");
+    let out = tempfile::tempdir().unwrap();
+    render_tree(repo.path(), "test", out.path());
+    std::fs::remove_file(repo.path().join("backups/nightly.yaml")).unwrap();
+    render_tree(repo.path(), "test", out.path());
+    let tree = tree_text(&out.path().join("test"));
+    assert!(!tree.contains("api-nightly"), "stale object left behind");
+    let leftovers: Vec<_> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(leftovers, ["test"], "temporary directories left behind");
+}
+
+#[test]
+fn image_pins_differ_per_channel() {
+    let repo = example_copy("quickstart");
+    let test = berth(repo.path(), &["render", "-c", "test", "--app", "web"]);
+    let prod = berth(repo.path(), &["render", "-c", "prod", "--app", "api"]);
+    assert!(
+        test.succeeds()
+            .stdout
+            .contains("image: ghcr.io/example/shop-web:1.8.0-rc.1")
+    );
+    let prod_out = &prod.succeeds().stdout;
+    assert!(
+        prod_out.contains("image: ghcr.io/example/shop-api@sha256:4f8e2b0c"),
+        "{prod_out}"
+    );
+    assert!(
+        !prod_out.contains("shop-api:3.2.1"),
+        "every container, init containers too, is pinned"
+    );
+}
+
+#[test]
+fn values_layer_app_then_channel_then_set() {
+    let repo = example_copy("quickstart");
+    let run = berth(
+        repo.path(),
+        &[
+            "render",
+            "-c",
+            "prod",
+            "-a",
+            "web",
+            "--set",
+            "replicas=7",
+            "--set",
+            "domain=x.example.org",
+        ],
+    );
+    let out = &run.succeeds().stdout;
+    assert!(out.contains("replicas: 7"), "{out}");
+    assert!(out.contains("host: x.example.org"), "{out}");
+    // prod's own file still applies where --set says nothing.
+    assert!(out.contains("memory: 512Mi"), "{out}");
+    assert!(
+        !out.contains("kind: Service\nmetadata:\n  name: api"),
+        "--app web renders only web"
+    );
+}
+
+#[test]
+fn json_output_is_a_list_of_the_same_objects() {
+    let repo = example_copy("quickstart");
+    let yaml = berth(repo.path(), &["render", "-c", "test"]);
+    let json = berth(repo.path(), &["render", "-c", "test", "-o", "json"]);
+    let list: serde_json::Value = serde_json::from_str(&json.succeeds().stdout).unwrap();
+    assert_eq!(list["kind"], "List");
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(
+        items.len(),
+        yaml.succeeds().stdout.matches("\n---\n").count() + 1
+    );
+    assert!(
+        items
+            .iter()
+            .all(|i| i["metadata"]["labels"]["berth.dev/channel"] == "test")
+    );
+}
+
+#[test]
+fn strings_yaml_1_1_would_misread_stay_quoted() {
+    let repo = example_copy("quickstart");
+    let out = berth(repo.path(), &["render", "-c", "test", "-a", "api"]);
+    let text = &out.succeeds().stdout;
+    assert!(text.contains("maintenance: \"off\""), "{text}");
+    assert!(text.contains("retries: \"010\""), "{text}");
+    // `defaultMode: 0444` is octal, as kubectl reads it.
+    assert!(text.contains("defaultMode: 292"), "{text}");
+}
+
+#[test]
+fn release_manifest_names_the_source_commit_and_branch() {
+    let repo = example_copy("quickstart");
+    let git = |args: &[&str]| {
+        let status = std::process::Command::new("git")
+            .args(args)
+            .current_dir(repo.path())
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .output()
+            .unwrap();
+        assert!(status.status.success(), "{status:?}");
+        String::from_utf8(status.stdout).unwrap()
+    };
+    git(&["init", "-q", "-b", "feature/x"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "init"]);
+    let head = git(&["rev-parse", "HEAD"]).trim().to_string();
+    let out = tempfile::tempdir().unwrap();
+    render_tree(repo.path(), "test", out.path());
+    let release = std::fs::read_to_string(out.path().join("test/.berth/release.yaml")).unwrap();
+    assert!(release.contains(&format!("commit: {head}")), "{release}");
+    assert!(release.contains("branch: feature/x"), "{release}");
+    assert!(release.contains("channel: test"), "{release}");
+}
+
+#[test]
+fn schema_describes_berth_yaml() {
+    let run = berth(Path::new("."), &["schema"]);
+    let schema: serde_json::Value = serde_json::from_str(&run.succeeds().stdout).unwrap();
+    assert_eq!(schema["title"], "berth.yaml");
+    let app = &schema["$defs"]["RawApp"]["properties"];
+    for key in ["driver", "path", "namespace", "values", "release", "labels"] {
+        assert!(app.get(key).is_some(), "schema lacks apps.*.{key}: {app}");
+    }
+    let drivers = schema["$defs"]["DriverKind"].to_string();
+    for driver in ["template", "helm", "kustomize", "manifests"] {
+        assert!(drivers.contains(driver), "{drivers}");
+    }
+    assert_eq!(schema["$defs"]["RawChannel"]["additionalProperties"], false);
+}
+
+#[test]
+fn config_is_found_from_a_subdirectory_and_with_flags() {
+    let repo = example_copy("quickstart");
+    let from_sub = berth(
+        &repo.path().join("apps/web"),
+        &["render", "-c", "test", "-a", "web"],
+    );
+    from_sub.succeeds();
+    let with_c = berth(
+        Path::new("/"),
+        &[
+            "-C",
+            repo.path().to_str().unwrap(),
+            "render",
+            "-c",
+            "test",
+            "-a",
+            "web",
+        ],
+    );
+    assert_eq!(from_sub.stdout, with_c.succeeds().stdout);
+    let config = repo.path().join("berth.yaml");
+    let with_config = berth(
+        Path::new("/"),
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "render",
+            "-c",
+            "test",
+            "-a",
+            "web",
+        ],
+    );
+    assert_eq!(from_sub.stdout, with_config.succeeds().stdout);
+}
+
+#[test]
+fn objects_keep_their_own_namespace_and_labels_win_over_defaults() {
+    let repo = repo(&[
+        (
+            "berth.yaml",
+            "defaults:\n  labels:\n    team: platform\napps:\n  a:\n    driver: manifests\n    path: m\n    namespace: apps\nchannels:\n  test: {}\n",
+        ),
+        (
+            "m/x.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: own\n  namespace: elsewhere\n  labels:\n    team: payments\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: defaulted\n",
+        ),
+    ]);
+    let out = berth(repo.path(), &["render", "-o", "json"]);
+    let list: serde_json::Value = serde_json::from_str(&out.succeeds().stdout).unwrap();
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items[0]["metadata"]["name"], "defaulted");
+    assert_eq!(items[0]["metadata"]["namespace"], "apps");
+    assert_eq!(items[0]["metadata"]["labels"]["team"], "platform");
+    assert_eq!(items[1]["metadata"]["namespace"], "elsewhere");
+    assert_eq!(items[1]["metadata"]["labels"]["team"], "payments");
+}
+
+#[test]
+fn cluster_scoped_kinds_get_no_namespace_even_from_crds_in_the_render() {
+    let repo = repo(&[
+        (
+            "berth.yaml",
+            "defaults:\n  clusterScoped: [ClusterIssuer.cert-manager.io]\napps:\n  a:\n    driver: manifests\n    path: m\nchannels:\n  test: {}\n",
+        ),
+        (
+            "m/crd.yaml",
+            "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: globals.example.com\nspec:\n  group: example.com\n  scope: Cluster\n  names: {kind: Global, plural: globals}\n  versions: []\n",
+        ),
+        (
+            "m/cr.yaml",
+            "apiVersion: example.com/v1\nkind: Global\nmetadata:\n  name: one\n  namespace: ignored\n---\napiVersion: cert-manager.io/v1\nkind: ClusterIssuer\nmetadata:\n  name: le\n---\napiVersion: example.com/v1\nkind: Local\nmetadata:\n  name: two\n",
+        ),
+    ]);
+    let out = tempfile::tempdir().unwrap();
+    let tree = render_tree(repo.path(), "test", out.path());
+    assert!(
+        tree.contains("=== _cluster/Global.example.com/one.yaml"),
+        "{tree}"
+    );
+    assert!(
+        tree.contains("=== _cluster/ClusterIssuer.cert-manager.io/le.yaml"),
+        "{tree}"
+    );
+    assert!(
+        tree.contains("=== default/Local.example.com/two.yaml"),
+        "{tree}"
+    );
+    assert!(!tree.contains("namespace: ignored"), "{tree}");
+}
+
+#[test]
+fn lists_are_expanded_and_empty_documents_dropped() {
+    let repo = repo(&[
+        (
+            "berth.yaml",
+            "apps:\n  a:\n    driver: manifests\n    path: m\nchannels:\n  test: {}\n",
+        ),
+        (
+            "m/list.yaml",
+            "---\n# nothing here\n---\napiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: one}\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: two}\n---\n",
+        ),
+    ]);
+    let out = berth(repo.path(), &["render"]);
+    let text = &out.succeeds().stdout;
+    assert_eq!(text.matches("kind: ConfigMap").count(), 2, "{text}");
+}
+
+#[test]
+fn the_built_in_scope_table_covers_every_cluster_scoped_kind_the_api_server_serves() {
+    let recorded = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/k8s-recorded/discovery");
+    let mut checked = 0;
+    for file in ["aggregated_api.json", "aggregated_apis.json"] {
+        let text = std::fs::read_to_string(recorded.join(file))
+            .unwrap_or_else(|e| panic!("{}: {e}", recorded.join(file).display()));
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        for group in doc["body"]["items"].as_array().unwrap() {
+            let name = group["metadata"]["name"].as_str().unwrap_or("");
+            for version in group["versions"].as_array().unwrap() {
+                for resource in version["resources"].as_array().unwrap() {
+                    let kind = resource["responseKind"]["kind"].as_str().unwrap();
+                    let cluster = resource["scope"] == "Cluster";
+                    let table = berth::render::kinds::CLUSTER_SCOPED.contains(&(name, kind));
+                    assert_eq!(cluster, table, "{name}/{kind}: cluster-scoped is {cluster}");
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 50, "only {checked} resources read");
+}
