@@ -59,12 +59,16 @@ impl RenderedTree {
         let staging = tempfile::Builder::new()
             .prefix(".berth-render-")
             .tempdir_in(parent)?;
+        let dirs: std::collections::BTreeSet<&str> = self
+            .files
+            .keys()
+            .filter_map(|p| p.rsplit_once('/').map(|(dir, _)| dir))
+            .collect();
+        for dir in dirs {
+            std::fs::create_dir_all(staging.path().join(dir))?;
+        }
         for (path, bytes) in &self.files {
-            let file = staging.path().join(path);
-            if let Some(parent) = file.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            std::fs::write(file, bytes)?;
+            std::fs::write(staging.path().join(path), bytes)?;
         }
         let staged = staging.keep();
         if dir.exists() {
