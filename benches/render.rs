@@ -12,25 +12,36 @@ const APPS: usize = 200;
 const OBJECTS_PER_APP: usize = 25;
 const RUNS: usize = 7;
 
+fn runs() -> usize {
+    std::env::var("BERTH_BENCH_RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(RUNS)
+}
+
 fn main() {
     let repo = tempfile::tempdir().expect("temp dir");
     generate(repo.path());
     let out = tempfile::tempdir().expect("temp dir");
 
-    let mut phases: Vec<[Duration; 5]> = Vec::new();
+    let mut phases: Vec<[Duration; 6]> = Vec::new();
     let mut objects = 0;
     let mut bytes = 0;
-    for _ in 0..=RUNS {
+    for run in 0..=runs() {
         let start = Instant::now();
         let source = DirSource::new(repo.path());
         let config = berth::config::load(&repo.path().join("berth.yaml"), &source).expect("config");
         let loaded = Instant::now();
         let channels = config.select_channels(&["test".into()]).unwrap();
         let sets: Vec<RenderedSet> =
-            render::render(&config, &channels, &source, &render::Options::default()).expect("render");
+            render::render(&config, &channels, &source, &render::Options::default())
+                .expect("render");
         let rendered = Instant::now();
         let tree = RenderedTree::build(&sets[0]);
         let built = Instant::now();
+        tree.write_to(&out.path().join(format!("fresh-{run}")))
+            .expect("write");
+        let fresh = Instant::now();
         tree.write_to(&out.path().join("test")).expect("write");
         let written = Instant::now();
         objects = sets[0].objects.len();
@@ -39,17 +50,33 @@ fn main() {
             loaded - start,
             rendered - loaded,
             built - rendered,
-            written - built,
-            written - start,
+            fresh - built,
+            written - fresh,
+            (built - start) + (written - fresh),
         ]);
     }
     phases.remove(0); // warm-up
-    println!("berth render: {APPS} apps × {OBJECTS_PER_APP} objects = {objects} objects, {} KiB canonical YAML, {} threads", bytes / 1024, rayon::current_num_threads());
-    let names = ["config", "render+post-process", "canonical tree", "write tree", "total"];
+    println!(
+        "berth render: {APPS} apps × {OBJECTS_PER_APP} objects = {objects} objects, {} KiB canonical YAML, {} threads",
+        bytes / 1024,
+        rayon::current_num_threads()
+    );
+    let names = [
+        "config",
+        "render+post-process",
+        "canonical tree",
+        "write to a new dir",
+        "replace a tree",
+        "total (replace)",
+    ];
     for (i, name) in names.iter().enumerate() {
         let mut times: Vec<Duration> = phases.iter().map(|p| p[i]).collect();
         times.sort();
-        println!("  {name:<22} best {:>8.1} ms   median {:>8.1} ms", ms(times[0]), ms(times[times.len() / 2]));
+        println!(
+            "  {name:<22} best {:>8.1} ms   median {:>8.1} ms",
+            ms(times[0]),
+            ms(times[times.len() / 2])
+        );
     }
 }
 

@@ -387,9 +387,9 @@ impl Validator<'_> {
             referenced: raw.driver.referenced,
             defined: raw.driver.defined,
         };
-        if raw.release.is_some() && kind != DriverKind::Helm {
+        if let Some(release) = raw.release.as_ref().filter(|_| kind != DriverKind::Helm) {
             self.report(
-                raw.release.as_ref().unwrap(),
+                release,
                 format!(
                     "app `{}`: `release` applies only to the helm driver",
                     name.value

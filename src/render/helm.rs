@@ -7,7 +7,7 @@
 use super::{AppInput, Manifest, parse_stream, run_tool};
 use crate::config::for_channel;
 use crate::error::{Location, Problem, Problems};
-use std::path::Path;
+use crate::source::Source;
 use std::process::Command;
 
 pub fn render(input: &AppInput<'_>, chart: &str, release: &str) -> Result<Vec<Manifest>, Problems> {
@@ -25,8 +25,15 @@ pub fn render(input: &AppInput<'_>, chart: &str, release: &str) -> Result<Vec<Ma
     std::fs::write(values_file.path(), crate::yaml::to_string(&input.values))
         .map_err(|e| Problem::new(format!("cannot write a temporary values file: {e}")))?;
 
-    let program = std::env::var_os("BERTH_HELM").unwrap_or_else(|| "helm".into());
-    let mut command = Command::new(program);
+    let configured = std::env::var_os("BERTH_HELM");
+    let install_hint = match &configured {
+        Some(path) => format!(
+            "BERTH_HELM={} cannot be run; point it at a helm binary",
+            path.to_string_lossy()
+        ),
+        None => "install helm 3 or 4 (https://helm.sh), or set BERTH_HELM to its path".to_string(),
+    };
+    let mut command = Command::new(configured.unwrap_or_else(|| "helm".into()));
     command
         .arg("template")
         .arg(release)
@@ -36,18 +43,46 @@ pub fn render(input: &AppInput<'_>, chart: &str, release: &str) -> Result<Vec<Ma
         .arg("--include-crds")
         .arg("--values")
         .arg(values_file.path());
+    // The temporary values file is gone by the time a person reads the error: name the files
+    // it was layered from instead.
+    let layers: Vec<String> = input
+        .app
+        .values
+        .iter()
+        .chain(&input.channel.values)
+        .map(|f| {
+            format!(
+                " -f {}",
+                input
+                    .source
+                    .display(&for_channel(f, &input.channel.name))
+                    .display()
+            )
+        })
+        .collect();
+    let rerun = format!(
+        "helm template {release} {} --namespace {} --include-crds{}",
+        shown_chart.display(),
+        input.app.namespace,
+        layers.concat()
+    );
     let output = run_tool(
         command,
         "helm template",
         &shown_chart,
-        "install helm 3 or 4 (https://helm.sh), or set BERTH_HELM to its path",
+        &install_hint,
+        &rerun,
     )?;
-    split_by_source(&output, root, &chart)
+    split_by_source(&output, input.source, &chart)
 }
 
 /// Parse helm's output, attributing each document to the chart file of its `# Source:` line.
-fn split_by_source(output: &str, root: &Path, chart: &str) -> Result<Vec<Manifest>, Problems> {
-    let manifests = parse_stream(output, root.join(chart), 0)?;
+fn split_by_source(
+    output: &str,
+    source: &dyn Source,
+    chart: &str,
+) -> Result<Vec<Manifest>, Problems> {
+    let manifests = parse_stream(output, source.display(chart), 0)?;
     let sources = source_comments(output);
     let starts: Vec<u64> = manifests
         .iter()
@@ -57,17 +92,26 @@ fn split_by_source(output: &str, root: &Path, chart: &str) -> Result<Vec<Manifes
         .into_iter()
         .enumerate()
         .map(|(i, mut manifest)| {
-            // The `# Source:` comment between this document's start and the next one's.
+            // A document's own `# Source:` is on its first lines, before the next document.
+            // (A template that renders only comments still gets one, with no document.)
             let (from, to) = (starts[i], starts.get(i + 1).copied().unwrap_or(u64::MAX));
-            if let Some((_, file)) = sources.iter().rev().find(|(l, _)| (from..to).contains(l)) {
-                // `# Source: <chart name>/templates/x.yaml`: the chart's own directory name
-                // may differ from the chart's name, so keep the part after the first `/`.
-                let relative = file.split_once('/').map_or(file.as_str(), |(_, rest)| rest);
-                manifest.origin = Location::file(root.join(chart).join(relative));
+            if let Some((_, file)) = sources.iter().find(|(l, _)| (from..to).contains(l)) {
+                manifest.origin = Location::file(
+                    source.display(&crate::source::join(chart, chart_relative(file))),
+                );
             }
             manifest
         })
         .collect())
+}
+
+/// `# Source: <chart name>/templates/x.yaml` → `templates/x.yaml`. The chart's directory may be
+/// named differently from the chart; older helm writes CRDs as `crds/x.yaml`, without the name.
+fn chart_relative(source: &str) -> &str {
+    if source.starts_with("crds/") || source.starts_with("templates/") {
+        return source;
+    }
+    source.split_once('/').map_or(source, |(_, rest)| rest)
 }
 
 fn source_comments(output: &str) -> Vec<(u64, String)> {
@@ -87,8 +131,10 @@ mod tests {
 
     #[test]
     fn documents_are_traced_to_their_chart_file() {
-        let output = "---\n# Source: web/templates/service.yaml\napiVersion: v1\nkind: Service\nmetadata:\n  name: a\n---\n# Source: web/templates/deployment.yaml\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: a\n";
-        let manifests = split_by_source(output, Path::new("/repo"), "charts/web").unwrap();
+        // `optional.yaml` rendered only a comment: its `# Source:` line stands alone.
+        let output = "---\n# Source: web/templates/optional.yaml\n# disabled\n---\n# Source: web/templates/service.yaml\napiVersion: v1\nkind: Service\nmetadata:\n  name: a\n---\n# Source: web/templates/deployment.yaml\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: a\n---\n# Source: crds/thing.yaml\napiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: things.example.com\n";
+        let source = crate::source::DirSource::new("/repo");
+        let manifests = split_by_source(output, &source, "charts/web").unwrap();
         let files: Vec<String> = manifests
             .iter()
             .map(|m| m.origin.file.display().to_string())
@@ -97,7 +143,8 @@ mod tests {
             files,
             [
                 "/repo/charts/web/templates/service.yaml",
-                "/repo/charts/web/templates/deployment.yaml"
+                "/repo/charts/web/templates/deployment.yaml",
+                "/repo/charts/web/crds/thing.yaml"
             ]
         );
     }

@@ -86,13 +86,14 @@ impl Scopes {
                 && object["apiVersion"]
                     .as_str()
                     .is_some_and(|v| group_of(v) == "apiextensions.k8s.io");
-            if is_crd && object["spec"]["scope"] == "Cluster" {
-                if let (Some(group), Some(kind)) = (
+            if is_crd
+                && object["spec"]["scope"] == "Cluster"
+                && let (Some(group), Some(kind)) = (
                     object["spec"]["group"].as_str(),
                     object["spec"]["names"]["kind"].as_str(),
-                ) {
-                    cluster.insert((group.to_string(), kind.to_string()));
-                }
+                )
+            {
+                cluster.insert((group.to_string(), kind.to_string()));
             }
         }
         Scopes { cluster }

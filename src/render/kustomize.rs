@@ -4,7 +4,7 @@
 
 use super::{AppInput, Manifest, parse_stream, run_tool};
 use crate::config::for_channel;
-use crate::error::{Problem, Problems};
+use crate::error::{Location, Problem, Problems};
 use std::process::Command;
 
 pub fn render(input: &AppInput<'_>, overlay: &str) -> Result<Vec<Manifest>, Problems> {
@@ -16,13 +16,32 @@ pub fn render(input: &AppInput<'_>, overlay: &str) -> Result<Vec<Manifest>, Prob
         .map_err(|e| Problem::io(&shown, &e))?;
     let mut command = kustomize_command()?;
     command.arg(root.join(&overlay));
+    let rerun = {
+        let mut words = vec![command.get_program().to_string_lossy().into_owned()];
+        words.extend(command.get_args().map(|a| a.to_string_lossy().into_owned()));
+        words.pop();
+        words.push(shown.display().to_string());
+        words.join(" ")
+    };
     let output = run_tool(
         command,
         "kustomize build",
         &shown,
         "install kubectl or kustomize, or set BERTH_KUSTOMIZE to the command to run",
+        &rerun,
     )?;
-    Ok(parse_stream(&output, shown.join("kustomization.yaml"), 0)?)
+    // Lines of kustomize's output mean nothing in the overlay: name the kustomization only.
+    let kustomization = ["kustomization.yaml", "kustomization.yml", "Kustomization"]
+        .into_iter()
+        .map(|name| crate::source::join(&overlay, name))
+        .find(|path| input.source.kind(path).is_some())
+        .unwrap_or_else(|| overlay.clone());
+    let origin = Location::file(input.source.display(&kustomization));
+    let mut manifests = parse_stream(&output, shown, 0)?;
+    for manifest in &mut manifests {
+        manifest.origin = origin.clone();
+    }
+    Ok(manifests)
 }
 
 fn kustomize_command() -> Result<Command, Problem> {

@@ -130,7 +130,8 @@ pub fn render(
             jobs.push((*channel, app));
         }
     }
-    let results: Vec<(&Channel, &App, Result<Vec<Manifest>, Problems>)> = jobs
+    type AppResult<'a> = (&'a Channel, &'a App, Result<Vec<Manifest>, Problems>);
+    let results: Vec<AppResult> = jobs
         .par_iter()
         .map(|(channel, app)| {
             (
@@ -217,8 +218,13 @@ fn render_app(
     source: &dyn Source,
     options: &Options,
 ) -> Result<Vec<Manifest>, Problems> {
-    let values =
-        values::layer(app, channel, source, &options.sets).map_err(|p| tag_app(p, &app.name))?;
+    let values = match app.driver {
+        // Overlays take no values; a channel's values files do not concern them.
+        Driver::Kustomize { .. } => Value::Object(Default::default()),
+        _ => {
+            values::layer(app, channel, source, &options.sets).map_err(|p| tag_app(p, &app.name))?
+        }
+    };
     let input = AppInput {
         config,
         app,
@@ -290,6 +296,7 @@ pub(crate) fn run_tool(
     what: &str,
     at: &std::path::Path,
     install_hint: &str,
+    rerun: &str,
 ) -> Result<String, Problem> {
     let shown = format!(
         "{} {}",
@@ -313,7 +320,7 @@ pub(crate) fn run_tool(
             indent(stderr.trim_end())
         ))
         .in_file(at)
-        .hint(format!("run `{shown}` to see the error in place")));
+        .hint(format!("run `{rerun}` to see the error in place")));
     }
     String::from_utf8(output.stdout).map_err(|_| {
         Problem::new(format!(

@@ -266,10 +266,10 @@ fn pin_images(value: &mut Value, pins: &[ImagePin]) {
                 );
                 if let (true, Value::Array(containers)) = (is_container_list, &mut *child) {
                     for container in containers.iter_mut() {
-                        if let Some(Value::String(image)) = container.get_mut("image") {
-                            if let Some(pinned) = pinned_image(image, pins) {
-                                *image = pinned;
-                            }
+                        if let Some(Value::String(image)) = container.get_mut("image")
+                            && let Some(pinned) = pinned_image(image, pins)
+                        {
+                            *image = pinned;
                         }
                     }
                 }

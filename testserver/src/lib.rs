@@ -1,0 +1,24 @@
+//! `berth-testserver`: an in-process HTTP server that answers like kube-apiserver v1.36, faithful to
+//! the traffic recorded in `shared/k8s-recorded`, for testing berth's diff and apply without a cluster.
+//!
+//! ```ignore
+//! let srv = berth_testserver::TestServer::start().await;
+//! let kubeconfig = srv.write_kubeconfig(tmp.path().join("kubeconfig"))?;
+//! srv.inject(berth_testserver::Fault::status(503).times(1));
+//! ```
+
+mod api;
+pub mod apply;
+pub mod defaults;
+pub mod discovery;
+pub mod faults;
+pub mod quantity;
+pub mod recorded;
+pub mod schema;
+mod server;
+mod store;
+pub mod validation;
+
+pub use faults::{Fault, FaultAction, RequestRecord};
+pub use recorded::recorded_dir;
+pub use server::TestServer;
