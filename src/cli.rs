@@ -1,8 +1,10 @@
 //! The command line: parse arguments, run a stage of the library, print, pick the exit code.
 
+use crate::candidate;
 use crate::config::{self, Config};
 use crate::error::{Problem, Problems, exit};
 use crate::render::{self, values::SetValue};
+use crate::report;
 use crate::source::DirSource;
 use crate::tree::{self, RenderedTree};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -41,8 +43,63 @@ pub enum ColorChoice {
 pub enum Command {
     /// Render channels to objects: a YAML stream on stdout, or the rendered tree with --out.
     Render(RenderArgs),
+    /// Render a commit and commit each channel's tree on candidates/<channel>/<branch>.
+    Candidate(CandidateArgs),
+    /// Compare a channel's rendered objects with a release (offline: --against REF).
+    Diff(DiffArgs),
     /// Print the JSON Schema of berth.yaml (for editors).
     Schema,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CandidateArgs {
+    /// Channel (repeatable; default: all).
+    #[arg(short = 'c', long = "channel", value_name = "CHANNEL")]
+    pub channels: Vec<String>,
+    /// Source branch name (default: the current branch, or GITHUB_HEAD_REF / GITHUB_REF_NAME).
+    #[arg(long)]
+    pub branch: Option<String>,
+    /// The commit to render (default: HEAD). Uncommitted changes are never rendered.
+    #[arg(long, default_value = "HEAD", value_name = "REV")]
+    pub source: String,
+    /// Push the candidates to REMOTE (with --force-with-lease).
+    #[arg(long, value_name = "REMOTE", num_args = 0..=1, default_missing_value = "origin")]
+    pub push: Option<String>,
+    /// Delete candidate branches on REMOTE whose source branch is gone, and do nothing else.
+    #[arg(long, value_name = "REMOTE", num_args = 0..=1, default_missing_value = "origin", conflicts_with_all = ["push", "source", "branch"])]
+    pub prune_stale: Option<String>,
+    /// Remote whose release branches are the base (when it has them).
+    #[arg(long, default_value = "origin")]
+    pub remote: String,
+    #[arg(short = 'o', long, value_enum, default_value_t = OutcomeFormat::Text)]
+    pub output: OutcomeFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutcomeFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DiffArgs {
+    /// The channel to compare.
+    #[arg(short = 'c', long = "channel", value_name = "CHANNEL")]
+    pub channel: String,
+    /// Compare with the rendered tree at REF (e.g. releases/test, origin/releases/test).
+    #[arg(long, value_name = "REF")]
+    pub against: Option<String>,
+    /// Compare this rendered tree (e.g. a candidate commit) instead of rendering the working tree.
+    #[arg(long, value_name = "REV")]
+    pub tree: Option<String>,
+    #[arg(short = 'o', long, value_enum, default_value_t = report::Format::Text)]
+    pub output: report::Format,
+    /// Write the report to FILE instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Lines of context around each change.
+    #[arg(long, default_value_t = crate::diff::DEFAULT_CONTEXT, value_name = "N")]
+    pub context: usize,
 }
 
 #[derive(Debug, clap::Args)]
@@ -70,15 +127,17 @@ pub enum RenderFormat {
     Json,
 }
 
-pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let color = match cli.color {
+fn use_color(choice: ColorChoice, terminal: bool) -> bool {
+    match choice {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
-        ColorChoice::Auto => {
-            std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
-        }
-    };
+        ColorChoice::Auto => terminal && std::env::var_os("NO_COLOR").is_none(),
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let color = use_color(cli.color, std::io::stderr().is_terminal());
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(problems) => {
@@ -113,6 +172,15 @@ pub fn run(cli: Cli) -> Result<u8, Problems> {
         Command::Render(args) => {
             let (config, source) = load_config(&cli)?;
             render_command(&config, &source, args)
+        }
+        Command::Candidate(args) => {
+            let (config, _) = load_config(&cli)?;
+            candidate_command(&config, args)
+        }
+        Command::Diff(args) => {
+            let (config, source) = load_config(&cli)?;
+            let color = args.out.is_none() && use_color(cli.color, std::io::stdout().is_terminal());
+            diff_command(&config, &source, args, color)
         }
     }
 }
@@ -184,4 +252,109 @@ fn print(text: &str) -> Result<(), Problems> {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => Err(Problem::new(format!("cannot write to stdout: {e}")).into()),
     }
+}
+
+fn candidate_command(config: &Config, args: &CandidateArgs) -> Result<u8, Problems> {
+    let repo = crate::git::open(&config.root)?;
+    if let Some(remote) = &args.prune_stale {
+        let workdir = repo.workdir().unwrap_or(&config.root).to_path_buf();
+        let channels = config.select_channels(&args.channels)?;
+        let deleted = candidate::prune_stale(&workdir, remote, &channels)?;
+        for name in &deleted {
+            println!("deleted {remote}/{name}");
+        }
+        if deleted.is_empty() {
+            eprintln!("no stale candidates on {remote}");
+        }
+        return Ok(exit::OK);
+    }
+    let options = candidate::Options {
+        channels: args.channels.clone(),
+        branch: args.branch.clone(),
+        source: args.source.clone(),
+        remote: args.push.clone().unwrap_or_else(|| args.remote.clone()),
+        push: args.push.is_some(),
+    };
+    let outcomes = candidate::run(&repo, &config.root, &options)?;
+    match args.output {
+        OutcomeFormat::Json => print(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&outcomes).expect("outcomes serialize")
+        ))?,
+        OutcomeFormat::Text => {
+            let mut text = String::new();
+            for o in &outcomes {
+                let state = match (o.updated, o.pushed) {
+                    (_, true) => "pushed",
+                    (true, false) => "committed",
+                    (false, false) => "unchanged",
+                };
+                text.push_str(&format!(
+                    "{}  {}  {}  {}  [{state}]\n",
+                    o.channel,
+                    o.ref_name.trim_start_matches("refs/heads/"),
+                    &o.commit[..12],
+                    o.changes.summary()
+                ));
+            }
+            print(&text)?;
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn diff_command(
+    config: &Config,
+    source: &DirSource,
+    args: &DiffArgs,
+    color: bool,
+) -> Result<u8, Problems> {
+    let channel = config.select_channels(std::slice::from_ref(&args.channel))?[0];
+    let Some(against) = &args.against else {
+        return Err(Problem::new("the cluster diff is not available yet")
+            .hint("compare with a release branch: --against releases/<channel>")
+            .into());
+    };
+    let repo = crate::git::open(&config.root)?;
+    let base_commit = crate::git::resolve_commit(&repo, against)?;
+    let base = crate::git::read_tree(&repo, base_commit)?;
+    let (target, target_name, source_commit) = match &args.tree {
+        Some(rev) => {
+            let commit = crate::git::resolve_commit(&repo, rev)?;
+            let tree = crate::git::read_tree(&repo, commit)?;
+            let source = crate::tree::release_source(&tree);
+            (
+                tree,
+                format!("{rev} ({})", &commit.to_string()[..12]),
+                source,
+            )
+        }
+        None => {
+            let options = render::Options {
+                source: crate::git::source_info(&config.root),
+                ..Default::default()
+            };
+            let set = render::render(config, &[channel], source, &options)?.remove(0);
+            let commit = options.source.commit.clone();
+            (
+                RenderedTree::build(&set),
+                "the working tree".to_string(),
+                commit,
+            )
+        }
+    };
+    let plan = crate::plan::Plan {
+        channel: channel.name.clone(),
+        base: format!("{against} ({})", &base_commit.to_string()[..12]),
+        target: target_name,
+        source_commit,
+        objects: crate::diff::compare_trees(&base, &target, args.context),
+    };
+    let report = report::render(&plan, args.output, color);
+    match &args.out {
+        Some(file) => std::fs::write(file, report)
+            .map_err(|e| Problem::new(format!("cannot write the report: {e}")).in_file(file))?,
+        None => print(&report)?,
+    }
+    Ok(plan.exit_code())
 }

@@ -1,12 +1,17 @@
 //! berth: render Kubernetes manifests per channel, commit them to git, diff them against the
 //! live cluster and apply them. The modules follow the pipeline:
-//! `config` → `render` → `tree`/`git` → (plan, report, apply: coming) , with `cli` on top.
+//! `config` → `render` → `tree` → `git`/`candidate` → `diff` → `plan` → `report` (apply: coming),
+//! with `cli` on top.
 
+pub mod candidate;
 pub mod cli;
 pub mod config;
+pub mod diff;
 pub mod error;
 pub mod git;
+pub mod plan;
 pub mod render;
+pub mod report;
 pub mod source;
 pub mod tree;
 pub mod yaml;

@@ -142,3 +142,10 @@ pub fn json_list(sets: &[RenderedSet]) -> String {
     out.push('\n');
     out
 }
+
+/// The source commit a rendered tree records in `.berth/release.yaml`.
+pub fn release_source(tree: &RenderedTree) -> Option<String> {
+    let bytes = tree.files.get(RELEASE_FILE)?;
+    let release: serde_json::Value = crate::yaml::from_str(&String::from_utf8_lossy(bytes)).ok()?;
+    release["source"]["commit"].as_str().map(str::to_string)
+}

@@ -1,0 +1,389 @@
+//! Candidates: render a source commit for each channel and commit the rendered tree on
+//! `candidates/<channel>/<branch>`, on top of the tip of the channel's release branch, so that a
+//! pull request into the release branch shows exactly the rendered change and merges as a
+//! fast-forward.
+
+use crate::config::{self, Channel};
+use crate::error::{Problem, Problems};
+use crate::git::{self, CommitSource};
+use crate::plan::{Action, Counts};
+use crate::render::{self, RenderedSet, SourceInfo};
+use crate::tree::{RELEASE_FILE, RenderedTree};
+use git2::{Delta, Oid, Repository};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+pub const CANDIDATE_PREFIX: &str = "candidates";
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub channels: Vec<String>,
+    /// Source branch name; default: the current branch (or GitHub's).
+    pub branch: Option<String>,
+    /// The commit to render; default `HEAD`.
+    pub source: String,
+    /// Remote whose release branches are the base, and where `push` pushes.
+    pub remote: String,
+    pub push: bool,
+}
+
+/// What happened to one channel's candidate.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub channel: String,
+    /// Full ref name, e.g. `refs/heads/candidates/test/feature/x`.
+    #[serde(rename = "ref")]
+    pub ref_name: String,
+    pub commit: String,
+    /// The release tip it is built on (`None`: the release branch does not exist yet).
+    pub base: Option<String>,
+    /// `false` when the existing candidate already had this tree on this base.
+    pub updated: bool,
+    pub pushed: bool,
+    /// Objects added/changed/removed/unchanged against the release tip.
+    pub changes: Counts,
+    pub apps: BTreeMap<String, Counts>,
+}
+
+/// The full ref of the candidate of `branch` in `channel`.
+pub fn ref_name(channel: &str, branch: &str) -> String {
+    format!("refs/heads/{CANDIDATE_PREFIX}/{channel}/{branch}")
+}
+
+/// Render `options.source` and commit each channel's candidate.
+/// `config_dir` is the directory of berth.yaml in the working tree; the config itself is read
+/// from the source commit, like everything else.
+pub fn run(
+    repo: &Repository,
+    config_dir: &Path,
+    options: &Options,
+) -> Result<Vec<Outcome>, Problems> {
+    let workdir = repo.workdir().ok_or_else(|| {
+        Problem::new("the repository is bare").hint("run berth in a clone with a working tree")
+    })?;
+    let root = relative_root(workdir, config_dir)?;
+    let source_commit = git::resolve_commit(repo, &options.source)?;
+    let branch = match &options.branch {
+        Some(branch) => branch.clone(),
+        None => git::current_branch(repo).ok_or_else(|| {
+            Problem::new("cannot tell which branch this is (HEAD is detached)")
+                .hint("pass --branch NAME")
+        })?,
+    };
+    if !git2::Reference::is_valid_name(&ref_name("x", &branch)) {
+        return Err(Problem::new(format!("`{branch}` is not a valid branch name")).into());
+    }
+
+    let source = CommitSource::load(repo, source_commit, &root, Path::new(&root)).map_err(|e| {
+        Problem::new(format!(
+            "cannot read {} at commit {source_commit}: {}",
+            if root.is_empty() {
+                "the repository"
+            } else {
+                &root
+            },
+            e.message()
+        ))
+        .hint("is berth.yaml committed?")
+    })?;
+    let config_file = Path::new(&root).join(config::FILE_NAME);
+    let text = source.text(config::FILE_NAME).ok_or_else(|| {
+        Problem::new(format!("no berth.yaml in commit {source_commit}")).in_file(&config_file)
+    })?;
+    let config = config::parse(&config_file, &text, &source)?;
+    let channels = config.select_channels(&options.channels)?;
+    let render_options = render::Options {
+        source: SourceInfo {
+            commit: Some(source_commit.to_string()),
+            branch: Some(branch.clone()),
+        },
+        ..Default::default()
+    };
+    let sets = render::render(&config, &channels, &source, &render_options)?;
+
+    let mut outcomes = Vec::new();
+    for (channel, set) in channels.iter().zip(&sets) {
+        outcomes.push(commit_channel(
+            repo,
+            channel,
+            set,
+            &branch,
+            source_commit,
+            options,
+        )?);
+    }
+    if options.push {
+        push(repo, workdir, &mut outcomes, &options.remote)?;
+    }
+    Ok(outcomes)
+}
+
+/// `config_dir` relative to the repository's working tree, `/`-separated ("" at the top).
+fn relative_root(workdir: &Path, config_dir: &Path) -> Result<String, Problem> {
+    let full = config_dir
+        .canonicalize()
+        .map_err(|e| Problem::io(config_dir, &e))?;
+    let top = workdir
+        .canonicalize()
+        .map_err(|e| Problem::io(workdir, &e))?;
+    let relative = full.strip_prefix(&top).map_err(|_| {
+        Problem::new("berth.yaml is outside the git repository")
+            .in_file(config_dir)
+            .hint("candidates are rendered from commits: keep berth.yaml in the repository")
+    })?;
+    Ok(relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/"))
+}
+
+/// The tip of the channel's release branch: the remote's copy when there is one (it is the
+/// shared truth in CI), else the local branch.
+pub fn release_tip(
+    repo: &Repository,
+    channel: &Channel,
+    remote: &str,
+) -> Result<Option<Oid>, Problem> {
+    let remote_ref = format!("refs/remotes/{remote}/{}", channel.release_branch);
+    match git::ref_target(repo, &remote_ref)? {
+        Some(tip) => Ok(Some(tip)),
+        None => git::ref_target(repo, &format!("refs/heads/{}", channel.release_branch)),
+    }
+}
+
+fn commit_channel(
+    repo: &Repository,
+    channel: &Channel,
+    set: &RenderedSet,
+    branch: &str,
+    source_commit: Oid,
+    options: &Options,
+) -> Result<Outcome, Problem> {
+    let base = release_tip(repo, channel, &options.remote)?;
+    let tree = RenderedTree::build(set);
+    let tree_id = git::write_tree(repo, &tree)?;
+    let name = ref_name(&channel.name, branch);
+    let current = git::ref_target(repo, &name)?;
+    let (changes, apps) = count_changes(repo, base, tree_id, &tree)?;
+
+    let unchanged = current
+        .and_then(|c| repo.find_commit(c).ok())
+        .is_some_and(|c| {
+            c.tree_id() == tree_id
+                && c.parent_ids().collect::<Vec<_>>() == base.into_iter().collect::<Vec<_>>()
+        });
+    let commit = if unchanged {
+        current.expect("an unchanged candidate exists")
+    } else {
+        let fail =
+            |e: git2::Error| Problem::new(format!("cannot commit the candidate: {}", e.message()));
+        let signature = repo
+            .signature()
+            .or_else(|_| git2::Signature::now("berth", "berth@localhost"))
+            .map_err(fail)?;
+        let git_tree = repo.find_tree(tree_id).map_err(fail)?;
+        let parent = base
+            .map(|b| repo.find_commit(b))
+            .transpose()
+            .map_err(fail)?;
+        let parents: Vec<&git2::Commit> = parent.iter().collect();
+        let message = message(channel, branch, source_commit, &changes, &apps);
+        let commit = repo
+            .commit(None, &signature, &signature, &message, &git_tree, &parents)
+            .map_err(fail)?;
+        git::update_ref(
+            repo,
+            &name,
+            commit,
+            current,
+            &format!("berth candidate: {branch}"),
+        )?;
+        commit
+    };
+    Ok(Outcome {
+        channel: channel.name.clone(),
+        ref_name: name,
+        commit: commit.to_string(),
+        base: base.map(|b| b.to_string()),
+        updated: !unchanged,
+        pushed: false,
+        changes,
+        apps,
+    })
+}
+
+/// Objects created, changed, deleted and unchanged from the release tip to `tree`, in total and
+/// per app, from git's own tree diff (blob ids, no contents read).
+fn count_changes(
+    repo: &Repository,
+    base: Option<Oid>,
+    tree_id: Oid,
+    tree: &RenderedTree,
+) -> Result<(Counts, BTreeMap<String, Counts>), Problem> {
+    let fail =
+        |e: git2::Error| Problem::new(format!("cannot compare with the release: {}", e.message()));
+    let new_tree = repo.find_tree(tree_id).map_err(fail)?;
+    let old_tree = base
+        .map(|b| repo.find_commit(b).and_then(|c| c.tree()))
+        .transpose()
+        .map_err(fail)?;
+    let mut apps = crate::diff::apps_of(tree);
+    let old_release = old_tree
+        .as_ref()
+        .and_then(|old| old.get_path(Path::new(RELEASE_FILE)).ok())
+        .and_then(|entry| repo.find_blob(entry.id()).ok());
+    if let Some(blob) = old_release {
+        let old_release = RenderedTree {
+            files: [(RELEASE_FILE.to_string(), blob.content().to_vec())].into(),
+        };
+        for (key, app) in crate::diff::apps_of(&old_release) {
+            apps.entry(key).or_insert(app);
+        }
+    }
+    let diff = repo
+        .diff_tree_to_tree(old_tree.as_ref(), Some(&new_tree), None)
+        .map_err(fail)?;
+    let mut actions: BTreeMap<String, Action> = tree
+        .files
+        .keys()
+        .filter(|p| !p.starts_with(".berth/"))
+        .map(|p| (p.trim_end_matches(".yaml").to_string(), Action::Unchanged))
+        .collect();
+    for delta in diff.deltas() {
+        let file = match delta.status() {
+            Delta::Deleted => delta.old_file(),
+            _ => delta.new_file(),
+        };
+        let Some(path) = file.path().and_then(|p| p.to_str()) else {
+            continue;
+        };
+        if path.starts_with(".berth/") {
+            continue;
+        }
+        let action = match delta.status() {
+            Delta::Added => Action::Create,
+            Delta::Deleted => Action::Delete,
+            _ => Action::Update,
+        };
+        actions.insert(path.trim_end_matches(".yaml").to_string(), action);
+    }
+    let mut total = Counts::default();
+    let mut per_app: BTreeMap<String, Counts> = BTreeMap::new();
+    for (key, action) in actions {
+        total.add(action);
+        per_app
+            .entry(apps.get(&key).cloned().unwrap_or_default())
+            .or_default()
+            .add(action);
+    }
+    Ok((total, per_app))
+}
+
+fn message(
+    channel: &Channel,
+    branch: &str,
+    source_commit: Oid,
+    changes: &Counts,
+    apps: &BTreeMap<String, Counts>,
+) -> String {
+    let short = &source_commit.to_string()[..12];
+    let mut text = format!(
+        "Render {branch} ({short}) for {}: {}\n\n",
+        channel.name,
+        changes.summary()
+    );
+    for (app, counts) in apps {
+        let app = if app.is_empty() {
+            "(no app)"
+        } else {
+            app.as_str()
+        };
+        text.push_str(&format!(
+            "- {app}: {} objects; {}\n",
+            counts.create + counts.update + counts.unchanged,
+            counts.summary()
+        ));
+    }
+    text.push_str(&format!(
+        "\nBerth-Channel: {}\nSource-Commit: {source_commit}\nSource-Branch: {branch}\n",
+        channel.name
+    ));
+    text
+}
+
+/// Push each updated candidate with `--force-with-lease`, expecting the remote to hold what we
+/// last fetched from it: a candidate someone else pushed meanwhile is never overwritten.
+fn push(
+    repo: &Repository,
+    workdir: &Path,
+    outcomes: &mut [Outcome],
+    remote: &str,
+) -> Result<(), Problem> {
+    for outcome in outcomes.iter_mut() {
+        let short = outcome.ref_name.trim_start_matches("refs/heads/");
+        let tracking = format!("refs/remotes/{remote}/{short}");
+        let expected = git::ref_target(repo, &tracking)?;
+        if expected.map(|e| e.to_string()).as_deref() == Some(outcome.commit.as_str()) {
+            continue; // the remote already has it
+        }
+        let lease = format!(
+            "--force-with-lease={}:{}",
+            outcome.ref_name,
+            expected.map(|e| e.to_string()).unwrap_or_default()
+        );
+        let refspec = format!("{}:{}", outcome.ref_name, outcome.ref_name);
+        git::git_cli(workdir, &["push", "--quiet", &lease, remote, &refspec]).map_err(|p| {
+            p.hint(format!(
+                "someone else may have pushed {short}; fetch ({remote}) and run berth candidate again"
+            ))
+        })?;
+        // Keep the remote-tracking ref in step, as a fetch would.
+        let commit = Oid::from_str(&outcome.commit).expect("berth wrote this id");
+        repo.reference(&tracking, commit, true, "berth candidate: pushed")
+            .map_err(|e| Problem::new(format!("cannot update {tracking}: {}", e.message())))?;
+        outcome.pushed = true;
+    }
+    Ok(())
+}
+
+/// Delete candidate branches on `remote` whose source branch no longer exists there.
+/// Returns the deleted branch names.
+pub fn prune_stale(
+    workdir: &Path,
+    remote: &str,
+    channels: &[&Channel],
+) -> Result<Vec<String>, Problem> {
+    let listing = git::git_cli(workdir, &["ls-remote", "--heads", remote])?;
+    let heads: BTreeMap<String, String> = listing
+        .lines()
+        .filter_map(|line| {
+            let (id, name) = line.split_once('\t')?;
+            Some((
+                name.strip_prefix("refs/heads/")?.to_string(),
+                id.to_string(),
+            ))
+        })
+        .collect();
+    let mut deleted = Vec::new();
+    for (name, id) in &heads {
+        let Some(rest) = name.strip_prefix(&format!("{CANDIDATE_PREFIX}/")) else {
+            continue;
+        };
+        let Some((channel, branch)) = rest.split_once('/') else {
+            continue;
+        };
+        if !channels.iter().any(|c| c.name == channel) || heads.contains_key(branch) {
+            continue;
+        }
+        let full = format!("refs/heads/{name}");
+        let lease = format!("--force-with-lease={full}:{id}");
+        git::git_cli(
+            workdir,
+            &["push", "--quiet", &lease, remote, &format!(":{full}")],
+        )?;
+        deleted.push(name.clone());
+    }
+    Ok(deleted)
+}

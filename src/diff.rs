@@ -1,0 +1,250 @@
+//! Diff: compare two states of an object as canonical YAML, Secret values masked.
+
+use crate::plan::{Action, ObjectChange};
+use crate::tree::{RELEASE_FILE, RenderedTree};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Default lines of context around a change, as `diff -u`.
+pub const DEFAULT_CONTEXT: usize = 3;
+
+/// A unified diff from `old` to `new` (`None` for a side that does not exist).
+pub fn unified(path: &str, old: Option<&str>, new: Option<&str>, context: usize) -> String {
+    let old_name = if old.is_some() {
+        format!("a/{path}")
+    } else {
+        "/dev/null".into()
+    };
+    let new_name = if new.is_some() {
+        format!("b/{path}")
+    } else {
+        "/dev/null".into()
+    };
+    similar::TextDiff::from_lines(old.unwrap_or(""), new.unwrap_or(""))
+        .unified_diff()
+        .context_radius(context)
+        .header(&old_name, &new_name)
+        .to_string()
+}
+
+/// Replace the values of a Secret pair as kubectl does: `***` where a key is on one side or
+/// unchanged, `*** (before)` / `*** (after)` where it changed, so that a change still shows.
+pub fn mask_secret_pair(mut before: Option<&mut Value>, mut after: Option<&mut Value>) {
+    for field in ["data", "stringData"] {
+        let values = |side: &Option<&mut Value>| {
+            side.as_deref()
+                .and_then(|v| v.get(field))
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default()
+        };
+        let (old, new) = (values(&before), values(&after));
+        let changed =
+            |key: &str| matches!((old.get(key), new.get(key)), (Some(a), Some(b)) if a != b);
+        mask_side(before.as_deref_mut(), field, "*** (before)", &changed);
+        mask_side(after.as_deref_mut(), field, "*** (after)", &changed);
+    }
+}
+
+fn mask_side(side: Option<&mut Value>, field: &str, label: &str, changed: &dyn Fn(&str) -> bool) {
+    let map = side
+        .and_then(|v| v.get_mut(field))
+        .and_then(Value::as_object_mut);
+    for (key, value) in map.into_iter().flatten() {
+        let masked = if changed(key) { label } else { "***" };
+        *value = Value::String(masked.to_string());
+    }
+}
+
+/// Compare the objects of two rendered trees (`base` → `target`), file by file.
+pub fn compare_trees(
+    base: &RenderedTree,
+    target: &RenderedTree,
+    context: usize,
+) -> Vec<ObjectChange> {
+    let base_apps = apps_of(base);
+    let target_apps = apps_of(target);
+    let paths: BTreeSet<&String> = base
+        .files
+        .keys()
+        .chain(target.files.keys())
+        .filter(|p| !p.starts_with(".berth/"))
+        .collect();
+    let mut changes = Vec::with_capacity(paths.len());
+    for path in paths {
+        let key = path.strip_suffix(".yaml").unwrap_or(path).to_string();
+        let app = target_apps
+            .get(&key)
+            .or_else(|| base_apps.get(&key))
+            .cloned();
+        let old = base
+            .files
+            .get(path)
+            .map(|b| String::from_utf8_lossy(b).into_owned());
+        let new = target
+            .files
+            .get(path)
+            .map(|b| String::from_utf8_lossy(b).into_owned());
+        let action = match (&old, &new) {
+            (Some(o), Some(n)) if o == n => Action::Unchanged,
+            (Some(_), Some(_)) => Action::Update,
+            (None, Some(_)) => Action::Create,
+            (Some(_), None) => Action::Delete,
+            (None, None) => unreachable!("the path came from one of the trees"),
+        };
+        let mut change = ObjectChange::new(key, app, action);
+        if action != Action::Unchanged {
+            let (old, new) = if is_secret_path(path) {
+                masked_texts(old.as_deref(), new.as_deref())
+            } else {
+                (old, new)
+            };
+            change.diff = Some(unified(path, old.as_deref(), new.as_deref(), context));
+        }
+        changes.push(change);
+    }
+    changes
+}
+
+/// `<namespace>/Secret/<name>.yaml`: a core-group Secret.
+fn is_secret_path(path: &str) -> bool {
+    path.split('/').nth(1) == Some("Secret")
+}
+
+/// Both sides of a Secret as YAML with their values masked.
+fn masked_texts(old: Option<&str>, new: Option<&str>) -> (Option<String>, Option<String>) {
+    let parse = |t: Option<&str>| -> Option<Value> {
+        t.map(|t| {
+            crate::yaml::parse_documents(t)
+                .ok()
+                .and_then(|d| d.into_iter().next())
+                .map(|d| d.value)
+                .unwrap_or(Value::Null)
+        })
+    };
+    let (mut old, mut new) = (parse(old), parse(new));
+    mask_secret_pair(old.as_mut(), new.as_mut());
+    (
+        old.map(|v| crate::yaml::to_string(&v)),
+        new.map(|v| crate::yaml::to_string(&v)),
+    )
+}
+
+/// Object key → app, from a tree's `.berth/release.yaml`.
+pub fn apps_of(tree: &RenderedTree) -> BTreeMap<String, String> {
+    let mut apps = BTreeMap::new();
+    let Some(bytes) = tree.files.get(RELEASE_FILE) else {
+        return apps;
+    };
+    let Ok(release) = crate::yaml::from_str::<Value>(&String::from_utf8_lossy(bytes)) else {
+        return apps;
+    };
+    if let Some(map) = release["apps"].as_object() {
+        for (app, entry) in map {
+            for key in entry["objects"].as_array().into_iter().flatten() {
+                if let Some(key) = key.as_str() {
+                    apps.insert(key.to_string(), app.clone());
+                }
+            }
+        }
+    }
+    apps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn secrets_are_masked_and_changes_still_show() {
+        let mut before =
+            json!({"kind": "Secret", "data": {"same": "YQ==", "changed": "Yg==", "gone": "Yw=="}});
+        let mut after =
+            json!({"kind": "Secret", "data": {"same": "YQ==", "changed": "ZA==", "new": "ZQ=="}});
+        mask_secret_pair(Some(&mut before), Some(&mut after));
+        assert_eq!(
+            before["data"],
+            json!({"same": "***", "changed": "*** (before)", "gone": "***"})
+        );
+        assert_eq!(
+            after["data"],
+            json!({"same": "***", "changed": "*** (after)", "new": "***"})
+        );
+    }
+
+    #[test]
+    fn unified_diffs_name_both_sides() {
+        let text = unified(
+            "ns/ConfigMap/a.yaml",
+            Some("a: 1\nb: 2\n"),
+            Some("a: 1\nb: 3\n"),
+            3,
+        );
+        assert!(
+            text.starts_with("--- a/ns/ConfigMap/a.yaml\n+++ b/ns/ConfigMap/a.yaml\n"),
+            "{text}"
+        );
+        assert!(text.contains("-b: 2\n+b: 3\n"), "{text}");
+        let created = unified("x.yaml", None, Some("a: 1\n"), 3);
+        assert!(
+            created.starts_with("--- /dev/null\n+++ b/x.yaml\n"),
+            "{created}"
+        );
+    }
+
+    #[test]
+    fn trees_compare_object_by_object() {
+        let tree = |files: &[(&str, &str)]| RenderedTree {
+            files: files
+                .iter()
+                .map(|(p, c)| (p.to_string(), c.as_bytes().to_vec()))
+                .collect(),
+        };
+        let base = tree(&[
+            (
+                ".berth/release.yaml",
+                "apps:\n  web:\n    objects: [ns/ConfigMap/a, ns/ConfigMap/gone]\n",
+            ),
+            ("ns/ConfigMap/a.yaml", "data: 1\n"),
+            ("ns/ConfigMap/same.yaml", "data: 1\n"),
+            ("ns/ConfigMap/gone.yaml", "data: 1\n"),
+            ("ns/Secret/s.yaml", "kind: Secret\ndata:\n  k: YQ==\n"),
+        ]);
+        let target = tree(&[
+            (
+                ".berth/release.yaml",
+                "apps:\n  web:\n    objects: [ns/ConfigMap/a, ns/ConfigMap/new]\n",
+            ),
+            ("ns/ConfigMap/a.yaml", "data: 2\n"),
+            ("ns/ConfigMap/same.yaml", "data: 1\n"),
+            ("ns/ConfigMap/new.yaml", "data: 1\n"),
+            ("ns/Secret/s.yaml", "kind: Secret\ndata:\n  k: Yg==\n"),
+        ]);
+        let changes = compare_trees(&base, &target, 3);
+        let summary: Vec<(&str, Action, Option<&str>)> = changes
+            .iter()
+            .map(|c| (c.key.as_str(), c.action, c.app.as_deref()))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("ns/ConfigMap/a", Action::Update, Some("web")),
+                ("ns/ConfigMap/gone", Action::Delete, Some("web")),
+                ("ns/ConfigMap/new", Action::Create, Some("web")),
+                ("ns/ConfigMap/same", Action::Unchanged, None),
+                ("ns/Secret/s", Action::Update, None),
+            ]
+        );
+        let secret_diff = changes[4].diff.as_deref().unwrap();
+        assert!(
+            secret_diff.contains("-  k: '*** (before)'")
+                || secret_diff.contains("-  k: \"*** (before)\""),
+            "{secret_diff}"
+        );
+        assert!(
+            !secret_diff.contains("YQ==") && !secret_diff.contains("Yg=="),
+            "{secret_diff}"
+        );
+    }
+}

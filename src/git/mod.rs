@@ -1,0 +1,186 @@
+//! Git: read sources and rendered trees from the object database, write rendered trees as
+//! commits, move refs only with compare-and-swap, push through the git CLI. The worktree, the
+//! index and HEAD are never touched.
+
+mod source;
+
+pub use source::CommitSource;
+
+use crate::error::Problem;
+use crate::render::SourceInfo;
+use crate::tree::RenderedTree;
+use git2::{ErrorCode, FileMode, ObjectType, Oid, Repository, TreeWalkMode, TreeWalkResult};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// The commit checked out at `dir` and its branch. In GitHub Actions, where the checkout is
+/// a detached merge commit, the branch is the pull request's head (`GITHUB_HEAD_REF`) or the
+/// pushed ref (`GITHUB_REF_NAME`). Outside a repository, nothing is known.
+pub fn source_info(dir: &Path) -> SourceInfo {
+    let Ok(repo) = Repository::discover(dir) else {
+        return SourceInfo::default();
+    };
+    let head = repo.head().ok();
+    let commit = head
+        .as_ref()
+        .and_then(|h| h.peel_to_commit().ok())
+        .map(|c| c.id().to_string());
+    SourceInfo {
+        commit,
+        branch: current_branch(&repo),
+    }
+}
+
+/// The branch being worked on: `GITHUB_HEAD_REF` (pull requests), the checked-out branch, or
+/// `GITHUB_REF_NAME` (pushes, where the checkout is detached).
+pub fn current_branch(repo: &Repository) -> Option<String> {
+    env_value("GITHUB_HEAD_REF")
+        .or_else(|| {
+            let head = repo.head().ok()?;
+            head.is_branch()
+                .then(|| head.shorthand().ok().map(str::to_string))
+                .flatten()
+        })
+        .or_else(|| env_value("GITHUB_REF_NAME"))
+}
+
+fn env_value(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Open the repository holding `dir`.
+pub fn open(dir: &Path) -> Result<Repository, Problem> {
+    Repository::discover(dir).map_err(|e| {
+        Problem::new(format!("not in a git repository: {}", e.message()))
+            .in_file(dir)
+            .hint("run berth inside a clone of the configuration repository")
+    })
+}
+
+/// Resolve `rev` (a branch, `origin/releases/test`, a commit id…) to a commit.
+pub fn resolve_commit(repo: &Repository, rev: &str) -> Result<Oid, Problem> {
+    repo.revparse_single(rev)
+        .and_then(|o| o.peel_to_commit())
+        .map(|c| c.id())
+        .map_err(|e| {
+            Problem::new(format!(
+                "cannot resolve `{rev}` to a commit: {}",
+                e.message()
+            ))
+            .hint("fetch it first (git fetch origin), or name a branch or commit that exists")
+        })
+}
+
+/// The commit a full ref name points to, if the ref exists.
+pub fn ref_target(repo: &Repository, name: &str) -> Result<Option<Oid>, Problem> {
+    match repo.find_reference(name) {
+        Ok(reference) => Ok(reference.peel_to_commit().ok().map(|c| c.id())),
+        Err(e) if e.code() == ErrorCode::NotFound => Ok(None),
+        Err(e) => Err(Problem::new(format!(
+            "cannot read ref {name}: {}",
+            e.message()
+        ))),
+    }
+}
+
+/// Every file of the tree of `commit` as a rendered tree.
+pub fn read_tree(repo: &Repository, commit: Oid) -> Result<RenderedTree, Problem> {
+    let fail =
+        |e: git2::Error| Problem::new(format!("cannot read the tree of {commit}: {}", e.message()));
+    let tree = repo
+        .find_commit(commit)
+        .and_then(|c| c.tree())
+        .map_err(fail)?;
+    let (files, _) = load_tree(repo, &tree).map_err(fail)?;
+    Ok(RenderedTree { files })
+}
+
+/// Path → contents.
+pub(crate) type Files = BTreeMap<String, Vec<u8>>;
+
+/// The files of `tree` and its directories (paths, `""` for the top).
+pub(crate) fn load_tree(
+    repo: &Repository,
+    tree: &git2::Tree,
+) -> Result<(Files, BTreeSet<String>), git2::Error> {
+    let mut blobs = Vec::new();
+    let mut dirs = BTreeSet::from([String::new()]);
+    tree.walk(TreeWalkMode::PreOrder, |dir, entry| {
+        match (entry.kind(), entry.name()) {
+            (Some(ObjectType::Blob), Ok(name)) => blobs.push((format!("{dir}{name}"), entry.id())),
+            (Some(ObjectType::Tree), Ok(name)) => {
+                dirs.insert(format!("{dir}{name}"));
+            }
+            _ => {}
+        }
+        TreeWalkResult::Ok
+    })?;
+    let odb = repo.odb()?;
+    let mut files = BTreeMap::new();
+    for (path, id) in blobs {
+        files.insert(path, odb.read(id)?.data().to_vec());
+    }
+    Ok((files, dirs))
+}
+
+/// Write `tree` to the object database and return the id of its root tree.
+pub fn write_tree(repo: &Repository, tree: &RenderedTree) -> Result<Oid, Problem> {
+    let fail =
+        |e: git2::Error| Problem::new(format!("cannot write the rendered tree: {}", e.message()));
+    let odb = repo.odb().map_err(fail)?;
+    let mut builder = git2::build::TreeUpdateBuilder::new();
+    for (path, bytes) in &tree.files {
+        let id = odb.write(ObjectType::Blob, bytes).map_err(fail)?;
+        builder.upsert(path.as_str(), id, FileMode::Blob);
+    }
+    let empty = repo
+        .treebuilder(None)
+        .and_then(|b| b.write())
+        .and_then(|id| repo.find_tree(id))
+        .map_err(fail)?;
+    builder.create_updated(repo, &empty).map_err(fail)
+}
+
+/// Point `name` at `new` only if it still points at `expected` (`None`: must not exist).
+/// A concurrent update makes this fail, never lose a commit.
+pub fn update_ref(
+    repo: &Repository,
+    name: &str,
+    new: Oid,
+    expected: Option<Oid>,
+    log: &str,
+) -> Result<(), Problem> {
+    let result = match expected {
+        Some(current) => repo.reference_matching(name, new, true, current, log),
+        None => repo.reference(name, new, false, log),
+    };
+    result.map(|_| ()).map_err(|e| {
+        let raced = matches!(e.code(), ErrorCode::Modified | ErrorCode::Exists);
+        if raced {
+            Problem::new(format!(
+                "{name} was moved by someone else while berth worked (expected {}); nothing was changed",
+                expected.map_or("no branch".to_string(), |o| o.to_string())
+            ))
+            .hint("run berth again: it renders on top of the current state")
+        } else {
+            Problem::new(format!("cannot update {name}: {}", e.message()))
+        }
+    })
+}
+
+/// Run `git args…` in `dir` (for the network side: it reuses the credentials CI set up).
+pub fn git_cli(dir: &Path, args: &[&str]) -> Result<String, Problem> {
+    let output = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .map_err(|e| Problem::new(format!("cannot run git: {e}")).hint("install git"))?;
+    if !output.status.success() {
+        return Err(Problem::new(format!(
+            "`git {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}

@@ -1,0 +1,195 @@
+//! Plan: what moving from one state of a channel to another changes, object by object.
+//! The offline diff (tree against tree) and the cluster diff (tree against live objects) both
+//! produce a [`Plan`]; `report` turns it into text, Markdown or JSON.
+
+use crate::error::exit;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Create,
+    Update,
+    /// Removed from the release: pruned on apply.
+    Delete,
+    Unchanged,
+    /// Could not be checked; `error` says why. Never counted as "no changes".
+    Error,
+}
+
+impl Action {
+    pub fn verb(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Delete => "delete",
+            Action::Unchanged => "unchanged",
+            Action::Error => "error",
+        }
+    }
+}
+
+/// One object's part of the plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct ObjectChange {
+    /// `<namespace>/<Kind>.<group>/<name>`, as in the rendered tree.
+    pub key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
+    pub action: Action,
+    /// Unified diff of the canonical YAML, Secret values masked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+    /// Something the reader should know, e.g. "not validated by the server".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Why the object could not be checked (with `Action::Error`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl ObjectChange {
+    pub fn new(key: impl Into<String>, app: Option<String>, action: Action) -> Self {
+        ObjectChange {
+            key: key.into(),
+            app,
+            action,
+            diff: None,
+            note: None,
+            error: None,
+        }
+    }
+}
+
+/// How many objects of each action.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub create: usize,
+    pub update: usize,
+    pub delete: usize,
+    pub unchanged: usize,
+    pub error: usize,
+}
+
+impl Counts {
+    pub fn add(&mut self, action: Action) {
+        match action {
+            Action::Create => self.create += 1,
+            Action::Update => self.update += 1,
+            Action::Delete => self.delete += 1,
+            Action::Unchanged => self.unchanged += 1,
+            Action::Error => self.error += 1,
+        }
+    }
+
+    pub fn changed(&self) -> usize {
+        self.create + self.update + self.delete
+    }
+
+    /// `2 to create, 1 to update, 0 to delete, 12 unchanged` (and errors, if any).
+    pub fn summary(&self) -> String {
+        let mut text = format!(
+            "{} to create, {} to update, {} to delete, {} unchanged",
+            self.create, self.update, self.delete, self.unchanged
+        );
+        if self.error > 0 {
+            text.push_str(&format!(", {} could not be checked", self.error));
+        }
+        text
+    }
+}
+
+/// What changes in `channel` going from `base` to `target`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub channel: String,
+    /// What the target is compared with, e.g. `releases/test (1a2b3c4)` or `cluster kind-test`.
+    pub base: String,
+    /// What is compared, e.g. `candidates/test/feature (5d6e7f8)`.
+    pub target: String,
+    /// The commit the target tree was rendered from, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_commit: Option<String>,
+    /// Every object of either side, sorted by key; unchanged ones carry no diff.
+    pub objects: Vec<ObjectChange>,
+}
+
+impl Plan {
+    pub fn counts(&self) -> Counts {
+        let mut counts = Counts::default();
+        for object in &self.objects {
+            counts.add(object.action);
+        }
+        counts
+    }
+
+    /// Counts per app; objects of no known app are under `""`.
+    pub fn counts_by_app(&self) -> BTreeMap<String, Counts> {
+        let mut by_app: BTreeMap<String, Counts> = BTreeMap::new();
+        for object in &self.objects {
+            by_app
+                .entry(object.app.clone().unwrap_or_default())
+                .or_default()
+                .add(object.action);
+        }
+        by_app
+    }
+
+    /// `kubectl diff`'s convention: 0 no changes, 1 changes, 2 something could not be checked.
+    pub fn exit_code(&self) -> u8 {
+        let counts = self.counts();
+        if counts.error > 0 {
+            exit::ERROR
+        } else if counts.changed() > 0 {
+            exit::CHANGES
+        } else {
+            exit::OK
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(actions: &[(&str, Action)]) -> Plan {
+        Plan {
+            channel: "test".into(),
+            base: "a".into(),
+            target: "b".into(),
+            source_commit: None,
+            objects: actions
+                .iter()
+                .map(|(app, action)| ObjectChange::new("k", Some(app.to_string()), *action))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn exit_codes_follow_kubectl_diff() {
+        assert_eq!(plan(&[("a", Action::Unchanged)]).exit_code(), 0);
+        assert_eq!(
+            plan(&[("a", Action::Unchanged), ("a", Action::Delete)]).exit_code(),
+            1
+        );
+        assert_eq!(
+            plan(&[("a", Action::Create), ("b", Action::Error)]).exit_code(),
+            2
+        );
+        assert_eq!(plan(&[]).exit_code(), 0);
+    }
+
+    #[test]
+    fn counts_by_app() {
+        let by_app = plan(&[
+            ("a", Action::Create),
+            ("a", Action::Unchanged),
+            ("b", Action::Update),
+        ])
+        .counts_by_app();
+        assert_eq!(by_app["a"].create, 1);
+        assert_eq!(by_app["a"].unchanged, 1);
+        assert_eq!(by_app["b"].update, 1);
+    }
+}
