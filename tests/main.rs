@@ -1,6 +1,8 @@
 //! Integration tests: the real `berth` binary on real files (one test binary, to keep links few).
 
 mod bad_input;
+mod candidate;
 mod drivers;
+mod offline_diff;
 mod render;
 mod support;

@@ -135,3 +135,111 @@ pub fn tree_text(dir: &Path) -> String {
         .map(|(path, contents)| format!("=== {path}\n{contents}"))
         .collect()
 }
+
+/// Run git in `dir` with a fixed identity; panics with git's stderr on failure.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "Test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.com")
+        .env("GIT_COMMITTER_NAME", "Test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.com")
+        .env_remove("GIT_DIR")
+        .output()
+        .expect("git runs");
+    assert!(
+        output.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+/// A bare `origin` and a clone `work` holding a copy of `examples/<example>`, committed on
+/// `main` and pushed.
+pub struct GitRepos {
+    pub dir: tempfile::TempDir,
+}
+
+impl GitRepos {
+    pub fn new(example: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        git(
+            dir.path(),
+            &["init", "-q", "--bare", "-b", "main", "origin.git"],
+        );
+        git(dir.path(), &["clone", "-q", "origin.git", "work"]);
+        let repos = GitRepos { dir };
+        copy_dir(&self::example(example), &repos.work());
+        repos.git(&["config", "user.name", "Test"]);
+        repos.git(&["config", "user.email", "test@example.com"]);
+        repos.git(&["checkout", "-q", "-b", "main"]);
+        repos.commit_all("initial");
+        repos.git(&["push", "-q", "origin", "main"]);
+        repos
+    }
+
+    pub fn work(&self) -> PathBuf {
+        self.dir.path().join("work")
+    }
+
+    pub fn origin(&self) -> PathBuf {
+        self.dir.path().join("origin.git")
+    }
+
+    pub fn git(&self, args: &[&str]) -> String {
+        git(&self.work(), args)
+    }
+
+    pub fn commit_all(&self, message: &str) -> String {
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "-m", message]);
+        self.git(&["rev-parse", "HEAD"])
+    }
+
+    /// Replace `old` with `new` in a file of the work tree.
+    pub fn edit(&self, path: &str, old: &str, new: &str) {
+        let file = self.work().join(path);
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(text.contains(old), "{path} lacks {old:?}");
+        std::fs::write(&file, text.replacen(old, new, 1)).unwrap();
+    }
+
+    pub fn berth(&self, args: &[&str]) -> Run {
+        berth(&self.work(), args)
+    }
+
+    /// The commit a ref points to in `origin`, if it exists there.
+    pub fn remote_ref(&self, name: &str) -> Option<String> {
+        let out = git(
+            &self.origin(),
+            &["for-each-ref", "--format=%(objectname)", name],
+        );
+        (!out.is_empty()).then_some(out)
+    }
+}
+
+/// Replace every commit id (40 hex digits, or the 12-digit short form) with `<commit>`.
+pub fn redact_commits(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        let is_id = (word.len() == 40 || word.len() == 12)
+            && word
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        out.push_str(if is_id { "<commit>" } else { word });
+        word.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}

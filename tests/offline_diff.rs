@@ -1,0 +1,169 @@
+//! `berth diff --against REF`: a rendered tree compared with a release branch, offline.
+
+use crate::support::*;
+
+/// A repository whose `releases/test` holds the test channel's candidate, and whose source
+/// then changes: one update (web replicas), one create (a new ConfigMap), one delete (the api's
+/// CronJob).
+fn released_then_changed() -> GitRepos {
+    let repos = GitRepos::new("quickstart");
+    repos.git(&["checkout", "-q", "-b", "feature/x"]);
+    let run = repos.berth(&["candidate", "-c", "test", "-o", "json"]);
+    let outcomes: serde_json::Value = serde_json::from_str(&run.succeeds().stdout).unwrap();
+    let released = outcomes[0]["commit"].as_str().unwrap();
+    repos.git(&["branch", "releases/test", released]);
+    repos.edit("apps/web/values-test.yaml", "replicas: 1", "replicas: 2");
+    std::fs::remove_file(repos.work().join("apps/api/cronjob.yaml.j2")).unwrap();
+    std::fs::write(
+        repos.work().join("apps/web/flags.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-flags\ndata:\n  beta: \"true\"\n",
+    )
+    .unwrap();
+    repos.commit_all("change");
+    repos
+}
+
+#[test]
+fn unchanged_exits_0() {
+    let repos = GitRepos::new("quickstart");
+    repos.git(&["checkout", "-q", "-b", "feature/x"]);
+    repos.berth(&["candidate", "-c", "test"]).succeeds();
+    repos.git(&["branch", "releases/test", "candidates/test/feature/x"]);
+    let run = repos.berth(&["diff", "-c", "test", "--against", "releases/test"]);
+    run.succeeds();
+    assert!(
+        run.stdout
+            .contains("total: 0 to create, 0 to update, 0 to delete, 18 unchanged"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn changes_exit_1_with_text_markdown_and_json_reports() {
+    let repos = released_then_changed();
+    let text = repos.berth(&["diff", "-c", "test", "--against", "releases/test"]);
+    assert_eq!(text.code, 1, "{}", text.stderr);
+    insta::assert_snapshot!("offline_text", redact_commits(&text.stdout));
+
+    let markdown = repos.berth(&[
+        "diff",
+        "-c",
+        "test",
+        "--against",
+        "releases/test",
+        "-o",
+        "markdown",
+    ]);
+    assert_eq!(markdown.code, 1);
+    insta::assert_snapshot!("offline_markdown", redact_commits(&markdown.stdout));
+
+    let json = repos.berth(&[
+        "diff",
+        "-c",
+        "test",
+        "--against",
+        "releases/test",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(json.code, 1);
+    let plan: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(plan["counts"]["create"], 1);
+    assert_eq!(plan["counts"]["update"], 1);
+    assert_eq!(plan["counts"]["delete"], 1);
+    assert_eq!(plan["counts"]["unchanged"], 16);
+    let deleted: Vec<&serde_json::Value> = plan["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["action"] == "delete")
+        .collect();
+    assert_eq!(deleted[0]["key"], "shop-jobs/CronJob.batch/api-cleanup");
+    assert_eq!(
+        deleted[0]["app"], "api",
+        "a deleted object keeps its app from the release"
+    );
+}
+
+#[test]
+fn a_candidate_tree_can_be_compared_instead_of_a_fresh_render() {
+    let repos = released_then_changed();
+    repos.berth(&["candidate", "-c", "test"]).succeeds();
+    // The worktree changes again, but --tree compares the committed candidate.
+    repos.edit("apps/web/values-test.yaml", "replicas: 2", "replicas: 7");
+    let run = repos.berth(&[
+        "diff",
+        "-c",
+        "test",
+        "--against",
+        "releases/test",
+        "--tree",
+        "candidates/test/feature/x",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stdout.contains("+  replicas: 2"), "{}", run.stdout);
+    assert!(!run.stdout.contains("replicas: 7"));
+    let plan: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        plan["sourceCommit"].as_str().unwrap(),
+        repos.git(&["rev-parse", "HEAD"])
+    );
+}
+
+#[test]
+fn the_report_can_go_to_a_file_and_context_is_adjustable() {
+    let repos = released_then_changed();
+    let file = repos.dir.path().join("diff.md");
+    let run = repos.berth(&[
+        "diff",
+        "-c",
+        "test",
+        "--against",
+        "releases/test",
+        "-o",
+        "markdown",
+        "--out",
+        file.to_str().unwrap(),
+        "--context",
+        "0",
+    ]);
+    assert_eq!(run.code, 1);
+    assert!(run.stdout.is_empty());
+    let report = std::fs::read_to_string(file).unwrap();
+    assert!(
+        report.contains("@@ -12 +12 @@\n-  replicas: 1\n+  replicas: 2\n"),
+        "{report}"
+    );
+}
+
+#[test]
+fn an_unknown_ref_is_an_error_not_no_changes() {
+    let repos = released_then_changed();
+    repos
+        .berth(&["diff", "-c", "test", "--against", "releases/nope"])
+        .fails_with(&["cannot resolve `releases/nope`", "fetch"]);
+}
+
+#[test]
+fn colour_only_when_asked_or_on_a_terminal() {
+    let repos = released_then_changed();
+    let plain = repos.berth(&["diff", "-c", "test", "--against", "releases/test"]);
+    assert!(!plain.stdout.contains('\x1b'));
+    let coloured = repos.berth(&[
+        "--color",
+        "always",
+        "diff",
+        "-c",
+        "test",
+        "--against",
+        "releases/test",
+    ]);
+    assert!(
+        coloured.stdout.contains("\x1b[31m-  replicas: 1\x1b[0m"),
+        "{}",
+        coloured.stdout
+    );
+}
