@@ -123,7 +123,18 @@ fn a_change_to_one_app_changes_only_that_apps_files() {
 fn an_unchanged_rerun_makes_no_commit() {
     let repos = on_feature_branch();
     let first = candidate_json(&repos, &[]);
+    let packs = || {
+        std::fs::read_dir(repos.work().join(".git/objects/pack"))
+            .unwrap()
+            .count()
+    };
+    let packs_before = packs();
     let second = candidate_json(&repos, &[]);
+    assert_eq!(
+        packs(),
+        packs_before,
+        "an unchanged re-run stores no objects"
+    );
     for (a, b) in first.iter().zip(&second) {
         assert_eq!(a["commit"], b["commit"]);
         assert_eq!(b["updated"], false);
