@@ -133,7 +133,7 @@ pub fn write_tree(repo: &Repository, tree: &RenderedTree) -> Result<Oid, Problem
     // A second handle, so the in-memory backend never catches the caller's other writes.
     let staging = Repository::open(repo.path()).map_err(fail)?;
     let odb = staging.odb().map_err(fail)?;
-    let mempack = odb.add_new_mempack_backend(1000).map_err(fail)?;
+    let _mempack = odb.add_new_mempack_backend(1000).map_err(fail)?;
     let target = repo.odb().map_err(fail)?;
     // Only objects the repository lacks are packed: a re-render adds nearly nothing.
     let mut new_objects = Vec::new();
@@ -177,7 +177,6 @@ pub fn write_tree(repo: &Repository, tree: &RenderedTree) -> Result<Oid, Problem
     }
     let mut pack = git2::Buf::new();
     packer.write_buf(&mut pack).map_err(fail)?;
-    drop(mempack);
     let mut writer = target.packwriter().map_err(fail)?;
     std::io::Write::write_all(&mut writer, &pack)
         .map_err(|e| Problem::new(format!("cannot write the rendered tree: {e}")))?;
