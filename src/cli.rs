@@ -86,20 +86,51 @@ pub struct DiffArgs {
     /// The channel to compare.
     #[arg(short = 'c', long = "channel", value_name = "CHANNEL")]
     pub channel: String,
-    /// Compare with the rendered tree at REF (e.g. releases/test, origin/releases/test).
+    /// Compare offline with the rendered tree at REF (e.g. origin/releases/test) instead of
+    /// the live cluster.
     #[arg(long, value_name = "REF")]
     pub against: Option<String>,
-    /// Compare this rendered tree (e.g. a candidate commit) instead of rendering the working tree.
-    #[arg(long, value_name = "REV")]
+    /// The rendered tree to compare (e.g. the pull request's candidate commit). Default: the
+    /// channel's candidate for the current branch; with --against, a fresh render.
+    #[arg(long, value_name = "REV", conflicts_with = "render")]
     pub tree: Option<String>,
+    /// Render the working tree instead of reading a rendered tree from git.
+    #[arg(long)]
+    pub render: bool,
     #[arg(short = 'o', long, value_enum, default_value_t = report::Format::Text)]
     pub output: report::Format,
-    /// Write the report to FILE instead of stdout.
+    /// Write the report to FILE instead of stdout (with --split: FILE's numbered parts).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
-    /// Lines of context around each change.
-    #[arg(long, default_value_t = crate::diff::DEFAULT_CONTEXT, value_name = "N")]
-    pub context: usize,
+    /// Lines of context around each change, as `diff -U`.
+    #[arg(short = 'U', long, default_value_t = crate::diff::DEFAULT_CONTEXT, value_name = "N")]
+    pub unified: usize,
+    /// Markdown: at most N characters (a GitHub comment holds 65,536); object diffs that do not
+    /// fit are left out, and the report says so and where the full diff is.
+    #[arg(long, default_value_t = report::GITHUB_COMMENT_LIMIT, value_name = "N")]
+    pub max_chars: usize,
+    /// Markdown: write numbered parts, each within --max-chars, instead of leaving diffs out.
+    #[arg(long, requires = "out")]
+    pub split: bool,
+    /// Also write the full report, never shortened, to FILE (e.g. a CI artifact).
+    #[arg(long, value_name = "FILE")]
+    pub full_out: Option<PathBuf>,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// How to reach the cluster, as kubectl does.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClusterArgs {
+    /// kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).
+    #[arg(long, value_name = "FILE", env = "KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// kubeconfig context (default: the channel's `context`, then the current context).
+    #[arg(long = "context", value_name = "NAME")]
+    pub kube_context: Option<String>,
+    /// Requests to the API server at once.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub concurrency: usize,
 }
 
 #[derive(Debug, clap::Args)]
@@ -348,7 +379,7 @@ fn diff_command(
         base: format!("{against} ({})", &base_commit.to_string()[..12]),
         target: target_name,
         source_commit,
-        objects: crate::diff::compare_trees(&base, &target, args.context),
+        objects: crate::diff::compare_trees(&base, &target, args.unified),
     };
     let report = report::render(&plan, args.output, color);
     match &args.out {

@@ -127,7 +127,7 @@ fn the_report_can_go_to_a_file_and_context_is_adjustable() {
         "markdown",
         "--out",
         file.to_str().unwrap(),
-        "--context",
+        "-U",
         "0",
     ]);
     assert_eq!(run.code, 1);

