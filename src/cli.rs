@@ -381,11 +381,71 @@ fn diff_command(
         source_commit,
         objects: crate::diff::compare_trees(&base, &target, args.unified),
     };
-    let report = report::render(&plan, args.output, color);
-    match &args.out {
-        Some(file) => std::fs::write(file, report)
-            .map_err(|e| Problem::new(format!("cannot write the report: {e}")).in_file(file))?,
-        None => print(&report)?,
-    }
+    write_report(&plan, args, color)?;
     Ok(plan.exit_code())
+}
+
+/// Write the plan as the report `args` ask for: stdout or `--out`, Markdown sized to
+/// `--max-chars` or split into parts, and the full report to `--full-out`.
+fn write_report(plan: &crate::plan::Plan, args: &DiffArgs, color: bool) -> Result<(), Problems> {
+    let write = |file: &Path, text: &str| {
+        std::fs::write(file, text)
+            .map_err(|e| Problem::new(format!("cannot write the report: {e}")).in_file(file))
+    };
+    if let Some(full) = &args.full_out {
+        write(full, &report::render(plan, args.output, false))?;
+    }
+    if args.split && args.output == report::Format::Markdown {
+        let out = args.out.as_ref().expect("clap requires --out with --split");
+        let parts = report::markdown_parts(plan, args.max_chars);
+        for (i, part) in parts.iter().enumerate() {
+            write(&numbered(out, i + 1), part)?;
+        }
+        eprintln!(
+            "{} parts written: {} …",
+            parts.len(),
+            numbered(out, 1).display()
+        );
+        return Ok(());
+    }
+    let text = match args.output {
+        report::Format::Markdown => {
+            let full = args
+                .full_out
+                .as_ref()
+                .map(|f| f.display().to_string())
+                .or_else(github_run_url);
+            report::markdown_limited(plan, args.max_chars, full.as_deref())
+        }
+        format => report::render(plan, format, color),
+    };
+    match &args.out {
+        Some(file) => write(file, &text)?,
+        None => print(&text)?,
+    }
+    Ok(())
+}
+
+/// `diff.md` → `diff-1.md`, `diff-2.md`, …
+fn numbered(file: &Path, n: usize) -> PathBuf {
+    let stem = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = match file.extension() {
+        Some(ext) => format!("{stem}-{n}.{}", ext.to_string_lossy()),
+        None => format!("{stem}-{n}"),
+    };
+    file.with_file_name(name)
+}
+
+/// The GitHub Actions run, where a workflow keeps the full report as an artifact.
+fn github_run_url() -> Option<String> {
+    let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+    Some(format!(
+        "the artifacts of {}/{}/actions/runs/{}",
+        var("GITHUB_SERVER_URL")?,
+        var("GITHUB_REPOSITORY")?,
+        var("GITHUB_RUN_ID")?
+    ))
 }
