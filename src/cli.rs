@@ -123,7 +123,7 @@ pub struct DiffArgs {
 #[derive(Debug, Clone, clap::Args)]
 pub struct ClusterArgs {
     /// kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).
-    #[arg(long, value_name = "FILE", env = "KUBECONFIG")]
+    #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
     /// kubeconfig context (default: the channel's `context`, then the current context).
     #[arg(long = "context", value_name = "NAME")]
@@ -341,48 +341,175 @@ fn diff_command(
     color: bool,
 ) -> Result<u8, Problems> {
     let channel = config.select_channels(std::slice::from_ref(&args.channel))?[0];
-    let Some(against) = &args.against else {
-        return Err(Problem::new("the cluster diff is not available yet")
-            .hint("compare with a release branch: --against releases/<channel>")
-            .into());
-    };
-    let repo = crate::git::open(&config.root)?;
-    let base_commit = crate::git::resolve_commit(&repo, against)?;
-    let base = crate::git::read_tree(&repo, base_commit)?;
-    let (target, target_name, source_commit) = match &args.tree {
-        Some(rev) => {
-            let commit = crate::git::resolve_commit(&repo, rev)?;
-            let tree = crate::git::read_tree(&repo, commit)?;
-            let source = crate::tree::release_source(&tree);
-            (
-                tree,
-                format!("{rev} ({})", &commit.to_string()[..12]),
-                source,
-            )
+    let repo = crate::git::open(&config.root);
+    let target = diff_target(config, source, channel, args, repo.as_ref().ok())?;
+    let plan = match &args.against {
+        Some(against) => {
+            let repo = repo?;
+            let base_commit = crate::git::resolve_commit(&repo, against)?;
+            let base = crate::git::read_tree(&repo, base_commit)?;
+            crate::plan::Plan {
+                channel: channel.name.clone(),
+                base: format!("{against} ({})", short(&base_commit.to_string())),
+                target: target.name,
+                source_commit: target.source_commit,
+                objects: crate::diff::compare_trees(&base, &target.tree, args.unified),
+            }
         }
         None => {
-            let options = render::Options {
-                source: crate::git::source_info(&config.root),
-                ..Default::default()
+            // The channel's current release: its objects that left the tree are prune candidates.
+            let previous = match &repo {
+                Ok(repo) => match candidate::release_tip(repo, channel, "origin")? {
+                    Some(tip) => crate::git::read_tree(repo, tip)?,
+                    None => RenderedTree::default(),
+                },
+                Err(_) => RenderedTree::default(),
             };
-            let set = render::render(config, &[channel], source, &options)?.remove(0);
-            let commit = options.source.commit.clone();
-            (
-                RenderedTree::build(&set),
-                "the working tree".to_string(),
-                commit,
-            )
+            cluster_plan(
+                config,
+                channel,
+                &args.cluster,
+                args.unified,
+                target,
+                &previous,
+            )?
         }
-    };
-    let plan = crate::plan::Plan {
-        channel: channel.name.clone(),
-        base: format!("{against} ({})", &base_commit.to_string()[..12]),
-        target: target_name,
-        source_commit,
-        objects: crate::diff::compare_trees(&base, &target, args.unified),
     };
     write_report(&plan, args, color)?;
     Ok(plan.exit_code())
+}
+
+/// The rendered tree a diff compares, and how to name it.
+struct DiffTarget {
+    tree: RenderedTree,
+    name: String,
+    source_commit: Option<String>,
+}
+
+/// `--tree REV`; `--render` (or, offline, nothing) renders the working tree; otherwise the
+/// channel's candidate for the current branch.
+fn diff_target(
+    config: &Config,
+    source: &DirSource,
+    channel: &config::Channel,
+    args: &DiffArgs,
+    repo: Option<&git2::Repository>,
+) -> Result<DiffTarget, Problems> {
+    let from_git = |repo: &git2::Repository, rev: &str| -> Result<DiffTarget, Problems> {
+        let commit = crate::git::resolve_commit(repo, rev)?;
+        let tree = crate::git::read_tree(repo, commit)?;
+        Ok(DiffTarget {
+            source_commit: crate::tree::release_source(&tree),
+            tree,
+            name: format!("{rev} ({})", short(&commit.to_string())),
+        })
+    };
+    let need_repo = || {
+        repo.ok_or_else(|| {
+            Problems::from(
+                Problem::new("not in a git repository")
+                    .hint("pass --render to diff a fresh render of the working tree"),
+            )
+        })
+    };
+    if let Some(rev) = &args.tree {
+        return from_git(need_repo()?, rev);
+    }
+    if args.render || args.against.is_some() {
+        let options = render::Options {
+            source: crate::git::source_info(&config.root),
+            ..Default::default()
+        };
+        let set = render::render(config, &[channel], source, &options)?.remove(0);
+        return Ok(DiffTarget {
+            tree: RenderedTree::build(&set),
+            name: "the working tree".to_string(),
+            source_commit: options.source.commit,
+        });
+    }
+    let repo = need_repo()?;
+    let branch = crate::git::current_branch(repo).ok_or_else(|| {
+        Problem::new("cannot tell which branch this is (HEAD is detached)")
+            .hint("pass --tree REV (e.g. the pull request's candidate) or --render")
+    })?;
+    // On a candidate branch itself (a pull request from it), that is the tree.
+    let own_prefix = format!("{}/{}/", candidate::CANDIDATE_PREFIX, channel.name);
+    let candidate_branch = if branch.starts_with(&own_prefix) {
+        branch
+    } else {
+        format!("{own_prefix}{branch}")
+    };
+    for rev in [
+        candidate_branch.clone(),
+        format!("origin/{candidate_branch}"),
+    ] {
+        if crate::git::resolve_commit(repo, &rev).is_ok() {
+            return from_git(repo, &rev);
+        }
+    }
+    Err(
+        Problem::new(format!("no candidate {candidate_branch} to compare"))
+            .hint("run `berth candidate` first, or pass --tree REV or --render")
+            .into(),
+    )
+}
+
+/// Plan `target` against the live cluster of `channel`.
+fn cluster_plan(
+    config: &Config,
+    channel: &config::Channel,
+    cluster: &ClusterArgs,
+    unified: usize,
+    target: DiffTarget,
+    previous: &RenderedTree,
+) -> Result<crate::plan::Plan, Problems> {
+    use crate::cluster::{Cluster, Target, plan};
+    let desired = plan::tree_objects(&target.tree)?;
+    let previous = plan::tree_objects(previous)?;
+    let context = cluster
+        .kube_context
+        .as_deref()
+        .or(channel.context.as_deref());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Problem::new(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async {
+        let cluster_handle = Cluster::connect(&Target {
+            kubeconfig: cluster.kubeconfig.as_deref(),
+            context,
+        })
+        .await?;
+        if std::io::stderr().is_terminal() {
+            eprintln!(
+                "checking {} objects against {} …",
+                desired.len(),
+                cluster_handle.server
+            );
+        }
+        let options = plan::Options {
+            channel: &channel.name,
+            ignore: &config.ignore,
+            concurrency: cluster.concurrency,
+            context_lines: unified,
+        };
+        let objects = plan::plan(&cluster_handle, &desired, &previous, &options).await;
+        let base = match &cluster_handle.context {
+            Some(context) => format!("the cluster ({context})"),
+            None => format!("the cluster at {}", cluster_handle.server),
+        };
+        Ok(crate::plan::Plan {
+            channel: channel.name.clone(),
+            base,
+            target: target.name,
+            source_commit: target.source_commit,
+            objects,
+        })
+    })
+}
+
+fn short(id: &str) -> &str {
+    &id[..id.len().min(12)]
 }
 
 /// Write the plan as the report `args` ask for: stdout or `--out`, Markdown sized to

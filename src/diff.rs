@@ -56,6 +56,149 @@ fn mask_side(side: Option<&mut Value>, field: &str, label: &str, changed: &dyn F
     }
 }
 
+/// Fields berth leaves alone in the objects a rule matches: never shown in a diff, never applied.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IgnoreRule {
+    pub kind: Option<String>,
+    pub group: Option<String>,
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+    /// Each path as its segments (`["spec", "replicas"]`).
+    pub paths: Vec<Vec<String>>,
+}
+
+impl IgnoreRule {
+    fn matches(&self, object: &Value) -> bool {
+        let api_version = object["apiVersion"].as_str().unwrap_or("");
+        let group = crate::render::kinds::group_of(api_version);
+        let meta = &object["metadata"];
+        let field = |v: &Value| v.as_str().unwrap_or("").to_string();
+        let name_matches = |pattern: &str, name: &str| match pattern.strip_suffix('*') {
+            Some(prefix) => name.starts_with(prefix),
+            None => pattern == name,
+        };
+        self.kind
+            .as_deref()
+            .is_none_or(|k| k == field(&object["kind"]))
+            && self.group.as_deref().is_none_or(|g| g == group)
+            && self
+                .namespace
+                .as_deref()
+                .is_none_or(|n| n == field(&meta["namespace"]))
+            && self
+                .name
+                .as_deref()
+                .is_none_or(|n| name_matches(n, &field(&meta["name"])))
+    }
+}
+
+/// Remove from `object` every field the matching `rules` name.
+pub fn apply_ignore_rules(object: &mut Value, rules: &[IgnoreRule]) {
+    let matching: Vec<&IgnoreRule> = rules.iter().filter(|r| r.matches(object)).collect();
+    for path in matching.into_iter().flat_map(|r| &r.paths) {
+        remove_path(object, path);
+    }
+}
+
+fn remove_path(value: &mut Value, path: &[String]) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut current = value;
+    for segment in parents {
+        current = match current {
+            Value::Object(map) => match map.get_mut(segment) {
+                Some(next) => next,
+                None => return,
+            },
+            Value::Array(items) => {
+                match segment.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
+                    Some(next) => next,
+                    None => return,
+                }
+            }
+            _ => return,
+        };
+    }
+    match current {
+        Value::Object(map) => {
+            map.shift_remove(last);
+        }
+        Value::Array(items) => {
+            if let Some(i) = last.parse::<usize>().ok().filter(|i| *i < items.len()) {
+                items.remove(i);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Parse a JSON pointer (`/metadata/annotations/a~1b`) or a field path
+/// (`.spec.replicas`, `spec.containers[0].image`, `.metadata.annotations["a/b"]`).
+pub fn parse_field_path(path: &str) -> Result<Vec<String>, String> {
+    if let Some(pointer) = path.strip_prefix('/') {
+        return Ok(pointer
+            .split('/')
+            .map(|s| s.replace("~1", "/").replace("~0", "~"))
+            .collect());
+    }
+    let mut segments = Vec::new();
+    let mut rest = path.strip_prefix('.').unwrap_or(path);
+    while !rest.is_empty() {
+        if let Some(bracketed) = rest.strip_prefix('[') {
+            let end = bracketed.find(']').ok_or("a `[` is not closed")?;
+            let inner = &bracketed[..end];
+            let key = inner
+                .strip_prefix('"')
+                .and_then(|k| k.strip_suffix('"'))
+                .unwrap_or(inner);
+            segments.push(key.to_string());
+            rest = &bracketed[end + 1..];
+        } else {
+            let end = rest.find(['.', '[']).unwrap_or(rest.len());
+            if end == 0 {
+                return Err("it has an empty part".into());
+            }
+            segments.push(rest[..end].to_string());
+            rest = &rest[end..];
+        }
+        rest = rest.strip_prefix('.').unwrap_or(rest);
+    }
+    if segments.is_empty() {
+        return Err("it is empty".into());
+    }
+    Ok(segments)
+}
+
+/// The annotation `kubectl apply` leaves behind: it repeats the whole object, Secrets included.
+pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// What the API server adds that says nothing about the desired state: dropped before comparing.
+pub fn normalize(object: &mut Value) {
+    if let Some(Value::Object(meta)) = object.get_mut("metadata") {
+        for field in [
+            "managedFields",
+            "resourceVersion",
+            "uid",
+            "generation",
+            "creationTimestamp",
+            "selfLink",
+        ] {
+            meta.shift_remove(field);
+        }
+        if let Some(Value::Object(annotations)) = meta.get_mut("annotations") {
+            annotations.shift_remove(LAST_APPLIED);
+            if annotations.is_empty() {
+                meta.shift_remove("annotations");
+            }
+        }
+    }
+    if let Value::Object(map) = object {
+        map.shift_remove("status");
+    }
+    crate::yaml::canonicalize_object(object);
+}
+
 /// Compare the objects of two rendered trees (`base` → `target`), file by file.
 pub fn compare_trees(
     base: &RenderedTree,
@@ -170,6 +313,63 @@ mod tests {
         assert_eq!(
             after["data"],
             json!({"same": "***", "changed": "*** (after)", "new": "***"})
+        );
+    }
+
+    #[test]
+    fn field_paths_and_pointers() {
+        assert_eq!(
+            parse_field_path(".spec.replicas").unwrap(),
+            ["spec", "replicas"]
+        );
+        assert_eq!(
+            parse_field_path("/metadata/annotations/a~1b").unwrap(),
+            ["metadata", "annotations", "a/b"]
+        );
+        assert_eq!(
+            parse_field_path(".metadata.annotations[\"example.com/x\"]").unwrap(),
+            ["metadata", "annotations", "example.com/x"]
+        );
+        assert_eq!(
+            parse_field_path("spec.containers[0].image").unwrap(),
+            ["spec", "containers", "0", "image"]
+        );
+        assert!(parse_field_path(".a..b").is_err());
+        assert!(parse_field_path(".a[0").is_err());
+    }
+
+    #[test]
+    fn ignore_rules_remove_fields_of_matching_objects_only() {
+        let rule = IgnoreRule {
+            kind: Some("Deployment".into()),
+            name: Some("web*".into()),
+            paths: vec![
+                parse_field_path(".spec.replicas").unwrap(),
+                parse_field_path(".spec.template.spec.containers[0].image").unwrap(),
+            ],
+            ..Default::default()
+        };
+        let mut web = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web-1"},
+            "spec": {"replicas": 3, "template": {"spec": {"containers": [{"name": "a", "image": "x"}]}}}});
+        apply_ignore_rules(&mut web, std::slice::from_ref(&rule));
+        assert_eq!(
+            web["spec"],
+            json!({"template": {"spec": {"containers": [{"name": "a"}]}}})
+        );
+        let mut api = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "api"}, "spec": {"replicas": 3}});
+        apply_ignore_rules(&mut api, &[rule]);
+        assert_eq!(api["spec"]["replicas"], 3);
+    }
+
+    #[test]
+    fn normalize_drops_server_bookkeeping() {
+        let mut live = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "uid": "u",
+            "resourceVersion": "1", "generation": 2, "creationTimestamp": "t", "managedFields": [],
+            "annotations": {LAST_APPLIED: "{}"}}, "data": {"k": "v"}, "status": {}});
+        normalize(&mut live);
+        assert_eq!(
+            live,
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"k": "v"}})
         );
     }
 

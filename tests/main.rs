@@ -5,4 +5,5 @@ mod candidate;
 mod drivers;
 mod offline_diff;
 mod render;
+mod report;
 mod support;

@@ -21,6 +21,7 @@ pub struct Config {
     pub defaults: Defaults,
     pub apps: Vec<App>,
     pub channels: Vec<Channel>,
+    pub ignore: Vec<crate::diff::IgnoreRule>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -232,6 +233,11 @@ impl Validator<'_> {
             })
             .collect();
         self.check_promotion_cycles(&raw, &channels);
+        let ignore = raw
+            .ignore
+            .iter()
+            .map(|rule| self.ignore_rule(rule))
+            .collect();
         Problems::check(self.problems)?;
         Ok(Config {
             file: file.to_path_buf(),
@@ -239,6 +245,7 @@ impl Validator<'_> {
             defaults,
             apps,
             channels,
+            ignore,
         })
     }
 
@@ -521,6 +528,27 @@ impl Validator<'_> {
             }
         }
         Some(normalized)
+    }
+
+    fn ignore_rule(&mut self, raw: &raw::RawIgnoreRule) -> crate::diff::IgnoreRule {
+        let mut paths = Vec::new();
+        for path in &raw.paths {
+            match crate::diff::parse_field_path(&path.value) {
+                Ok(segments) => paths.push(segments),
+                Err(why) => self.report(
+                    path,
+                    format!("ignore path `{}` is invalid: {why}", path.value),
+                    "write a JSON pointer (/spec/replicas) or a field path (.spec.replicas)",
+                ),
+            }
+        }
+        crate::diff::IgnoreRule {
+            kind: raw.kind.clone(),
+            group: raw.group.clone(),
+            namespace: raw.namespace.clone(),
+            name: raw.name.clone(),
+            paths,
+        }
     }
 
     fn check_dns_label(&mut self, name: &Text, what: &str) {

@@ -25,6 +25,27 @@ pub struct RawConfig {
     /// Channels (environments) by name, e.g. `test` and `prod`.
     #[schemars(with = "BTreeMap<String, RawChannel>")]
     pub channels: IndexMap<Text, RawChannel>,
+    /// Fields berth neither shows in diffs nor applies, e.g. replicas an autoscaler owns.
+    #[serde(default)]
+    pub ignore: Vec<RawIgnoreRule>,
+}
+
+/// Fields to leave alone in the objects a rule matches (every given selector must match).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawIgnoreRule {
+    /// Kind, e.g. `Deployment` (any when absent).
+    pub kind: Option<String>,
+    /// API group, e.g. `apps` (`""` for the core group; any when absent).
+    pub group: Option<String>,
+    /// Namespace (any when absent).
+    pub namespace: Option<String>,
+    /// Name; a trailing `*` matches any suffix (any when absent).
+    pub name: Option<String>,
+    /// JSON pointers (`/spec/replicas`) or field paths (`.spec.replicas`,
+    /// `.metadata.annotations["example.com/x"]`).
+    #[schemars(with = "Vec<String>")]
+    pub paths: Vec<Text>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

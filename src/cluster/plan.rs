@@ -1,0 +1,297 @@
+//! The plan against the live cluster: for each object of a rendered tree, a server-side apply
+//! dry run compared with the live object; for each object that left the release, a prune
+//! preview. Requests run in parallel, bounded.
+
+use super::{Cluster, FIELD_MANAGER, Refusal, explain, label};
+use crate::diff::{IgnoreRule, apply_ignore_rules, mask_secret_pair, normalize, unified};
+use crate::plan::{Action, ObjectChange};
+use crate::render::kinds::group_of;
+use crate::render::postprocess::LABEL_CHANNEL;
+use crate::tree::RenderedTree;
+use futures_util::StreamExt;
+use kube::api::{Patch, PatchParams};
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+/// An object of a rendered tree.
+#[derive(Debug, Clone)]
+pub struct TreeObject {
+    /// `<namespace>/<Kind>.<group>/<name>`.
+    pub key: String,
+    pub app: Option<String>,
+    pub body: Value,
+}
+
+impl TreeObject {
+    fn file(&self) -> String {
+        format!("{}.yaml", self.key)
+    }
+
+    fn api_version(&self) -> &str {
+        self.body["apiVersion"].as_str().unwrap_or("")
+    }
+
+    fn kind(&self) -> &str {
+        self.body["kind"].as_str().unwrap_or("")
+    }
+
+    fn name(&self) -> &str {
+        self.body["metadata"]["name"].as_str().unwrap_or("")
+    }
+
+    fn namespace(&self) -> Option<&str> {
+        self.body["metadata"]["namespace"].as_str()
+    }
+
+    fn is_secret(&self) -> bool {
+        self.kind() == "Secret" && group_of(self.api_version()).is_empty()
+    }
+}
+
+/// The objects of a rendered tree, with their apps from `.berth/release.yaml`.
+pub fn tree_objects(tree: &RenderedTree) -> Result<Vec<TreeObject>, crate::error::Problem> {
+    let apps = crate::diff::apps_of(tree);
+    let mut objects = Vec::new();
+    for (path, bytes) in &tree.files {
+        if path.starts_with(".berth/") {
+            continue;
+        }
+        let key = path.strip_suffix(".yaml").unwrap_or(path).to_string();
+        let text = String::from_utf8_lossy(bytes);
+        let body = crate::yaml::parse_documents(&text)
+            .ok()
+            .and_then(|docs| docs.into_iter().next())
+            .map(|d| d.value)
+            .ok_or_else(|| {
+                crate::error::Problem::new("the rendered tree holds a file that is not one object")
+                    .in_file(path)
+                    .hint("rendered trees are written by berth; re-create the candidate")
+            })?;
+        objects.push(TreeObject {
+            app: apps.get(&key).cloned(),
+            key,
+            body,
+        });
+    }
+    Ok(objects)
+}
+
+pub struct Options<'a> {
+    pub channel: &'a str,
+    pub ignore: &'a [IgnoreRule],
+    pub concurrency: usize,
+    pub context_lines: usize,
+}
+
+/// Plan `target` against the cluster; `previous` is the channel's current release, whose
+/// objects missing from `target` are shown as deletions when berth still owns them live.
+pub async fn plan(
+    cluster: &Cluster,
+    target: &[TreeObject],
+    previous: &[TreeObject],
+    options: &Options<'_>,
+) -> Vec<ObjectChange> {
+    // What this same change creates, so that objects depending on it are not errors.
+    let new_namespaces: BTreeSet<&str> = target
+        .iter()
+        .filter(|o| o.kind() == "Namespace" && o.api_version() == "v1")
+        .map(|o| o.name())
+        .collect();
+    let new_kinds: BTreeSet<(&str, &str)> = target
+        .iter()
+        .filter(|o| o.kind() == "CustomResourceDefinition")
+        .filter_map(|o| {
+            Some((
+                o.body["spec"]["group"].as_str()?,
+                o.body["spec"]["names"]["kind"].as_str()?,
+            ))
+        })
+        .collect();
+    let context = Context {
+        cluster,
+        options,
+        new_namespaces: &new_namespaces,
+        new_kinds: &new_kinds,
+    };
+
+    let keys: BTreeSet<&str> = target.iter().map(|o| o.key.as_str()).collect();
+    let gone: Vec<&TreeObject> = previous
+        .iter()
+        .filter(|o| !keys.contains(o.key.as_str()))
+        .collect();
+    let checks = target
+        .iter()
+        .map(|o| Check::Apply(o))
+        .chain(gone.into_iter().map(Check::Prune));
+    let mut changes: Vec<ObjectChange> = futures_util::stream::iter(checks)
+        .map(|check| context.run(check))
+        .buffer_unordered(options.concurrency.max(1))
+        .filter_map(|c| async move { c })
+        .collect()
+        .await;
+    changes.sort_by(|a, b| a.key.cmp(&b.key));
+    changes
+}
+
+enum Check<'a> {
+    Apply(&'a TreeObject),
+    Prune(&'a TreeObject),
+}
+
+struct Context<'a> {
+    cluster: &'a Cluster,
+    options: &'a Options<'a>,
+    new_namespaces: &'a BTreeSet<&'a str>,
+    new_kinds: &'a BTreeSet<(&'a str, &'a str)>,
+}
+
+impl Context<'_> {
+    async fn run(&self, check: Check<'_>) -> Option<ObjectChange> {
+        match check {
+            Check::Apply(object) => Some(self.apply(object).await),
+            Check::Prune(object) => self.prune(object).await,
+        }
+    }
+
+    /// Dry-run apply `object` and compare the result with the live object.
+    async fn apply(&self, object: &TreeObject) -> ObjectChange {
+        let fail = |message: String| {
+            let mut change = ObjectChange::new(&object.key, object.app.clone(), Action::Error);
+            change.error = Some(message);
+            change
+        };
+        let group = group_of(object.api_version());
+        let Some((resource, caps)) = self.cluster.resolve(object.api_version(), object.kind())
+        else {
+            if self.new_kinds.contains(&(group, object.kind())) {
+                return self.unvalidated_create(
+                    object,
+                    "its CustomResourceDefinition is created by this same change",
+                );
+            }
+            return fail(format!(
+                "the cluster does not serve {} {}: install its CustomResourceDefinition first, or add it to this release",
+                object.api_version(),
+                object.kind()
+            ));
+        };
+        let api = self.cluster.api(&resource, &caps, object.namespace());
+        let mut desired = object.body.clone();
+        apply_ignore_rules(&mut desired, self.options.ignore);
+
+        let live = match api.get_opt(object.name()).await {
+            Ok(live) => live,
+            Err(err) => return fail(self.describe(&err, "get", object)),
+        };
+        let params = PatchParams::apply(FIELD_MANAGER).dry_run();
+        let dry_run = match api
+            .patch(object.name(), &params, &Patch::Apply(&desired))
+            .await
+        {
+            Ok(result) => result,
+            Err(err) => {
+                return match explain(&err, "apply", &object.file()) {
+                    Refusal::MissingNamespace(ns) if self.new_namespaces.contains(ns.as_str()) => {
+                        self.unvalidated_create(
+                            object,
+                            &format!("its namespace `{ns}` is created by this same change"),
+                        )
+                    }
+                    Refusal::MissingNamespace(ns) => fail(format!(
+                        "namespace `{ns}` does not exist, and this release does not create it: add a Namespace object or create it first"
+                    )),
+                    Refusal::Other(message) => fail(message),
+                };
+            }
+        };
+        let mut after = to_value(&dry_run);
+        let mut before = live.as_ref().map(to_value);
+        for side in before.iter_mut().chain([&mut after]) {
+            normalize(side);
+            apply_ignore_rules(side, self.options.ignore);
+        }
+        if object.is_secret() {
+            mask_secret_pair(before.as_mut(), Some(&mut after));
+        }
+        let new = crate::yaml::to_string(&after);
+        let old = before.as_ref().map(crate::yaml::to_string);
+        let action = match &old {
+            None => Action::Create,
+            Some(old) if *old == new => Action::Unchanged,
+            Some(_) => Action::Update,
+        };
+        let mut change = ObjectChange::new(&object.key, object.app.clone(), action);
+        if action != Action::Unchanged {
+            change.diff = Some(unified(
+                &object.file(),
+                old.as_deref(),
+                Some(&new),
+                self.options.context_lines,
+            ));
+        }
+        change
+    }
+
+    /// A create the server cannot check yet, computed from the rendered object.
+    fn unvalidated_create(&self, object: &TreeObject, why: &str) -> ObjectChange {
+        let mut body = object.body.clone();
+        apply_ignore_rules(&mut body, self.options.ignore);
+        if object.is_secret() {
+            mask_secret_pair(None, Some(&mut body));
+        }
+        let mut change = ObjectChange::new(&object.key, object.app.clone(), Action::Create);
+        change.diff = Some(unified(
+            &object.file(),
+            None,
+            Some(&crate::yaml::to_string(&body)),
+            self.options.context_lines,
+        ));
+        change.note = Some(format!("not validated by the server: {why}"));
+        change
+    }
+
+    /// An object of the previous release that is no longer rendered: a deletion if it still
+    /// exists and still carries this channel's label (berth never deletes what it does not own).
+    async fn prune(&self, object: &TreeObject) -> Option<ObjectChange> {
+        let (resource, caps) = self.cluster.resolve(object.api_version(), object.kind())?;
+        let api = self.cluster.api(&resource, &caps, object.namespace());
+        let live = match api.get_opt(object.name()).await {
+            Ok(live) => live?,
+            Err(err) => {
+                let mut change = ObjectChange::new(&object.key, object.app.clone(), Action::Error);
+                change.error = Some(format!(
+                    "cannot check whether it is to be pruned: {}",
+                    self.describe(&err, "get", object)
+                ));
+                return Some(change);
+            }
+        };
+        let mut before = to_value(&live);
+        if label(&before, LABEL_CHANNEL) != Some(self.options.channel) {
+            return None;
+        }
+        normalize(&mut before);
+        if object.is_secret() {
+            mask_secret_pair(Some(&mut before), None);
+        }
+        let mut change = ObjectChange::new(&object.key, object.app.clone(), Action::Delete);
+        change.diff = Some(unified(
+            &object.file(),
+            Some(&crate::yaml::to_string(&before)),
+            None,
+            self.options.context_lines,
+        ));
+        Some(change)
+    }
+
+    fn describe(&self, err: &kube::Error, verb: &str, object: &TreeObject) -> String {
+        match explain(err, verb, &object.file()) {
+            Refusal::MissingNamespace(ns) => format!("namespace `{ns}` does not exist"),
+            Refusal::Other(message) => message,
+        }
+    }
+}
+
+fn to_value(object: &kube::api::DynamicObject) -> Value {
+    serde_json::to_value(object).expect("objects the API server sent serialize")
+}

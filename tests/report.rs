@@ -1,0 +1,1 @@
+//! Markdown report sizing: within GitHub's comment limit, or split into parts.
