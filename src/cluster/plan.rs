@@ -121,7 +121,7 @@ pub async fn plan(
         .collect();
     let checks = target
         .iter()
-        .map(|o| Check::Apply(o))
+        .map(Check::Apply)
         .chain(gone.into_iter().map(Check::Prune));
     let mut changes: Vec<ObjectChange> = futures_util::stream::iter(checks)
         .map(|check| context.run(check))
