@@ -45,8 +45,10 @@ pub enum Command {
     Render(RenderArgs),
     /// Render a commit and commit each channel's tree on candidates/<channel>/<branch>.
     Candidate(CandidateArgs),
-    /// Compare a channel's rendered objects with a release (offline: --against REF).
+    /// Compare a channel's rendered objects with the live cluster (or, with --against, a release).
     Diff(DiffArgs),
+    /// Apply a channel's release branch to its cluster: ordered, pruned, waited for, recorded.
+    Apply(ApplyArgs),
     /// Print the JSON Schema of berth.yaml (for editors).
     Schema,
 }
@@ -115,6 +117,44 @@ pub struct DiffArgs {
     /// Also write the full report, never shortened, to FILE (e.g. a CI artifact).
     #[arg(long, value_name = "FILE")]
     pub full_out: Option<PathBuf>,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ApplyArgs {
+    /// The channel to apply.
+    #[arg(short = 'c', long = "channel", value_name = "CHANNEL")]
+    pub channel: String,
+    /// The release to apply (default: the channel's release branch, the remote's copy first).
+    #[arg(long = "ref", value_name = "REV")]
+    pub release: Option<String>,
+    /// Delete objects that left the release (default: the channel's `prune` in berth.yaml).
+    #[arg(long)]
+    pub prune: bool,
+    /// Prune even more than apply.maxPruneShare of the last release, or all of it.
+    #[arg(long)]
+    pub allow_mass_prune: bool,
+    /// Wait until the applied objects are ready.
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits (e.g. 5m, 90s).
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+    /// How long to wait for another apply of the channel to finish.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub lock_timeout: std::time::Duration,
+    /// Take over fields another field manager owns instead of failing on them.
+    #[arg(long)]
+    pub force_conflicts: bool,
+    /// Show what would be done; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Push the release note (refs/notes/berth/<channel>) to REMOTE.
+    #[arg(long, value_name = "REMOTE", num_args = 0..=1, default_missing_value = "origin")]
+    pub push_notes: Option<String>,
+    #[arg(short = 'o', long, value_enum, default_value_t = OutcomeFormat::Text)]
+    pub output: OutcomeFormat,
     #[command(flatten)]
     pub cluster: ClusterArgs,
 }
@@ -207,6 +247,10 @@ pub fn run(cli: Cli) -> Result<u8, Problems> {
         Command::Candidate(args) => {
             let (config, _) = load_config(&cli)?;
             candidate_command(&config, args)
+        }
+        Command::Apply(args) => {
+            let (config, _) = load_config(&cli)?;
+            apply_command(&config, args)
         }
         Command::Diff(args) => {
             let (config, source) = load_config(&cli)?;
@@ -399,7 +443,7 @@ fn diff_target(
         let commit = crate::git::resolve_commit(repo, rev)?;
         let tree = crate::git::read_tree(repo, commit)?;
         Ok(DiffTarget {
-            source_commit: crate::tree::release_source(&tree),
+            source_commit: crate::tree::release_info(&tree).commit,
             tree,
             name: format!("{rev} ({})", short(&commit.to_string())),
         })
@@ -489,6 +533,7 @@ fn cluster_plan(
         }
         let options = plan::Options {
             channel: &channel.name,
+            force: false,
             ignore: &config.ignore,
             concurrency: cluster.concurrency,
             context_lines: unified,
@@ -541,7 +586,7 @@ fn write_report(plan: &crate::plan::Plan, args: &DiffArgs, color: bool) -> Resul
                 .full_out
                 .as_ref()
                 .map(|f| f.display().to_string())
-                .or_else(github_run_url);
+                .or_else(|| crate::github::run_url().map(|run| format!("the artifacts of {run}")));
             report::markdown_limited(plan, args.max_chars, full.as_deref())
         }
         format => report::render(plan, format, color),
@@ -566,13 +611,122 @@ fn numbered(file: &Path, n: usize) -> PathBuf {
     file.with_file_name(name)
 }
 
-/// The GitHub Actions run, where a workflow keeps the full report as an artifact.
-fn github_run_url() -> Option<String> {
-    let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
-    Some(format!(
-        "the artifacts of {}/{}/actions/runs/{}",
-        var("GITHUB_SERVER_URL")?,
-        var("GITHUB_REPOSITORY")?,
-        var("GITHUB_RUN_ID")?
-    ))
+fn apply_command(config: &Config, args: &ApplyArgs) -> Result<u8, Problems> {
+    use crate::cluster::{Cluster, Target};
+    let channel = config.select_channels(std::slice::from_ref(&args.channel))?[0];
+    let repo = crate::git::open(&config.root)?;
+    let (release, release_name) = match &args.release {
+        Some(rev) => (crate::git::resolve_commit(&repo, rev)?, rev.clone()),
+        None => match candidate::release_tip(&repo, channel, "origin")? {
+            Some(tip) => (tip, channel.release_branch.clone()),
+            None => {
+                return Err(Problem::new(format!(
+                    "channel {} has no release branch {} (here or on origin)",
+                    channel.name, channel.release_branch
+                ))
+                .hint("merge a candidate into it first, or pass --ref REV")
+                .into());
+            }
+        },
+    };
+    let tree = crate::git::read_tree(&repo, release)?;
+    let objects = crate::cluster::plan::tree_objects(&tree)?;
+    let release_info = crate::tree::release_info(&tree);
+    let options = crate::apply::Options {
+        channel: channel.name.clone(),
+        release: release.to_string(),
+        source_commit: release_info.commit,
+        source_branch: release_info.branch,
+        namespace: config.apply.namespace.clone(),
+        prune: args.prune || channel.prune,
+        allow_mass_prune: args.allow_mass_prune,
+        max_prune_share: config.apply.max_prune_share,
+        force_conflicts: args.force_conflicts,
+        dry_run: args.dry_run,
+        wait: args.wait.then_some(args.timeout),
+        lock_wait: args.lock_timeout,
+        lease: std::time::Duration::from_secs(30),
+        concurrency: args.cluster.concurrency,
+        ignore: config.ignore.clone(),
+    };
+    let context = args
+        .cluster
+        .kube_context
+        .as_deref()
+        .or(channel.context.as_deref());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Problem::new(format!("cannot start the async runtime: {e}")))?;
+    let progress = |line: &str| eprintln!("{line}");
+    let report = runtime.block_on(async {
+        let mut cluster = Cluster::connect(&Target {
+            kubeconfig: args.cluster.kubeconfig.as_deref(),
+            context,
+        })
+        .await?;
+        progress(&format!(
+            "applying {release_name} ({}) to {}: {} objects",
+            short(&release.to_string()),
+            cluster.context.as_deref().unwrap_or(&cluster.server),
+            objects.len()
+        ));
+        crate::apply::run(&mut cluster, &objects, &options, &progress).await
+    })?;
+
+    if !report.dry_run && report.result != "no changes" {
+        let counts = apply_summary(&report);
+        let note = format!(
+            "berth apply {}: {}\n\n{counts}\n",
+            report.channel, report.result
+        );
+        crate::apply::record::write_note(&repo, &channel.name, release, &note)?;
+        if let Some(remote) = &args.push_notes {
+            let workdir = repo.workdir().unwrap_or(&config.root).to_path_buf();
+            let notes = crate::apply::record::notes_ref(&channel.name);
+            crate::git::git_cli(
+                &workdir,
+                &["push", "--quiet", remote, &format!("+{notes}:{notes}")],
+            )?;
+        }
+    }
+    match args.output {
+        OutcomeFormat::Json => print(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&report).expect("reports serialize")
+        ))?,
+        OutcomeFormat::Text => {
+            let mut text = format!(
+                "{}{} {}: {}\n  {}\n",
+                if report.dry_run { "dry run: " } else { "" },
+                report.channel,
+                short(&report.release),
+                report.result,
+                apply_summary(&report)
+            );
+            for object in report.objects.iter().filter(|o| o.result != "unchanged") {
+                text.push_str(&format!("  {:<10} {}", object.result, object.key));
+                if let Some(detail) = &object.detail {
+                    text.push_str(&format!(": {detail}"));
+                }
+                text.push('\n');
+            }
+            for pending in &report.not_ready {
+                text.push_str(&format!(
+                    "  not ready  {}: {}\n",
+                    pending.key, pending.reason
+                ));
+            }
+            print(&text)?;
+        }
+    }
+    Ok(report.exit_code())
+}
+
+fn apply_summary(report: &crate::apply::Report) -> String {
+    let s = &report.summary;
+    format!(
+        "{} created, {} updated, {} unchanged, {} pruned, {} failed",
+        s.created, s.updated, s.unchanged, s.pruned, s.failed
+    )
 }

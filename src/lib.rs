@@ -3,6 +3,7 @@
 //! `config` → `render` → `tree` → `git`/`candidate` → `diff` → `plan` → `report` (apply: coming),
 //! with `cli` on top.
 
+pub mod apply;
 pub mod candidate;
 pub mod cli;
 pub mod cluster;
@@ -10,6 +11,7 @@ pub mod config;
 pub mod diff;
 pub mod error;
 pub mod git;
+pub mod github;
 pub mod plan;
 pub mod render;
 pub mod report;

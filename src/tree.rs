@@ -143,9 +143,20 @@ pub fn json_list(sets: &[RenderedSet]) -> String {
     out
 }
 
-/// The source commit a rendered tree records in `.berth/release.yaml`.
-pub fn release_source(tree: &RenderedTree) -> Option<String> {
-    let bytes = tree.files.get(RELEASE_FILE)?;
-    let release: serde_json::Value = crate::yaml::from_str(&String::from_utf8_lossy(bytes)).ok()?;
-    release["source"]["commit"].as_str().map(str::to_string)
+/// The source commit and branch a rendered tree records in `.berth/release.yaml`.
+pub fn release_info(tree: &RenderedTree) -> SourceInfo {
+    let release: Option<serde_json::Value> = tree
+        .files
+        .get(RELEASE_FILE)
+        .and_then(|bytes| crate::yaml::from_str(&String::from_utf8_lossy(bytes)).ok());
+    let field = |name: &str| {
+        release
+            .as_ref()
+            .and_then(|r| r["source"][name].as_str())
+            .map(str::to_string)
+    };
+    SourceInfo {
+        commit: field("commit"),
+        branch: field("branch"),
+    }
 }

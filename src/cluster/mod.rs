@@ -99,6 +99,14 @@ impl Cluster {
         })
     }
 
+    /// Discover again, e.g. after CRDs were created.
+    pub async fn refresh(&mut self) -> Result<(), Problem> {
+        self.discovery = discover(&self.client)
+            .await
+            .map_err(|e| Problem::new(format!("discovery failed: {}", short_error(&e))))?;
+        Ok(())
+    }
+
     /// How to reach objects of `api_version`/`kind`, if the cluster serves them.
     pub fn resolve(&self, api_version: &str, kind: &str) -> Option<(ApiResource, ApiCapabilities)> {
         let (group, version) = match api_version.rsplit_once('/') {
@@ -125,6 +133,14 @@ impl Cluster {
             }
             (Scope::Cluster, _) => Api::all_with(self.client.clone(), resource),
         }
+    }
+}
+
+/// Aggregated discovery: two requests (Kubernetes 1.26 and later); else one per group.
+async fn discover(client: &Client) -> Result<Discovery, kube::Error> {
+    match Discovery::new(client.clone()).run_aggregated().await {
+        Ok(discovery) => Ok(discovery),
+        Err(_) => Discovery::new(client.clone()).run().await,
     }
 }
 

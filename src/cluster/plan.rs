@@ -13,6 +13,9 @@ use kube::api::{Patch, PatchParams};
 use serde_json::Value;
 use std::collections::BTreeSet;
 
+/// `berth.dev/prune: disabled` on a live object keeps it when it leaves the release.
+pub const PRUNE_ANNOTATION: &str = "berth.dev/prune";
+
 /// An object of a rendered tree.
 #[derive(Debug, Clone)]
 pub struct TreeObject {
@@ -23,23 +26,23 @@ pub struct TreeObject {
 }
 
 impl TreeObject {
-    fn file(&self) -> String {
+    pub fn file(&self) -> String {
         format!("{}.yaml", self.key)
     }
 
-    fn api_version(&self) -> &str {
+    pub fn api_version(&self) -> &str {
         self.body["apiVersion"].as_str().unwrap_or("")
     }
 
-    fn kind(&self) -> &str {
+    pub fn kind(&self) -> &str {
         self.body["kind"].as_str().unwrap_or("")
     }
 
-    fn name(&self) -> &str {
+    pub fn name(&self) -> &str {
         self.body["metadata"]["name"].as_str().unwrap_or("")
     }
 
-    fn namespace(&self) -> Option<&str> {
+    pub fn namespace(&self) -> Option<&str> {
         self.body["metadata"]["namespace"].as_str()
     }
 
@@ -78,6 +81,8 @@ pub fn tree_objects(tree: &RenderedTree) -> Result<Vec<TreeObject>, crate::error
 
 pub struct Options<'a> {
     pub channel: &'a str,
+    /// Dry-run with `force`, as `apply --force-conflicts` will apply.
+    pub force: bool,
     pub ignore: &'a [IgnoreRule],
     pub concurrency: usize,
     pub context_lines: usize,
@@ -183,7 +188,8 @@ impl Context<'_> {
             Ok(live) => live,
             Err(err) => return fail(self.describe(&err, "get", object)),
         };
-        let params = PatchParams::apply(FIELD_MANAGER).dry_run();
+        let mut params = PatchParams::apply(FIELD_MANAGER).dry_run();
+        params.force = self.options.force;
         let dry_run = match api
             .patch(object.name(), &params, &Patch::Apply(&desired))
             .await
@@ -269,6 +275,11 @@ impl Context<'_> {
         let mut before = to_value(&live);
         if label(&before, LABEL_CHANNEL) != Some(self.options.channel) {
             return None;
+        }
+        if before["metadata"]["annotations"][PRUNE_ANNOTATION] == "disabled" {
+            let mut kept = ObjectChange::new(&object.key, object.app.clone(), Action::Unchanged);
+            kept.note = Some(format!("kept: annotated {PRUNE_ANNOTATION}: disabled"));
+            return Some(kept);
         }
         normalize(&mut before);
         if object.is_secret() {

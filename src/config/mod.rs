@@ -22,6 +22,22 @@ pub struct Config {
     pub apps: Vec<App>,
     pub channels: Vec<Channel>,
     pub ignore: Vec<crate::diff::IgnoreRule>,
+    pub apply: ApplySettings,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApplySettings {
+    pub namespace: String,
+    pub max_prune_share: f64,
+}
+
+impl Default for ApplySettings {
+    fn default() -> Self {
+        ApplySettings {
+            namespace: "berth-system".into(),
+            max_prune_share: 0.5,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -79,6 +95,7 @@ pub struct Channel {
     pub values: Vec<String>,
     pub images: Vec<ImagePin>,
     pub promotes_to: Option<String>,
+    pub prune: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -238,6 +255,7 @@ impl Validator<'_> {
             .iter()
             .map(|rule| self.ignore_rule(rule))
             .collect();
+        let apply = self.apply_settings(&raw.apply);
         Problems::check(self.problems)?;
         Ok(Config {
             file: file.to_path_buf(),
@@ -246,6 +264,7 @@ impl Validator<'_> {
             apps,
             channels,
             ignore,
+            apply,
         })
     }
 
@@ -383,6 +402,7 @@ impl Validator<'_> {
             values,
             images,
             promotes_to: raw.promotes_to.as_ref().map(|t| t.value.clone()),
+            prune: raw.prune,
         }
     }
 
@@ -528,6 +548,27 @@ impl Validator<'_> {
             }
         }
         Some(normalized)
+    }
+
+    fn apply_settings(&mut self, raw: &raw::RawApply) -> ApplySettings {
+        let mut settings = ApplySettings::default();
+        if let Some(ns) = &raw.namespace {
+            self.check_dns_label(ns, "apply.namespace");
+            settings.namespace = ns.value.clone();
+        }
+        if let Some(share) = raw.max_prune_share {
+            if !(0.0..=1.0).contains(&share) {
+                self.problems.push(
+                    Problem::new(format!(
+                        "apply.maxPruneShare is {share}; it must be between 0 and 1"
+                    ))
+                    .in_file(self.file)
+                    .hint("e.g. 0.5: prune refuses to delete more than half of a release"),
+                );
+            }
+            settings.max_prune_share = share;
+        }
+        settings
     }
 
     fn ignore_rule(&mut self, raw: &raw::RawIgnoreRule) -> crate::diff::IgnoreRule {

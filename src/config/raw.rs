@@ -28,6 +28,21 @@ pub struct RawConfig {
     /// Fields berth neither shows in diffs nor applies, e.g. replicas an autoscaler owns.
     #[serde(default)]
     pub ignore: Vec<RawIgnoreRule>,
+    /// How `berth apply` keeps its lock and release records.
+    #[serde(default)]
+    pub apply: RawApply,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawApply {
+    /// Namespace of the lock Leases (`berth-<channel>`) and release records
+    /// (`berth-release-<channel>`). Default `berth-system`; created when missing.
+    #[schemars(with = "Option<String>")]
+    pub namespace: Option<Text>,
+    /// Prune refuses to delete more than this share of the previous release's objects
+    /// (0 to 1; default 0.5) without `--allow-mass-prune`.
+    pub max_prune_share: Option<f64>,
 }
 
 /// Fields to leave alone in the objects a rule matches (every given selector must match).
@@ -122,6 +137,9 @@ pub struct RawChannel {
     /// Image pins, as kustomize's `images:`: every container image named `name` is rewritten.
     #[serde(default)]
     pub images: Vec<RawImagePin>,
+    /// Delete, on apply, objects that left the release (as `berth apply --prune`).
+    #[serde(default)]
+    pub prune: bool,
     /// The channel a release of this one is promoted to next (e.g. `test` → `prod`).
     #[schemars(with = "Option<String>")]
     pub promotes_to: Option<Text>,

@@ -1,0 +1,245 @@
+//! One apply per channel at a time: a Lease `berth-<channel>`, held and renewed for the whole
+//! apply. A second apply waits, then fails naming the holder; a holder that stopped renewing
+//! (a killed job) is taken over once its lease has run out. Every change is compare-and-swap on
+//! the Lease's resourceVersion.
+
+use crate::error::Problem;
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+pub struct LockOptions {
+    pub namespace: String,
+    pub channel: String,
+    /// How long to wait for another holder.
+    pub wait: Duration,
+    /// How long the lease lasts without renewal.
+    pub lease: Duration,
+}
+
+/// A held lock; renewed in the background until [`Lock::release`].
+pub struct Lock {
+    api: Api<Lease>,
+    name: String,
+    identity: String,
+    renewer: tokio::task::JoinHandle<()>,
+    lost: Arc<AtomicBool>,
+}
+
+/// Who holds the lock, as other appliers see it: the CI run, or user@host, and the process.
+pub fn identity() -> String {
+    let pid = std::process::id();
+    if let Some(run) = crate::github::run_url() {
+        let actor = crate::github::actor().unwrap_or_else(|| "github-actions".into());
+        return format!("{run} ({actor}, pid {pid})");
+    }
+    let user = std::env::var("USER").unwrap_or_else(|_| "someone".into());
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+        })
+        .unwrap_or_else(|| "localhost".into());
+    format!("{user}@{host} (pid {pid})")
+}
+
+fn now() -> MicroTime {
+    MicroTime(Timestamp::now())
+}
+
+/// Take the lock, waiting for another holder up to `options.wait`.
+pub async fn acquire(
+    client: &Client,
+    options: &LockOptions,
+    identity: &str,
+    progress: &dyn Fn(&str),
+) -> Result<Lock, Problem> {
+    ensure_namespace(client, &options.namespace).await?;
+    let api: Api<Lease> = Api::namespaced(client.clone(), &options.namespace);
+    let name = format!("berth-{}", options.channel);
+    let lease_seconds = options.lease.as_secs().max(1) as i32;
+    let started = std::time::Instant::now();
+    let mut told = false;
+    loop {
+        let fail = |e: kube::Error| {
+            Problem::new(format!(
+                "cannot take the lock {}/{name}: {}",
+                options.namespace,
+                crate::cluster::short_error(&e)
+            ))
+            .hint("berth needs get, create and update on leases in that namespace")
+        };
+        let current = api.get_opt(&name).await.map_err(fail)?;
+        let Some(mut lease) = current else {
+            let lease = Lease {
+                metadata: ObjectMeta {
+                    name: Some(name.clone()),
+                    labels: Some(
+                        [(
+                            crate::render::postprocess::LABEL_CHANNEL.to_string(),
+                            options.channel.clone(),
+                        )]
+                        .into(),
+                    ),
+                    ..Default::default()
+                },
+                spec: Some(LeaseSpec {
+                    holder_identity: Some(identity.to_string()),
+                    lease_duration_seconds: Some(lease_seconds),
+                    acquire_time: Some(now()),
+                    renew_time: Some(now()),
+                    lease_transitions: Some(0),
+                    ..Default::default()
+                }),
+            };
+            match api.create(&PostParams::default(), &lease).await {
+                Ok(_) => break,
+                Err(kube::Error::Api(s)) if s.code == 409 => continue, // someone else was quicker
+                Err(e) => return Err(fail(e)),
+            }
+        };
+        let spec = lease.spec.get_or_insert_with(Default::default);
+        let holder = spec.holder_identity.clone().filter(|h| !h.is_empty());
+        let expired = match (&spec.renew_time, spec.lease_duration_seconds) {
+            (Some(renewed), Some(seconds)) => {
+                renewed.0 + SignedDuration::from_secs(i64::from(seconds)) < Timestamp::now()
+            }
+            _ => true,
+        };
+        if holder.is_none() || holder.as_deref() == Some(identity) || expired {
+            if let (Some(previous), true) = (&holder, expired) {
+                progress(&format!(
+                    "taking over the lock from {previous}: it stopped renewing"
+                ));
+            }
+            spec.holder_identity = Some(identity.to_string());
+            spec.lease_duration_seconds = Some(lease_seconds);
+            spec.acquire_time = Some(now());
+            spec.renew_time = Some(now());
+            spec.lease_transitions = Some(spec.lease_transitions.unwrap_or(0) + 1);
+            // `replace` sends the resourceVersion we read: a concurrent change makes it fail.
+            match api.replace(&name, &PostParams::default(), &lease).await {
+                Ok(_) => break,
+                Err(kube::Error::Api(s)) if s.code == 409 => continue,
+                Err(e) => return Err(fail(e)),
+            }
+        }
+        let holder = holder.unwrap_or_default();
+        let since = spec
+            .acquire_time
+            .as_ref()
+            .map(|t| t.0.to_string())
+            .unwrap_or_else(|| "an unknown time".into());
+        if started.elapsed() >= options.wait {
+            return Err(Problem::new(format!(
+                "channel {} is being applied by {holder} (since {since}); waited {}s for the lock {}/{name}",
+                options.channel,
+                options.wait.as_secs(),
+                options.namespace
+            ))
+            .hint("wait for that apply to finish, or raise --lock-timeout; a holder that stops renewing is taken over after its lease runs out"));
+        }
+        if !told {
+            progress(&format!(
+                "waiting for the lock: {holder} holds it since {since}"
+            ));
+            told = true;
+        }
+        let left = options.wait.saturating_sub(started.elapsed());
+        tokio::time::sleep(left.min(Duration::from_millis(500))).await;
+    }
+
+    let lost = Arc::new(AtomicBool::new(false));
+    let renewer = tokio::spawn(renew(
+        api.clone(),
+        name.clone(),
+        identity.to_string(),
+        options.lease,
+        lost.clone(),
+    ));
+    Ok(Lock {
+        api,
+        name,
+        identity: identity.to_string(),
+        renewer,
+        lost,
+    })
+}
+
+/// Renew every third of the lease; give up (and say so) if someone else took it.
+async fn renew(
+    api: Api<Lease>,
+    name: String,
+    identity: String,
+    lease: Duration,
+    lost: Arc<AtomicBool>,
+) {
+    loop {
+        tokio::time::sleep(lease / 3).await;
+        let Ok(Some(mut current)) = api.get_opt(&name).await else {
+            continue;
+        };
+        let spec = current.spec.get_or_insert_with(Default::default);
+        if spec.holder_identity.as_deref() != Some(identity.as_str()) {
+            lost.store(true, Ordering::SeqCst);
+            return;
+        }
+        spec.renew_time = Some(now());
+        let _ = api.replace(&name, &PostParams::default(), &current).await;
+    }
+}
+
+impl Lock {
+    /// Whether another applier took the lock from us (we stopped renewing in time).
+    pub fn lost(&self) -> bool {
+        self.lost.load(Ordering::SeqCst)
+    }
+
+    /// Give the lock back, if it is still ours.
+    pub async fn release(self) {
+        self.renewer.abort();
+        if let Ok(Some(mut lease)) = self.api.get_opt(&self.name).await {
+            let spec = lease.spec.get_or_insert_with(Default::default);
+            if spec.holder_identity.as_deref() == Some(self.identity.as_str()) {
+                spec.holder_identity = None;
+                spec.renew_time = None;
+                let _ = self
+                    .api
+                    .replace(&self.name, &PostParams::default(), &lease)
+                    .await;
+            }
+        }
+    }
+}
+
+/// Create berth's namespace when it is missing.
+pub async fn ensure_namespace(client: &Client, namespace: &str) -> Result<(), Problem> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let fail = |e: kube::Error| {
+        Problem::new(format!(
+            "cannot create namespace {namespace} for berth's lock and records: {}",
+            crate::cluster::short_error(&e)
+        ))
+        .hint("create it, or set apply.namespace in berth.yaml to one berth may use")
+    };
+    if api.get_opt(namespace).await.map_err(fail)?.is_some() {
+        return Ok(());
+    }
+    let object = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}});
+    api.patch(
+        namespace,
+        &PatchParams::apply(crate::cluster::FIELD_MANAGER),
+        &Patch::Apply(&object),
+    )
+    .await
+    .map_err(fail)?;
+    Ok(())
+}

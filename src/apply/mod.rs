@@ -1,0 +1,616 @@
+//! Apply: make the cluster hold a channel's release, carefully first and fast second.
+//!
+//! Plan with the diff machinery (unchanged objects are never written), take the channel's lock,
+//! apply by stages (namespaces and CRDs first) with server-side apply, prune what left the
+//! release, record the release, and wait until it is healthy.
+
+pub mod lock;
+pub mod order;
+pub mod record;
+pub mod wait;
+
+use crate::cluster::plan::{self, TreeObject};
+use crate::cluster::{Cluster, FIELD_MANAGER, Refusal, explain};
+use crate::diff::{IgnoreRule, apply_ignore_rules};
+use crate::error::{Problem, exit};
+use crate::plan::{Action, ObjectChange};
+use crate::render::kinds::group_of;
+use futures_util::StreamExt;
+use kube::api::{DeleteParams, Patch, PatchParams, PropagationPolicy};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+use wait::Readiness;
+
+pub struct Options {
+    pub channel: String,
+    /// The release commit applied.
+    pub release: String,
+    pub source_commit: Option<String>,
+    pub source_branch: Option<String>,
+    /// berth's namespace: lock and release records.
+    pub namespace: String,
+    pub prune: bool,
+    pub allow_mass_prune: bool,
+    pub max_prune_share: f64,
+    pub force_conflicts: bool,
+    pub dry_run: bool,
+    /// Wait for readiness, at most this long.
+    pub wait: Option<Duration>,
+    pub lock_wait: Duration,
+    pub lease: Duration,
+    pub concurrency: usize,
+    pub ignore: Vec<IgnoreRule>,
+}
+
+/// What happened to one object.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
+    pub stage: &'static str,
+    /// created, updated, unchanged, pruned, kept, failed; with --dry-run: would create, …
+    pub result: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Summary {
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub pruned: usize,
+    pub failed: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NotReady {
+    pub key: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub channel: String,
+    pub release: String,
+    pub dry_run: bool,
+    /// succeeded, failed, timed-out; `no changes` when nothing had to be written.
+    pub result: String,
+    pub summary: Summary,
+    pub objects: Vec<Outcome>,
+    pub not_ready: Vec<NotReady>,
+}
+
+impl Report {
+    /// 0 success, 2 failure, 3 timed out waiting.
+    pub fn exit_code(&self) -> u8 {
+        match self.result.as_str() {
+            "failed" => exit::ERROR,
+            "timed-out" => 3,
+            _ => exit::OK,
+        }
+    }
+}
+
+/// Apply `objects` (the release tree) to the channel.
+pub async fn run(
+    cluster: &mut Cluster,
+    objects: &[TreeObject],
+    options: &Options,
+    progress: &dyn Fn(&str),
+) -> Result<Report, Problem> {
+    let client = cluster.client.clone();
+    let previous = record::read(&client, &options.namespace, &options.channel).await?;
+    let inventory = previous
+        .as_ref()
+        .map(record::Record::objects)
+        .unwrap_or_default();
+
+    // A first plan without the lock: an unchanged re-apply ends here, having written nothing.
+    let changes = plan_changes(cluster, objects, &inventory, options).await;
+    check_prune_guard(&changes, inventory.len(), options)?;
+    let settled = previous.as_ref().is_some_and(|r| {
+        r.release == options.release && r.result == record::Result::Succeeded.as_str()
+    });
+    let nothing_to_write = changes.iter().all(|c| match c.action {
+        Action::Unchanged => true,
+        Action::Delete => !options.prune,
+        _ => false,
+    });
+    if options.dry_run || (nothing_to_write && settled) {
+        let mut report = planned_report(objects, &changes, options);
+        if !options.dry_run {
+            report.result = "no changes".into();
+            if let Some(timeout) = options.wait {
+                report.not_ready =
+                    wait_ready(cluster, objects, timeout, options.concurrency, progress).await;
+                if !report.not_ready.is_empty() {
+                    report.result = record::Result::TimedOut.as_str().into();
+                }
+            }
+        }
+        return Ok(report);
+    }
+
+    let identity = lock::identity();
+    let lock_options = lock::LockOptions {
+        namespace: options.namespace.clone(),
+        channel: options.channel.clone(),
+        wait: options.lock_wait,
+        lease: options.lease,
+    };
+    let held = lock::acquire(&client, &lock_options, &identity, progress).await?;
+    // Plan again under the lock: another apply may have changed things meanwhile.
+    let previous = record::read(&client, &options.namespace, &options.channel).await?;
+    let inventory = previous
+        .as_ref()
+        .map(record::Record::objects)
+        .unwrap_or_default();
+    let changes = plan_changes(cluster, objects, &inventory, options).await;
+    if let Err(problem) = check_prune_guard(&changes, inventory.len(), options) {
+        held.release().await;
+        return Err(problem);
+    }
+
+    let mut outcomes = apply_stages(cluster, objects, &changes, options, progress).await;
+    let mut pruned = BTreeSet::new();
+    if options.prune {
+        for outcome in prune(cluster, &inventory, &changes, options, progress).await {
+            if outcome.result == "pruned" {
+                pruned.insert(outcome.key.clone());
+            }
+            outcomes.push(outcome);
+        }
+    } else {
+        for change in changes.iter().filter(|c| c.action == Action::Delete) {
+            outcomes.push(outcome_of(change, "left the release; kept (prune is off)"));
+        }
+    }
+    outcomes.sort_by(|a, b| a.key.cmp(&b.key));
+
+    let failed = outcomes.iter().any(|o| o.result == "failed");
+    let mut result = if failed {
+        record::Result::Failed
+    } else {
+        record::Result::Succeeded
+    };
+    // The inventory keeps what left the release but was not pruned, so a later apply still can.
+    let mut kept: BTreeMap<String, String> = previous
+        .as_ref()
+        .map(|r| r.inventory.clone())
+        .unwrap_or_default();
+    kept.retain(|key, _| !pruned.contains(key));
+    kept.extend(
+        objects
+            .iter()
+            .map(|o| (o.key.clone(), o.api_version().to_string())),
+    );
+    let mut release_record = record::Record {
+        channel: options.channel.clone(),
+        release: options.release.clone(),
+        source_commit: options.source_commit.clone(),
+        source_branch: options.source_branch.clone(),
+        applied_at: k8s_openapi::jiff::Timestamp::now().to_string(),
+        applied_by: identity,
+        run: crate::github::run_url(),
+        result: result.as_str().into(),
+        inventory: kept,
+    };
+    let written = record::write(&client, &options.namespace, &release_record).await;
+
+    let mut not_ready = Vec::new();
+    if let Some(timeout) = options.wait.filter(|_| !failed) {
+        not_ready = wait_ready(cluster, objects, timeout, options.concurrency, progress).await;
+        if !not_ready.is_empty() {
+            result = record::Result::TimedOut;
+            release_record.result = result.as_str().into();
+            record::write(&client, &options.namespace, &release_record).await?;
+        }
+    }
+    let lost = held.lost();
+    held.release().await;
+    written?;
+    if lost {
+        return Err(Problem::new(format!(
+            "the lock of channel {} was taken over while this apply ran",
+            options.channel
+        ))
+        .hint("another apply may have run at the same time; run berth apply again to converge"));
+    }
+    Ok(Report {
+        channel: options.channel.clone(),
+        release: options.release.clone(),
+        dry_run: false,
+        result: result.as_str().into(),
+        summary: summarize(&outcomes),
+        objects: outcomes,
+        not_ready,
+    })
+}
+
+/// The channel's objects against the cluster (and what left the release against its record).
+async fn plan_changes(
+    cluster: &Cluster,
+    objects: &[TreeObject],
+    inventory: &[TreeObject],
+    options: &Options,
+) -> Vec<ObjectChange> {
+    let plan_options = plan::Options {
+        channel: &options.channel,
+        force: options.force_conflicts,
+        ignore: &options.ignore,
+        concurrency: options.concurrency,
+        context_lines: 0,
+    };
+    plan::plan(cluster, objects, inventory, &plan_options).await
+}
+
+/// Refuse to prune more than the configured share of the last release, or all of it.
+fn check_prune_guard(
+    changes: &[ObjectChange],
+    inventory: usize,
+    options: &Options,
+) -> Result<(), Problem> {
+    if !options.prune || options.allow_mass_prune {
+        return Ok(());
+    }
+    let deletions = changes
+        .iter()
+        .filter(|c| c.action == Action::Delete)
+        .count();
+    let share = deletions as f64 / inventory.max(1) as f64;
+    if deletions > 0 && (deletions == inventory || share > options.max_prune_share) {
+        return Err(Problem::new(format!(
+            "refusing to prune {deletions} of the {inventory} objects of channel {}'s last release ({:.0}%, more than {:.0}%)",
+            options.channel,
+            share * 100.0,
+            options.max_prune_share * 100.0
+        ))
+        .hint("check that the release is complete; if this is intended, pass --allow-mass-prune"));
+    }
+    Ok(())
+}
+
+fn stage_of(object: &TreeObject) -> usize {
+    let cluster_scoped = object.namespace().is_none();
+    order::stage(
+        group_of(object.api_version()),
+        object.kind(),
+        cluster_scoped,
+    )
+}
+
+fn stage_name(stage: usize) -> &'static str {
+    order::STAGES[stage]
+}
+
+fn outcome_of(change: &ObjectChange, result: &str) -> Outcome {
+    Outcome {
+        key: change.key.clone(),
+        app: change.app.clone(),
+        stage: "",
+        result: result.to_string(),
+        detail: change.error.clone().or_else(|| change.note.clone()),
+    }
+}
+
+/// What `--dry-run` (or an apply with nothing to do) reports: the plan, in apply's words.
+fn planned_report(objects: &[TreeObject], changes: &[ObjectChange], options: &Options) -> Report {
+    let stages: BTreeMap<&str, usize> = objects
+        .iter()
+        .map(|o| (o.key.as_str(), stage_of(o)))
+        .collect();
+    let prefix = if options.dry_run { "would " } else { "" };
+    let outcomes: Vec<Outcome> = changes
+        .iter()
+        .map(|c| {
+            let result = match c.action {
+                Action::Create => format!("{prefix}create"),
+                Action::Update => format!("{prefix}update"),
+                Action::Delete if options.prune => format!("{prefix}prune"),
+                Action::Delete => "left the release; kept (prune is off)".into(),
+                Action::Unchanged => "unchanged".into(),
+                Action::Error => "failed".into(),
+            };
+            let mut outcome = outcome_of(c, &result);
+            outcome.stage = stages.get(c.key.as_str()).map_or("", |s| stage_name(*s));
+            outcome
+        })
+        .collect();
+    let failed = outcomes.iter().any(|o| o.result == "failed");
+    Report {
+        channel: options.channel.clone(),
+        release: options.release.clone(),
+        dry_run: options.dry_run,
+        result: if failed { "failed" } else { "succeeded" }.into(),
+        summary: summarize(&outcomes),
+        objects: outcomes,
+        not_ready: Vec::new(),
+    }
+}
+
+fn summarize(outcomes: &[Outcome]) -> Summary {
+    let mut summary = Summary::default();
+    for outcome in outcomes {
+        match outcome.result.trim_start_matches("would ") {
+            "create" | "created" => summary.created += 1,
+            "update" | "updated" => summary.updated += 1,
+            "prune" | "pruned" => summary.pruned += 1,
+            "failed" => summary.failed += 1,
+            _ => summary.unchanged += 1,
+        }
+    }
+    summary
+}
+
+/// Apply every created or changed object, stage by stage; within a stage, in parallel.
+async fn apply_stages(
+    cluster: &mut Cluster,
+    objects: &[TreeObject],
+    changes: &[ObjectChange],
+    options: &Options,
+    progress: &dyn Fn(&str),
+) -> Vec<Outcome> {
+    let by_key: BTreeMap<&str, &TreeObject> = objects.iter().map(|o| (o.key.as_str(), o)).collect();
+    let mut outcomes = Vec::new();
+    for stage in 0..order::STAGES.len() {
+        let in_stage: Vec<(&ObjectChange, &TreeObject)> = changes
+            .iter()
+            .filter_map(|c| by_key.get(c.key.as_str()).map(|o| (c, *o)))
+            .filter(|(_, o)| stage_of(o) == stage)
+            .collect();
+        if in_stage.is_empty() {
+            continue;
+        }
+        let writes = in_stage
+            .iter()
+            .filter(|(c, _)| matches!(c.action, Action::Create | Action::Update))
+            .count();
+        if writes > 0 {
+            progress(&format!(
+                "{}: applying {writes} of {} objects",
+                stage_name(stage),
+                in_stage.len()
+            ));
+        }
+        let cluster_ref: &Cluster = cluster;
+        let results: Vec<Outcome> = futures_util::stream::iter(in_stage)
+            .map(|(change, object)| async move {
+                let mut outcome = match change.action {
+                    Action::Unchanged => outcome_of(change, "unchanged"),
+                    Action::Error => outcome_of(change, "failed"),
+                    _ => apply_one(cluster_ref, object, change, options).await,
+                };
+                outcome.stage = stage_name(stage);
+                outcome
+            })
+            .buffer_unordered(options.concurrency.max(1))
+            .collect()
+            .await;
+        let failed = results.iter().filter(|o| o.result == "failed").count();
+        if failed > 0 {
+            progress(&format!("{}: {failed} failed", stage_name(stage)));
+        }
+        outcomes.extend(results);
+        if stage == 0 {
+            // Custom resources need their CRDs established and discovered first.
+            let crds: Vec<&TreeObject> = objects
+                .iter()
+                .filter(|o| o.kind() == "CustomResourceDefinition")
+                .collect();
+            if !crds.is_empty() {
+                let not_ready = wait_ready(
+                    cluster,
+                    &crds.into_iter().cloned().collect::<Vec<_>>(),
+                    Duration::from_secs(60),
+                    options.concurrency,
+                    progress,
+                )
+                .await;
+                for pending in not_ready {
+                    progress(&format!("{}: {}", pending.key, pending.reason));
+                }
+                if let Err(problem) = cluster.refresh().await {
+                    progress(&problem.to_string());
+                }
+            }
+        }
+    }
+    outcomes
+}
+
+async fn apply_one(
+    cluster: &Cluster,
+    object: &TreeObject,
+    change: &ObjectChange,
+    options: &Options,
+) -> Outcome {
+    let fail = |detail: String| Outcome {
+        key: object.key.clone(),
+        app: object.app.clone(),
+        stage: "",
+        result: "failed".into(),
+        detail: Some(detail),
+    };
+    let Some((resource, caps)) = cluster.resolve(object.api_version(), object.kind()) else {
+        return fail(format!(
+            "the cluster does not serve {} {}",
+            object.api_version(),
+            object.kind()
+        ));
+    };
+    let api = cluster.api(&resource, &caps, object.namespace());
+    let mut body = object.body.clone();
+    apply_ignore_rules(&mut body, &options.ignore);
+    let mut params = PatchParams::apply(FIELD_MANAGER);
+    params.force = options.force_conflicts;
+    match api
+        .patch(object.name(), &params, &Patch::Apply(&body))
+        .await
+    {
+        Ok(_) => Outcome {
+            key: object.key.clone(),
+            app: object.app.clone(),
+            stage: "",
+            result: if change.action == Action::Create {
+                "created"
+            } else {
+                "updated"
+            }
+            .into(),
+            detail: None,
+        },
+        Err(err) => fail(match explain(&err, "apply", &object.file()) {
+            Refusal::MissingNamespace(ns) => format!("namespace `{ns}` does not exist"),
+            Refusal::Other(message) => message,
+        }),
+    }
+}
+
+/// Delete what left the release, last stage first; objects annotated to be kept stay.
+async fn prune(
+    cluster: &Cluster,
+    inventory: &[TreeObject],
+    changes: &[ObjectChange],
+    options: &Options,
+    progress: &dyn Fn(&str),
+) -> Vec<Outcome> {
+    let by_key: BTreeMap<&str, &TreeObject> =
+        inventory.iter().map(|o| (o.key.as_str(), o)).collect();
+    let mut outcomes: Vec<Outcome> = changes
+        .iter()
+        .filter(|c| {
+            c.action == Action::Unchanged
+                && c.note.as_deref().is_some_and(|n| n.starts_with("kept:"))
+        })
+        .map(|c| outcome_of(c, "kept"))
+        .collect();
+    let deletions: Vec<(&ObjectChange, &TreeObject)> = changes
+        .iter()
+        .filter(|c| c.action == Action::Delete)
+        .filter_map(|c| by_key.get(c.key.as_str()).map(|o| (c, *o)))
+        .collect();
+    for stage in (0..order::STAGES.len()).rev() {
+        let in_stage: Vec<_> = deletions
+            .iter()
+            .filter(|(_, o)| stage_of(o) == stage)
+            .collect();
+        if in_stage.is_empty() {
+            continue;
+        }
+        progress(&format!(
+            "{}: pruning {} objects",
+            stage_name(stage),
+            in_stage.len()
+        ));
+        let results: Vec<Outcome> = futures_util::stream::iter(in_stage)
+            .map(|(change, object)| async move {
+                let mut outcome = outcome_of(change, "pruned");
+                outcome.stage = stage_name(stage);
+                outcome.detail = None;
+                let Some((resource, caps)) = cluster.resolve(object.api_version(), object.kind())
+                else {
+                    return outcome; // the kind is gone, and its objects with it
+                };
+                let api = cluster.api(&resource, &caps, object.namespace());
+                let params = DeleteParams {
+                    propagation_policy: Some(PropagationPolicy::Background),
+                    ..Default::default()
+                };
+                match api.delete(object.name(), &params).await {
+                    Ok(_) => outcome,
+                    Err(kube::Error::Api(s)) if s.code == 404 => outcome,
+                    Err(err) => {
+                        outcome.result = "failed".into();
+                        outcome.detail = Some(format!(
+                            "delete failed: {}",
+                            crate::cluster::short_error(&err)
+                        ));
+                        outcome
+                    }
+                }
+            })
+            .buffer_unordered(options.concurrency.max(1))
+            .collect()
+            .await;
+        outcomes.extend(results);
+    }
+    outcomes
+}
+
+/// Poll until every object is ready, one has failed, or `timeout` passes; returns what is not
+/// ready (empty when all are).
+async fn wait_ready(
+    cluster: &Cluster,
+    objects: &[TreeObject],
+    timeout: Duration,
+    concurrency: usize,
+    progress: &dyn Fn(&str),
+) -> Vec<NotReady> {
+    let started = Instant::now();
+    let mut pending: Vec<&TreeObject> = objects.iter().collect();
+    let mut last_report = Instant::now();
+    loop {
+        let checks: Vec<(&TreeObject, Readiness)> =
+            futures_util::stream::iter(pending.iter().copied())
+                .map(|object| async move { (object, readiness_of(cluster, object).await) })
+                .buffer_unordered(concurrency.max(1))
+                .collect()
+                .await;
+        let failed: Vec<NotReady> = checks
+            .iter()
+            .filter_map(|(o, r)| match r {
+                Readiness::Failed(why) => Some(NotReady {
+                    key: o.key.clone(),
+                    reason: why.clone(),
+                }),
+                _ => None,
+            })
+            .collect();
+        let waiting: Vec<NotReady> = checks
+            .iter()
+            .filter_map(|(o, r)| match r {
+                Readiness::InProgress(why) => Some(NotReady {
+                    key: o.key.clone(),
+                    reason: why.clone(),
+                }),
+                _ => None,
+            })
+            .collect();
+        if waiting.is_empty() || !failed.is_empty() || started.elapsed() >= timeout {
+            let mut not_ready = failed;
+            not_ready.extend(waiting);
+            not_ready.sort_by(|a, b| a.key.cmp(&b.key));
+            return not_ready;
+        }
+        if last_report.elapsed() >= Duration::from_secs(5) || pending.len() != waiting.len() {
+            progress(&format!(
+                "waiting for {} objects, e.g. {}: {}",
+                waiting.len(),
+                waiting[0].key,
+                waiting[0].reason
+            ));
+            last_report = Instant::now();
+        }
+        pending.retain(|o| waiting.iter().any(|w| w.key == o.key));
+        let left = timeout.saturating_sub(started.elapsed());
+        tokio::time::sleep(left.min(Duration::from_secs(1))).await;
+    }
+}
+
+async fn readiness_of(cluster: &Cluster, object: &TreeObject) -> Readiness {
+    let Some((resource, caps)) = cluster.resolve(object.api_version(), object.kind()) else {
+        return Readiness::InProgress("its kind is not served yet".into());
+    };
+    let api = cluster.api(&resource, &caps, object.namespace());
+    match api.get_opt(object.name()).await {
+        Ok(Some(live)) => wait::readiness(&serde_json::to_value(&live).unwrap_or_default()),
+        Ok(None) => Readiness::InProgress("it does not exist".into()),
+        Err(err) => Readiness::InProgress(format!(
+            "cannot read it: {}",
+            crate::cluster::short_error(&err)
+        )),
+    }
+}

@@ -1,0 +1,183 @@
+//! Readiness, as kstatus judges it: an object is ready when its controller says it has caught
+//! up with the latest spec; kinds without a status are ready once applied.
+
+use serde_json::Value;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    Ready,
+    /// Not yet; why.
+    InProgress(String),
+    /// Will not become ready (a failed Job).
+    Failed(String),
+}
+
+fn int(value: &Value) -> i64 {
+    value.as_i64().unwrap_or(0)
+}
+
+fn condition<'a>(object: &'a Value, kind: &str) -> Option<&'a Value> {
+    object["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == kind)
+}
+
+fn condition_text(object: &Value) -> String {
+    let conditions: Vec<String> = object["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            let mut text = format!(
+                "{}={}",
+                c["type"].as_str().unwrap_or("?"),
+                c["status"].as_str().unwrap_or("?")
+            );
+            if let Some(reason) = c["reason"].as_str() {
+                text.push_str(&format!(" ({reason})"));
+            }
+            text
+        })
+        .collect();
+    if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("; conditions: {}", conditions.join(", "))
+    }
+}
+
+/// How ready `object` (as read from the API server) is.
+pub fn readiness(object: &Value) -> Readiness {
+    let kind = object["kind"].as_str().unwrap_or("");
+    let status = &object["status"];
+    let observed_current = || {
+        let generation = int(&object["metadata"]["generation"]);
+        int(&status["observedGeneration"]) >= generation
+    };
+    let in_progress =
+        |why: String| Readiness::InProgress(format!("{why}{}", condition_text(object)));
+    match kind {
+        "Deployment" | "StatefulSet" | "ReplicaSet" => {
+            let wanted = object["spec"]["replicas"].as_i64().unwrap_or(1);
+            if !observed_current() {
+                return in_progress("the controller has not seen the latest spec yet".into());
+            }
+            let deadline_exceeded = condition(object, "Progressing")
+                .is_some_and(|c| c["reason"] == "ProgressDeadlineExceeded");
+            if kind == "Deployment" && deadline_exceeded {
+                return Readiness::Failed(format!(
+                    "progress deadline exceeded{}",
+                    condition_text(object)
+                ));
+            }
+            let updated = if kind == "ReplicaSet" {
+                int(&status["replicas"])
+            } else {
+                int(&status["updatedReplicas"])
+            };
+            let ready = int(&status["readyReplicas"]);
+            let available = if kind == "StatefulSet" {
+                ready
+            } else {
+                int(&status["availableReplicas"])
+            };
+            if kind == "StatefulSet"
+                && status["updateRevision"] != status["currentRevision"]
+                && status["updateRevision"].is_string()
+                && wanted > 0
+                && updated < wanted
+            {
+                return in_progress(format!("{updated} of {wanted} pods updated"));
+            }
+            if updated < wanted || available < wanted || ready < wanted {
+                return in_progress(format!(
+                    "{updated} updated, {ready} ready, {available} available of {wanted}"
+                ));
+            }
+            if int(&status["replicas"]) > wanted {
+                return in_progress(format!(
+                    "{} old pods still terminating",
+                    int(&status["replicas"]) - wanted
+                ));
+            }
+            Readiness::Ready
+        }
+        "DaemonSet" => {
+            if !observed_current() {
+                return in_progress("the controller has not seen the latest spec yet".into());
+            }
+            let desired = int(&status["desiredNumberScheduled"]);
+            let updated = int(&status["updatedNumberScheduled"]);
+            let ready = int(&status["numberReady"]);
+            if updated < desired || ready < desired {
+                in_progress(format!("{updated} updated, {ready} ready of {desired}"))
+            } else {
+                Readiness::Ready
+            }
+        }
+        "Job" => {
+            if condition(object, "Failed").is_some_and(|c| c["status"] == "True") {
+                Readiness::Failed(format!("the job failed{}", condition_text(object)))
+            } else if condition(object, "Complete").is_some_and(|c| c["status"] == "True") {
+                Readiness::Ready
+            } else {
+                in_progress("the job has not completed".into())
+            }
+        }
+        "CustomResourceDefinition" => {
+            if condition(object, "Established").is_some_and(|c| c["status"] == "True") {
+                Readiness::Ready
+            } else {
+                in_progress("not established yet".into())
+            }
+        }
+        "Namespace" => match status["phase"].as_str() {
+            Some("Active") | None => Readiness::Ready,
+            Some(phase) => in_progress(format!("phase {phase}")),
+        },
+        "PersistentVolumeClaim" => match status["phase"].as_str() {
+            Some("Bound") => Readiness::Ready,
+            Some(phase) => in_progress(format!("phase {phase}")),
+            None => in_progress("not bound yet".into()),
+        },
+        _ => Readiness::Ready,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn deployments_are_ready_when_caught_up() {
+        let mut deployment = json!({"kind": "Deployment", "metadata": {"generation": 2}, "spec": {"replicas": 2},
+            "status": {"observedGeneration": 1, "updatedReplicas": 2, "readyReplicas": 2, "availableReplicas": 2, "replicas": 2}});
+        assert!(matches!(readiness(&deployment), Readiness::InProgress(_)));
+        deployment["status"]["observedGeneration"] = json!(2);
+        assert_eq!(readiness(&deployment), Readiness::Ready);
+        deployment["status"]["availableReplicas"] = json!(1);
+        assert!(
+            matches!(readiness(&deployment), Readiness::InProgress(why) if why.contains("1 available of 2"))
+        );
+    }
+
+    #[test]
+    fn jobs_crds_namespaces_and_claims() {
+        let job = |t: &str| json!({"kind": "Job", "status": {"conditions": [{"type": t, "status": "True"}]}});
+        assert_eq!(readiness(&job("Complete")), Readiness::Ready);
+        assert!(matches!(readiness(&job("Failed")), Readiness::Failed(_)));
+        let crd = json!({"kind": "CustomResourceDefinition", "status": {"conditions": [{"type": "Established", "status": "True"}]}});
+        assert_eq!(readiness(&crd), Readiness::Ready);
+        assert!(matches!(
+            readiness(&json!({"kind": "Namespace", "status": {"phase": "Terminating"}})),
+            Readiness::InProgress(_)
+        ));
+        assert!(matches!(
+            readiness(&json!({"kind": "PersistentVolumeClaim", "status": {"phase": "Pending"}})),
+            Readiness::InProgress(_)
+        ));
+        assert_eq!(readiness(&json!({"kind": "ConfigMap"})), Readiness::Ready);
+    }
+}
