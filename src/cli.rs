@@ -534,6 +534,7 @@ fn cluster_plan(
         let options = plan::Options {
             channel: &channel.name,
             force: false,
+            dry_run_creates: true,
             ignore: &config.ignore,
             concurrency: cluster.concurrency,
             context_lines: unified,

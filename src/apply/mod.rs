@@ -108,30 +108,32 @@ pub async fn run(
         .map(record::Record::objects)
         .unwrap_or_default();
 
-    // A first plan without the lock: an unchanged re-apply ends here, having written nothing.
-    let changes = plan_changes(cluster, objects, &inventory, options).await;
-    check_prune_guard(&changes, inventory.len(), options)?;
-    let settled = previous.as_ref().is_some_and(|r| {
-        r.release == options.release && r.result == record::Result::Succeeded.as_str()
-    });
-    let nothing_to_write = changes.iter().all(|c| match c.action {
-        Action::Unchanged => true,
-        Action::Delete => !options.prune,
-        _ => false,
-    });
-    if options.dry_run || (nothing_to_write && settled) {
-        let mut report = planned_report(objects, &changes, options);
-        if !options.dry_run {
-            report.result = "no changes".into();
-            if let Some(timeout) = options.wait {
-                report.not_ready =
-                    wait_ready(cluster, objects, timeout, options.concurrency, progress).await;
-                if !report.not_ready.is_empty() {
-                    report.result = record::Result::TimedOut.as_str().into();
+    let settled = previous
+        .as_ref()
+        .is_some_and(|r| r.release == options.release && r.result == record::Result::Succeeded.as_str());
+    // A release already applied is checked without the lock: unchanged, it ends here having
+    // written nothing. A dry run never takes the lock either.
+    if settled || options.dry_run {
+        let changes = plan_changes(cluster, objects, &inventory, options).await;
+        check_prune_guard(&changes, inventory.len(), options)?;
+        let nothing_to_write = changes.iter().all(|c| match c.action {
+            Action::Unchanged => true,
+            Action::Delete => !options.prune,
+            _ => false,
+        });
+        if options.dry_run || nothing_to_write {
+            let mut report = planned_report(objects, &changes, options);
+            if !options.dry_run {
+                report.result = "no changes".into();
+                if let Some(timeout) = options.wait {
+                    report.not_ready = wait_ready(cluster, objects, timeout, options.concurrency, progress).await;
+                    if !report.not_ready.is_empty() {
+                        report.result = record::Result::TimedOut.as_str().into();
+                    }
                 }
             }
+            return Ok(report);
         }
-        return Ok(report);
     }
 
     let identity = lock::identity();
@@ -142,12 +144,9 @@ pub async fn run(
         lease: options.lease,
     };
     let held = lock::acquire(&client, &lock_options, &identity, progress).await?;
-    // Plan again under the lock: another apply may have changed things meanwhile.
+    // Plan under the lock: another apply may have changed things before we held it.
     let previous = record::read(&client, &options.namespace, &options.channel).await?;
-    let inventory = previous
-        .as_ref()
-        .map(record::Record::objects)
-        .unwrap_or_default();
+    let inventory = previous.as_ref().map(record::Record::objects).unwrap_or_default();
     let changes = plan_changes(cluster, objects, &inventory, options).await;
     if let Err(problem) = check_prune_guard(&changes, inventory.len(), options) {
         held.release().await;
@@ -240,6 +239,8 @@ async fn plan_changes(
     let plan_options = plan::Options {
         channel: &options.channel,
         force: options.force_conflicts,
+        // A dry run shows what creates would look like; a real apply just creates.
+        dry_run_creates: options.dry_run,
         ignore: &options.ignore,
         concurrency: options.concurrency,
         context_lines: 0,

@@ -83,6 +83,9 @@ pub struct Options<'a> {
     pub channel: &'a str,
     /// Dry-run with `force`, as `apply --force-conflicts` will apply.
     pub force: bool,
+    /// Dry-run objects that do not exist yet too (the diff shows them with server defaults);
+    /// apply creates them at once instead.
+    pub dry_run_creates: bool,
     pub ignore: &'a [IgnoreRule],
     pub concurrency: usize,
     pub context_lines: usize,
@@ -188,6 +191,9 @@ impl Context<'_> {
             Ok(live) => live,
             Err(err) => return fail(self.describe(&err, "get", object)),
         };
+        if live.is_none() && !self.options.dry_run_creates {
+            return ObjectChange::new(&object.key, object.app.clone(), Action::Create);
+        }
         let mut params = PatchParams::apply(FIELD_MANAGER).dry_run();
         params.force = self.options.force;
         let dry_run = match api

@@ -1,8 +1,12 @@
 //! Report: a [`Plan`] as text (coloured like `kubectl diff` on a terminal), as Markdown for a
-//! pull-request comment (from `templates/diff.md.j2`), or as JSON.
+//! pull-request comment (from `templates/diff.md.j2`; whole, sized to a comment's limit or split
+//! into parts: see [`markdown`]), or as JSON.
+
+mod markdown;
+
+pub use markdown::{MIN_CHARS, markdown, markdown_limited, markdown_parts};
 
 use crate::plan::{Action, Plan};
-use serde::Serialize;
 use serde_json::json;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -14,21 +18,6 @@ pub enum Format {
 
 /// The most characters a GitHub comment may hold.
 pub const GITHUB_COMMENT_LIMIT: usize = 65_536;
-
-/// The Markdown report within `max_chars` characters: the whole summary first, then as many
-/// object diffs as fit, then a line saying how many were left out and where the full report is
-/// (`full_report`, e.g. a file or an artifact link).
-pub fn markdown_limited(plan: &Plan, max_chars: usize, full_report: Option<&str>) -> String {
-    let _ = (max_chars, full_report);
-    markdown(plan)
-}
-
-/// The Markdown report as numbered parts, each within `max_chars`, every part with its code
-/// fences and `<details>` closed.
-pub fn markdown_parts(plan: &Plan, max_chars: usize) -> Vec<String> {
-    let _ = max_chars;
-    vec![markdown(plan)]
-}
 
 pub fn render(plan: &Plan, format: Format, color: bool) -> String {
     match format {
@@ -108,63 +97,4 @@ pub fn json(plan: &Plan) -> String {
     let mut out = serde_json::to_string_pretty(&value).expect("plans serialize");
     out.push('\n');
     out
-}
-
-#[derive(Serialize)]
-struct AppRow {
-    name: String,
-    counts: crate::plan::Counts,
-}
-
-#[derive(Serialize)]
-struct MarkdownObject<'a> {
-    #[serde(flatten)]
-    object: &'a crate::plan::ObjectChange,
-    /// A code fence longer than any run of backticks in the diff, so it cannot be closed early.
-    fence: String,
-}
-
-/// A pull-request comment: summary table per app, then one `<details>` per changed object.
-pub fn markdown(plan: &Plan) -> String {
-    let objects: Vec<MarkdownObject> = plan
-        .objects
-        .iter()
-        .filter(|o| o.action != Action::Unchanged)
-        .map(|object| MarkdownObject {
-            object,
-            fence: fence_for(object.diff.as_deref().unwrap_or("")),
-        })
-        .collect();
-    let apps: Vec<AppRow> = plan
-        .counts_by_app()
-        .into_iter()
-        .map(|(name, counts)| AppRow { name, counts })
-        .collect();
-    let counts = plan.counts();
-    let context = json!({
-        "plan": plan,
-        "short_commit": plan.source_commit.as_deref().map(|c| &c[..c.len().min(12)]),
-        "counts": counts,
-        "changed": counts.changed(),
-        "apps": apps,
-        "objects": objects,
-    });
-    let env = report_environment();
-    env.get_template("diff.md.j2")
-        .and_then(|t| t.render(minijinja::value::Serde(&context)))
-        .expect("berth's own template renders")
-}
-
-fn report_environment() -> minijinja::Environment<'static> {
-    let mut env = crate::render::template::environment();
-    // Optional plan fields are absent, not null, in the context.
-    env.set_undefined_behavior(minijinja::UndefinedBehavior::Lenient);
-    env.add_template("diff.md.j2", include_str!("../../templates/diff.md.j2"))
-        .expect("berth's own template parses");
-    env
-}
-
-fn fence_for(text: &str) -> String {
-    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
-    "`".repeat(longest.max(2) + 1)
 }
