@@ -107,8 +107,9 @@ pub struct DiffArgs {
     /// Lines of context around each change, as `diff -U`.
     #[arg(short = 'U', long, default_value_t = crate::diff::DEFAULT_CONTEXT, value_name = "N")]
     pub unified: usize,
-    /// Markdown: at most N characters (a GitHub comment holds 65,536); object diffs that do not
-    /// fit are left out, and the report says so and where the full diff is.
+    /// Markdown: at most N characters (a GitHub comment holds 65,536; values below 1,000 are
+    /// taken as 1,000); object diffs that do not fit are left out, and the report says so and
+    /// where the full diff is.
     #[arg(long, default_value_t = report::GITHUB_COMMENT_LIMIT, value_name = "N")]
     pub max_chars: usize,
     /// Markdown: write numbered parts, each within --max-chars, instead of leaving diffs out.
@@ -568,7 +569,10 @@ fn write_report(plan: &crate::plan::Plan, args: &DiffArgs, color: bool) -> Resul
     if let Some(full) = &args.full_out {
         write(full, &report::render(plan, args.output, false))?;
     }
-    if args.split && args.output == report::Format::Markdown {
+    if args.split && args.output != report::Format::Markdown {
+        return Err(Problem::new("--split writes Markdown parts").hint("add -o markdown").into());
+    }
+    if args.split {
         let out = args.out.as_ref().expect("clap requires --out with --split");
         let parts = report::markdown_parts(plan, args.max_chars);
         for (i, part) in parts.iter().enumerate() {

@@ -1,5 +1,8 @@
 //! The generated repository both benchmarks render: 200 template apps × 25 objects.
 
+// Each benchmark uses part of this module.
+#![allow(dead_code)]
+
 use std::path::Path;
 
 pub const APPS: usize = 200;
@@ -7,8 +10,13 @@ pub const OBJECTS_PER_APP: usize = 25;
 
 /// 200 apps, each a template directory rendering 25 objects of everyday kinds.
 pub fn generate(root: &Path) {
+    generate_sized(root, APPS);
+}
+
+/// `apps` template apps of 25 objects each, in namespaces `ns-0` … `ns-19`.
+pub fn generate_sized(root: &Path, apps: usize) {
     let mut config = String::from("apps:\n");
-    for app in 0..APPS {
+    for app in 0..apps {
         let name = format!("app-{app:03}");
         config.push_str(&format!(
             "  {name}:\n    driver: template\n    path: apps/{name}\n    namespace: ns-{}\n    values: [apps/{name}/values.yaml]\n",
