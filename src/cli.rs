@@ -590,7 +590,7 @@ fn write_report(plan: &crate::plan::Plan, args: &DiffArgs, color: bool) -> Resul
             let full = args
                 .full_out
                 .as_ref()
-                .map(|f| f.display().to_string())
+                .map(|f| format!("`{}`", f.display()))
                 .or_else(|| crate::github::run_url().map(|run| format!("the artifacts of {run}")));
             report::markdown_limited(plan, args.max_chars, full.as_deref())
         }

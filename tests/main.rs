@@ -1,7 +1,9 @@
 //! Integration tests: the real `berth` binary on real files (one test binary, to keep links few).
 
+mod apply;
 mod bad_input;
 mod candidate;
+mod cluster_diff;
 mod drivers;
 mod offline_diff;
 mod render;
