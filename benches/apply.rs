@@ -61,27 +61,54 @@ fn main() {
         command.current_dir(repo.path()).args(args);
         command
     };
-    timed(&mut run_berth(&["candidate", "-c", "test", "--branch", "bench"]), 0);
-    git(repo.path(), &["branch", "releases/test", "candidates/test/bench"]);
+    timed(
+        &mut run_berth(&["candidate", "-c", "test", "--branch", "bench"]),
+        0,
+    );
+    git(
+        repo.path(),
+        &["branch", "releases/test", "candidates/test/bench"],
+    );
     let rendered = repo.path().join("rendered");
-    timed(&mut run_berth(&["render", "-c", "test", "--out", rendered.to_str().unwrap()]), 0);
+    timed(
+        &mut run_berth(&["render", "-c", "test", "--out", rendered.to_str().unwrap()]),
+        0,
+    );
     let objects = rendered.join("test");
     std::fs::remove_dir_all(objects.join(".berth")).unwrap();
 
     // berth
     let server_b = server();
-    let kubeconfig_b = server_b.write_kubeconfig(repo.path().join("kubeconfig-b")).unwrap();
-    let apply = ["apply", "-c", "test", "--kubeconfig", kubeconfig_b.to_str().unwrap(), "--context", "berth-test", "--ref", "releases/test"];
+    let kubeconfig_b = server_b
+        .write_kubeconfig(repo.path().join("kubeconfig-b"))
+        .unwrap();
+    let apply = [
+        "apply",
+        "-c",
+        "test",
+        "--kubeconfig",
+        kubeconfig_b.to_str().unwrap(),
+        "--context",
+        "berth-test",
+        "--ref",
+        "releases/test",
+    ];
     let berth_first = timed(&mut run_berth(&apply), 0);
     let berth_requests = server_b.requests().len();
     server_b.reset_counters();
     let berth_again = timed(&mut run_berth(&apply), 0);
     let berth_again_requests = server_b.requests().len();
-    assert_eq!(server_b.count_writes(), 0, "an unchanged re-apply writes nothing");
+    assert_eq!(
+        server_b.count_writes(),
+        0,
+        "an unchanged re-apply writes nothing"
+    );
 
     // kubectl, on the same objects
     let server_k = server();
-    let kubeconfig_k = server_k.write_kubeconfig(repo.path().join("kubeconfig-k")).unwrap();
+    let kubeconfig_k = server_k
+        .write_kubeconfig(repo.path().join("kubeconfig-k"))
+        .unwrap();
     let kubectl = || {
         let mut command = Command::new("kubectl");
         command.args([
@@ -104,10 +131,21 @@ fn main() {
     let kubectl_again_requests = server_k.requests().len();
 
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    println!("apply: {} objects, 2 ms added latency per request", APPS * 25);
+    println!(
+        "apply: {} objects, 2 ms added latency per request",
+        APPS * 25
+    );
     println!("                     first apply              unchanged re-apply");
-    println!("  berth            {:>8.0} ms ({berth_requests:>5} req)   {:>8.0} ms ({berth_again_requests:>5} req)", ms(berth_first), ms(berth_again));
-    println!("  kubectl          {:>8.0} ms ({kubectl_requests:>5} req)   {:>8.0} ms ({kubectl_again_requests:>5} req)", ms(kubectl_first), ms(kubectl_again));
+    println!(
+        "  berth            {:>8.0} ms ({berth_requests:>5} req)   {:>8.0} ms ({berth_again_requests:>5} req)",
+        ms(berth_first),
+        ms(berth_again)
+    );
+    println!(
+        "  kubectl          {:>8.0} ms ({kubectl_requests:>5} req)   {:>8.0} ms ({kubectl_again_requests:>5} req)",
+        ms(kubectl_first),
+        ms(kubectl_again)
+    );
     println!(
         "  kubectl / berth  {:>8.1}x                  {:>8.1}x",
         kubectl_first.as_secs_f64() / berth_first.as_secs_f64(),

@@ -570,7 +570,9 @@ fn write_report(plan: &crate::plan::Plan, args: &DiffArgs, color: bool) -> Resul
         write(full, &report::render(plan, args.output, false))?;
     }
     if args.split && args.output != report::Format::Markdown {
-        return Err(Problem::new("--split writes Markdown parts").hint("add -o markdown").into());
+        return Err(Problem::new("--split writes Markdown parts")
+            .hint("add -o markdown")
+            .into());
     }
     if args.split {
         let out = args.out.as_ref().expect("clap requires --out with --split");

