@@ -508,23 +508,10 @@ fn cluster_plan(
     target: DiffTarget,
     previous: &RenderedTree,
 ) -> Result<crate::plan::Plan, Problems> {
-    use crate::cluster::{Cluster, Target, plan};
+    use crate::cluster::plan;
     let desired = plan::tree_objects(&target.tree)?;
     let previous = plan::tree_objects(previous)?;
-    let context = cluster
-        .kube_context
-        .as_deref()
-        .or(channel.context.as_deref());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Problem::new(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(async {
-        let cluster_handle = Cluster::connect(&Target {
-            kubeconfig: cluster.kubeconfig.as_deref(),
-            context,
-        })
-        .await?;
+    with_cluster(cluster, channel, async |cluster_handle| {
         if std::io::stderr().is_terminal() {
             eprintln!(
                 "checking {} objects against {} …",
@@ -552,6 +539,27 @@ fn cluster_plan(
             source_commit: target.source_commit,
             objects,
         })
+    })
+}
+
+/// Run `work` with the channel's cluster: `--kubeconfig`/`--context` first, then the channel's
+/// context, then the kubeconfig's current context or the in-cluster account.
+fn with_cluster<T>(
+    args: &ClusterArgs,
+    channel: &config::Channel,
+    work: impl AsyncFnOnce(crate::cluster::Cluster) -> Result<T, Problems>,
+) -> Result<T, Problems> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Problem::new(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async {
+        let cluster = crate::cluster::Cluster::connect(&crate::cluster::Target {
+            kubeconfig: args.kubeconfig.as_deref(),
+            context: args.kube_context.as_deref().or(channel.context.as_deref()),
+        })
+        .await?;
+        work(cluster).await
     })
 }
 
@@ -619,7 +627,6 @@ fn numbered(file: &Path, n: usize) -> PathBuf {
 }
 
 fn apply_command(config: &Config, args: &ApplyArgs) -> Result<u8, Problems> {
-    use crate::cluster::{Cluster, Target};
     let channel = config.select_channels(std::slice::from_ref(&args.channel))?[0];
     let repo = crate::git::open(&config.root)?;
     let (release, release_name) = match &args.release {
@@ -656,29 +663,15 @@ fn apply_command(config: &Config, args: &ApplyArgs) -> Result<u8, Problems> {
         concurrency: args.cluster.concurrency,
         ignore: config.ignore.clone(),
     };
-    let context = args
-        .cluster
-        .kube_context
-        .as_deref()
-        .or(channel.context.as_deref());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Problem::new(format!("cannot start the async runtime: {e}")))?;
     let progress = |line: &str| eprintln!("{line}");
-    let report = runtime.block_on(async {
-        let mut cluster = Cluster::connect(&Target {
-            kubeconfig: args.cluster.kubeconfig.as_deref(),
-            context,
-        })
-        .await?;
+    let report = with_cluster(&args.cluster, channel, async |mut cluster| {
         progress(&format!(
             "applying {release_name} ({}) to {}: {} objects",
             short(&release.to_string()),
             cluster.context.as_deref().unwrap_or(&cluster.server),
             objects.len()
         ));
-        crate::apply::run(&mut cluster, &objects, &options, &progress).await
+        Ok(crate::apply::run(&mut cluster, &objects, &options, &progress).await?)
     })?;
 
     if !report.dry_run && report.result != "no changes" {

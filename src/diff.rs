@@ -29,7 +29,12 @@ pub fn unified(path: &str, old: Option<&str>, new: Option<&str>, context: usize)
 
 /// Replace the values of a Secret pair as kubectl does: `***` where a key is on one side or
 /// unchanged, `*** (before)` / `*** (after)` where it changed, so that a change still shows.
+/// Annotations that repeat a value (as it is, decoded from base64, or JSON-escaped), e.g. a copy
+/// a controller or a hand-written manifest keeps, are masked the same way.
 pub fn mask_secret_pair(mut before: Option<&mut Value>, mut after: Option<&mut Value>) {
+    let mut secrets = secret_values(before.as_deref());
+    secrets.extend(secret_values(after.as_deref()));
+    mask_annotations(before.as_deref_mut(), after.as_deref_mut(), &secrets);
     for field in ["data", "stringData"] {
         let values = |side: &Option<&mut Value>| {
             side.as_deref()
@@ -43,6 +48,61 @@ pub fn mask_secret_pair(mut before: Option<&mut Value>, mut after: Option<&mut V
             |key: &str| matches!((old.get(key), new.get(key)), (Some(a), Some(b)) if a != b);
         mask_side(before.as_deref_mut(), field, "*** (before)", &changed);
         mask_side(after.as_deref_mut(), field, "*** (after)", &changed);
+    }
+}
+
+/// Every value of a Secret side in the forms it can take in an annotation; never empty ones.
+fn secret_values(side: Option<&Value>) -> Vec<String> {
+    use base64::Engine;
+    let mut values = Vec::new();
+    for (field, encoded) in [("data", true), ("stringData", false)] {
+        let map = side.and_then(|v| v.get(field)).and_then(Value::as_object);
+        for text in map
+            .into_iter()
+            .flat_map(|m| m.values())
+            .filter_map(Value::as_str)
+        {
+            let mut forms = vec![text.to_string()];
+            if encoded && let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(text) {
+                forms.push(String::from_utf8_lossy(&bytes).into_owned());
+            }
+            for form in forms {
+                let escaped = serde_json::to_string(&form).expect("strings serialize");
+                values.push(escaped[1..escaped.len() - 1].to_string());
+                values.push(form);
+            }
+        }
+    }
+    values.retain(|v| !v.trim().is_empty());
+    values
+}
+
+/// Mask the annotations of a Secret pair that contain one of `secrets`.
+fn mask_annotations(before: Option<&mut Value>, after: Option<&mut Value>, secrets: &[String]) {
+    let annotations = |side: &Option<&mut Value>| {
+        side.as_deref()
+            .and_then(|v| v.pointer("/metadata/annotations"))
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let (old, new) = (annotations(&before), annotations(&after));
+    let embeds = |v: Option<&Value>| {
+        v.and_then(Value::as_str)
+            .is_some_and(|t| secrets.iter().any(|s| t.contains(s.as_str())))
+    };
+    let masked = |key: &str| embeds(old.get(key)) || embeds(new.get(key));
+    let changed = |key: &str| matches!((old.get(key), new.get(key)), (Some(a), Some(b)) if a != b);
+    for (side, label) in [(before, "*** (before)"), (after, "*** (after)")] {
+        let map = side
+            .and_then(|v| v.pointer_mut("/metadata/annotations"))
+            .and_then(Value::as_object_mut);
+        for (key, value) in map.into_iter().flatten() {
+            if masked(key) {
+                let text = if changed(key) { label } else { "***" };
+                *value = Value::String(text.to_string());
+            }
+        }
     }
 }
 

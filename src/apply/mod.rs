@@ -592,26 +592,19 @@ async fn wait_ready(
                 .buffer_unordered(concurrency.max(1))
                 .collect()
                 .await;
-        let failed: Vec<NotReady> = checks
-            .iter()
-            .filter_map(|(o, r)| match r {
-                Readiness::Failed(why) => Some(NotReady {
-                    key: o.key.clone(),
-                    reason: why.clone(),
-                }),
-                _ => None,
-            })
-            .collect();
-        let waiting: Vec<NotReady> = checks
-            .iter()
-            .filter_map(|(o, r)| match r {
-                Readiness::InProgress(why) => Some(NotReady {
-                    key: o.key.clone(),
-                    reason: why.clone(),
-                }),
-                _ => None,
-            })
-            .collect();
+        let mut failed = Vec::new();
+        let mut waiting = Vec::new();
+        for (object, readiness) in checks {
+            let entry = |reason: String| NotReady {
+                key: object.key.clone(),
+                reason,
+            };
+            match readiness {
+                Readiness::Failed(why) => failed.push(entry(why)),
+                Readiness::InProgress(why) => waiting.push(entry(why)),
+                Readiness::Ready => {}
+            }
+        }
         if waiting.is_empty() || !failed.is_empty() || started.elapsed() >= timeout {
             let mut not_ready = failed;
             not_ready.extend(waiting);

@@ -1,0 +1,978 @@
+//! `berth diff` against the test API server: exit codes, actions, notes, errors and masking of a
+//! server-side dry-run diff.
+
+use crate::support::*;
+use berth_testserver::{Fault, TestServer};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A test API server and a kubeconfig (context `berth-test`) pointing at it.
+struct Live {
+    srv: TestServer,
+    dir: tempfile::TempDir,
+    kubeconfig: PathBuf,
+}
+
+impl Live {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let srv = TestServer::start_blocking();
+        let kubeconfig = srv.write_kubeconfig(dir.path().join("kubeconfig")).unwrap();
+        Live {
+            srv,
+            dir,
+            kubeconfig,
+        }
+    }
+
+    /// `berth diff -c test` in `dir` against this server, with `args`.
+    fn diff(&self, dir: &Path, args: &[&str]) -> Run {
+        let kubeconfig = self.kubeconfig.to_str().unwrap();
+        let mut all = vec![
+            "diff",
+            "-c",
+            "test",
+            "--kubeconfig",
+            kubeconfig,
+            "--context",
+            "berth-test",
+        ];
+        all.extend_from_slice(args);
+        berth(dir, &all)
+    }
+
+    /// The JSON report of `diff`, with its exit code.
+    fn diff_json(&self, dir: &Path, args: &[&str]) -> (i32, Value, Run) {
+        let mut all = args.to_vec();
+        all.extend_from_slice(&["-o", "json"]);
+        let run = self.diff(dir, &all);
+        let plan = serde_json::from_str(&run.stdout)
+            .unwrap_or_else(|e| panic!("no JSON report ({e}); stderr:\n{}", run.stderr));
+        (run.code, plan, run)
+    }
+
+    /// Server-side apply `object` as `manager` (force), for setting up live state.
+    fn apply(&self, object: &Value, manager: &str) {
+        if let Err(status) = self.srv.apply_object(object, manager) {
+            panic!("seeding {object}: {status}");
+        }
+    }
+
+    fn namespace(&self, name: &str) {
+        self.apply(
+            &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}),
+            "setup",
+        );
+    }
+
+    /// Make what `berth render -c test` renders in `dir` live, as berth's apply would
+    /// (Namespaces and CRDs first), except the objects named in `except`.
+    fn seed_rendered(&self, dir: &Path, except: &[&str]) {
+        let run = berth(dir, &["render", "-c", "test", "-o", "json"]);
+        run.succeeds();
+        let list: Value = serde_json::from_str(&run.stdout).unwrap();
+        let mut items = list["items"].as_array().unwrap().clone();
+        let rank = |o: &Value| match o["kind"].as_str() {
+            Some("Namespace") => 0,
+            Some("CustomResourceDefinition") => 1,
+            _ => 2,
+        };
+        items.sort_by_key(rank);
+        for item in items
+            .iter()
+            .filter(|o| !except.contains(&o["metadata"]["name"].as_str().unwrap()))
+        {
+            self.apply(item, "berth");
+        }
+    }
+}
+
+const BERTH_YAML: &str = "defaults:\n  namespace: demo\napps:\n  web:\n    driver: manifests\n    path: web\nchannels:\n  test: {}\n";
+
+fn deployment(image: &str, replicas: u32) -> String {
+    format!(
+        "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: {replicas}
+  selector:
+    matchLabels:
+      app: web
+  template:
+    metadata:
+      labels:
+        app: web
+    spec:
+      containers:
+        - name: web
+          image: {image}
+          ports:
+            - containerPort: 8080
+"
+    )
+}
+
+const CONFIG: &str =
+    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-config\ndata:\n  greeting: hello\n";
+const SERVICE: &str = "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  selector:\n    app: web\n  ports:\n    - port: 80\n      targetPort: 8080\n";
+
+/// One app `web` in namespace `demo`: a Deployment, a ConfigMap and a Service.
+fn small_repo() -> tempfile::TempDir {
+    repo(&[
+        ("berth.yaml", BERTH_YAML),
+        ("web/deployment.yaml", &deployment("nginx:1.27", 2)),
+        ("web/config.yaml", CONFIG),
+        ("web/service.yaml", SERVICE),
+    ])
+}
+
+/// `small_repo` live as rendered, in an existing namespace `demo`.
+fn small_live() -> (Live, tempfile::TempDir) {
+    let live = Live::new();
+    let repo = small_repo();
+    live.namespace("demo");
+    live.seed_rendered(repo.path(), &[]);
+    (live, repo)
+}
+
+fn replace_in(dir: &Path, path: &str, old: &str, new: &str) {
+    let file = dir.join(path);
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains(old), "{path} lacks {old:?}");
+    std::fs::write(&file, text.replacen(old, new, 1)).unwrap();
+}
+
+/// The changed lines of the diffs in a text report (`+`/`-`, without the file headers).
+fn changed_lines(report: &str) -> Vec<&str> {
+    report
+        .lines()
+        .filter(|l| (l.starts_with('+') || l.starts_with('-')) && !l.starts_with("+++"))
+        .filter(|l| !l.starts_with("---"))
+        .collect()
+}
+
+/// The object of a JSON report with `key`.
+fn object<'a>(plan: &'a Value, key: &str) -> &'a Value {
+    plan["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["key"] == key)
+        .unwrap_or_else(|| panic!("no {key} in {plan:#}"))
+}
+
+fn git_init(dir: &Path) {
+    git(dir, &["init", "-q", "-b", "main"]);
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", "initial"]);
+}
+
+/// Commit the files below `tree` (a rendered tree) as branch `branch` of the repository in
+/// `repo`, without touching its work tree or index.
+fn commit_tree(repo: &Path, branch: &str, tree: &Path) {
+    let index = tree.with_extension("index");
+    let git_with_index = |args: &[&str]| {
+        let output = Command::new("git")
+            .args(args)
+            .current_dir(repo)
+            .env("GIT_INDEX_FILE", &index)
+            .env("GIT_AUTHOR_NAME", "Test")
+            .env("GIT_AUTHOR_EMAIL", "test@example.com")
+            .env("GIT_COMMITTER_NAME", "Test")
+            .env("GIT_COMMITTER_EMAIL", "test@example.com")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "git {args:?}: {output:?}");
+        String::from_utf8(output.stdout).unwrap().trim().to_string()
+    };
+    let work_tree = format!("--work-tree={}", tree.display());
+    git_with_index(&[&work_tree, "add", "-A", "."]);
+    let tree_id = git_with_index(&["write-tree"]);
+    let commit = git_with_index(&["commit-tree", &tree_id, "-m", branch]);
+    git(repo, &["branch", "-f", branch, &commit]);
+    let _ = std::fs::remove_file(index);
+}
+
+/// The rendered tree of the test channel of `repo`, written to a new directory.
+fn rendered_tree(repo: &Path) -> tempfile::TempDir {
+    let out = tempfile::tempdir().unwrap();
+    berth(
+        repo,
+        &[
+            "render",
+            "-c",
+            "test",
+            "--out",
+            out.path().to_str().unwrap(),
+        ],
+    )
+    .succeeds();
+    out
+}
+
+#[test]
+fn unchanged_quickstart_exits_0() {
+    let live = Live::new();
+    let repo = example_copy("quickstart");
+    live.seed_rendered(repo.path(), &[]);
+    let run = live.diff(repo.path(), &["--render"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("total: 0 to create, 0 to update, 0 to delete, 18 unchanged"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("could not be checked"));
+}
+
+#[test]
+fn an_image_and_replicas_change_shows_only_those_lines() {
+    let (live, repo) = small_live();
+    std::fs::write(
+        repo.path().join("web/deployment.yaml"),
+        deployment("nginx:1.28", 3),
+    )
+    .unwrap();
+    let run = live.diff(repo.path(), &["--render"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        changed_lines(&run.stdout),
+        [
+            "-  replicas: 2",
+            "+  replicas: 3",
+            "-        image: nginx:1.27",
+            "+        image: nginx:1.28",
+        ],
+        "{}",
+        run.stdout
+    );
+    for defaulted in [
+        "progressDeadlineSeconds",
+        "revisionHistoryLimit",
+        "terminationMessagePath",
+        "imagePullPolicy",
+        "resourceVersion",
+        "managedFields",
+        "status",
+    ] {
+        assert!(
+            !changed_lines(&run.stdout)
+                .iter()
+                .any(|l| l.contains(defaulted)),
+            "{defaulted} shows as changed:\n{}",
+            run.stdout
+        );
+    }
+    assert!(
+        run.stdout
+            .contains("total: 0 to create, 1 to update, 0 to delete, 2 unchanged"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn an_object_absent_from_the_cluster_is_a_create() {
+    let live = Live::new();
+    let repo = small_repo();
+    live.namespace("demo");
+    live.seed_rendered(repo.path(), &["web-config"]);
+    let (code, plan, run) = live.diff_json(repo.path(), &["--render"]);
+    assert_eq!(code, 1, "{}", run.stderr);
+    let config = object(&plan, "demo/ConfigMap/web-config");
+    assert_eq!(config["action"], "create");
+    assert!(
+        config.get("note").is_none(),
+        "validated by the server: {config}"
+    );
+    let diff = config["diff"].as_str().unwrap();
+    assert!(
+        diff.starts_with("--- /dev/null\n+++ b/demo/ConfigMap/web-config.yaml\n"),
+        "{diff}"
+    );
+    assert!(diff.contains("+  greeting: hello"), "{diff}");
+    assert_eq!(plan["counts"]["create"], 1);
+    assert_eq!(plan["counts"]["unchanged"], 2);
+}
+
+#[test]
+fn objects_that_left_the_release_are_pruned_only_when_berth_owns_them() {
+    let live = Live::new();
+    let repo = small_repo();
+    write_files(
+        repo.path(),
+        &[(
+            "web/old.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-old\ndata:\n  a: b\n",
+        )],
+    );
+    git_init(repo.path());
+    // The release holds web-old; it is live, labelled for the test channel.
+    let released = rendered_tree(repo.path());
+    commit_tree(repo.path(), "releases/test", &released.path().join("test"));
+    live.namespace("demo");
+    live.seed_rendered(repo.path(), &[]);
+    std::fs::remove_file(repo.path().join("web/old.yaml")).unwrap();
+
+    let (code, plan, run) = live.diff_json(repo.path(), &["--render"]);
+    assert_eq!(code, 1, "{}", run.stderr);
+    let old = object(&plan, "demo/ConfigMap/web-old");
+    assert_eq!(old["action"], "delete");
+    assert_eq!(old["app"], "web");
+    assert!(old["diff"].as_str().unwrap().contains("-  a: b"), "{old}");
+    assert_eq!(plan["counts"]["delete"], 1);
+
+    // Without berth's channel label it is not berth's to delete: not listed at all.
+    let mut unlabelled = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "web-old", "namespace": "demo"}, "data": {"a": "b"}});
+    live.apply(&unlabelled, "berth");
+    unlabelled["metadata"]["labels"] = json!({"berth.dev/channel": "prod"});
+    let (code, plan, run) = live.diff_json(repo.path(), &["--render"]);
+    assert_eq!(code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        !run.stdout.contains("web-old"),
+        "an object berth does not own is listed: {plan:#}"
+    );
+    // Labelled for another channel: not this channel's to delete either.
+    live.apply(&unlabelled, "berth");
+    let (code, _, run) = live.diff_json(repo.path(), &["--render"]);
+    assert_eq!(code, 0, "{}", run.stdout);
+    assert!(!run.stdout.contains("web-old"));
+}
+
+#[test]
+fn objects_in_a_namespace_the_change_creates_are_unvalidated_creates() {
+    let live = Live::new();
+    let repo = repo(&[
+        ("berth.yaml", BERTH_YAML),
+        (
+            "web/ns.yaml",
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: demo\n",
+        ),
+        ("web/config.yaml", CONFIG),
+    ]);
+    let (code, plan, run) = live.diff_json(repo.path(), &["--render"]);
+    assert_eq!(code, 1, "{}", run.stderr);
+    let ns = object(&plan, "_cluster/Namespace/demo");
+    assert_eq!(ns["action"], "create");
+    let config = object(&plan, "demo/ConfigMap/web-config");
+    assert_eq!(config["action"], "create");
+    assert!(
+        config["note"]
+            .as_str()
+            .unwrap()
+            .contains("not validated by the server"),
+        "{config}"
+    );
+    assert!(config["note"].as_str().unwrap().contains("`demo`"));
+    assert!(
+        config["diff"]
+            .as_str()
+            .unwrap()
+            .contains("+  greeting: hello")
+    );
+    assert_eq!(plan["counts"]["error"], 0);
+
+    // A namespace that neither exists nor is created: an error, exit 2.
+    std::fs::remove_file(repo.path().join("web/ns.yaml")).unwrap();
+    let run = live.diff(repo.path(), &["--render"]);
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("error: demo/ConfigMap/web-config: namespace `demo` does not exist"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !run.stdout
+            .contains("0 to create, 0 to update, 0 to delete, 0 unchanged\n")
+    );
+}
+
+#[test]
+fn custom_resources_of_a_crd_the_change_creates_are_unvalidated_creates() {
+    // The whole quickstart against an empty cluster: namespaces and the Backup CRD are created
+    // by the same change as the objects that need them.
+    let live = Live::new();
+    let repo = example_copy("quickstart");
+    let (code, plan, run) = live.diff_json(repo.path(), &["--render"]);
+    assert_eq!(code, 1, "{}", run.stderr);
+    assert_eq!(plan["counts"]["error"], 0, "{plan:#}");
+    assert_eq!(plan["counts"]["create"], 18);
+    let backup = object(&plan, "shop/Backup.ops.example.com/api-nightly");
+    assert_eq!(backup["action"], "create");
+    assert!(
+        backup["note"].as_str().unwrap().contains(
+            "not validated by the server: its CustomResourceDefinition is created by this same change"
+        ),
+        "{backup}"
+    );
+    let crd = object(
+        &plan,
+        "_cluster/CustomResourceDefinition.apiextensions.k8s.io/backups.ops.example.com",
+    );
+    assert!(
+        crd.get("note").is_none(),
+        "the CRD itself is validated: {crd}"
+    );
+
+    // A kind the cluster does not serve and the change does not define: an error.
+    let repo = small_repo();
+    write_files(
+        repo.path(),
+        &[(
+            "web/widget.yaml",
+            "apiVersion: widgets.example.com/v1\nkind: Widget\nmetadata:\n  name: w\nspec:\n  size: 1\n",
+        )],
+    );
+    live.namespace("demo");
+    let run = live.diff(repo.path(), &["--render"]);
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains(
+            "error: demo/Widget.widgets.example.com/w: the cluster does not serve widgets.example.com/v1 Widget"
+        ),
+        "{}",
+        run.stdout
+    );
+}
+
+const OLD_PASSWORD: &str = "old-Pa55word!";
+const NEW_PASSWORD: &str = "new-Pa55word?";
+const SAME_TOKEN: &str = "same-t0ken-value";
+
+fn b64(text: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+#[test]
+fn secret_values_are_masked_in_every_output() {
+    let live = Live::new();
+    let repo = small_repo();
+    git_init(repo.path());
+    live.namespace("demo");
+    live.apply(
+        &json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "creds", "namespace": "demo", "labels": {"berth.dev/channel": "test"}},
+            "type": "Opaque",
+            "data": {"password": b64(OLD_PASSWORD), "token": b64(SAME_TOKEN)}}),
+        "berth",
+    );
+    // berth render refuses inline Secret data: the target tree is committed directly.
+    let tree = tempfile::tempdir().unwrap();
+    write_files(
+        tree.path(),
+        &[
+            (
+                ".berth/release.yaml",
+                "channel: test\napps:\n  web:\n    driver: manifests\n    objects:\n      - demo/Secret/creds\n",
+            ),
+            (
+                "demo/Secret/creds.yaml",
+                &format!(
+                    "apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\n  namespace: demo\n  labels:\n    berth.dev/channel: test\ntype: Opaque\ndata:\n  password: {}\n  token: {}\n",
+                    b64(NEW_PASSWORD),
+                    b64(SAME_TOKEN)
+                ),
+            ),
+        ],
+    );
+    commit_tree(repo.path(), "secret-tree", tree.path());
+    let secrets = [OLD_PASSWORD, NEW_PASSWORD, SAME_TOKEN]
+        .into_iter()
+        .flat_map(|s| [s.to_string(), b64(s)])
+        .collect::<Vec<_>>();
+    for format in ["text", "markdown", "json"] {
+        let run = live.diff(repo.path(), &["--tree", "secret-tree", "-o", format]);
+        assert_eq!(run.code, 1, "{format}: {}\n{}", run.stdout, run.stderr);
+        assert!(
+            run.stdout.contains("*** (before)"),
+            "{format}: {}",
+            run.stdout
+        );
+        assert!(
+            run.stdout.contains("*** (after)"),
+            "{format}: {}",
+            run.stdout
+        );
+        for secret in &secrets {
+            assert!(
+                !run.stdout.contains(secret.as_str()) && !run.stderr.contains(secret.as_str()),
+                "{format} leaks {secret:?}:\n{}\n{}",
+                run.stdout,
+                run.stderr
+            );
+        }
+    }
+    // The unchanged value is masked plainly; the text shows which key changed.
+    let run = live.diff(repo.path(), &["--tree", "secret-tree"]);
+    assert_eq!(
+        changed_lines(&run.stdout),
+        [
+            "-  password: \"*** (before)\"",
+            "+  password: \"*** (after)\""
+        ],
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("   token: \"***\""), "{}", run.stdout);
+}
+
+#[test]
+fn a_field_another_manager_owns_is_a_conflict() {
+    let (live, repo) = small_live();
+    // `kubectl edit`-style: another manager takes over .spec.replicas.
+    live.apply(
+        &json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "demo"}, "spec": {"replicas": 5}}),
+        "kubectl-edit",
+    );
+    let run = live.diff(repo.path(), &["--render"]);
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    let error = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("error: demo/Deployment.apps/web:"))
+        .unwrap_or_else(|| panic!("no error line:\n{}", run.stdout));
+    for needle in [
+        "conflict",
+        ".spec.replicas",
+        "kubectl-edit",
+        "--force-conflicts",
+    ] {
+        assert!(error.contains(needle), "{needle:?} missing: {error}");
+    }
+    assert!(
+        run.stdout.contains("1 could not be checked"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn an_invalid_object_reports_the_causes_and_its_file() {
+    let live = Live::new();
+    let repo = small_repo();
+    git_init(repo.path());
+    live.namespace("demo");
+    // The template's labels no longer match the selector; render does not check that, the
+    // API server does.
+    let broken = deployment("nginx:1.27", 2).replace(
+        "        app: web\n    spec:",
+        "        app: not-web\n    spec:",
+    );
+    std::fs::write(repo.path().join("web/deployment.yaml"), broken).unwrap();
+    let rendered = rendered_tree(repo.path());
+    let tree = rendered.path().join("test");
+    commit_tree(repo.path(), "broken", &tree);
+    let run = live.diff(repo.path(), &["--tree", "broken"]);
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    let error = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("error: demo/Deployment.apps/web:"))
+        .unwrap_or_else(|| panic!("no error line:\n{}", run.stdout));
+    for needle in [
+        "invalid",
+        "demo/Deployment.apps/web.yaml",
+        "spec.template.metadata.labels",
+        "`selector` does not match template `labels`",
+    ] {
+        assert!(error.contains(needle), "{needle:?} missing: {error}");
+    }
+}
+
+#[test]
+fn a_forbidden_object_is_an_error_naming_it() {
+    let (live, repo) = small_live();
+    live.srv
+        .inject(Fault::status(403).on_path("/api/v1/namespaces/demo/configmaps/web-config"));
+    let run = live.diff(repo.path(), &["--render"]);
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    let error = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("error: demo/ConfigMap/web-config:"))
+        .unwrap_or_else(|| panic!("no error line:\n{}", run.stdout));
+    assert!(error.contains("forbidden"), "{error}");
+    assert!(
+        run.stdout.contains("2 unchanged, 1 could not be checked"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_server_error_on_one_object_leaves_the_others_reported() {
+    let (live, repo) = small_live();
+    replace_in(
+        repo.path(),
+        "web/deployment.yaml",
+        "nginx:1.27",
+        "nginx:1.28",
+    );
+    live.srv.inject(
+        Fault::status(500)
+            .on_method("PATCH")
+            .on_path("/api/v1/namespaces/demo/configmaps/web-config"),
+    );
+    let (code, plan, run) = live.diff_json(repo.path(), &["--render"]);
+    assert_eq!(code, 2, "{}", run.stderr);
+    let config = object(&plan, "demo/ConfigMap/web-config");
+    assert_eq!(config["action"], "error");
+    assert!(
+        config["error"].as_str().unwrap().contains("500"),
+        "{config}"
+    );
+    let web = object(&plan, "demo/Deployment.apps/web");
+    assert_eq!(web["action"], "update");
+    assert!(
+        web["diff"]
+            .as_str()
+            .unwrap()
+            .contains("+        image: nginx:1.28")
+    );
+    assert_eq!(object(&plan, "demo/Service/web")["action"], "unchanged");
+    // The text report shows both the change and the error.
+    let run = live.diff(repo.path(), &["--render"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stdout.contains("+        image: nginx:1.28"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("error: demo/ConfigMap/web-config:"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn ignored_fields_are_not_shown() {
+    let (live, repo) = small_live();
+    std::fs::write(
+        repo.path().join("berth.yaml"),
+        format!("{BERTH_YAML}ignore:\n  - kind: Deployment\n    name: web\n    paths: [.spec.replicas]\n"),
+    )
+    .unwrap();
+    replace_in(
+        repo.path(),
+        "web/deployment.yaml",
+        "replicas: 2",
+        "replicas: 7",
+    );
+    let run = live.diff(repo.path(), &["--render"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(!run.stdout.contains("replicas"), "{}", run.stdout);
+    assert!(run.stdout.contains("0 to update"), "{}", run.stdout);
+
+    // Other changes to the same object still show.
+    replace_in(
+        repo.path(),
+        "web/deployment.yaml",
+        "nginx:1.27",
+        "nginx:1.28",
+    );
+    let run = live.diff(repo.path(), &["--render"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(
+        changed_lines(&run.stdout),
+        ["-        image: nginx:1.27", "+        image: nginx:1.28"],
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn an_unreachable_cluster_fails_fast_and_never_says_no_changes() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: closed\n  cluster:\n    server: http://127.0.0.1:{port}\ncontexts:\n- name: berth-test\n  context:\n    cluster: closed\n    user: u\ncurrent-context: berth-test\nusers:\n- name: u\n  user: {{}}\n"
+        ),
+    )
+    .unwrap();
+    let repo = small_repo();
+    let started = Instant::now();
+    let run = berth(
+        repo.path(),
+        &[
+            "diff",
+            "-c",
+            "test",
+            "--render",
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--context",
+            "berth-test",
+        ],
+    );
+    let took = started.elapsed();
+    run.fails_with(&["cannot reach", &format!("127.0.0.1:{port}")]);
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    assert!(!run.stdout.contains("0 to create"), "{}", run.stdout);
+    assert!(
+        !run.stdout.to_lowercase().contains("no changes"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn dry_runs_are_parallel_bounded_and_never_write() {
+    let live = Live::new();
+    let mut files = vec![("berth.yaml".to_string(), BERTH_YAML.to_string())];
+    for i in 0..24 {
+        files.push((
+            format!("web/cm-{i}.yaml"),
+            format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{i}\ndata:\n  n: \"{i}\"\n"
+            ),
+        ));
+    }
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect();
+    let repo = repo(&files);
+    live.namespace("demo");
+    live.seed_rendered(repo.path(), &["cm-0", "cm-1"]);
+    replace_in(repo.path(), "web/cm-5.yaml", "n: \"5\"", "n: five");
+    live.srv.set_latency(Duration::from_millis(40));
+    for concurrency in [4, 1] {
+        live.srv.reset_counters();
+        let run = live.diff(
+            repo.path(),
+            &["--render", "--concurrency", &concurrency.to_string()],
+        );
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        assert!(
+            run.stdout
+                .contains("total: 2 to create, 1 to update, 0 to delete, 21 unchanged"),
+            "{}",
+            run.stdout
+        );
+        let peak = live.srv.max_in_flight();
+        if concurrency > 1 {
+            assert!(peak > 1 && peak <= concurrency, "peak {peak}");
+        } else {
+            assert_eq!(peak, 1, "one request at a time");
+        }
+        assert_eq!(live.srv.count_writes(), 0, "a dry run wrote");
+        let requests = live.srv.requests();
+        let patches: Vec<_> = requests.iter().filter(|r| r.method == "PATCH").collect();
+        assert_eq!(patches.len(), 24);
+        for patch in patches {
+            assert!(patch.is_dry_run(), "{patch:?}");
+            assert_eq!(patch.param("dryRun").as_deref(), Some("All"));
+            assert_eq!(patch.param("fieldManager").as_deref(), Some("berth"));
+            assert_eq!(patch.content_type, "application/apply-patch+yaml");
+            assert_ne!(
+                patch.param("force").as_deref(),
+                Some("true"),
+                "a diff never forces"
+            );
+        }
+    }
+    assert!(live.srv.object("", "configmaps", "demo", "cm-0").is_none());
+    assert_eq!(
+        live.srv.object("", "configmaps", "demo", "cm-5").unwrap()["data"]["n"],
+        "5"
+    );
+}
+
+#[test]
+fn markdown_report_of_a_cluster_diff() {
+    let (live, repo) = small_live();
+    replace_in(
+        repo.path(),
+        "web/deployment.yaml",
+        "nginx:1.27",
+        "nginx:1.28",
+    );
+    replace_in(repo.path(), "web/config.yaml", "hello", "hi");
+    let run = live.diff(repo.path(), &["--render", "-o", "markdown"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let text = redact_commits(&run.stdout).replace(&live.srv.url(), "<server>");
+    let text = text.replace(&live.dir.path().display().to_string(), "<dir>");
+    insta::assert_snapshot!("cluster_markdown", text);
+}
+
+/// Property: whatever a Secret holds, its values never reach a report.
+mod secret_masking {
+    use super::*;
+    use berth::cluster::plan::{Options, TreeObject, plan};
+    use berth::cluster::{Cluster, Target};
+    use berth::report::{Format, render};
+    use proptest::prelude::*;
+    use std::sync::OnceLock;
+
+    struct Shared {
+        live: Live,
+        runtime: tokio::runtime::Runtime,
+        cluster: Cluster,
+    }
+
+    /// One server and one connection for all cases.
+    fn shared() -> &'static Shared {
+        static SHARED: OnceLock<Shared> = OnceLock::new();
+        SHARED.get_or_init(|| {
+            let live = Live::new();
+            live.namespace("demo");
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            let cluster = runtime
+                .block_on(Cluster::connect(&Target {
+                    kubeconfig: Some(&live.kubeconfig),
+                    context: Some("berth-test"),
+                }))
+                .unwrap_or_else(|p| panic!("{p}"));
+            Shared {
+                live,
+                runtime,
+                cluster,
+            }
+        })
+    }
+
+    fn secret(name: &str, data: &[(&str, &str)], annotations: &[(&str, String)]) -> Value {
+        let data: serde_json::Map<String, Value> = data
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(b64(v))))
+            .collect();
+        let mut body = json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": name, "namespace": "demo",
+                "labels": {"berth.dev/channel": "test"}},
+            "type": "Opaque", "data": data});
+        if !annotations.is_empty() {
+            body["metadata"]["annotations"] = annotations
+                .iter()
+                .map(|(k, v)| (k.to_string(), json!(v)))
+                .collect::<serde_json::Map<_, _>>()
+                .into();
+        }
+        body
+    }
+
+    /// Every report format of the plan of `target` against the live `before`.
+    fn reports(name: &str, before: &Value, target: &Value) -> Vec<String> {
+        let shared = shared();
+        shared.live.apply(before, "berth");
+        let objects = [TreeObject {
+            key: format!("demo/Secret/{name}"),
+            app: Some("web".into()),
+            body: target.clone(),
+        }];
+        let options = Options {
+            force: false,
+            dry_run_creates: true,
+            channel: "test",
+            ignore: &[],
+            concurrency: 4,
+            context_lines: 3,
+        };
+        let changes = shared
+            .runtime
+            .block_on(plan(&shared.cluster, &objects, &[], &options));
+        assert_eq!(changes.len(), 1);
+        assert_ne!(
+            changes[0].action,
+            berth::plan::Action::Error,
+            "{:?}",
+            changes[0]
+        );
+        let report = berth::plan::Plan {
+            channel: "test".into(),
+            base: "the cluster".into(),
+            target: "t".into(),
+            source_commit: None,
+            objects: changes,
+        };
+        [Format::Text, Format::Markdown, Format::Json]
+            .into_iter()
+            .map(|f| render(&report, f, false))
+            .chain([berth::report::markdown_limited(&report, 1000, None)])
+            .collect()
+    }
+
+    /// A printable value with YAML-special characters around a distinctive core that no
+    /// quoting or escaping can change.
+    fn value() -> impl Strategy<Value = (String, String)> {
+        (
+            "[ -~]{0,12}",
+            "[A-Za-z0-9]{12,24}",
+            prop::sample::select(vec![
+                "", ": ", "#", "'", "\"", "\\", "\n", "- ", "{", "&*!|>%@`",
+            ]),
+            "[ -~]{0,12}",
+        )
+            .prop_map(|(pre, core, special, post)| {
+                (format!("{special}{pre}{core}{post}{special}"), core)
+            })
+    }
+
+    fn leaks(reports: &[String], values: &[&(String, String)]) -> Option<String> {
+        for report in reports {
+            for (value, core) in values {
+                for needle in [value.as_str(), core.as_str(), &b64(value)] {
+                    if needle.trim().len() >= 8 && report.contains(needle) {
+                        return Some(format!("{needle:?} in:\n{report}"));
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Changed, unchanged, added and removed keys, with kubectl's last-applied annotation
+        /// (which repeats the whole Secret) on both sides.
+        #[test]
+        fn secret_values_never_reach_a_report(old in value(), new in value(), same in value(), gone in value(), added in value()) {
+            prop_assume!(old.1 != new.1);
+            let last_applied = |v: &(String, String)| -> String {
+                secret("s", &[("changed", &v.0), ("same", &same.0)], &[]).to_string()
+            };
+            let before = secret("s", &[("changed", &old.0), ("same", &same.0), ("gone", &gone.0)],
+                &[(berth::diff::LAST_APPLIED, last_applied(&old))]);
+            let target = secret("s", &[("changed", &new.0), ("same", &same.0), ("added", &added.0)],
+                &[(berth::diff::LAST_APPLIED, last_applied(&new))]);
+            let reports = reports("s", &before, &target);
+            prop_assert!(reports[0].contains("*** (before)") && reports[0].contains("*** (after)"), "{}", reports[0]);
+            if let Some(leak) = leaks(&reports, &[&old, &new, &same, &gone, &added]) {
+                prop_assert!(false, "leak: {}", leak);
+            }
+        }
+
+        /// A custom annotation that repeats a value (some controllers and hand-written
+        /// manifests do): the value must still not reach a report.
+        #[test]
+        fn secret_values_in_annotations_never_reach_a_report(old in value(), new in value()) {
+            prop_assume!(old.1 != new.1);
+            let before = secret("a", &[("password", &old.0)], &[("example.com/copy", old.0.clone())]);
+            let target = secret("a", &[("password", &new.0)], &[("example.com/copy", new.0.clone())]);
+            let reports = reports("a", &before, &target);
+            if let Some(leak) = leaks(&reports, &[&old, &new]) {
+                prop_assert!(false, "leak: {}", leak);
+            }
+        }
+    }
+}
