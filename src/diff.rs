@@ -152,11 +152,78 @@ impl IgnoreRule {
     }
 }
 
-/// Remove from `object` every field the matching `rules` name.
+/// Remove from `object` every field the matching `rules` name (for comparing).
 pub fn apply_ignore_rules(object: &mut Value, rules: &[IgnoreRule]) {
-    let matching: Vec<&IgnoreRule> = rules.iter().filter(|r| r.matches(object)).collect();
-    for path in matching.into_iter().flat_map(|r| &r.paths) {
-        remove_path(object, path);
+    for path in ignored_paths(object, rules) {
+        remove_path(object, &path);
+    }
+}
+
+/// Whether any of `rules` applies to `object`.
+pub fn is_ignored_anywhere(object: &Value, rules: &[IgnoreRule]) -> bool {
+    rules.iter().any(|r| r.matches(object))
+}
+
+fn ignored_paths(object: &Value, rules: &[IgnoreRule]) -> Vec<Vec<String>> {
+    rules
+        .iter()
+        .filter(|r| r.matches(object))
+        .flat_map(|r| r.paths.iter().cloned())
+        .collect()
+}
+
+/// What to send to the API server for `desired`: ignored fields carry their live value, or are
+/// left out when there is none. Sending the live value keeps berth's ownership and changes
+/// nothing; leaving out a field berth owned would let the server reset it (replicas to 1).
+pub fn desired_for_apply(desired: &Value, live: Option<&Value>, rules: &[IgnoreRule]) -> Value {
+    let mut object = desired.clone();
+    for path in ignored_paths(desired, rules) {
+        match live.and_then(|l| get_path(l, &path)) {
+            Some(value) => set_path(&mut object, &path, value.clone()),
+            None => remove_path(&mut object, &path),
+        }
+    }
+    object
+}
+
+fn get_path<'a>(value: &'a Value, path: &[String]) -> Option<&'a Value> {
+    path.iter()
+        .try_fold(value, |current, segment| match current {
+            Value::Object(map) => map.get(segment),
+            Value::Array(items) => items.get(segment.parse::<usize>().ok()?),
+            _ => None,
+        })
+}
+
+fn set_path(value: &mut Value, path: &[String], new: Value) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut current = value;
+    for segment in parents {
+        current = match current {
+            Value::Object(map) => map
+                .entry(segment.clone())
+                .or_insert_with(|| Value::Object(Default::default())),
+            Value::Array(items) => {
+                match segment.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
+                    Some(next) => next,
+                    None => return,
+                }
+            }
+            _ => return,
+        };
+    }
+    match current {
+        Value::Object(map) => {
+            map.insert(last.clone(), new);
+        }
+        Value::Array(items) => {
+            if let Some(slot) = last.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
+                *slot = new;
+            }
+        }
+        _ => {}
     }
 }
 
@@ -419,6 +486,25 @@ mod tests {
         let mut api = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "api"}, "spec": {"replicas": 3}});
         apply_ignore_rules(&mut api, &[rule]);
         assert_eq!(api["spec"]["replicas"], 3);
+    }
+
+    #[test]
+    fn ignored_fields_are_sent_with_their_live_value() {
+        let rule = IgnoreRule {
+            kind: Some("Deployment".into()),
+            paths: vec![
+                parse_field_path(".spec.replicas").unwrap(),
+                parse_field_path(".metadata.annotations.x").unwrap(),
+            ],
+            ..Default::default()
+        };
+        let desired = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "spec": {"replicas": 1, "paused": false}});
+        let live = json!({"metadata": {"name": "web", "annotations": {"x": "from-live"}}, "spec": {"replicas": 7}});
+        let sent = desired_for_apply(&desired, Some(&live), std::slice::from_ref(&rule));
+        assert_eq!(sent["spec"], json!({"replicas": 7, "paused": false}));
+        assert_eq!(sent["metadata"]["annotations"], json!({"x": "from-live"}));
+        let created = desired_for_apply(&desired, None, &[rule]);
+        assert_eq!(created["spec"], json!({"paused": false}));
     }
 
     #[test]

@@ -543,3 +543,42 @@ fn a_conflict_fails_that_object_unless_forced() {
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(setup.deployment("web").unwrap()["spec"]["replicas"], 2);
 }
+
+#[test]
+fn ignored_fields_keep_their_live_value_and_are_never_reset() {
+    let setup = Setup::new();
+    setup.change(|repos| repos.edit("apps/web/values-test.yaml", "replicas: 1", "replicas: 3"));
+    setup.apply(&[]).succeeds();
+    assert_eq!(setup.deployment("web").unwrap()["spec"]["replicas"], 3);
+    // From now on an autoscaler owns replicas: berth is told to leave them alone.
+    setup.change(|repos| {
+        let config = repos.work().join("berth.yaml");
+        let text = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(
+            &config,
+            format!("{text}\nignore:\n  - kind: Deployment\n    paths: [.spec.replicas]\n"),
+        )
+        .unwrap();
+        repos.edit("apps/web/values-test.yaml", "replicas: 3", "replicas: 5");
+        repos.edit("apps/web/values.yaml", "memory: 256Mi", "memory: 300Mi");
+    });
+    let (code, report) = setup.apply_json(&[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(result_of(&report, "shop/Deployment.apps/web"), "updated");
+    let web = setup.deployment("web").unwrap();
+    assert_eq!(
+        web["spec"]["replicas"], 3,
+        "neither the manifest's 5 nor a server default"
+    );
+    assert_eq!(
+        web["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"],
+        "300Mi"
+    );
+    // The autoscaler moves it; berth does not fight it, and an unchanged re-apply stays quiet.
+    let scaled = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {"replicas": 6}});
+    setup.server.apply_object(&scaled, "hpa").unwrap();
+    let (code, report) = setup.apply_json(&[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(setup.deployment("web").unwrap()["spec"]["replicas"], 6);
+}

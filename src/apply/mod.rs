@@ -11,7 +11,7 @@ pub mod wait;
 
 use crate::cluster::plan::{self, TreeObject};
 use crate::cluster::{Cluster, FIELD_MANAGER, Refusal, explain, inspect};
-use crate::diff::{IgnoreRule, apply_ignore_rules};
+use crate::diff::{IgnoreRule, desired_for_apply, is_ignored_anywhere};
 use crate::error::{Problem, exit};
 use crate::plan::{Action, ObjectChange};
 use crate::render::kinds::group_of;
@@ -246,9 +246,9 @@ async fn plan_changes(
     let mut known = Vec::new();
     let mut ask = Vec::new();
     for object in objects {
-        let mut desired = object.body.clone();
-        apply_ignore_rules(&mut desired, &options.ignore);
-        match live.get(&object.key) {
+        let current = live.get(&object.key);
+        let desired = desired_for_apply(&object.body, current, &options.ignore);
+        match current {
             Some(current) if inspect::unchanged(&desired, current) => {
                 known.push(ObjectChange::new(
                     &object.key,
@@ -475,8 +475,16 @@ async fn apply_one(
         ));
     };
     let api = cluster.api(&resource, &caps, object.namespace());
-    let mut body = object.body.clone();
-    apply_ignore_rules(&mut body, &options.ignore);
+    // Ignored fields are sent with their live value: read it (only for objects a rule covers).
+    let live = if is_ignored_anywhere(&object.body, &options.ignore) {
+        match api.get_opt(object.name()).await {
+            Ok(live) => live.and_then(|l| serde_json::to_value(l).ok()),
+            Err(err) => return fail(format!("get failed: {}", crate::cluster::short_error(&err))),
+        }
+    } else {
+        None
+    };
+    let body = desired_for_apply(&object.body, live.as_ref(), &options.ignore);
     let mut params = PatchParams::apply(FIELD_MANAGER);
     params.force = options.force_conflicts;
     match api

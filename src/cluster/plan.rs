@@ -3,7 +3,9 @@
 //! preview. Requests run in parallel, bounded.
 
 use super::{Cluster, FIELD_MANAGER, Refusal, explain, label};
-use crate::diff::{IgnoreRule, apply_ignore_rules, mask_secret_pair, normalize, unified};
+use crate::diff::{
+    IgnoreRule, apply_ignore_rules, desired_for_apply, mask_secret_pair, normalize, unified,
+};
 use crate::plan::{Action, ObjectChange};
 use crate::render::kinds::group_of;
 use crate::render::postprocess::LABEL_CHANNEL;
@@ -184,9 +186,6 @@ impl Context<'_> {
             ));
         };
         let api = self.cluster.api(&resource, &caps, object.namespace());
-        let mut desired = object.body.clone();
-        apply_ignore_rules(&mut desired, self.options.ignore);
-
         let live = match api.get_opt(object.name()).await {
             Ok(live) => live,
             Err(err) => return fail(self.describe(&err, "get", object)),
@@ -194,6 +193,8 @@ impl Context<'_> {
         if live.is_none() && !self.options.dry_run_creates {
             return ObjectChange::new(&object.key, object.app.clone(), Action::Create);
         }
+        let live_value = live.as_ref().map(to_value);
+        let desired = desired_for_apply(&object.body, live_value.as_ref(), self.options.ignore);
         let mut params = PatchParams::apply(FIELD_MANAGER).dry_run();
         params.force = self.options.force;
         let dry_run = match api
@@ -217,7 +218,7 @@ impl Context<'_> {
             }
         };
         let mut after = to_value(&dry_run);
-        let mut before = live.as_ref().map(to_value);
+        let mut before = live_value;
         for side in before.iter_mut().chain([&mut after]) {
             normalize(side);
             apply_ignore_rules(side, self.options.ignore);
