@@ -199,26 +199,11 @@ fn set_path(value: &mut Value, path: &[String], new: Value) {
     let Some((last, parents)) = path.split_last() else {
         return;
     };
-    let mut current = value;
-    for segment in parents {
-        current = match current {
-            Value::Object(map) => map
-                .entry(segment.clone())
-                .or_insert_with(|| Value::Object(Default::default())),
-            Value::Array(items) => {
-                match segment.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
-                    Some(next) => next,
-                    None => return,
-                }
-            }
-            _ => return,
-        };
-    }
-    match current {
-        Value::Object(map) => {
+    match parent_mut(value, parents, true) {
+        Some(Value::Object(map)) => {
             map.insert(last.clone(), new);
         }
-        Value::Array(items) => {
+        Some(Value::Array(items)) => {
             if let Some(slot) = last.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
                 *slot = new;
             }
@@ -227,31 +212,31 @@ fn set_path(value: &mut Value, path: &[String], new: Value) {
     }
 }
 
+/// The value at `parents` below `value`; with `create`, missing map entries are added.
+fn parent_mut<'a>(value: &'a mut Value, parents: &[String], create: bool) -> Option<&'a mut Value> {
+    parents
+        .iter()
+        .try_fold(value, |current, segment| match current {
+            Value::Object(map) => {
+                if create && !map.contains_key(segment) {
+                    map.insert(segment.clone(), Value::Object(Default::default()));
+                }
+                map.get_mut(segment)
+            }
+            Value::Array(items) => items.get_mut(segment.parse::<usize>().ok()?),
+            _ => None,
+        })
+}
+
 fn remove_path(value: &mut Value, path: &[String]) {
     let Some((last, parents)) = path.split_last() else {
         return;
     };
-    let mut current = value;
-    for segment in parents {
-        current = match current {
-            Value::Object(map) => match map.get_mut(segment) {
-                Some(next) => next,
-                None => return,
-            },
-            Value::Array(items) => {
-                match segment.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
-                    Some(next) => next,
-                    None => return,
-                }
-            }
-            _ => return,
-        };
-    }
-    match current {
-        Value::Object(map) => {
+    match parent_mut(value, parents, false) {
+        Some(Value::Object(map)) => {
             map.shift_remove(last);
         }
-        Value::Array(items) => {
+        Some(Value::Array(items)) => {
             if let Some(i) = last.parse::<usize>().ok().filter(|i| *i < items.len()) {
                 items.remove(i);
             }
