@@ -93,6 +93,12 @@ pub fn run(
     })?;
     let config = config::parse(&config_file, &text, &source)?;
     let channels = config.select_channels(&options.channels)?;
+    // Pushing a candidate (or a release) triggers the same CI job again: it is no source.
+    let generated = branch.starts_with(&format!("{CANDIDATE_PREFIX}/"))
+        || config.channels.iter().any(|c| c.release_branch == branch);
+    if generated {
+        return Ok(Vec::new());
+    }
     let render_options = render::Options {
         source: SourceInfo {
             commit: Some(source_commit.to_string()),
@@ -300,9 +306,10 @@ fn message(
         } else {
             app.as_str()
         };
+        let objects = counts.create + counts.update + counts.unchanged;
+        let plural = if objects == 1 { "" } else { "s" };
         text.push_str(&format!(
-            "- {app}: {} objects; {}\n",
-            counts.create + counts.update + counts.unchanged,
+            "- {app}: {objects} object{plural}; {}\n",
             counts.summary()
         ));
     }

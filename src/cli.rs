@@ -352,6 +352,9 @@ fn candidate_command(config: &Config, args: &CandidateArgs) -> Result<u8, Proble
         push: args.push.is_some(),
     };
     let outcomes = candidate::run(&repo, &config.root, &options)?;
+    if outcomes.is_empty() {
+        eprintln!("this is a candidate or release branch, not a source: no candidates made");
+    }
     match args.output {
         OutcomeFormat::Json => print(&format!(
             "{}\n",

@@ -401,3 +401,24 @@ fn stale_candidates_are_pruned_from_the_remote() {
         "a live branch's candidate stays"
     );
 }
+
+#[test]
+fn candidate_and_release_branches_are_not_rendered_again() {
+    let repos = on_feature_branch();
+    candidate_json(&repos, &["-c", "test"]);
+    let refs = repos.git(&["for-each-ref", "refs/heads/candidates"]);
+    for branch in ["candidates/test/feature/login", "releases/test"] {
+        let run = repos.berth(&["candidate", "--branch", branch]);
+        assert!(
+            run.succeeds().stderr.contains("no candidates made"),
+            "{}",
+            run.stderr
+        );
+    }
+    assert_eq!(repos.git(&["for-each-ref", "refs/heads/candidates"]), refs);
+    // A checkout of a candidate is a rendered tree: berth says so.
+    repos.git(&["checkout", "-q", "candidates/test/feature/login"]);
+    repos
+        .berth(&["candidate"])
+        .fails_with(&["no berth.yaml", "this checkout is a rendered tree"]);
+}

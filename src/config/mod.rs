@@ -152,11 +152,21 @@ pub fn find(start: &Path) -> Result<PathBuf, Problems> {
             return Ok(candidate);
         }
     }
+    let rendered = start
+        .ancestors()
+        .any(|dir| dir.join(crate::tree::RELEASE_FILE).is_file());
+    let hint = if rendered {
+        "this checkout is a rendered tree (a candidate or release branch): run berth in a checkout \
+         of the source, and keep candidates/** and releases/** out of the workflow that runs \
+         `berth candidate`"
+    } else {
+        "run berth inside a repository with a berth.yaml, or pass -C DIR or --config FILE"
+    };
     Err(Problem::new(format!(
         "no {FILE_NAME} in {} or any directory above it",
         start.display()
     ))
-    .hint("run berth inside a repository with a berth.yaml, or pass -C DIR or --config FILE")
+    .hint(hint)
     .into())
 }
 
