@@ -513,8 +513,36 @@ fn cluster_plan(
 ) -> Result<crate::plan::Plan, Problems> {
     use crate::cluster::plan;
     let desired = plan::tree_objects(&target.tree)?;
-    let previous = plan::tree_objects(previous)?;
+    let release_tree = plan::tree_objects(previous)?;
     with_cluster(cluster, channel, async |cluster_handle| {
+        // What the channel holds: the release record apply keeps, else the release branch.
+        let record = crate::apply::record::read(
+            &cluster_handle.client,
+            &config.apply.namespace,
+            &channel.name,
+        )
+        .await;
+        let previous = match record {
+            Ok(Some(record)) => {
+                let apps: std::collections::HashMap<&str, Option<String>> = release_tree
+                    .iter()
+                    .map(|o| (o.key.as_str(), o.app.clone()))
+                    .collect();
+                let mut objects = record.objects();
+                for object in &mut objects {
+                    object.app = apps.get(object.key.as_str()).cloned().flatten();
+                }
+                objects
+            }
+            Ok(None) => release_tree,
+            Err(problem) => {
+                eprintln!(
+                    "warning: {problem}; the prune preview uses {}",
+                    channel.release_branch
+                );
+                release_tree
+            }
+        };
         if std::io::stderr().is_terminal() {
             eprintln!(
                 "checking {} objects against {} …",

@@ -582,3 +582,45 @@ fn ignored_fields_keep_their_live_value_and_are_never_reset() {
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(setup.deployment("web").unwrap()["spec"]["replicas"], 6);
 }
+
+#[test]
+fn the_diff_previews_pruning_from_the_release_record() {
+    let setup = Setup::new();
+    setup.apply(&[]).succeeds();
+    // The release no longer holds the CronJob; only the record in the cluster remembers it.
+    setup.change(|repos| {
+        std::fs::remove_file(repos.work().join("apps/api/cronjob.yaml.j2")).unwrap()
+    });
+    let kubeconfig = setup.kubeconfig.to_str().unwrap();
+    let run = setup.repos.berth(&[
+        "diff",
+        "-c",
+        "test",
+        "--tree",
+        "releases/test",
+        "--kubeconfig",
+        kubeconfig,
+        "--context",
+        "berth-test",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let plan: Value = serde_json::from_str(&run.stdout).unwrap();
+    let deleted: Vec<&Value> = plan["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["action"] == "delete")
+        .collect();
+    assert_eq!(deleted.len(), 1, "{plan:#}");
+    assert_eq!(deleted[0]["key"], "shop-jobs/CronJob.batch/api-cleanup");
+}
+
+#[test]
+fn the_release_note_is_pushed_when_asked() {
+    let setup = Setup::new();
+    setup.apply(&["--push-notes"]).succeeds();
+    let pushed = setup.repos.remote_ref("refs/notes/berth/test").expect("the notes ref on origin");
+    assert_eq!(pushed, setup.repos.git(&["rev-parse", "refs/notes/berth/test"]));
+}
