@@ -136,6 +136,9 @@ pub struct ApplyArgs {
     /// Prune even more than apply.maxPruneShare of the last release, or all of it.
     #[arg(long)]
     pub allow_mass_prune: bool,
+    /// Prune Namespaces and CRDs too: deleting them deletes everything in them.
+    #[arg(long)]
+    pub allow_cascading_prune: bool,
     /// Wait until the applied objects are ready.
     #[arg(long)]
     pub wait: bool,
@@ -685,6 +688,7 @@ fn apply_command(config: &Config, args: &ApplyArgs) -> Result<u8, Problems> {
         namespace: config.apply.namespace.clone(),
         prune: args.prune || channel.prune,
         allow_mass_prune: args.allow_mass_prune,
+        allow_cascading_prune: args.allow_cascading_prune,
         max_prune_share: config.apply.max_prune_share,
         force_conflicts: args.force_conflicts,
         dry_run: args.dry_run,

@@ -621,6 +621,112 @@ fn the_diff_previews_pruning_from_the_release_record() {
 fn the_release_note_is_pushed_when_asked() {
     let setup = Setup::new();
     setup.apply(&["--push-notes"]).succeeds();
-    let pushed = setup.repos.remote_ref("refs/notes/berth/test").expect("the notes ref on origin");
-    assert_eq!(pushed, setup.repos.git(&["rev-parse", "refs/notes/berth/test"]));
+    let pushed = setup
+        .repos
+        .remote_ref("refs/notes/berth/test")
+        .expect("the notes ref on origin");
+    assert_eq!(
+        pushed,
+        setup.repos.git(&["rev-parse", "refs/notes/berth/test"])
+    );
+}
+
+#[test]
+fn nothing_is_pruned_while_the_new_release_failed_to_apply() {
+    let setup = Setup::new();
+    setup.apply(&[]).succeeds();
+    setup.change(|repos| {
+        repos.edit("apps/web/values-test.yaml", "replicas: 1", "replicas: 2");
+        std::fs::remove_file(repos.work().join("apps/api/cronjob.yaml.j2")).unwrap();
+    });
+    setup.server.inject(
+        Fault::status(500)
+            .on_path("/apis/apps/v1/namespaces/shop/deployments/web")
+            .on_method("PATCH"),
+    );
+    let (code, report) = setup.apply_json(&["--prune"]);
+    assert_eq!(code, 2, "{report:#}");
+    assert_eq!(
+        result_of(&report, "shop-jobs/CronJob.batch/api-cleanup"),
+        "kept: not pruned, applying failed"
+    );
+    assert!(
+        setup
+            .server
+            .object("batch", "cronjobs", "shop-jobs", "api-cleanup")
+            .is_some()
+    );
+    setup.server.clear_faults();
+    let (code, report) = setup.apply_json(&["--prune"]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(
+        result_of(&report, "shop-jobs/CronJob.batch/api-cleanup"),
+        "pruned"
+    );
+}
+
+#[test]
+fn namespaces_and_crds_are_pruned_only_when_allowed() {
+    let setup = Setup::new();
+    setup.apply(&[]).succeeds();
+    setup.change(|repos| {
+        let namespaces = repos.work().join("platform/namespaces.yaml");
+        let text = std::fs::read_to_string(&namespaces).unwrap();
+        let kept = text.split("---\n").next().unwrap().to_string();
+        std::fs::write(&namespaces, kept).unwrap();
+        std::fs::remove_file(repos.work().join("apps/api/cronjob.yaml.j2")).unwrap();
+    });
+    let (code, report) = setup.apply_json(&["--prune"]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(result_of(&report, "_cluster/Namespace/shop-jobs"), "kept");
+    assert!(
+        setup
+            .server
+            .object("", "namespaces", "", "shop-jobs")
+            .is_some()
+    );
+    let (code, report) = setup.apply_json(&["--prune", "--allow-cascading-prune"]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(result_of(&report, "_cluster/Namespace/shop-jobs"), "pruned");
+}
+
+#[test]
+fn objects_gone_long_ago_do_not_water_the_prune_guard_down() {
+    let setup = Setup::new();
+    setup.apply(&[]).succeeds();
+    // The record remembers many objects that no longer exist anywhere.
+    let mut record = setup.record();
+    let mut inventory = record["data"]["inventory"].as_str().unwrap().to_string();
+    for n in 0..100 {
+        inventory.push_str(&format!("shop/ConfigMap/ghost-{n} v1\n"));
+    }
+    record["data"]["inventory"] = json!(inventory);
+    record["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("managedFields");
+    setup.server.apply_object(&record, "berth").unwrap();
+    // A release that lost most of its objects must still be refused.
+    setup.change(|repos| {
+        for file in [
+            "deployment.yaml.j2",
+            "config.yaml.j2",
+            "rbac.yaml.j2",
+            "service.yaml",
+            "cronjob.yaml.j2",
+        ] {
+            std::fs::remove_file(repos.work().join("apps/api").join(file)).unwrap();
+        }
+        for file in [
+            "deployment.yaml.j2",
+            "config.yaml.j2",
+            "ingress.yaml.j2",
+            "service.yaml.j2",
+        ] {
+            std::fs::remove_file(repos.work().join("apps/web").join(file)).unwrap();
+        }
+    });
+    setup
+        .apply(&["--prune"])
+        .fails_with(&["refusing to prune 11 of the 18 objects"]);
 }

@@ -35,20 +35,27 @@ pub struct Lock {
 /// Who holds the lock, as other appliers see it: the CI run, or user@host, and the process.
 pub fn identity() -> String {
     let pid = std::process::id();
+    // Jobs of one workflow run share the run URL, and containers reuse pids: a nonce keeps two
+    // appliers from mistaking each other for themselves.
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     if let Some(run) = crate::github::run_url() {
         let actor = crate::github::actor().unwrap_or_else(|| "github-actions".into());
-        return format!("{run} ({actor}, pid {pid})");
+        let attempt = var("GITHUB_RUN_ATTEMPT").unwrap_or_else(|| "1".into());
+        let job = var("GITHUB_JOB").unwrap_or_default();
+        return format!("{run} ({actor}, job {job} attempt {attempt}, pid {pid}, {nonce:08x})");
     }
-    let user = std::env::var("USER").unwrap_or_else(|_| "someone".into());
-    let host = std::env::var("HOSTNAME")
-        .ok()
+    let user = var("USER").unwrap_or_else(|| "someone".into());
+    let host = var("HOSTNAME")
         .or_else(|| {
             std::fs::read_to_string("/etc/hostname")
                 .ok()
                 .map(|h| h.trim().to_string())
         })
         .unwrap_or_else(|| "localhost".into());
-    format!("{user}@{host} (pid {pid})")
+    format!("{user}@{host} (pid {pid}, {nonce:08x})")
 }
 
 fn now() -> MicroTime {
@@ -174,7 +181,8 @@ pub async fn acquire(
     })
 }
 
-/// Renew every third of the lease; give up (and say so) if someone else took it.
+/// Renew every third of the lease; give up (and say so) if someone else took it, or if the
+/// lease ran out before a renewal got through.
 async fn renew(
     api: Api<Lease>,
     name: String,
@@ -182,25 +190,56 @@ async fn renew(
     lease: Duration,
     lost: Arc<AtomicBool>,
 ) {
+    let mut renewed = std::time::Instant::now();
     loop {
         tokio::time::sleep(lease / 3).await;
-        let Ok(Some(mut current)) = api.get_opt(&name).await else {
-            continue;
-        };
-        let spec = current.spec.get_or_insert_with(Default::default);
-        if spec.holder_identity.as_deref() != Some(identity.as_str()) {
+        if renew_once(&api, &name, &identity).await.is_ok() {
+            renewed = std::time::Instant::now();
+        } else if renewed.elapsed() >= lease || holder_is_other(&api, &name, &identity).await {
             lost.store(true, Ordering::SeqCst);
             return;
         }
-        spec.renew_time = Some(now());
-        let _ = api.replace(&name, &PostParams::default(), &current).await;
+    }
+}
+
+/// Move the lease's renewTime on, if the lease is still ours (compare-and-swap).
+async fn renew_once(api: &Api<Lease>, name: &str, identity: &str) -> Result<(), ()> {
+    let mut current = api.get(name).await.map_err(|_| ())?;
+    let spec = current.spec.get_or_insert_with(Default::default);
+    if spec.holder_identity.as_deref() != Some(identity) {
+        return Err(());
+    }
+    spec.renew_time = Some(now());
+    api.replace(name, &PostParams::default(), &current)
+        .await
+        .map(|_| ())
+        .map_err(|_| ())
+}
+
+async fn holder_is_other(api: &Api<Lease>, name: &str, identity: &str) -> bool {
+    match api.get(name).await {
+        Ok(lease) => lease.spec.and_then(|s| s.holder_identity).as_deref() != Some(identity),
+        Err(_) => false,
     }
 }
 
 impl Lock {
-    /// Whether another applier took the lock from us (we stopped renewing in time).
-    pub fn lost(&self) -> bool {
-        self.lost.load(Ordering::SeqCst)
+    /// Make sure the lock is still ours, renewing it, before a step that cannot be undone
+    /// (pruning, recording the release).
+    pub async fn confirm(&self) -> Result<(), Problem> {
+        if !self.lost.load(Ordering::SeqCst)
+            && renew_once(&self.api, &self.name, &self.identity)
+                .await
+                .is_ok()
+        {
+            return Ok(());
+        }
+        self.lost.store(true, Ordering::SeqCst);
+        Err(Problem::new(format!(
+            "the lock {} is no longer held by this apply (it was taken over, or could not be renewed)",
+            self.name
+        ))
+        .hint("another apply may be running; nothing more was changed; run berth apply again to converge"))
     }
 
     /// Give the lock back, if it is still ours.

@@ -32,6 +32,8 @@ pub struct Options {
     pub namespace: String,
     pub prune: bool,
     pub allow_mass_prune: bool,
+    /// Prune Namespaces and CRDs too (deleting them deletes everything in them).
+    pub allow_cascading_prune: bool,
     pub max_prune_share: f64,
     pub force_conflicts: bool,
     pub dry_run: bool,
@@ -102,12 +104,7 @@ pub async fn run(
     progress: &dyn Fn(&str),
 ) -> Result<Report, Problem> {
     let client = cluster.client.clone();
-    let previous = record::read(&client, &options.namespace, &options.channel).await?;
-    let inventory = previous
-        .as_ref()
-        .map(record::Record::objects)
-        .unwrap_or_default();
-
+    let (previous, inventory) = last_release(&client, options).await?;
     let settled = previous.as_ref().is_some_and(|r| {
         r.release == options.release && r.result == record::Result::Succeeded.as_str()
     });
@@ -115,7 +112,7 @@ pub async fn run(
     // written nothing. A dry run never takes the lock either.
     if settled || options.dry_run {
         let changes = plan_changes(cluster, objects, &inventory, options).await;
-        check_prune_guard(&changes, inventory.len(), options)?;
+        check_prune_guard(&changes, objects, &inventory, options)?;
         let nothing_to_write = changes.iter().all(|c| match c.action {
             Action::Unchanged => true,
             Action::Delete => !options.prune,
@@ -145,31 +142,64 @@ pub async fn run(
         lease: options.lease,
     };
     let held = lock::acquire(&client, &lock_options, &identity, progress).await?;
-    // Plan under the lock: another apply may have changed things before we held it.
-    let previous = record::read(&client, &options.namespace, &options.channel).await?;
+    let report = apply_locked(cluster, objects, options, &held, identity, progress).await;
+    held.release().await;
+    report
+}
+
+/// The channel's last release record, and its inventory as objects to look up.
+async fn last_release(
+    client: &kube::Client,
+    options: &Options,
+) -> Result<(Option<record::Record>, Vec<TreeObject>), Problem> {
+    let previous = record::read(client, &options.namespace, &options.channel).await?;
     let inventory = previous
         .as_ref()
         .map(record::Record::objects)
         .unwrap_or_default();
+    Ok((previous, inventory))
+}
+
+/// Everything that happens while the channel's lock is held.
+async fn apply_locked(
+    cluster: &mut Cluster,
+    objects: &[TreeObject],
+    options: &Options,
+    held: &lock::Lock,
+    identity: String,
+    progress: &dyn Fn(&str),
+) -> Result<Report, Problem> {
+    let client = cluster.client.clone();
+    // Plan under the lock: another apply may have changed things before we held it.
+    let (previous, inventory) = last_release(&client, options).await?;
     let changes = plan_changes(cluster, objects, &inventory, options).await;
-    if let Err(problem) = check_prune_guard(&changes, inventory.len(), options) {
-        held.release().await;
-        return Err(problem);
-    }
+    check_prune_guard(&changes, objects, &inventory, options)?;
 
     let mut outcomes = apply_stages(cluster, objects, &changes, options, progress).await;
+    // A prune check that failed (e.g. a forbidden GET) fails the release too.
+    let in_release: BTreeSet<&str> = objects.iter().map(|o| o.key.as_str()).collect();
+    outcomes.extend(
+        changes
+            .iter()
+            .filter(|c| c.action == Action::Error && !in_release.contains(c.key.as_str()))
+            .map(|c| outcome_of(c, "failed")),
+    );
+    let applied_cleanly = !outcomes.iter().any(|o| o.result == "failed");
     let mut pruned = BTreeSet::new();
-    if options.prune {
+    let deletions = changes.iter().filter(|c| c.action == Action::Delete);
+    if options.prune && applied_cleanly {
+        held.confirm().await?;
         for outcome in prune(cluster, &inventory, &changes, options, progress).await {
             if outcome.result == "pruned" {
                 pruned.insert(outcome.key.clone());
             }
             outcomes.push(outcome);
         }
+    } else if options.prune {
+        // Never remove the old while the new did not apply (a failed web-v2 keeps web-v1).
+        outcomes.extend(deletions.map(|c| outcome_of(c, "kept: not pruned, applying failed")));
     } else {
-        for change in changes.iter().filter(|c| c.action == Action::Delete) {
-            outcomes.push(outcome_of(change, "left the release; kept (prune is off)"));
-        }
+        outcomes.extend(deletions.map(|c| outcome_of(c, "left the release; kept (prune is off)")));
     }
     outcomes.sort_by(|a, b| a.key.cmp(&b.key));
 
@@ -201,7 +231,8 @@ pub async fn run(
         result: result.as_str().into(),
         inventory: kept,
     };
-    let written = record::write(&client, &options.namespace, &release_record).await;
+    held.confirm().await?;
+    record::write(&client, &options.namespace, &release_record).await?;
 
     let mut not_ready = Vec::new();
     if let Some(timeout) = options.wait.filter(|_| !failed) {
@@ -211,16 +242,6 @@ pub async fn run(
             release_record.result = result.as_str().into();
             record::write(&client, &options.namespace, &release_record).await?;
         }
-    }
-    let lost = held.lost();
-    held.release().await;
-    written?;
-    if lost {
-        return Err(Problem::new(format!(
-            "the lock of channel {} was taken over while this apply ran",
-            options.channel
-        ))
-        .hint("another apply may have run at the same time; run berth apply again to converge"));
     }
     Ok(Report {
         channel: options.channel.clone(),
@@ -280,10 +301,13 @@ async fn plan_changes(
     changes
 }
 
-/// Refuse to prune more than the configured share of the last release, or all of it.
+/// Refuse to prune more than the configured share of the last release, or all of it. The share
+/// counts what the last release still holds (objects kept from it plus those to delete), so old
+/// inventory entries of objects long gone cannot water the guard down.
 fn check_prune_guard(
     changes: &[ObjectChange],
-    inventory: usize,
+    objects: &[TreeObject],
+    inventory: &[TreeObject],
     options: &Options,
 ) -> Result<(), Problem> {
     if !options.prune || options.allow_mass_prune {
@@ -293,10 +317,16 @@ fn check_prune_guard(
         .iter()
         .filter(|c| c.action == Action::Delete)
         .count();
-    let share = deletions as f64 / inventory.max(1) as f64;
-    if deletions > 0 && (deletions == inventory || share > options.max_prune_share) {
+    let in_release: BTreeSet<&str> = objects.iter().map(|o| o.key.as_str()).collect();
+    let staying = inventory
+        .iter()
+        .filter(|o| in_release.contains(o.key.as_str()))
+        .count();
+    let total = deletions + staying;
+    let share = deletions as f64 / total.max(1) as f64;
+    if deletions > 0 && (staying == 0 || share > options.max_prune_share) {
         return Err(Problem::new(format!(
-            "refusing to prune {deletions} of the {inventory} objects of channel {}'s last release ({:.0}%, more than {:.0}%)",
+            "refusing to prune {deletions} of the {total} objects of channel {}'s last release ({:.0}%, more than {:.0}%)",
             options.channel,
             share * 100.0,
             options.max_prune_share * 100.0
@@ -551,27 +581,18 @@ async fn prune(
                 let mut outcome = outcome_of(change, "pruned");
                 outcome.stage = stage_name(stage);
                 outcome.detail = None;
-                let Some((resource, caps)) = cluster.resolve(object.api_version(), object.kind())
-                else {
-                    return outcome; // the kind is gone, and its objects with it
-                };
-                let api = cluster.api(&resource, &caps, object.namespace());
-                let params = DeleteParams {
-                    propagation_policy: Some(PropagationPolicy::Background),
-                    ..Default::default()
-                };
-                match api.delete(object.name(), &params).await {
-                    Ok(_) => outcome,
-                    Err(kube::Error::Api(s)) if s.code == 404 => outcome,
-                    Err(err) => {
+                match prune_one(cluster, object, options).await {
+                    Ok(None) => {}
+                    Ok(Some(kept)) => {
+                        outcome.result = "kept".into();
+                        outcome.detail = Some(kept);
+                    }
+                    Err(failure) => {
                         outcome.result = "failed".into();
-                        outcome.detail = Some(format!(
-                            "delete failed: {}",
-                            crate::cluster::short_error(&err)
-                        ));
-                        outcome
+                        outcome.detail = Some(failure);
                     }
                 }
+                outcome
             })
             .buffer_unordered(options.concurrency.max(1))
             .collect()
@@ -579,6 +600,68 @@ async fn prune(
         outcomes.extend(results);
     }
     outcomes
+}
+
+/// Delete one object that left the release, checked again just before: `Ok(None)` deleted (or
+/// already gone), `Ok(Some(why))` kept, `Err(why)` failed. The delete carries the uid and
+/// resourceVersion just read, so an object changed since is never deleted.
+async fn prune_one(
+    cluster: &Cluster,
+    object: &TreeObject,
+    options: &Options,
+) -> Result<Option<String>, String> {
+    let cascading = matches!(object.kind(), "Namespace" | "CustomResourceDefinition");
+    if cascading && !options.allow_cascading_prune {
+        return Ok(Some(format!(
+            "deleting a {} deletes everything in it; delete it by hand, or pass --allow-cascading-prune",
+            object.kind()
+        )));
+    }
+    let Some((resource, caps)) = cluster.resolve(object.api_version(), object.kind()) else {
+        return Ok(None); // the kind is gone, and its objects with it
+    };
+    let api = cluster.api(&resource, &caps, object.namespace());
+    let live = match api.get_opt(object.name()).await {
+        Ok(Some(live)) => live,
+        Ok(None) => return Ok(None),
+        Err(err) => return Err(format!("get failed: {}", crate::cluster::short_error(&err))),
+    };
+    let labels = live.metadata.labels.as_ref();
+    let annotations = live.metadata.annotations.as_ref();
+    if labels.and_then(|l| l.get(crate::render::postprocess::LABEL_CHANNEL))
+        != Some(&options.channel)
+    {
+        return Ok(Some("no longer carries this channel's label".into()));
+    }
+    if annotations
+        .and_then(|a| a.get(plan::PRUNE_ANNOTATION))
+        .map(String::as_str)
+        == Some("disabled")
+    {
+        return Ok(Some(format!(
+            "annotated {}: disabled",
+            plan::PRUNE_ANNOTATION
+        )));
+    }
+    let params = DeleteParams {
+        propagation_policy: Some(PropagationPolicy::Background),
+        preconditions: Some(kube::api::Preconditions {
+            uid: live.metadata.uid.clone(),
+            resource_version: live.metadata.resource_version.clone(),
+        }),
+        ..Default::default()
+    };
+    match api.delete(object.name(), &params).await {
+        Ok(_) => Ok(None),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
+        Err(kube::Error::Api(s)) if s.code == 409 => {
+            Ok(Some("changed since it was checked".into()))
+        }
+        Err(err) => Err(format!(
+            "delete failed: {}",
+            crate::cluster::short_error(&err)
+        )),
+    }
 }
 
 /// Poll until every object is ready, one has failed, or `timeout` passes; returns what is not
