@@ -172,16 +172,33 @@ fn commit_channel(
     let tree_id = git::write_tree(repo, &tree)?;
     let name = ref_name(&channel.name, branch);
     let current = git::ref_target(repo, &name)?;
+    // A fresh CI clone has only the remote's copy of the candidate: it counts too.
+    let tracking = format!(
+        "refs/remotes/{}/{}",
+        options.remote,
+        name.trim_start_matches("refs/heads/")
+    );
+    let existing = current.or(git::ref_target(repo, &tracking)?);
     let (changes, apps) = count_changes(repo, base, tree_id, &tree)?;
 
-    let unchanged = current
+    let unchanged = existing
         .and_then(|c| repo.find_commit(c).ok())
         .is_some_and(|c| {
             c.tree_id() == tree_id
                 && c.parent_ids().collect::<Vec<_>>() == base.into_iter().collect::<Vec<_>>()
         });
     let commit = if unchanged {
-        current.expect("an unchanged candidate exists")
+        let commit = existing.expect("an unchanged candidate exists");
+        if current.is_none() {
+            git::update_ref(
+                repo,
+                &name,
+                commit,
+                None,
+                &format!("berth candidate: {branch}"),
+            )?;
+        }
+        commit
     } else {
         let fail =
             |e: git2::Error| Problem::new(format!("cannot commit the candidate: {}", e.message()));

@@ -715,13 +715,21 @@ fn apply_command(config: &Config, args: &ApplyArgs) -> Result<u8, Problems> {
             "berth apply {}: {}\n\n{counts}\n",
             report.channel, report.result
         );
+        let workdir = repo.workdir().unwrap_or(&config.root).to_path_buf();
+        let notes = crate::apply::record::notes_ref(&channel.name);
+        if let Some(remote) = &args.push_notes {
+            // Build on the remote's notes (CI clones do not fetch them): pushing must add a
+            // note, never replace the channel's history. A remote without notes yet is fine.
+            let _ = crate::git::git_cli(
+                &workdir,
+                &["fetch", "--quiet", remote, &format!("+{notes}:{notes}")],
+            );
+        }
         crate::apply::record::write_note(&repo, &channel.name, release, &note)?;
         if let Some(remote) = &args.push_notes {
-            let workdir = repo.workdir().unwrap_or(&config.root).to_path_buf();
-            let notes = crate::apply::record::notes_ref(&channel.name);
             crate::git::git_cli(
                 &workdir,
-                &["push", "--quiet", remote, &format!("+{notes}:{notes}")],
+                &["push", "--quiet", remote, &format!("{notes}:{notes}")],
             )?;
         }
     }

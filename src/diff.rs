@@ -51,6 +51,23 @@ pub fn mask_secret_pair(mut before: Option<&mut Value>, mut after: Option<&mut V
     }
 }
 
+/// A core-group Secret.
+pub fn is_secret(object: &Value) -> bool {
+    object["kind"] == "Secret" && object["apiVersion"] == "v1"
+}
+
+/// A message about `object` fit for any report: on one line, and, for a Secret, with every
+/// value of it (as in `data`, decoded, or escaped) replaced by `***`.
+pub fn scrub(message: &str, object: &Value) -> String {
+    let mut text = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    if is_secret(object) {
+        for value in secret_values(Some(object)) {
+            text = text.replace(&value, "***");
+        }
+    }
+    text
+}
+
 /// Every value of a Secret side in the forms it can take in an annotation; never empty ones.
 fn secret_values(side: Option<&Value>) -> Vec<String> {
     use base64::Engine;
@@ -177,8 +194,18 @@ fn ignored_paths(object: &Value, rules: &[IgnoreRule]) -> Vec<Vec<String>> {
 /// nothing; leaving out a field berth owned would let the server reset it (replicas to 1).
 pub fn desired_for_apply(desired: &Value, live: Option<&Value>, rules: &[IgnoreRule]) -> Value {
     let mut object = desired.clone();
+    let secret = is_secret(desired);
     for path in ignored_paths(desired, rules) {
-        match live.and_then(|l| get_path(l, &path)) {
+        // A Secret's values never travel in berth's requests, not even copied back.
+        let secret_value = secret
+            && matches!(
+                path.first().map(String::as_str),
+                Some("data" | "stringData")
+            );
+        match live
+            .and_then(|l| get_path(l, &path))
+            .filter(|_| !secret_value)
+        {
             Some(value) => set_path(&mut object, &path, value.clone()),
             None => remove_path(&mut object, &path),
         }
@@ -490,6 +517,24 @@ mod tests {
         assert_eq!(sent["metadata"]["annotations"], json!({"x": "from-live"}));
         let created = desired_for_apply(&desired, None, &[rule]);
         assert_eq!(created["spec"], json!({"paused": false}));
+    }
+
+    #[test]
+    fn secret_values_are_never_copied_back_or_shown_in_messages() {
+        let rule = IgnoreRule {
+            kind: Some("Secret".into()),
+            paths: vec![parse_field_path(".data").unwrap()],
+            ..Default::default()
+        };
+        let desired = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}});
+        let live = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": {"k": "aHVudGVyMg=="}});
+        let sent = desired_for_apply(&desired, Some(&live), &[rule]);
+        assert!(sent.get("data").is_none(), "{sent}");
+        let message = "invalid value \"aHVudGVyMg==\"\n(hunter2) for data.k";
+        assert_eq!(
+            scrub(message, &live),
+            "invalid value \"***\" (***) for data.k"
+        );
     }
 
     #[test]

@@ -51,6 +51,15 @@ impl RenderedTree {
     /// Write the tree to `dir`, replacing whatever was there: built beside it and swapped
     /// in, so `dir` never holds half a render or files of an older one.
     pub fn write_to(&self, dir: &Path) -> io::Result<()> {
+        // Only a rendered tree is ever replaced, never a directory someone keeps other files in.
+        let occupied = dir
+            .read_dir()
+            .is_ok_and(|mut entries| entries.next().is_some());
+        if occupied && !dir.join(RELEASE_FILE).is_file() {
+            return Err(io::Error::other(
+                "it exists and is not a rendered tree (no .berth/release.yaml); choose another --out",
+            ));
+        }
         let parent = dir
             .parent()
             .filter(|p| !p.as_os_str().is_empty())

@@ -492,3 +492,20 @@ fn problems_in_several_apps_are_all_reported() {
     ]);
     render(r.path()).fails_with(&["a/x.yaml:1", "app a", "b/y.yaml:1", "app b"]);
 }
+
+#[test]
+fn render_out_never_replaces_a_directory_that_is_not_a_rendered_tree() {
+    let r = repo(&[
+        ("berth.yaml", ONE_APP),
+        (
+            "m/x.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n",
+        ),
+        ("out/test/notes.txt", "mine\n"),
+    ]);
+    berth(r.path(), &["render", "--out", "out"]).fails_with(&["out/test", "not a rendered tree"]);
+    assert_eq!(
+        std::fs::read_to_string(r.path().join("out/test/notes.txt")).unwrap(),
+        "mine\n"
+    );
+}

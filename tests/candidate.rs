@@ -422,3 +422,15 @@ fn candidate_and_release_branches_are_not_rendered_again() {
         .berth(&["candidate"])
         .fails_with(&["no berth.yaml", "this checkout is a rendered tree"]);
 }
+
+#[test]
+fn a_fresh_clone_reuses_the_candidate_it_would_make_again() {
+    let repos = on_feature_branch();
+    let first = candidate_json(&repos, &["-c", "test", "--push"]);
+    // CI clones anew: only origin's copy of the candidate is there.
+    repos.git(&["update-ref", "-d", TEST_REF]);
+    let again = candidate_json(&repos, &["-c", "test", "--push"]);
+    assert_eq!(again[0]["commit"], first[0]["commit"]);
+    assert_eq!(again[0]["updated"], false);
+    assert_eq!(again[0]["pushed"], false);
+}

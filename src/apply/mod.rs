@@ -495,7 +495,7 @@ async fn apply_one(
         app: object.app.clone(),
         stage: "",
         result: "failed".into(),
-        detail: Some(detail),
+        detail: Some(crate::diff::scrub(&detail, &object.body)),
     };
     let Some((resource, caps)) = cluster.resolve(object.api_version(), object.kind()) else {
         return fail(format!(

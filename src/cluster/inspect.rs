@@ -70,14 +70,72 @@ pub async fn list_live(
 /// `desired` holds that value live, and berth owns no field that `desired` leaves out (those
 /// would be removed). `false` means "ask the server", not "changed".
 pub fn unchanged(desired: &Value, live: &Value) -> bool {
-    let Some(owned) = berth_fields(live) else {
+    let Some(owned) = berth_fields(live, desired["apiVersion"].as_str().unwrap_or("")) else {
         return false;
     };
-    within(desired, live) && owned_within(owned, desired)
+    within(desired, live) && owned_within(owned, desired) && sent_still_owned(desired, owned)
 }
 
-/// berth's field set from the live object's managedFields (its Apply entry).
-fn berth_fields(live: &Value) -> Option<&Map<String, Value>> {
+/// Every field berth sends is still in its field set: nobody took one over (e.g. edited an
+/// atomic map like a Service selector, which moves the whole map to the editor). `apiVersion`,
+/// `kind` and the object's name and namespace are never in a field set.
+fn sent_still_owned(desired: &Value, owned: &Map<String, Value>) -> bool {
+    let Value::Object(fields) = desired else {
+        return false;
+    };
+    fields.iter().all(|(key, value)| match key.as_str() {
+        "apiVersion" | "kind" => true,
+        "metadata" => {
+            let mut rest = value.clone();
+            if let Value::Object(meta) = &mut rest {
+                meta.remove("name");
+                meta.remove("namespace");
+            }
+            covered(&rest, owned.get("f:metadata"))
+        }
+        _ => covered(value, owned.get(&format!("f:{key}"))),
+    })
+}
+
+/// `value` lies within the field-set entry `owned` (an empty entry is a leaf, or an atomic
+/// field owned whole).
+fn covered(value: &Value, owned: Option<&Value>) -> bool {
+    let Some(owned) = owned.and_then(Value::as_object) else {
+        // Nothing of it is owned: fine only for an empty map (nothing to send).
+        return matches!(value, Value::Object(m) if m.is_empty());
+    };
+    if owned.keys().all(|k| k == ".") {
+        return true;
+    }
+    match value {
+        Value::Object(fields) => fields
+            .iter()
+            .all(|(key, child)| covered(child, owned.get(&format!("f:{key}")))),
+        Value::Array(items) => items.iter().all(|item| {
+            owned.iter().any(|(entry, child)| {
+                entry_matches(entry, item)
+                    && (entry.starts_with("v:") || covered(item, Some(child)))
+            })
+        }),
+        _ => true,
+    }
+}
+
+/// Whether a list entry of a field set (`k:{…}` or `v:…`) stands for `item`.
+fn entry_matches(entry: &str, item: &Value) -> bool {
+    if let Some(key) = entry.strip_prefix("k:") {
+        matches!(serde_json::from_str::<Value>(key), Ok(Value::Object(key))
+            if key.iter().all(|(k, v)| item.get(k).is_none_or(|iv| iv == v)))
+    } else if let Some(value) = entry.strip_prefix("v:") {
+        serde_json::from_str::<Value>(value).is_ok_and(|v| &v == item)
+    } else {
+        false
+    }
+}
+
+/// berth's field set from the live object's managedFields (its Apply entry, recorded for the
+/// same apiVersion: another version's field set may name fields differently).
+fn berth_fields<'a>(live: &'a Value, api_version: &str) -> Option<&'a Map<String, Value>> {
     live["metadata"]["managedFields"]
         .as_array()?
         .iter()
@@ -85,6 +143,7 @@ fn berth_fields(live: &Value) -> Option<&Map<String, Value>> {
             entry["manager"] == FIELD_MANAGER
                 && entry["operation"] == "Apply"
                 && entry["subresource"].is_null()
+                && entry["apiVersion"] == api_version
         })?["fieldsV1"]
         .as_object()
 }
@@ -151,7 +210,7 @@ mod tests {
         json!({
             "apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": "web", "namespace": "shop", "labels": {"a": "1"}, "uid": "u",
-                "managedFields": [{"manager": "berth", "operation": "Apply", "fieldsV1": fields}]},
+                "managedFields": [{"manager": "berth", "operation": "Apply", "apiVersion": "apps/v1", "fieldsV1": fields}]},
             "spec": {"replicas": 2, "strategy": {"type": "RollingUpdate"},
                 "template": {"spec": {"containers": [{"name": "web", "image": "x:1", "imagePullPolicy": "IfNotPresent"}]}}}
         })
@@ -197,8 +256,7 @@ mod tests {
     #[test]
     fn a_list_key_with_a_defaulted_field_matches_one_item_only() {
         let mut fields = owned();
-        fields["f:spec"]["f:template"]["f:spec"]["f:containers"] =
-            json!({"k:{\"name\":\"web\",\"protocol\":\"TCP\"}": {"f:image": {}}});
+        fields["f:spec"]["f:template"]["f:spec"]["f:containers"] = json!({"k:{\"name\":\"web\",\"protocol\":\"TCP\"}": {".": {}, "f:name": {}, "f:image": {}}});
         assert!(unchanged(&desired(), &live(fields.clone())));
         // Two items that both fit the key: uncertain.
         let mut two = desired();
@@ -207,6 +265,22 @@ mod tests {
         object["spec"]["template"]["spec"]["containers"] =
             json!([{"image": "x:1"}, {"image": "x:1"}]);
         assert!(!unchanged(&two, &object));
+    }
+
+    #[test]
+    fn a_field_taken_over_by_another_manager_is_not_judged() {
+        // `kubectl edit` of an atomic map moves the whole map to the editor: berth then owns
+        // nothing of it.
+        let mut fields = owned();
+        fields.as_object_mut().unwrap().remove("f:metadata");
+        assert!(!unchanged(&desired(), &live(fields)));
+    }
+
+    #[test]
+    fn a_field_set_of_another_api_version_is_not_used() {
+        let mut object = live(owned());
+        object["metadata"]["managedFields"][0]["apiVersion"] = json!("apps/v1beta1");
+        assert!(!unchanged(&desired(), &object));
     }
 
     #[test]

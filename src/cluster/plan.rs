@@ -4,7 +4,7 @@
 
 use super::{Cluster, FIELD_MANAGER, Refusal, explain, label};
 use crate::diff::{
-    IgnoreRule, apply_ignore_rules, desired_for_apply, mask_secret_pair, normalize, unified,
+    IgnoreRule, apply_ignore_rules, desired_for_apply, mask_secret_pair, normalize, scrub, unified,
 };
 use crate::plan::{Action, ObjectChange};
 use crate::render::kinds::group_of;
@@ -49,7 +49,7 @@ impl TreeObject {
     }
 
     fn is_secret(&self) -> bool {
-        self.kind() == "Secret" && group_of(self.api_version()).is_empty()
+        crate::diff::is_secret(&self.body)
     }
 }
 
@@ -167,7 +167,7 @@ impl Context<'_> {
     async fn apply(&self, object: &TreeObject) -> ObjectChange {
         let fail = |message: String| {
             let mut change = ObjectChange::new(&object.key, object.app.clone(), Action::Error);
-            change.error = Some(message);
+            change.error = Some(scrub(&message, &object.body));
             change
         };
         let group = group_of(object.api_version());
@@ -272,9 +272,12 @@ impl Context<'_> {
             Ok(live) => live?,
             Err(err) => {
                 let mut change = ObjectChange::new(&object.key, object.app.clone(), Action::Error);
-                change.error = Some(format!(
-                    "cannot check whether it is to be pruned: {}",
-                    self.describe(&err, "get", object)
+                change.error = Some(scrub(
+                    &format!(
+                        "cannot check whether it is to be pruned: {}",
+                        self.describe(&err, "get", object)
+                    ),
+                    &object.body,
                 ));
                 return Some(change);
             }
