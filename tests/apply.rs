@@ -629,6 +629,12 @@ fn the_release_note_is_pushed_when_asked() {
         pushed,
         setup.repos.git(&["rev-parse", "refs/notes/berth/test"])
     );
+    // The next apply runs in a fresh clone without the notes: the history on origin stays.
+    setup.repos.git(&["update-ref", "-d", "refs/notes/berth/test"]);
+    setup.change(|repos| repos.edit("apps/web/values-test.yaml", "replicas: 1", "replicas: 2"));
+    setup.apply(&["--push-notes"]).succeeds();
+    let notes = git(&setup.repos.origin(), &["notes", "--ref", "berth/test", "list"]);
+    assert_eq!(notes.lines().count(), 2, "{notes}");
 }
 
 #[test]
