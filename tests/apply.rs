@@ -630,10 +630,15 @@ fn the_release_note_is_pushed_when_asked() {
         setup.repos.git(&["rev-parse", "refs/notes/berth/test"])
     );
     // The next apply runs in a fresh clone without the notes: the history on origin stays.
-    setup.repos.git(&["update-ref", "-d", "refs/notes/berth/test"]);
+    setup
+        .repos
+        .git(&["update-ref", "-d", "refs/notes/berth/test"]);
     setup.change(|repos| repos.edit("apps/web/values-test.yaml", "replicas: 1", "replicas: 2"));
     setup.apply(&["--push-notes"]).succeeds();
-    let notes = git(&setup.repos.origin(), &["notes", "--ref", "berth/test", "list"]);
+    let notes = git(
+        &setup.repos.origin(),
+        &["notes", "--ref", "berth/test", "list"],
+    );
     assert_eq!(notes.lines().count(), 2, "{notes}");
 }
 
@@ -735,4 +740,51 @@ fn objects_gone_long_ago_do_not_water_the_prune_guard_down() {
     setup
         .apply(&["--prune"])
         .fails_with(&["refusing to prune 11 of the 18 objects"]);
+}
+
+#[test]
+fn an_object_whose_key_changed_is_not_pruned() {
+    let setup = Setup::new();
+    // A cluster-scoped kind whose CRD is installed outside the release.
+    let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "globals.example.com"},
+        "spec": {"group": "example.com", "scope": "Cluster",
+            "names": {"kind": "Global", "plural": "globals", "singular": "global", "listKind": "GlobalList"},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}});
+    setup.server.apply_object(&crd, "platform-team").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    setup.change(|repos| {
+        std::fs::write(repos.work().join("backups/global.yaml"), "apiVersion: example.com/v1\nkind: Global\nmetadata:\n  name: settings\nspec:\n  tier: gold\n").unwrap();
+    });
+    let (code, report) = setup.apply_json(&[]);
+    assert_eq!(code, 0, "{report:#}");
+    // berth did not know the kind was cluster-scoped: its key carried a namespace.
+    assert_eq!(
+        result_of(&report, "shop/Global.example.com/settings"),
+        "created"
+    );
+    setup.change(|repos| {
+        let config = repos.work().join("berth.yaml");
+        let text = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(
+            &config,
+            text.replacen(
+                "defaults:\n",
+                "defaults:\n  clusterScoped: [Global.example.com]\n",
+                1,
+            ),
+        )
+        .unwrap();
+    });
+    let (code, report) = setup.apply_json(&["--prune"]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["summary"]["pruned"], 0, "{report:#}");
+    assert!(
+        setup
+            .server
+            .object("example.com", "globals", "", "settings")
+            .is_some(),
+        "the object is still in the release"
+    );
 }

@@ -280,10 +280,8 @@ async fn plan_changes(
             _ => ask.push(object.clone()),
         }
     }
-    let keys: BTreeSet<&str> = objects.iter().map(|o| o.key.as_str()).collect();
-    let gone: Vec<TreeObject> = inventory
-        .iter()
-        .filter(|o| !keys.contains(o.key.as_str()))
+    let gone: Vec<TreeObject> = plan::left_release(cluster, objects, inventory)
+        .into_iter()
         .cloned()
         .collect();
     let plan_options = plan::Options {

@@ -81,6 +81,36 @@ pub fn tree_objects(tree: &RenderedTree) -> Result<Vec<TreeObject>, crate::error
     Ok(objects)
 }
 
+/// The objects of `previous` that are not in `target`: compared as the server identifies them
+/// (resource, effective namespace, name), so an object whose tree key changed (a custom kind
+/// later known to be cluster-scoped) is not taken for one that left.
+pub fn left_release<'a>(
+    cluster: &Cluster,
+    target: &[TreeObject],
+    previous: &'a [TreeObject],
+) -> Vec<&'a TreeObject> {
+    let identity = |object: &TreeObject| {
+        let (resource, caps) = cluster.resolve(object.api_version(), object.kind())?;
+        let namespace = match caps.scope {
+            kube::discovery::Scope::Namespaced => object.namespace().map(str::to_string),
+            kube::discovery::Scope::Cluster => None,
+        };
+        Some((
+            resource.group,
+            resource.plural,
+            namespace,
+            object.name().to_string(),
+        ))
+    };
+    let keys: BTreeSet<&str> = target.iter().map(|o| o.key.as_str()).collect();
+    let identities: std::collections::HashSet<_> = target.iter().filter_map(identity).collect();
+    previous
+        .iter()
+        .filter(|o| !keys.contains(o.key.as_str()))
+        .filter(|o| identity(o).is_none_or(|id| !identities.contains(&id)))
+        .collect()
+}
+
 pub struct Options<'a> {
     pub channel: &'a str,
     /// Dry-run with `force`, as `apply --force-conflicts` will apply.
@@ -124,11 +154,7 @@ pub async fn plan(
         new_kinds: &new_kinds,
     };
 
-    let keys: BTreeSet<&str> = target.iter().map(|o| o.key.as_str()).collect();
-    let gone: Vec<&TreeObject> = previous
-        .iter()
-        .filter(|o| !keys.contains(o.key.as_str()))
-        .collect();
+    let gone = left_release(cluster, target, previous);
     let checks = target
         .iter()
         .map(Check::Apply)
