@@ -10,7 +10,7 @@ pub mod record;
 pub mod wait;
 
 use crate::cluster::plan::{self, TreeObject};
-use crate::cluster::{Cluster, FIELD_MANAGER, Refusal, explain, inspect};
+use crate::cluster::{Cluster, FIELD_MANAGER, explain, inspect};
 use crate::diff::{IgnoreRule, desired_for_apply, is_ignored_anywhere};
 use crate::error::{Problem, exit};
 use crate::plan::{Action, ObjectChange};
@@ -531,10 +531,7 @@ async fn apply_one(
             .into(),
             detail: None,
         },
-        Err(err) => fail(match explain(&err, "apply", &object.file()) {
-            Refusal::MissingNamespace(ns) => format!("namespace `{ns}` does not exist"),
-            Refusal::Other(message) => message,
-        }),
+        Err(err) => fail(explain(&err, "apply", &object.file()).message()),
     }
 }
 

@@ -155,6 +155,16 @@ pub enum Refusal {
     Other(String),
 }
 
+impl Refusal {
+    /// The refusal as a sentence.
+    pub fn message(self) -> String {
+        match self {
+            Refusal::MissingNamespace(ns) => format!("namespace `{ns}` does not exist"),
+            Refusal::Other(message) => message,
+        }
+    }
+}
+
 pub fn explain(err: &kube::Error, verb: &str, file: &str) -> Refusal {
     let kube::Error::Api(status) = err else {
         return Refusal::Other(format!("{verb} failed: {}", short_error(err)));

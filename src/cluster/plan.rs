@@ -332,10 +332,7 @@ impl Context<'_> {
     }
 
     fn describe(&self, err: &kube::Error, verb: &str, object: &TreeObject) -> String {
-        match explain(err, verb, &object.file()) {
-            Refusal::MissingNamespace(ns) => format!("namespace `{ns}` does not exist"),
-            Refusal::Other(message) => message,
-        }
+        explain(err, verb, &object.file()).message()
     }
 }
 
