@@ -547,10 +547,7 @@ async fn prune(
         inventory.iter().map(|o| (o.key.as_str(), o)).collect();
     let mut outcomes: Vec<Outcome> = changes
         .iter()
-        .filter(|c| {
-            c.action == Action::Unchanged
-                && c.note.as_deref().is_some_and(|n| n.starts_with("kept:"))
-        })
+        .filter(|c| c.action == Action::Unchanged && c.note.as_deref() == Some(plan::KEPT_NOTE))
         .map(|c| outcome_of(c, "kept"))
         .collect();
     let deletions: Vec<(&ObjectChange, &TreeObject)> = changes

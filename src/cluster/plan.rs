@@ -18,6 +18,9 @@ use std::collections::BTreeSet;
 /// `berth.dev/prune: disabled` on a live object keeps it when it leaves the release.
 pub const PRUNE_ANNOTATION: &str = "berth.dev/prune";
 
+/// How the plan marks an object that left the release but is kept (apply reports it so).
+pub const KEPT_NOTE: &str = "kept: annotated berth.dev/prune: disabled";
+
 /// An object of a rendered tree.
 #[derive(Debug, Clone)]
 pub struct TreeObject {
@@ -314,7 +317,7 @@ impl Context<'_> {
         }
         if before["metadata"]["annotations"][PRUNE_ANNOTATION] == "disabled" {
             let mut kept = ObjectChange::new(&object.key, object.app.clone(), Action::Unchanged);
-            kept.note = Some(format!("kept: annotated {PRUNE_ANNOTATION}: disabled"));
+            kept.note = Some(KEPT_NOTE.to_string());
             return Some(kept);
         }
         normalize(&mut before);
