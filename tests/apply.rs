@@ -378,14 +378,17 @@ fn a_stale_lock_is_taken_over() {
     let setup = Setup::new();
     let lease = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
         "metadata": {"name": "berth-test", "namespace": "berth-system"},
-        "spec": {"holderIdentity": "crashed-job", "leaseDurationSeconds": 30,
+        "spec": {"holderIdentity": "crashed-job", "leaseDurationSeconds": 2,
                  "acquireTime": "2026-01-01T00:00:00Z", "renewTime": "2026-01-01T00:00:00Z"}});
     let namespace =
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "berth-system"}});
     setup.server.apply_object(&namespace, "setup").unwrap();
     setup.server.apply_object(&lease, "other-berth").unwrap();
-    let run = setup.apply(&["--lock-timeout", "1s"]);
+    // Its renewTime says nothing (clocks differ): the lease must stand still for its duration.
+    let started = std::time::Instant::now();
+    let run = setup.apply(&["--lock-timeout", "10s"]);
     run.succeeds();
+    assert!(started.elapsed() >= Duration::from_secs(2));
     assert!(
         run.stderr.contains("taking over the lock from crashed-job"),
         "{}",
@@ -787,4 +790,63 @@ fn an_object_whose_key_changed_is_not_pruned() {
             .is_some(),
         "the object is still in the release"
     );
+}
+
+#[test]
+fn a_holder_that_keeps_renewing_is_never_taken_over_whatever_its_clock_says() {
+    let setup = Setup::new();
+    let namespace =
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "berth-system"}});
+    setup.server.apply_object(&namespace, "setup").unwrap();
+    // The holder's clock is a year behind, but it renews every 300 ms.
+    let lease = |second: u32| {
+        let time = format!("2025-01-01T00:00:{second:02}Z");
+        json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": "berth-test", "namespace": "berth-system"},
+            "spec": {"holderIdentity": "slow-clock-runner", "leaseDurationSeconds": 1,
+                     "acquireTime": "2025-01-01T00:00:00Z", "renewTime": time}})
+    };
+    setup.server.apply_object(&lease(0), "other-berth").unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let renewer = {
+        let stop = stop.clone();
+        let kubeconfig = setup.kubeconfig.clone();
+        std::thread::spawn(move || {
+            let mut second = 1;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(300));
+                let body = lease(second % 60).to_string();
+                let output = std::process::Command::new("kubectl")
+                    .args([
+                        "--kubeconfig",
+                        kubeconfig.to_str().unwrap(),
+                        "apply",
+                        "--server-side",
+                        "--field-manager=other-berth",
+                        "--validate=false",
+                        "-f",
+                        "-",
+                    ])
+                    .stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .and_then(|mut child| {
+                        use std::io::Write;
+                        child.stdin.take().unwrap().write_all(body.as_bytes())?;
+                        child.wait()
+                    });
+                assert!(
+                    output.is_ok_and(|s| s.success()),
+                    "kubectl (1.37) renews the lease"
+                );
+                second += 1;
+            }
+        })
+    };
+    let run = setup.apply(&["--lock-timeout", "3s"]);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    renewer.join().unwrap();
+    run.fails_with(&["channel test is being applied by slow-clock-runner"]);
+    assert!(setup.deployment("web").is_none(), "nothing applied");
 }

@@ -7,7 +7,7 @@ use crate::error::Problem;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
-use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use k8s_openapi::jiff::Timestamp;
 use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use std::sync::Arc;
@@ -74,6 +74,8 @@ pub async fn acquire(
     let name = format!("berth-{}", options.channel);
     let lease_seconds = options.lease.as_secs().max(1) as i32;
     let started = std::time::Instant::now();
+    // The lease's resourceVersion as last seen, and since when (on the monotonic clock).
+    let mut observed: Option<(String, std::time::Instant)> = None;
     let mut told = false;
     loop {
         let fail = |e: kube::Error| {
@@ -115,12 +117,16 @@ pub async fn acquire(
         };
         let spec = lease.spec.get_or_insert_with(Default::default);
         let holder = spec.holder_identity.clone().filter(|h| !h.is_empty());
-        let expired = match (&spec.renew_time, spec.lease_duration_seconds) {
-            (Some(renewed), Some(seconds)) => {
-                renewed.0 + SignedDuration::from_secs(i64::from(seconds)) < Timestamp::now()
-            }
-            _ => true,
-        };
+        // Expired once the lease has not moved for a whole lease duration, timed by this
+        // machine's clock (as client-go does): another runner's clock never matters.
+        let version = lease.metadata.resource_version.clone().unwrap_or_default();
+        if observed.as_ref().is_none_or(|(seen, _)| *seen != version) {
+            observed = Some((version, std::time::Instant::now()));
+        }
+        let duration = Duration::from_secs(spec.lease_duration_seconds.unwrap_or(0).max(0) as u64);
+        let expired = observed
+            .as_ref()
+            .is_some_and(|(_, since)| since.elapsed() >= duration);
         if holder.is_none() || holder.as_deref() == Some(identity) || expired {
             if let (Some(previous), true) = (&holder, expired) {
                 progress(&format!(
