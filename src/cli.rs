@@ -248,10 +248,7 @@ pub fn run(cli: Cli) -> Result<u8, Problems> {
             let (config, source) = load_config(&cli)?;
             render_command(&config, &source, args)
         }
-        Command::Candidate(args) => {
-            let (config, _) = load_config(&cli)?;
-            candidate_command(&config, args)
-        }
+        Command::Candidate(args) => candidate_command(&cli, args),
         Command::Apply(args) => {
             let (config, _) = load_config(&cli)?;
             apply_command(&config, args)
@@ -264,7 +261,8 @@ pub fn run(cli: Cli) -> Result<u8, Problems> {
     }
 }
 
-fn load_config(cli: &Cli) -> Result<(Config, DirSource), Problems> {
+/// berth.yaml (`--config`, or found from here upward) and its directory.
+fn config_location(cli: &Cli) -> Result<(PathBuf, PathBuf), Problems> {
     let file = match &cli.config {
         Some(file) => file.clone(),
         None => config::find(Path::new("."))?,
@@ -274,6 +272,11 @@ fn load_config(cli: &Cli) -> Result<(Config, DirSource), Problems> {
         .filter(|p| !p.as_os_str().is_empty())
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
+    Ok((file, root))
+}
+
+fn load_config(cli: &Cli) -> Result<(Config, DirSource), Problems> {
+    let (file, root) = config_location(cli)?;
     let shown = shown_path(&file);
     let source = DirSource::new(shown_path(&root));
     let config = config::load(&shown, &source)?;
@@ -333,9 +336,13 @@ fn print(text: &str) -> Result<(), Problems> {
     }
 }
 
-fn candidate_command(config: &Config, args: &CandidateArgs) -> Result<u8, Problems> {
-    let repo = crate::git::open(&config.root)?;
+fn candidate_command(cli: &Cli, args: &CandidateArgs) -> Result<u8, Problems> {
+    // Candidates read berth.yaml, like everything else, from the source commit: only its
+    // location comes from the working tree.
+    let (_, root) = config_location(cli)?;
+    let repo = crate::git::open(&root)?;
     if let Some(remote) = &args.prune_stale {
+        let (config, _) = load_config(cli)?;
         let workdir = repo.workdir().unwrap_or(&config.root).to_path_buf();
         let channels = config.select_channels(&args.channels)?;
         let deleted = candidate::prune_stale(&workdir, remote, &channels)?;
@@ -354,7 +361,7 @@ fn candidate_command(config: &Config, args: &CandidateArgs) -> Result<u8, Proble
         remote: args.push.clone().unwrap_or_else(|| args.remote.clone()),
         push: args.push.is_some(),
     };
-    let outcomes = candidate::run(&repo, &config.root, &options)?;
+    let outcomes = candidate::run(&repo, &root, &options)?;
     if outcomes.is_empty() {
         eprintln!("this is a candidate or release branch, not a source: no candidates made");
     }

@@ -274,6 +274,8 @@ fn a_concurrent_local_ref_update_is_detected() {
 #[test]
 fn a_dirty_worktree_is_ignored_and_left_as_it_was() {
     let repos = on_feature_branch();
+    // Even a berth.yaml broken in the worktree does not matter: the commit's is used.
+    std::fs::write(repos.work().join("berth.yaml"), "apps: [unclosed\n").unwrap();
     repos.edit("apps/web/values-test.yaml", "replicas: 1", "replicas: 9");
     std::fs::write(
         repos.work().join("apps/web/extra.yaml"),
