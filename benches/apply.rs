@@ -11,19 +11,6 @@ use std::time::{Duration, Instant};
 
 const APPS: usize = 40; // × 25 objects
 
-fn git(dir: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "bench")
-        .env("GIT_AUTHOR_EMAIL", "bench@example.com")
-        .env("GIT_COMMITTER_NAME", "bench")
-        .env("GIT_COMMITTER_EMAIL", "bench@example.com")
-        .status()
-        .expect("git runs");
-    assert!(status.success(), "git {args:?}");
-}
-
 /// A server with 2 ms latency and the 20 namespaces the generated apps use.
 fn server() -> TestServer {
     let server = TestServer::start_blocking();
@@ -53,9 +40,9 @@ fn main() {
     assert!(berth.exists(), "build it first: cargo build --release");
     let repo = tempfile::tempdir().unwrap();
     common::generate_sized(repo.path(), APPS);
-    git(repo.path(), &["init", "-q", "-b", "main"]);
-    git(repo.path(), &["add", "-A"]);
-    git(repo.path(), &["commit", "-q", "-m", "source"]);
+    common::git(repo.path(), &["init", "-q", "-b", "main"]);
+    common::git(repo.path(), &["add", "-A"]);
+    common::git(repo.path(), &["commit", "-q", "-m", "source"]);
     let run_berth = |args: &[&str]| {
         let mut command = Command::new(&berth);
         command.current_dir(repo.path()).args(args);
@@ -65,7 +52,7 @@ fn main() {
         &mut run_berth(&["candidate", "-c", "test", "--branch", "bench"]),
         0,
     );
-    git(
+    common::git(
         repo.path(),
         &["branch", "releases/test", "candidates/test/bench"],
     );

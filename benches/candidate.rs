@@ -7,31 +7,17 @@ mod common;
 use berth::candidate;
 use berth::tree::RenderedTree;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 const RUNS: usize = 5;
-
-fn git(dir: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "bench")
-        .env("GIT_AUTHOR_EMAIL", "bench@example.com")
-        .env("GIT_COMMITTER_NAME", "bench")
-        .env("GIT_COMMITTER_EMAIL", "bench@example.com")
-        .status()
-        .expect("git runs");
-    assert!(status.success(), "git {args:?}");
-}
 
 /// A fresh repository holding the generated source, committed: every run writes every object.
 fn source_repo() -> (tempfile::TempDir, git2::Repository) {
     let dir = tempfile::tempdir().expect("temp dir");
     common::generate(dir.path());
-    git(dir.path(), &["init", "-q", "-b", "main"]);
-    git(dir.path(), &["add", "-A"]);
-    git(dir.path(), &["commit", "-q", "-m", "source"]);
+    common::git(dir.path(), &["init", "-q", "-b", "main"]);
+    common::git(dir.path(), &["add", "-A"]);
+    common::git(dir.path(), &["commit", "-q", "-m", "source"]);
     let repo = git2::Repository::open(dir.path()).expect("repo");
     (dir, repo)
 }
@@ -74,11 +60,11 @@ fn main() {
 
         // The same files, written and committed the way scripts do it.
         let work = tempfile::tempdir().expect("temp dir");
-        git(work.path(), &["init", "-q", "-b", "rendered"]);
+        common::git(work.path(), &["init", "-q", "-b", "rendered"]);
         let start = Instant::now();
         write_files(&tree, work.path());
-        git(work.path(), &["add", "-A"]);
-        git(work.path(), &["commit", "-q", "-m", "rendered"]);
+        common::git(work.path(), &["add", "-A"]);
+        common::git(work.path(), &["commit", "-q", "-m", "rendered"]);
         script_times.push(start.elapsed());
     }
     for times in [&mut berth_times, &mut commit_only, &mut script_times] {

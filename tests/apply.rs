@@ -79,6 +79,28 @@ impl Setup {
     }
 }
 
+/// Remove 11 of the quickstart test channel's 18 objects (most of the web and api apps).
+fn remove_most_of_the_release(repos: &GitRepos) {
+    let api = [
+        "deployment.yaml.j2",
+        "config.yaml.j2",
+        "rbac.yaml.j2",
+        "service.yaml",
+        "cronjob.yaml.j2",
+    ];
+    let web = [
+        "deployment.yaml.j2",
+        "config.yaml.j2",
+        "ingress.yaml.j2",
+        "service.yaml.j2",
+    ];
+    for (app, files) in [("api", &api[..]), ("web", &web[..])] {
+        for file in files {
+            std::fs::remove_file(repos.work().join("apps").join(app).join(file)).unwrap();
+        }
+    }
+}
+
 fn result_of<'a>(report: &'a Value, key: &str) -> &'a str {
     report["objects"]
         .as_array()
@@ -263,25 +285,7 @@ fn without_prune_objects_that_left_stay_and_stay_in_the_inventory() {
 fn the_prune_guard_refuses_a_mass_deletion_and_writes_nothing() {
     let setup = Setup::new();
     setup.apply(&[]).succeeds();
-    setup.change(|repos| {
-        for file in [
-            "deployment.yaml.j2",
-            "config.yaml.j2",
-            "rbac.yaml.j2",
-            "service.yaml",
-            "cronjob.yaml.j2",
-        ] {
-            std::fs::remove_file(repos.work().join("apps/api").join(file)).unwrap();
-        }
-        for file in [
-            "deployment.yaml.j2",
-            "config.yaml.j2",
-            "ingress.yaml.j2",
-            "service.yaml.j2",
-        ] {
-            std::fs::remove_file(repos.work().join("apps/web").join(file)).unwrap();
-        }
-    });
+    setup.change(remove_most_of_the_release);
     setup.server.reset_counters();
     let run = setup.apply(&["--prune"]);
     run.fails_with(&[
@@ -721,25 +725,7 @@ fn objects_gone_long_ago_do_not_water_the_prune_guard_down() {
         .remove("managedFields");
     setup.server.apply_object(&record, "berth").unwrap();
     // A release that lost most of its objects must still be refused.
-    setup.change(|repos| {
-        for file in [
-            "deployment.yaml.j2",
-            "config.yaml.j2",
-            "rbac.yaml.j2",
-            "service.yaml",
-            "cronjob.yaml.j2",
-        ] {
-            std::fs::remove_file(repos.work().join("apps/api").join(file)).unwrap();
-        }
-        for file in [
-            "deployment.yaml.j2",
-            "config.yaml.j2",
-            "ingress.yaml.j2",
-            "service.yaml.j2",
-        ] {
-            std::fs::remove_file(repos.work().join("apps/web").join(file)).unwrap();
-        }
-    });
+    setup.change(remove_most_of_the_release);
     setup
         .apply(&["--prune"])
         .fails_with(&["refusing to prune 11 of the 18 objects"]);

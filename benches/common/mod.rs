@@ -4,6 +4,21 @@
 #![allow(dead_code)]
 
 use std::path::Path;
+use std::process::Command;
+
+/// Run git in `dir` with a fixed identity.
+pub fn git(dir: &Path, args: &[&str]) {
+    let status = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "bench")
+        .env("GIT_AUTHOR_EMAIL", "bench@example.com")
+        .env("GIT_COMMITTER_NAME", "bench")
+        .env("GIT_COMMITTER_EMAIL", "bench@example.com")
+        .status()
+        .expect("git runs");
+    assert!(status.success(), "git {args:?}");
+}
 
 pub const APPS: usize = 200;
 pub const OBJECTS_PER_APP: usize = 25;
