@@ -434,6 +434,17 @@ fn diff_command(
         }
     };
     write_report(&plan, args, color)?;
+    // In GitHub Actions the job summary shows the diff too (bytes bound it; chars are fewer).
+    crate::github::append_step_summary(&report::markdown_limited(
+        &plan,
+        crate::github::STEP_SUMMARY_LIMIT / 4,
+        None,
+    ))
+    .map_err(|e| {
+        Problem::new(format!(
+            "cannot write the job summary ($GITHUB_STEP_SUMMARY): {e}"
+        ))
+    })?;
     Ok(plan.exit_code())
 }
 
@@ -740,6 +751,11 @@ fn apply_command(config: &Config, args: &ApplyArgs) -> Result<u8, Problems> {
             )?;
         }
     }
+    crate::github::append_step_summary(&apply_step_summary(&report)).map_err(|e| {
+        Problem::new(format!(
+            "cannot write the job summary ($GITHUB_STEP_SUMMARY): {e}"
+        ))
+    })?;
     match args.output {
         OutcomeFormat::Json => print(&format!(
             "{}\n",
@@ -771,6 +787,29 @@ fn apply_command(config: &Config, args: &ApplyArgs) -> Result<u8, Problems> {
         }
     }
     Ok(report.exit_code())
+}
+
+/// The apply's outcome for GitHub's job summary: the result, the counts, what did not go well.
+fn apply_step_summary(report: &crate::apply::Report) -> String {
+    let mut text = format!(
+        "### berth apply · `{}`{}\n\n`{}`: **{}** — {}\n",
+        report.channel,
+        if report.dry_run { " (dry run)" } else { "" },
+        short(&report.release),
+        report.result,
+        apply_summary(report)
+    );
+    for object in report.objects.iter().filter(|o| o.result == "failed") {
+        let detail = object.detail.as_deref().unwrap_or("");
+        text.push_str(&format!("- failed `{}`: {detail}\n", object.key));
+    }
+    for pending in &report.not_ready {
+        text.push_str(&format!(
+            "- not ready `{}`: {}\n",
+            pending.key, pending.reason
+        ));
+    }
+    text
 }
 
 fn apply_summary(report: &crate::apply::Report) -> String {

@@ -836,3 +836,38 @@ fn a_holder_that_keeps_renewing_is_never_taken_over_whatever_its_clock_says() {
     run.fails_with(&["channel test is being applied by slow-clock-runner"]);
     assert!(setup.deployment("web").is_none(), "nothing applied");
 }
+
+#[test]
+fn in_github_actions_the_job_summary_gets_the_outcome() {
+    let setup = Setup::new();
+    let summary = setup.repos.dir.path().join("summary.md");
+    setup.server.inject(
+        Fault::status(500)
+            .on_path("/apis/apps/v1/namespaces/shop/deployments/api")
+            .on_method("PATCH"),
+    );
+    let kubeconfig = setup.kubeconfig.to_str().unwrap();
+    let run = run(berth_command()
+        .current_dir(setup.repos.work())
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .args([
+            "apply",
+            "-c",
+            "test",
+            "--kubeconfig",
+            kubeconfig,
+            "--context",
+            "berth-test",
+        ]));
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let text = std::fs::read_to_string(&summary).unwrap();
+    assert!(text.contains("### berth apply · `test`"), "{text}");
+    assert!(
+        text.contains("**failed** — 17 created, 0 updated, 0 unchanged, 0 pruned, 1 failed"),
+        "{text}"
+    );
+    assert!(
+        text.contains("- failed `shop/Deployment.apps/api`"),
+        "{text}"
+    );
+}

@@ -167,3 +167,21 @@ fn colour_only_when_asked_or_on_a_terminal() {
         coloured.stdout
     );
 }
+
+#[test]
+fn in_github_actions_the_job_summary_gets_the_report() {
+    let repos = released_then_changed();
+    let summary = repos.dir.path().join("summary.md");
+    std::fs::write(&summary, "earlier step\n").unwrap();
+    let run = run(berth_command()
+        .current_dir(repos.work())
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .args(["diff", "-c", "test", "--against", "releases/test"]));
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let text = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        text.starts_with("earlier step\n<!-- berth:diff channel=test -->"),
+        "{text}"
+    );
+    assert!(text.contains("+  replicas: 2"), "{text}");
+}
