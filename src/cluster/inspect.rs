@@ -172,29 +172,16 @@ fn owned_within(owned: &Map<String, Value>, desired: &Value) -> bool {
         let deeper = |value: &Value| children.is_none_or(|c| owned_within(c, value));
         if let Some(name) = entry.strip_prefix("f:") {
             desired.get(name).is_some_and(deeper)
-        } else if let Some(key) = entry.strip_prefix("k:") {
-            let Ok(Value::Object(key)) = serde_json::from_str::<Value>(key) else {
-                return false;
-            };
+        } else if entry.starts_with("k:") || entry.starts_with("v:") {
             // A key field the item leaves out was defaulted by the server (a port's
             // `protocol: TCP`): it matches, as long as exactly one item does.
             desired.as_array().is_some_and(|items| {
-                let mut matching = items.iter().filter(|item| {
-                    key.iter()
-                        .all(|(k, v)| item.get(k).is_none_or(|iv| iv == v))
-                });
+                let mut matching = items.iter().filter(|item| entry_matches(entry, item));
                 match (matching.next(), matching.next()) {
                     (Some(item), None) => deeper(item),
                     _ => false,
                 }
             })
-        } else if let Some(value) = entry.strip_prefix("v:") {
-            let Ok(value) = serde_json::from_str::<Value>(value) else {
-                return false;
-            };
-            desired
-                .as_array()
-                .is_some_and(|items| items.contains(&value))
         } else {
             false
         }

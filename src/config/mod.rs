@@ -670,16 +670,7 @@ pub fn check_dns_label(name: &str) -> Result<(), String> {
     if name.len() > 63 {
         return Err(format!("it is {} characters long", name.len()));
     }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    {
-        return Err("only lowercase letters, digits and `-` are allowed".into());
-    }
-    if name.starts_with('-') || name.ends_with('-') {
-        return Err("it must start and end with a letter or digit".into());
-    }
-    Ok(())
+    crate::render::names::check_label_chars(name)
 }
 
 /// A conservative subset of git's ref-name rules.

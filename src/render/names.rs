@@ -15,7 +15,8 @@ pub fn check_subdomain(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn check_label_chars(label: &str) -> Result<(), String> {
+/// One RFC 1123 label's characters: lowercase letters, digits and `-`, not at either end.
+pub fn check_label_chars(label: &str) -> Result<(), String> {
     if label.is_empty() {
         return Err("it has an empty part".into());
     }
@@ -23,7 +24,7 @@ fn check_label_chars(label: &str) -> Result<(), String> {
         .bytes()
         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
     {
-        return Err("only lowercase letters, digits, `-` and `.` are allowed".into());
+        return Err("only lowercase letters, digits and `-` are allowed".into());
     }
     if label.starts_with('-') || label.ends_with('-') {
         return Err("it must start and end with a letter or digit".into());
