@@ -35,6 +35,7 @@ fn main() {
             source: "HEAD".into(),
             remote: "origin".into(),
             push: false,
+            ci: Default::default(),
         };
         let start = Instant::now();
         let outcomes = candidate::run(&repo, dir.path(), &options).expect("candidate");

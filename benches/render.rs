@@ -6,7 +6,6 @@ mod common;
 
 use berth::render::{self, RenderedSet};
 use berth::source::DirSource;
-use berth::tree::RenderedTree;
 use common::{APPS, OBJECTS_PER_APP, generate};
 use std::time::{Duration, Instant};
 
@@ -37,7 +36,7 @@ fn main() {
             render::render(&config, &channels, &source, &render::Options::default())
                 .expect("render");
         let rendered = Instant::now();
-        let tree = RenderedTree::build(&sets[0]);
+        let tree = sets[0].tree();
         let built = Instant::now();
         tree.write_to(&out.path().join(format!("fresh-{run}")))
             .expect("write");

@@ -3,12 +3,15 @@
 //! pull request into the release branch shows exactly the rendered change and merges as a
 //! fast-forward.
 
+use crate::ci::CiEnv;
 use crate::config::{self, Channel};
 use crate::error::{Problem, Problems};
 use crate::git::{self, CommitSource};
+use crate::object::ObjectKey;
 use crate::plan::{Action, Counts};
-use crate::render::{self, RenderedSet, SourceInfo};
-use crate::tree::{RELEASE_FILE, RenderedTree};
+use crate::render::{self, RenderedSet};
+use crate::tree::SourceInfo;
+use crate::tree::{NamedTree, RELEASE_FILE, RenderedTree, short_id};
 use git2::{Delta, Oid, Repository};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -26,6 +29,7 @@ pub struct Options {
     /// Remote whose release branches are the base, and where `push` pushes.
     pub remote: String,
     pub push: bool,
+    pub ci: CiEnv,
 }
 
 /// What happened to one channel's candidate.
@@ -38,12 +42,116 @@ pub struct Outcome {
     pub commit: String,
     /// The release tip it is built on (`None`: the release branch does not exist yet).
     pub base: Option<String>,
-    /// `false` when the existing candidate already had this tree on this base.
-    pub updated: bool,
-    pub pushed: bool,
+    #[serde(flatten)]
+    pub state: CandidateState,
     /// Objects added/changed/removed/unchanged against the release tip.
     pub changes: Counts,
     pub apps: BTreeMap<String, Counts>,
+}
+
+/// Which rendered tree a diff compares.
+#[derive(Debug, Clone, Copy)]
+pub enum DiffTree<'a> {
+    /// A commit holding a rendered tree (e.g. the pull request's candidate).
+    Rev(&'a str),
+    /// A fresh render of the working tree.
+    Render,
+    /// The channel's candidate for the current branch.
+    Candidate,
+}
+
+/// The rendered tree a diff of `channel` compares. On a candidate branch itself (a pull request
+/// from it), that branch is the tree; on a source branch, its candidate, local first, then
+/// `remote`'s copy.
+pub fn diff_tree(
+    config: &config::Config,
+    source: &dyn crate::source::Source,
+    channel: &Channel,
+    choice: DiffTree<'_>,
+    repo: Option<&Repository>,
+    ci: &CiEnv,
+    remote: &str,
+) -> Result<NamedTree, Problems> {
+    let need_repo = || {
+        repo.ok_or_else(|| {
+            Problems::from(
+                Problem::new("not in a git repository")
+                    .hint("pass --render to diff a fresh render of the working tree"),
+            )
+        })
+    };
+    let branch = match choice {
+        DiffTree::Rev(rev) => return Ok(git::named_tree(need_repo()?, rev)?),
+        DiffTree::Render => {
+            let options = render::Options {
+                source: git::source_info(&config.root, ci),
+                ..Default::default()
+            };
+            let set = render::render(config, &[channel], source, &options)?.remove(0);
+            return Ok(NamedTree {
+                tree: set.tree(),
+                name: "the working tree".to_string(),
+                source_commit: options.source.commit,
+            });
+        }
+        DiffTree::Candidate => git::current_branch(need_repo()?, ci).ok_or_else(|| {
+            Problem::new("cannot tell which branch this is (HEAD is detached)")
+                .hint("pass --tree REV (e.g. the pull request's candidate) or --render")
+        })?,
+    };
+    let repo = need_repo()?;
+    let own_prefix = format!("{CANDIDATE_PREFIX}/{}/", channel.name);
+    let candidate = if branch.starts_with(&own_prefix) {
+        branch
+    } else {
+        format!("{own_prefix}{branch}")
+    };
+    for rev in [candidate.clone(), format!("{remote}/{candidate}")] {
+        if git::resolve_commit(repo, &rev).is_ok() {
+            return Ok(git::named_tree(repo, &rev)?);
+        }
+    }
+    Err(Problem::new(format!("no candidate {candidate} to compare"))
+        .hint("run `berth candidate` first, or pass --tree REV or --render")
+        .into())
+}
+
+/// What became of a channel's candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CandidateState {
+    /// The existing candidate already had this tree on this base.
+    Unchanged,
+    /// A new candidate commit was made here.
+    Committed,
+    /// The candidate was pushed; `committed` says whether this run made its commit.
+    Pushed { committed: bool },
+}
+
+impl CandidateState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CandidateState::Unchanged => "unchanged",
+            CandidateState::Committed => "committed",
+            CandidateState::Pushed { .. } => "pushed",
+        }
+    }
+}
+
+/// In JSON as two flags, `updated` (a commit was made) and `pushed`.
+impl Serialize for CandidateState {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Flags {
+            updated: bool,
+            pushed: bool,
+        }
+        let (updated, pushed) = match *self {
+            CandidateState::Unchanged => (false, false),
+            CandidateState::Committed => (true, false),
+            CandidateState::Pushed { committed } => (committed, true),
+        };
+        Flags { updated, pushed }.serialize(serializer)
+    }
 }
 
 /// The full ref of the candidate of `branch` in `channel`.
@@ -66,7 +174,7 @@ pub fn run(
     let source_commit = git::resolve_commit(repo, &options.source)?;
     let branch = match &options.branch {
         Some(branch) => branch.clone(),
-        None => git::current_branch(repo).ok_or_else(|| {
+        None => git::current_branch(repo, &options.ci).ok_or_else(|| {
             Problem::new("cannot tell which branch this is (HEAD is detached)")
                 .hint("pass --branch NAME")
         })?,
@@ -145,20 +253,6 @@ fn relative_root(workdir: &Path, config_dir: &Path) -> Result<String, Problem> {
         .join("/"))
 }
 
-/// The tip of the channel's release branch: the remote's copy when there is one (it is the
-/// shared truth in CI), else the local branch.
-pub fn release_tip(
-    repo: &Repository,
-    channel: &Channel,
-    remote: &str,
-) -> Result<Option<Oid>, Problem> {
-    let remote_ref = format!("refs/remotes/{remote}/{}", channel.release_branch);
-    match git::ref_target(repo, &remote_ref)? {
-        Some(tip) => Ok(Some(tip)),
-        None => git::ref_target(repo, &format!("refs/heads/{}", channel.release_branch)),
-    }
-}
-
 fn commit_channel(
     repo: &Repository,
     channel: &Channel,
@@ -167,8 +261,8 @@ fn commit_channel(
     source_commit: Oid,
     options: &Options,
 ) -> Result<Outcome, Problem> {
-    let base = release_tip(repo, channel, &options.remote)?;
-    let tree = RenderedTree::build(set);
+    let base = crate::release::tip(repo, channel, &options.remote)?.map(|r| r.commit);
+    let tree = set.tree();
     let tree_id = git::write_tree(repo, &tree)?;
     let name = ref_name(&channel.name, branch);
     let current = git::ref_target(repo, &name)?;
@@ -230,8 +324,11 @@ fn commit_channel(
         ref_name: name,
         commit: commit.to_string(),
         base: base.map(|b| b.to_string()),
-        updated: !unchanged,
-        pushed: false,
+        state: if unchanged {
+            CandidateState::Unchanged
+        } else {
+            CandidateState::Committed
+        },
         changes,
         apps,
     })
@@ -252,7 +349,7 @@ fn count_changes(
         .map(|b| repo.find_commit(b).and_then(|c| c.tree()))
         .transpose()
         .map_err(fail)?;
-    let mut apps = crate::diff::apps_of(tree);
+    let mut apps = tree.apps_of()?;
     let old_release = old_tree
         .as_ref()
         .and_then(|old| old.get_path(Path::new(RELEASE_FILE)).ok())
@@ -261,36 +358,36 @@ fn count_changes(
         let old_release = RenderedTree {
             files: [(RELEASE_FILE.to_string(), blob.content().to_vec())].into(),
         };
-        for (key, app) in crate::diff::apps_of(&old_release) {
+        for (key, app) in old_release.apps_of()? {
             apps.entry(key).or_insert(app);
         }
     }
     let diff = repo
         .diff_tree_to_tree(old_tree.as_ref(), Some(&new_tree), None)
         .map_err(fail)?;
-    let mut actions: BTreeMap<String, Action> = tree
-        .files
-        .keys()
-        .filter(|p| !p.starts_with(".berth/"))
-        .map(|p| (p.trim_end_matches(".yaml").to_string(), Action::Unchanged))
+    let mut actions: BTreeMap<ObjectKey, Action> = tree
+        .object_files()?
+        .into_keys()
+        .map(|key| (key, Action::Unchanged))
         .collect();
     for delta in diff.deltas() {
         let file = match delta.status() {
             Delta::Deleted => delta.old_file(),
             _ => delta.new_file(),
         };
-        let Some(path) = file.path().and_then(|p| p.to_str()) else {
-            continue;
+        let Some(key) = file
+            .path()
+            .and_then(|p| p.to_str())
+            .and_then(ObjectKey::from_path)
+        else {
+            continue; // berth's own files
         };
-        if path.starts_with(".berth/") {
-            continue;
-        }
         let action = match delta.status() {
             Delta::Added => Action::Create,
             Delta::Deleted => Action::Delete,
             _ => Action::Update,
         };
-        actions.insert(path.trim_end_matches(".yaml").to_string(), action);
+        actions.insert(key, action);
     }
     let mut total = Counts::default();
     let mut per_app: BTreeMap<String, Counts> = BTreeMap::new();
@@ -311,7 +408,8 @@ fn message(
     changes: &Counts,
     apps: &BTreeMap<String, Counts>,
 ) -> String {
-    let short = &source_commit.to_string()[..12];
+    let source = source_commit.to_string();
+    let short = short_id(&source);
     let mut text = format!(
         "Render {branch} ({short}) for {}: {}\n\n",
         channel.name,
@@ -367,7 +465,9 @@ fn push(
         let commit = Oid::from_str(&outcome.commit).expect("berth wrote this id");
         repo.reference(&tracking, commit, true, "berth candidate: pushed")
             .map_err(|e| Problem::new(format!("cannot update {tracking}: {}", e.message())))?;
-        outcome.pushed = true;
+        outcome.state = CandidateState::Pushed {
+            committed: outcome.state == CandidateState::Committed,
+        };
     }
     Ok(())
 }

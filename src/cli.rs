@@ -1,12 +1,15 @@
 //! The command line: parse arguments, run a stage of the library, print, pick the exit code.
 
-use crate::candidate;
+use crate::apply;
+use crate::candidate::{self, DiffTree};
+use crate::ci::CiEnv;
+use crate::cluster::ClusterOptions;
 use crate::config::{self, Config};
 use crate::error::{Problem, Problems, exit};
 use crate::render::{self, values::SetValue};
-use crate::report;
+use crate::report::{self, apply::Stderr};
 use crate::source::DirSource;
-use crate::tree::{self, RenderedTree};
+use crate::tree::{RenderedTree, short_id};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -83,6 +86,23 @@ pub enum OutcomeFormat {
     Json,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
+impl From<ReportFormat> for report::Format {
+    fn from(format: ReportFormat) -> Self {
+        match format {
+            ReportFormat::Text => report::Format::Text,
+            ReportFormat::Markdown => report::Format::Markdown,
+            ReportFormat::Json => report::Format::Json,
+        }
+    }
+}
+
 #[derive(Debug, clap::Args)]
 pub struct DiffArgs {
     /// The channel to compare.
@@ -99,8 +119,8 @@ pub struct DiffArgs {
     /// Render the working tree instead of reading a rendered tree from git.
     #[arg(long)]
     pub render: bool,
-    #[arg(short = 'o', long, value_enum, default_value_t = report::Format::Text)]
-    pub output: report::Format,
+    #[arg(short = 'o', long, value_enum, default_value_t = ReportFormat::Text)]
+    pub output: ReportFormat,
     /// Write the report to FILE instead of stdout (with --split: FILE's numbered parts).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -177,6 +197,16 @@ pub struct ClusterArgs {
     pub concurrency: usize,
 }
 
+impl From<&ClusterArgs> for ClusterOptions {
+    fn from(args: &ClusterArgs) -> Self {
+        ClusterOptions {
+            kubeconfig: args.kubeconfig.clone(),
+            context: args.kube_context.clone(),
+            concurrency: args.concurrency,
+        }
+    }
+}
+
 #[derive(Debug, clap::Args)]
 pub struct RenderArgs {
     /// Channel to render (repeatable; default: all).
@@ -213,7 +243,7 @@ fn use_color(choice: ColorChoice, terminal: bool) -> bool {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let color = use_color(cli.color, std::io::stderr().is_terminal());
-    match run(cli) {
+    match run(cli, &CiEnv::from_env()) {
         Ok(code) => ExitCode::from(code),
         Err(problems) => {
             let text = problems.to_string();
@@ -229,8 +259,8 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Run a parsed command line; `Ok` holds the exit code.
-pub fn run(cli: Cli) -> Result<u8, Problems> {
+/// Run a parsed command line in the CI environment `ci`; `Ok` holds the exit code.
+pub fn run(cli: Cli, ci: &CiEnv) -> Result<u8, Problems> {
     if let Some(dir) = &cli.directory {
         std::env::set_current_dir(dir)
             .map_err(|e| Problem::new(format!("cannot change to directory: {e}")).in_file(dir))?;
@@ -246,17 +276,17 @@ pub fn run(cli: Cli) -> Result<u8, Problems> {
         }
         Command::Render(args) => {
             let (config, source) = load_config(&cli)?;
-            render_command(&config, &source, args)
+            render_command(&config, &source, args, ci)
         }
-        Command::Candidate(args) => candidate_command(&cli, args),
+        Command::Candidate(args) => candidate_command(&cli, args, ci),
         Command::Apply(args) => {
             let (config, _) = load_config(&cli)?;
-            apply_command(&config, args)
+            apply_command(&config, args, ci)
         }
         Command::Diff(args) => {
             let (config, source) = load_config(&cli)?;
             let color = args.out.is_none() && use_color(cli.color, std::io::stdout().is_terminal());
-            diff_command(&config, &source, args, color)
+            diff_command(&config, &source, args, color, ci)
         }
     }
 }
@@ -277,9 +307,8 @@ fn config_location(cli: &Cli) -> Result<(PathBuf, PathBuf), Problems> {
 
 fn load_config(cli: &Cli) -> Result<(Config, DirSource), Problems> {
     let (file, root) = config_location(cli)?;
-    let shown = shown_path(&file);
     let source = DirSource::new(shown_path(&root));
-    let config = config::load(&shown, &source)?;
+    let config = config::load(&shown_path(&file), &source)?;
     Ok((config, source))
 }
 
@@ -295,33 +324,37 @@ fn shown_path(path: &Path) -> PathBuf {
     }
 }
 
-fn render_command(config: &Config, source: &DirSource, args: &RenderArgs) -> Result<u8, Problems> {
+fn render_command(
+    config: &Config,
+    source: &DirSource,
+    args: &RenderArgs,
+    ci: &CiEnv,
+) -> Result<u8, Problems> {
     let channels = config.select_channels(&args.channels)?;
     let options = render::Options {
         apps: args.apps.clone(),
         sets: args.sets.clone(),
-        source: crate::git::source_info(&config.root),
+        source: crate::git::source_info(&config.root, ci),
     };
     let sets = render::render(config, &channels, source, &options)?;
-    match &args.out {
-        Some(dir) => {
-            for set in &sets {
-                let target = dir.join(&set.channel);
-                RenderedTree::build(set).write_to(&target).map_err(|e| {
-                    Problem::new(format!("cannot write the rendered tree: {e}")).in_file(&target)
-                })?;
-                eprintln!(
-                    "channel {}: {} objects written to {}",
-                    set.channel,
-                    set.objects.len(),
-                    target.display()
-                );
-            }
+    let Some(dir) = &args.out else {
+        return match args.output {
+            RenderFormat::Yaml => print(&render::yaml_stream(&sets)),
+            RenderFormat::Json => print(&render::json_list(&sets)),
         }
-        None => match args.output {
-            RenderFormat::Yaml => print(&tree::yaml_stream(&sets))?,
-            RenderFormat::Json => print(&tree::json_list(&sets))?,
-        },
+        .map(|()| exit::OK);
+    };
+    for set in &sets {
+        let target = dir.join(&set.channel);
+        set.tree().write_to(&target).map_err(|e| {
+            Problem::new(format!("cannot write the rendered tree: {e}")).in_file(&target)
+        })?;
+        eprintln!(
+            "channel {}: {} objects written to {}",
+            set.channel,
+            set.objects.len(),
+            target.display()
+        );
     }
     Ok(exit::OK)
 }
@@ -336,7 +369,14 @@ fn print(text: &str) -> Result<(), Problems> {
     }
 }
 
-fn candidate_command(cli: &Cli, args: &CandidateArgs) -> Result<u8, Problems> {
+fn json(value: &impl serde::Serialize) -> String {
+    format!(
+        "{}\n",
+        serde_json::to_string_pretty(value).expect("outcomes serialize")
+    )
+}
+
+fn candidate_command(cli: &Cli, args: &CandidateArgs, ci: &CiEnv) -> Result<u8, Problems> {
     // Candidates read berth.yaml, like everything else, from the source commit: only its
     // location comes from the working tree.
     let (_, root) = config_location(cli)?;
@@ -360,35 +400,28 @@ fn candidate_command(cli: &Cli, args: &CandidateArgs) -> Result<u8, Problems> {
         source: args.source.clone(),
         remote: args.push.clone().unwrap_or_else(|| args.remote.clone()),
         push: args.push.is_some(),
+        ci: ci.clone(),
     };
     let outcomes = candidate::run(&repo, &root, &options)?;
     if outcomes.is_empty() {
         eprintln!("this is a candidate or release branch, not a source: no candidates made");
     }
-    match args.output {
-        OutcomeFormat::Json => print(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&outcomes).expect("outcomes serialize")
-        ))?,
-        OutcomeFormat::Text => {
-            let mut text = String::new();
-            for o in &outcomes {
-                let state = match (o.updated, o.pushed) {
-                    (_, true) => "pushed",
-                    (true, false) => "committed",
-                    (false, false) => "unchanged",
-                };
-                text.push_str(&format!(
-                    "{}  {}  {}  {}  [{state}]\n",
+    print(&match args.output {
+        OutcomeFormat::Json => json(&outcomes),
+        OutcomeFormat::Text => outcomes
+            .iter()
+            .map(|o| {
+                format!(
+                    "{}  {}  {}  {}  [{}]\n",
                     o.channel,
                     o.ref_name.trim_start_matches("refs/heads/"),
-                    &o.commit[..12],
-                    o.changes.summary()
-                ));
-            }
-            print(&text)?;
-        }
-    }
+                    short_id(&o.commit),
+                    o.changes.summary(),
+                    o.state.as_str()
+                )
+            })
+            .collect(),
+    })?;
     Ok(exit::OK)
 }
 
@@ -397,239 +430,81 @@ fn diff_command(
     source: &DirSource,
     args: &DiffArgs,
     color: bool,
+    ci: &CiEnv,
 ) -> Result<u8, Problems> {
     let channel = config.select_channels(std::slice::from_ref(&args.channel))?[0];
-    let repo = crate::git::open(&config.root);
-    let target = diff_target(config, source, channel, args, repo.as_ref().ok())?;
-    let plan = match &args.against {
-        Some(against) => {
-            let repo = repo?;
-            let base_commit = crate::git::resolve_commit(&repo, against)?;
-            let base = crate::git::read_tree(&repo, base_commit)?;
-            crate::plan::Plan {
-                channel: channel.name.clone(),
-                base: format!("{against} ({})", short(&base_commit.to_string())),
-                target: target.name,
-                source_commit: target.source_commit,
-                objects: crate::diff::compare_trees(&base, &target.tree, args.unified),
-            }
+    let repo = crate::git::open_if_any(&config.root)?;
+    let choice = match (&args.tree, args.render || args.against.is_some()) {
+        (Some(rev), _) => DiffTree::Rev(rev),
+        (None, true) => DiffTree::Render,
+        (None, false) => DiffTree::Candidate,
+    };
+    let target = candidate::diff_tree(config, source, channel, choice, repo.as_ref(), ci, REMOTE)?;
+    let plan = match (&args.against, &repo) {
+        (Some(against), Some(repo)) => {
+            let base = crate::git::named_tree(repo, against)?;
+            crate::diff::offline(&channel.name, &base, target, args.unified)?
         }
-        None => {
+        (Some(_), None) => Err(crate::git::open(&config.root)
+            .err()
+            .unwrap_or_else(|| Problem::new("not in a git repository")))?,
+        (None, repo) => {
             // The channel's current release: its objects that left the tree are prune candidates.
-            let previous = match &repo {
-                Ok(repo) => match candidate::release_tip(repo, channel, "origin")? {
-                    Some(tip) => crate::git::read_tree(repo, tip)?,
+            let release = match repo {
+                Some(repo) => match crate::release::tip(repo, channel, REMOTE)? {
+                    Some(release) => release.tree(repo)?,
                     None => RenderedTree::default(),
                 },
-                Err(_) => RenderedTree::default(),
+                None => RenderedTree::default(),
             };
-            cluster_plan(
+            let options = crate::cluster::diff::Options {
                 config,
                 channel,
-                &args.cluster,
-                args.unified,
-                target,
-                &previous,
-            )?
+                cluster: &ClusterOptions::from(&args.cluster),
+                context_lines: args.unified,
+            };
+            let progress = Stderr {
+                progress: std::io::stderr().is_terminal(),
+            };
+            crate::cluster::diff::diff(&options, target, &release, &progress)?
         }
     };
-    write_report(&plan, args, color)?;
+    write_report(&plan, args, color, ci)?;
     // In GitHub Actions the job summary shows the diff too (bytes bound it; chars are fewer).
-    crate::github::append_step_summary(&report::markdown_limited(
-        &plan,
-        crate::github::STEP_SUMMARY_LIMIT / 4,
-        None,
-    ))
-    .map_err(|e| {
-        Problem::new(format!(
-            "cannot write the job summary ($GITHUB_STEP_SUMMARY): {e}"
-        ))
-    })?;
+    let summary = report::markdown_limited(&plan, crate::ci::STEP_SUMMARY_LIMIT / 4, None);
+    step_summary(ci, &summary)?;
     Ok(plan.exit_code())
 }
 
-/// The rendered tree a diff compares, and how to name it.
-struct DiffTarget {
-    tree: RenderedTree,
-    name: String,
-    source_commit: Option<String>,
-}
+/// The remote whose branches are the shared truth.
+const REMOTE: &str = "origin";
 
-/// `--tree REV`; `--render` (or, offline, nothing) renders the working tree; otherwise the
-/// channel's candidate for the current branch.
-fn diff_target(
-    config: &Config,
-    source: &DirSource,
-    channel: &config::Channel,
-    args: &DiffArgs,
-    repo: Option<&git2::Repository>,
-) -> Result<DiffTarget, Problems> {
-    let from_git = |repo: &git2::Repository, rev: &str| -> Result<DiffTarget, Problems> {
-        let commit = crate::git::resolve_commit(repo, rev)?;
-        let tree = crate::git::read_tree(repo, commit)?;
-        Ok(DiffTarget {
-            source_commit: crate::tree::release_info(&tree).commit,
-            tree,
-            name: format!("{rev} ({})", short(&commit.to_string())),
-        })
-    };
-    let need_repo = || {
-        repo.ok_or_else(|| {
-            Problems::from(
-                Problem::new("not in a git repository")
-                    .hint("pass --render to diff a fresh render of the working tree"),
-            )
-        })
-    };
-    if let Some(rev) = &args.tree {
-        return from_git(need_repo()?, rev);
-    }
-    if args.render || args.against.is_some() {
-        let options = render::Options {
-            source: crate::git::source_info(&config.root),
-            ..Default::default()
-        };
-        let set = render::render(config, &[channel], source, &options)?.remove(0);
-        return Ok(DiffTarget {
-            tree: RenderedTree::build(&set),
-            name: "the working tree".to_string(),
-            source_commit: options.source.commit,
-        });
-    }
-    let repo = need_repo()?;
-    let branch = crate::git::current_branch(repo).ok_or_else(|| {
-        Problem::new("cannot tell which branch this is (HEAD is detached)")
-            .hint("pass --tree REV (e.g. the pull request's candidate) or --render")
-    })?;
-    // On a candidate branch itself (a pull request from it), that is the tree.
-    let own_prefix = format!("{}/{}/", candidate::CANDIDATE_PREFIX, channel.name);
-    let candidate_branch = if branch.starts_with(&own_prefix) {
-        branch
-    } else {
-        format!("{own_prefix}{branch}")
-    };
-    for rev in [
-        candidate_branch.clone(),
-        format!("origin/{candidate_branch}"),
-    ] {
-        if crate::git::resolve_commit(repo, &rev).is_ok() {
-            return from_git(repo, &rev);
-        }
-    }
-    Err(
-        Problem::new(format!("no candidate {candidate_branch} to compare"))
-            .hint("run `berth candidate` first, or pass --tree REV or --render")
-            .into(),
-    )
-}
-
-/// Plan `target` against the live cluster of `channel`.
-fn cluster_plan(
-    config: &Config,
-    channel: &config::Channel,
-    cluster: &ClusterArgs,
-    unified: usize,
-    target: DiffTarget,
-    previous: &RenderedTree,
-) -> Result<crate::plan::Plan, Problems> {
-    use crate::cluster::plan;
-    let desired = plan::tree_objects(&target.tree)?;
-    let release_tree = plan::tree_objects(previous)?;
-    with_cluster(cluster, channel, async |cluster_handle| {
-        // What the channel holds: the release record apply keeps, else the release branch.
-        let record = crate::apply::record::read(
-            &cluster_handle.client,
-            &config.apply.namespace,
-            &channel.name,
-        )
-        .await;
-        let previous = match record {
-            Ok(Some(record)) => {
-                let apps: std::collections::HashMap<&str, Option<String>> = release_tree
-                    .iter()
-                    .map(|o| (o.key.as_str(), o.app.clone()))
-                    .collect();
-                let mut objects = record.objects();
-                for object in &mut objects {
-                    object.app = apps.get(object.key.as_str()).cloned().flatten();
-                }
-                objects
-            }
-            Ok(None) => release_tree,
-            Err(problem) => {
-                eprintln!(
-                    "warning: {problem}; the prune preview uses {}",
-                    channel.release_branch
-                );
-                release_tree
-            }
-        };
-        if std::io::stderr().is_terminal() {
-            eprintln!(
-                "checking {} objects against {} …",
-                desired.len(),
-                cluster_handle.server
-            );
-        }
-        let options = plan::Options {
-            channel: &channel.name,
-            force: false,
-            dry_run_creates: true,
-            ignore: &config.ignore,
-            concurrency: cluster.concurrency,
-            context_lines: unified,
-        };
-        let objects = plan::plan(&cluster_handle, &desired, &previous, &options).await;
-        let base = match &cluster_handle.context {
-            Some(context) => format!("the cluster ({context})"),
-            None => format!("the cluster at {}", cluster_handle.server),
-        };
-        Ok(crate::plan::Plan {
-            channel: channel.name.clone(),
-            base,
-            target: target.name,
-            source_commit: target.source_commit,
-            objects,
-        })
+fn step_summary(ci: &CiEnv, markdown: &str) -> Result<(), Problems> {
+    ci.append_step_summary(markdown).map_err(|e| {
+        Problem::new(format!(
+            "cannot write the job summary ($GITHUB_STEP_SUMMARY): {e}"
+        ))
+        .into()
     })
-}
-
-/// Run `work` with the channel's cluster: `--kubeconfig`/`--context` first, then the channel's
-/// context, then the kubeconfig's current context or the in-cluster account.
-fn with_cluster<T>(
-    args: &ClusterArgs,
-    channel: &config::Channel,
-    work: impl AsyncFnOnce(crate::cluster::Cluster) -> Result<T, Problems>,
-) -> Result<T, Problems> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Problem::new(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(async {
-        let cluster = crate::cluster::Cluster::connect(&crate::cluster::Target {
-            kubeconfig: args.kubeconfig.as_deref(),
-            context: args.kube_context.as_deref().or(channel.context.as_deref()),
-        })
-        .await?;
-        work(cluster).await
-    })
-}
-
-fn short(id: &str) -> &str {
-    &id[..id.len().min(12)]
 }
 
 /// Write the plan as the report `args` ask for: stdout or `--out`, Markdown sized to
 /// `--max-chars` or split into parts, and the full report to `--full-out`.
-fn write_report(plan: &crate::plan::Plan, args: &DiffArgs, color: bool) -> Result<(), Problems> {
+fn write_report(
+    plan: &crate::plan::Plan,
+    args: &DiffArgs,
+    color: bool,
+    ci: &CiEnv,
+) -> Result<(), Problems> {
     let write = |file: &Path, text: &str| {
         std::fs::write(file, text)
             .map_err(|e| Problem::new(format!("cannot write the report: {e}")).in_file(file))
     };
+    let format = report::Format::from(args.output);
     if let Some(full) = &args.full_out {
-        write(full, &report::render(plan, args.output, false))?;
+        write(full, &report::render(plan, format, false))?;
     }
-    if args.split && args.output != report::Format::Markdown {
+    if args.split && format != report::Format::Markdown {
         return Err(Problem::new("--split writes Markdown parts")
             .hint("add -o markdown")
             .into());
@@ -647,13 +522,17 @@ fn write_report(plan: &crate::plan::Plan, args: &DiffArgs, color: bool) -> Resul
         );
         return Ok(());
     }
-    let text = match args.output {
+    let text = match format {
         report::Format::Markdown => {
             let full = args
                 .full_out
                 .as_ref()
                 .map(|f| format!("`{}`", f.display()))
-                .or_else(|| crate::github::run_url().map(|run| format!("the artifacts of {run}")));
+                .or_else(|| {
+                    ci.run_url
+                        .as_ref()
+                        .map(|run| format!("the artifacts of {run}"))
+                });
             report::markdown_limited(plan, args.max_chars, full.as_deref())
         }
         format => report::render(plan, format, color),
@@ -678,144 +557,30 @@ fn numbered(file: &Path, n: usize) -> PathBuf {
     file.with_file_name(name)
 }
 
-fn apply_command(config: &Config, args: &ApplyArgs) -> Result<u8, Problems> {
+fn apply_command(config: &Config, args: &ApplyArgs, ci: &CiEnv) -> Result<u8, Problems> {
     let channel = config.select_channels(std::slice::from_ref(&args.channel))?[0];
-    let repo = crate::git::open(&config.root)?;
-    let (release, release_name) = match &args.release {
-        Some(rev) => (crate::git::resolve_commit(&repo, rev)?, rev.clone()),
-        None => match candidate::release_tip(&repo, channel, "origin")? {
-            Some(tip) => (tip, channel.release_branch.clone()),
-            None => {
-                return Err(Problem::new(format!(
-                    "channel {} has no release branch {} (here or on origin)",
-                    channel.name, channel.release_branch
-                ))
-                .hint("merge a candidate into it first, or pass --ref REV")
-                .into());
-            }
-        },
-    };
-    let tree = crate::git::read_tree(&repo, release)?;
-    let objects = crate::cluster::plan::tree_objects(&tree)?;
-    let release_info = crate::tree::release_info(&tree);
-    let options = crate::apply::Options {
-        channel: channel.name.clone(),
-        release: release.to_string(),
-        source_commit: release_info.commit,
-        source_branch: release_info.branch,
-        namespace: config.apply.namespace.clone(),
-        prune: args.prune || channel.prune,
+    let request = apply::Request {
+        rev: args.release.clone(),
+        remote: REMOTE.to_string(),
+        push_notes: args.push_notes.clone(),
+        cluster: ClusterOptions::from(&args.cluster),
+        prune: args.prune,
         allow_mass_prune: args.allow_mass_prune,
         allow_cascading_prune: args.allow_cascading_prune,
-        max_prune_share: config.apply.max_prune_share,
         force_conflicts: args.force_conflicts,
         dry_run: args.dry_run,
         wait: args.wait.then_some(args.timeout),
         lock_wait: args.lock_timeout,
-        lease: std::time::Duration::from_secs(30),
-        concurrency: args.cluster.concurrency,
-        ignore: config.ignore.clone(),
+        ci: ci.clone(),
     };
-    let progress = |line: &str| eprintln!("{line}");
-    let report = with_cluster(&args.cluster, channel, async |mut cluster| {
-        progress(&format!(
-            "applying {release_name} ({}) to {}: {} objects",
-            short(&release.to_string()),
-            cluster.context.as_deref().unwrap_or(&cluster.server),
-            objects.len()
-        ));
-        Ok(crate::apply::run(&mut cluster, &objects, &options, &progress).await?)
+    let progress = Stderr {
+        progress: args.output == OutcomeFormat::Text,
+    };
+    let report = apply::apply_release(config, channel, &request, &progress)?;
+    step_summary(ci, &report::apply::markdown(&report))?;
+    print(&match args.output {
+        OutcomeFormat::Json => report::apply::json(&report),
+        OutcomeFormat::Text => report::apply::text(&report),
     })?;
-
-    if !report.dry_run && report.result != "no changes" {
-        let counts = apply_summary(&report);
-        let note = format!(
-            "berth apply {}: {}\n\n{counts}\n",
-            report.channel, report.result
-        );
-        let workdir = repo.workdir().unwrap_or(&config.root).to_path_buf();
-        let notes = crate::apply::record::notes_ref(&channel.name);
-        if let Some(remote) = &args.push_notes {
-            // Build on the remote's notes (CI clones do not fetch them): pushing must add a
-            // note, never replace the channel's history. A remote without notes yet is fine.
-            let _ = crate::git::git_cli(
-                &workdir,
-                &["fetch", "--quiet", remote, &format!("+{notes}:{notes}")],
-            );
-        }
-        crate::apply::record::write_note(&repo, &channel.name, release, &note)?;
-        if let Some(remote) = &args.push_notes {
-            crate::git::git_cli(
-                &workdir,
-                &["push", "--quiet", remote, &format!("{notes}:{notes}")],
-            )?;
-        }
-    }
-    crate::github::append_step_summary(&apply_step_summary(&report)).map_err(|e| {
-        Problem::new(format!(
-            "cannot write the job summary ($GITHUB_STEP_SUMMARY): {e}"
-        ))
-    })?;
-    match args.output {
-        OutcomeFormat::Json => print(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&report).expect("reports serialize")
-        ))?,
-        OutcomeFormat::Text => {
-            let mut text = format!(
-                "{}{} {}: {}\n  {}\n",
-                if report.dry_run { "dry run: " } else { "" },
-                report.channel,
-                short(&report.release),
-                report.result,
-                apply_summary(&report)
-            );
-            for object in report.objects.iter().filter(|o| o.result != "unchanged") {
-                text.push_str(&format!("  {:<10} {}", object.result, object.key));
-                if let Some(detail) = &object.detail {
-                    text.push_str(&format!(": {detail}"));
-                }
-                text.push('\n');
-            }
-            for pending in &report.not_ready {
-                text.push_str(&format!(
-                    "  not ready  {}: {}\n",
-                    pending.key, pending.reason
-                ));
-            }
-            print(&text)?;
-        }
-    }
     Ok(report.exit_code())
-}
-
-/// The apply's outcome for GitHub's job summary: the result, the counts, what did not go well.
-fn apply_step_summary(report: &crate::apply::Report) -> String {
-    let mut text = format!(
-        "### berth apply · `{}`{}\n\n`{}`: **{}** — {}\n",
-        report.channel,
-        if report.dry_run { " (dry run)" } else { "" },
-        short(&report.release),
-        report.result,
-        apply_summary(report)
-    );
-    for object in report.objects.iter().filter(|o| o.result == "failed") {
-        let detail = object.detail.as_deref().unwrap_or("");
-        text.push_str(&format!("- failed `{}`: {detail}\n", object.key));
-    }
-    for pending in &report.not_ready {
-        text.push_str(&format!(
-            "- not ready `{}`: {}\n",
-            pending.key, pending.reason
-        ));
-    }
-    text
-}
-
-fn apply_summary(report: &crate::apply::Report) -> String {
-    let s = &report.summary;
-    format!(
-        "{} created, {} updated, {} unchanged, {} pruned, {} failed",
-        s.created, s.updated, s.unchanged, s.pruned, s.failed
-    )
 }

@@ -9,6 +9,8 @@ pub mod exit {
     pub const OK: u8 = 0;
     pub const CHANGES: u8 = 1;
     pub const ERROR: u8 = 2;
+    /// `apply --wait` ran out of time before everything was ready.
+    pub const TIMED_OUT: u8 = 3;
 }
 
 /// A place in a file: `file`, `file:line` or `file:line:column` (1-based).
@@ -158,3 +160,23 @@ impl fmt::Display for Problems {
 }
 
 impl std::error::Error for Problems {}
+
+impl std::error::Error for Problem {}
+
+/// A kube error without the full Status dump its `Display` carries.
+pub fn kube_error(err: &kube::Error) -> String {
+    match err {
+        kube::Error::Api(status) => {
+            format!("{} {}: {}", status.code, status.reason, status.message)
+        }
+        other => {
+            let mut text = other.to_string();
+            let mut source = std::error::Error::source(other);
+            while let Some(inner) = source {
+                text = format!("{text}: {inner}");
+                source = inner.source();
+            }
+            text
+        }
+    }
+}

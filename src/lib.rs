@@ -1,22 +1,41 @@
 //! berth: render Kubernetes manifests per channel, commit them to git, diff them against the
-//! live cluster and apply them. The modules follow the pipeline:
-//! `config` → `render` → `tree` → `git`/`candidate` → `diff` → `plan` → `report` (apply: coming),
-//! with `cli` on top.
+//! live cluster and apply them. The modules follow the pipeline; each imports only those
+//! before it (`tests/architecture.rs` keeps it so):
+//!
+//! - vocabulary: `error`, `yaml`, `object` (keys, names, labels), `plan` (changes), `ci` (the
+//!   CI run, read once);
+//! - formats and rules: `source` (files of a directory or commit), `tree` (the rendered-tree
+//!   format), `ignore` (ignore rules), `secret` (masking);
+//! - the pipeline: `config` → `render` → `git` → `release` (resolution, record, notes,
+//!   outcomes) → `candidate` → `diff` → `cluster` (connect, dry-run plan, live diff) →
+//!   `report` (one printer per format) → `apply`;
+//! - `cli` on top: parse, dispatch, print.
 
-pub mod apply;
-pub mod candidate;
-pub mod cli;
-pub mod cluster;
-pub mod config;
-pub mod diff;
 pub mod error;
-pub mod git;
-pub mod github;
+pub mod yaml;
+
+pub mod ci;
+pub mod object;
 pub mod plan;
-pub mod render;
-pub mod report;
+
+pub mod ignore;
+pub mod secret;
 pub mod source;
 pub mod tree;
-pub mod yaml;
+
+pub mod config;
+pub mod render;
+
+pub mod git;
+pub mod release;
+
+pub mod candidate;
+pub mod diff;
+
+pub mod cluster;
+pub mod report;
+
+pub mod apply;
+pub mod cli;
 
 pub use error::{Location, Problem, Problems};

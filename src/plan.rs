@@ -1,8 +1,9 @@
-//! Plan: what moving from one state of a channel to another changes, object by object.
-//! The offline diff (tree against tree) and the cluster diff (tree against live objects) both
-//! produce a [`Plan`]; `report` turns it into text, Markdown or JSON.
+//! Plan: the vocabulary of what moving from one state of a channel to another changes, object
+//! by object. The offline diff (tree against tree) and the cluster diff (tree against live
+//! objects) both produce a [`Plan`]; apply carries it out; `report` prints it.
 
 use crate::error::exit;
+use crate::object::{ObjectKey, PRUNE_ANNOTATION};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -30,11 +31,44 @@ impl Action {
     }
 }
 
+/// Why an object that left the release (or was to be pruned) stays in the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeptReason {
+    /// The live object is annotated `berth.dev/prune: disabled`.
+    PruneDisabled,
+    /// Pruning is off for this apply (no `--prune`, channel `prune: false`).
+    PruneOff,
+    /// The new release failed to apply: the old objects stay (a failed web-v2 keeps web-v1).
+    ApplyFailed,
+    /// A Namespace or CRD, whose deletion deletes everything in it.
+    Cascading { kind: String },
+    /// The live object no longer carries this channel's label: it is not berth's to delete.
+    NotOwned,
+    /// It changed between the check and the delete (the delete's preconditions failed).
+    ChangedSinceChecked,
+}
+
+impl KeptReason {
+    /// Why, as a sentence for a report.
+    pub fn sentence(&self) -> String {
+        match self {
+            KeptReason::PruneDisabled => format!("annotated {PRUNE_ANNOTATION}: disabled"),
+            KeptReason::PruneOff => "left the release; kept (prune is off)".into(),
+            KeptReason::ApplyFailed => "kept: not pruned, applying failed".into(),
+            KeptReason::Cascading { kind } => format!(
+                "deleting a {kind} deletes everything in it; delete it by hand, or pass --allow-cascading-prune"
+            ),
+            KeptReason::NotOwned => "no longer carries this channel's label".into(),
+            KeptReason::ChangedSinceChecked => "changed since it was checked".into(),
+        }
+    }
+}
+
 /// One object's part of the plan.
 #[derive(Debug, Clone, Serialize)]
 pub struct ObjectChange {
     /// `<namespace>/<Kind>.<group>/<name>`, as in the rendered tree.
-    pub key: String,
+    pub key: ObjectKey,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub app: Option<String>,
     pub action: Action,
@@ -47,18 +81,30 @@ pub struct ObjectChange {
     /// Why the object could not be checked (with `Action::Error`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Left the release but stays (with `Action::Unchanged`); `note` says why.
+    #[serde(skip)]
+    pub kept: Option<KeptReason>,
 }
 
 impl ObjectChange {
-    pub fn new(key: impl Into<String>, app: Option<String>, action: Action) -> Self {
+    pub fn new(key: ObjectKey, app: Option<String>, action: Action) -> Self {
         ObjectChange {
-            key: key.into(),
+            key,
             app,
             action,
             diff: None,
             note: None,
             error: None,
+            kept: None,
         }
+    }
+
+    /// An object that left the release but stays, and why.
+    pub fn kept(key: ObjectKey, app: Option<String>, reason: KeptReason) -> Self {
+        let mut change = ObjectChange::new(key, app, Action::Unchanged);
+        change.note = Some(format!("kept: {}", reason.sentence()));
+        change.kept = Some(reason);
+        change
     }
 }
 
@@ -161,7 +207,10 @@ mod tests {
             source_commit: None,
             objects: actions
                 .iter()
-                .map(|(app, action)| ObjectChange::new("k", Some(app.to_string()), *action))
+                .map(|(app, action)| {
+                    let key = ObjectKey::parse("ns/ConfigMap/k").unwrap();
+                    ObjectChange::new(key, Some(app.to_string()), *action)
+                })
                 .collect(),
         }
     }

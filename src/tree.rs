@@ -1,14 +1,26 @@
-//! The rendered tree: one canonical YAML file per object, plus `.berth/release.yaml`.
-//! Byte for byte the same for the same input, so the same render gives the same git tree.
+//! The rendered tree: one canonical YAML file per object, plus `.berth/release.yaml`. This
+//! module owns the format (paths, the release manifest, reading objects back); `render` builds
+//! trees, `git` stores them. Byte for byte the same for the same input, so the same render gives
+//! the same git tree.
 
-use crate::render::{RenderedSet, SourceInfo};
-use rayon::prelude::*;
-use serde::Serialize;
+use crate::error::Problem;
+use crate::object::{ObjectKey, TreeObject};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io;
 use std::path::Path;
 
 pub const RELEASE_FILE: &str = ".berth/release.yaml";
+
+/// berth's own files in a tree (not objects).
+pub fn is_berth_file(path: &str) -> bool {
+    path.starts_with(".berth/")
+}
+
+/// A commit id as berth shows it: its first 12 characters.
+pub fn short_id(id: &str) -> &str {
+    &id[..id.len().min(12)]
+}
 
 /// Path in the tree → file contents, in path order.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -16,36 +28,122 @@ pub struct RenderedTree {
     pub files: BTreeMap<String, Vec<u8>>,
 }
 
-/// `.berth/release.yaml`: what a release holds, for humans and for later berth commands.
-#[derive(Debug, Serialize)]
-pub struct ReleaseManifest<'a> {
-    pub channel: &'a str,
-    pub source: &'a SourceInfo,
-    pub berth: &'static str,
-    pub apps: BTreeMap<&'a str, AppManifest>,
+/// A rendered tree and how reports name it.
+#[derive(Debug, Clone)]
+pub struct NamedTree {
+    pub tree: RenderedTree,
+    /// E.g. `candidates/test/feature (5d6e7f8…)` or `the working tree`.
+    pub name: String,
+    /// The commit the tree was rendered from, when known.
+    pub source_commit: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// The commit a render was made from, when known.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceInfo {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+}
+
+impl SourceInfo {
+    pub fn short_commit(&self) -> Option<&str> {
+        self.commit.as_deref().map(short_id)
+    }
+}
+
+/// `.berth/release.yaml`: what a release holds, for humans and for later berth commands.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseManifest {
+    #[serde(default)]
+    pub channel: String,
+    #[serde(default)]
+    pub source: SourceInfo,
+    /// The berth version that rendered it.
+    #[serde(default)]
+    pub berth: String,
+    #[serde(default)]
+    pub apps: BTreeMap<String, AppManifest>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppManifest {
-    pub driver: &'static str,
+    #[serde(default)]
+    pub driver: String,
     /// Object keys (`<namespace>/<Kind>.<group>/<name>`), sorted.
-    pub objects: Vec<String>,
+    #[serde(default)]
+    pub objects: Vec<ObjectKey>,
+}
+
+impl ReleaseManifest {
+    /// Object key → app.
+    pub fn apps_of(&self) -> BTreeMap<ObjectKey, String> {
+        self.apps
+            .iter()
+            .flat_map(|(app, entry)| entry.objects.iter().map(|key| (key.clone(), app.clone())))
+            .collect()
+    }
+
+    pub fn to_yaml(&self) -> String {
+        crate::yaml::to_string(self)
+    }
 }
 
 impl RenderedTree {
-    pub fn build(set: &RenderedSet) -> Self {
-        let mut files: BTreeMap<String, Vec<u8>> = set
-            .objects
-            .par_iter()
-            .map(|o| {
-                (
-                    o.key.tree_path(),
-                    crate::yaml::to_string(&o.body).into_bytes(),
-                )
+    /// The release manifest, if the tree has one.
+    pub fn manifest(&self) -> Result<Option<ReleaseManifest>, Problem> {
+        let Some(bytes) = self.files.get(RELEASE_FILE) else {
+            return Ok(None);
+        };
+        crate::yaml::from_str(&String::from_utf8_lossy(bytes))
+            .map(Some)
+            .map_err(|e| {
+                Problem::new(format!(
+                    "the release manifest cannot be read: {}",
+                    e.message
+                ))
+                .in_file(RELEASE_FILE)
+                .hint("rendered trees are written by berth; re-create the candidate")
             })
-            .collect();
-        files.insert(RELEASE_FILE.to_string(), release_manifest(set).into_bytes());
-        RenderedTree { files }
+    }
+
+    /// Object key → app, from the release manifest (empty without one).
+    pub fn apps_of(&self) -> Result<BTreeMap<ObjectKey, String>, Problem> {
+        Ok(self.manifest()?.map(|m| m.apps_of()).unwrap_or_default())
+    }
+
+    /// Every object file, by key; a file that is neither berth's nor an object's is refused.
+    pub fn object_files(&self) -> Result<BTreeMap<ObjectKey, &[u8]>, Problem> {
+        self.files
+            .iter()
+            .filter(|(path, _)| !is_berth_file(path))
+            .map(|(path, bytes)| match ObjectKey::from_path(path) {
+                Some(key) => Ok((key, bytes.as_slice())),
+                None => Err(not_an_object(path)),
+            })
+            .collect()
+    }
+
+    /// The objects of the tree, with their apps from the release manifest.
+    pub fn objects(&self) -> Result<Vec<TreeObject>, Problem> {
+        let apps = self.apps_of()?;
+        self.object_files()?
+            .into_iter()
+            .map(|(key, bytes)| {
+                let body = crate::yaml::parse_documents(&String::from_utf8_lossy(bytes))
+                    .ok()
+                    .filter(|docs| docs.len() == 1)
+                    .and_then(|docs| docs.into_iter().next())
+                    .map(|d| d.value)
+                    .ok_or_else(|| not_an_object(&key.tree_path()))?;
+                Ok(TreeObject {
+                    app: apps.get(&key).cloned(),
+                    key,
+                    body,
+                })
+            })
+            .collect()
     }
 
     /// Write the tree to `dir`, replacing whatever was there: built beside it and swapped
@@ -95,77 +193,8 @@ impl RenderedTree {
     }
 }
 
-fn release_manifest(set: &RenderedSet) -> String {
-    let mut apps: BTreeMap<&str, AppManifest> = set
-        .apps
-        .iter()
-        .map(|(name, driver)| {
-            (
-                name.as_str(),
-                AppManifest {
-                    driver,
-                    objects: Vec::new(),
-                },
-            )
-        })
-        .collect();
-    for object in &set.objects {
-        if let Some(app) = apps.get_mut(object.app.as_str()) {
-            app.objects.push(object.key.to_string());
-        }
-    }
-    crate::yaml::to_string(&ReleaseManifest {
-        channel: &set.channel,
-        source: &set.source,
-        berth: env!("CARGO_PKG_VERSION"),
-        apps,
-    })
-}
-
-/// All objects of `sets` as one YAML stream (`---` between documents).
-pub fn yaml_stream(sets: &[RenderedSet]) -> String {
-    let documents: Vec<String> = sets
-        .iter()
-        .flat_map(|s| &s.objects)
-        .collect::<Vec<_>>()
-        .par_iter()
-        .map(|o| crate::yaml::to_string(&o.body))
-        .collect();
-    let mut out = String::with_capacity(documents.iter().map(|d| d.len() + 4).sum());
-    for document in documents {
-        out.push_str("---\n");
-        out.push_str(&document);
-    }
-    out
-}
-
-/// All objects of `sets` as a `v1` `List`, as `kubectl get -o json` prints.
-pub fn json_list(sets: &[RenderedSet]) -> String {
-    let items: Vec<&serde_json::Value> = sets
-        .iter()
-        .flat_map(|s| &s.objects)
-        .map(|o| &o.body)
-        .collect();
-    let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
-    let mut out = serde_json::to_string_pretty(&list).expect("JSON values serialize");
-    out.push('\n');
-    out
-}
-
-/// The source commit and branch a rendered tree records in `.berth/release.yaml`.
-pub fn release_info(tree: &RenderedTree) -> SourceInfo {
-    let release: Option<serde_json::Value> = tree
-        .files
-        .get(RELEASE_FILE)
-        .and_then(|bytes| crate::yaml::from_str(&String::from_utf8_lossy(bytes)).ok());
-    let field = |name: &str| {
-        release
-            .as_ref()
-            .and_then(|r| r["source"][name].as_str())
-            .map(str::to_string)
-    };
-    SourceInfo {
-        commit: field("commit"),
-        branch: field("branch"),
-    }
+fn not_an_object(path: &str) -> Problem {
+    Problem::new("the rendered tree holds a file that is not one object")
+        .in_file(path)
+        .hint("rendered trees are written by berth; re-create the candidate")
 }

@@ -814,8 +814,9 @@ fn markdown_report_of_a_cluster_diff() {
 /// Property: whatever a Secret holds, its values never reach a report.
 mod secret_masking {
     use super::*;
-    use berth::cluster::plan::{Options, TreeObject, plan};
+    use berth::cluster::plan::{Options, plan};
     use berth::cluster::{Cluster, Target};
+    use berth::object::{ObjectKey, TreeObject};
     use berth::report::{Format, render};
     use proptest::prelude::*;
     use std::sync::OnceLock;
@@ -875,7 +876,7 @@ mod secret_masking {
         let shared = shared();
         shared.live.apply(before, "berth");
         let objects = [TreeObject {
-            key: format!("demo/Secret/{name}"),
+            key: ObjectKey::parse(&format!("demo/Secret/{name}")).unwrap(),
             app: Some("web".into()),
             body: target.clone(),
         }];
@@ -952,9 +953,9 @@ mod secret_masking {
                 secret("s", &[("changed", &v.0), ("same", &same.0)], &[]).to_string()
             };
             let before = secret("s", &[("changed", &old.0), ("same", &same.0), ("gone", &gone.0)],
-                &[(berth::diff::LAST_APPLIED, last_applied(&old))]);
+                &[(berth::object::LAST_APPLIED, last_applied(&old))]);
             let target = secret("s", &[("changed", &new.0), ("same", &same.0), ("added", &added.0)],
-                &[(berth::diff::LAST_APPLIED, last_applied(&new))]);
+                &[(berth::object::LAST_APPLIED, last_applied(&new))]);
             let reports = reports("s", &before, &target);
             prop_assert!(reports[0].contains("*** (before)") && reports[0].contains("*** (after)"), "{}", reports[0]);
             if let Some(leak) = leaks(&reports, &[&old, &new, &same, &gone, &added]) {

@@ -20,6 +20,7 @@ fn plan(objects: Vec<ObjectChange>) -> Plan {
 }
 
 fn object(key: &str, app: &str, action: Action, diff: Option<String>) -> ObjectChange {
+    let key = berth::object::ObjectKey::parse(key).expect("a tree key");
     let mut object = ObjectChange::new(key, Some(app.to_string()), action);
     object.diff = diff;
     object
@@ -366,7 +367,7 @@ fn three_thousand_objects_fit_in_a_comment() {
     let mut diffs = BTreeMap::new();
     fenced_diffs(&report, &mut diffs);
     for object in &plan.objects {
-        if let Some(shown) = diffs.get(&object.key) {
+        if let Some(shown) = diffs.get(object.key.as_str()) {
             assert_eq!(Some(shown), object.diff.as_ref(), "{}", object.key);
         }
     }
@@ -417,7 +418,7 @@ fn three_thousand_objects_split_into_parts() {
     assert_eq!(diffs.len(), changed.len());
     for object in changed {
         assert_eq!(
-            diffs.get(&object.key),
+            diffs.get(object.key.as_str()),
             object.diff.as_ref(),
             "{}",
             object.key
@@ -476,7 +477,7 @@ fn a_diff_larger_than_a_part_is_split_across_parts() {
         "the note once"
     );
     for object in &plan.objects {
-        assert_eq!(diffs.get(&object.key), object.diff.as_ref());
+        assert_eq!(diffs.get(object.key.as_str()), object.diff.as_ref());
     }
     // The last piece and the small object share the last part.
     assert!(parts.last().unwrap().contains("shop/Deployment.apps/web"));

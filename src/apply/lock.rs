@@ -3,7 +3,10 @@
 //! (a killed job) is taken over once its lease has run out. Every change is compare-and-swap on
 //! the Lease's resourceVersion.
 
-use crate::error::Problem;
+use crate::ci::CiEnv;
+use crate::error::{Problem, kube_error};
+use crate::object::LABEL_CHANNEL;
+use crate::release::outcome::{Event, Reporter};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
@@ -33,29 +36,26 @@ pub struct Lock {
 }
 
 /// Who holds the lock, as other appliers see it: the CI run, or user@host, and the process.
-pub fn identity() -> String {
+pub fn identity(ci: &CiEnv) -> String {
     let pid = std::process::id();
     // Jobs of one workflow run share the run URL, and containers reuse pids: a nonce keeps two
     // appliers from mistaking each other for themselves.
     let nonce = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    if let Some(run) = crate::github::run_url() {
-        let actor = crate::github::actor().unwrap_or_else(|| "github-actions".into());
-        let attempt = var("GITHUB_RUN_ATTEMPT").unwrap_or_else(|| "1".into());
-        let job = var("GITHUB_JOB").unwrap_or_default();
-        return format!("{run} ({actor}, job {job} attempt {attempt}, pid {pid}, {nonce:08x})");
+    match &ci.run_url {
+        Some(run) => format!(
+            "{run} ({}, job {} attempt {}, pid {pid}, {nonce:08x})",
+            ci.actor.as_deref().unwrap_or("github-actions"),
+            ci.job.as_deref().unwrap_or_default(),
+            ci.run_attempt.as_deref().unwrap_or("1")
+        ),
+        None => format!(
+            "{}@{} (pid {pid}, {nonce:08x})",
+            ci.user.as_deref().unwrap_or("someone"),
+            ci.host.as_deref().unwrap_or("localhost")
+        ),
     }
-    let user = var("USER").unwrap_or_else(|| "someone".into());
-    let host = var("HOSTNAME")
-        .or_else(|| {
-            std::fs::read_to_string("/etc/hostname")
-                .ok()
-                .map(|h| h.trim().to_string())
-        })
-        .unwrap_or_else(|| "localhost".into());
-    format!("{user}@{host} (pid {pid}, {nonce:08x})")
 }
 
 fn now() -> MicroTime {
@@ -67,7 +67,7 @@ pub async fn acquire(
     client: &Client,
     options: &LockOptions,
     identity: &str,
-    progress: &dyn Fn(&str),
+    reporter: &dyn Reporter,
 ) -> Result<Lock, Problem> {
     ensure_namespace(client, &options.namespace).await?;
     let api: Api<Lease> = Api::namespaced(client.clone(), &options.namespace);
@@ -82,7 +82,7 @@ pub async fn acquire(
             Problem::new(format!(
                 "cannot take the lock {}/{name}: {}",
                 options.namespace,
-                crate::cluster::short_error(&e)
+                kube_error(&e)
             ))
             .hint("berth needs get, create and update on leases in that namespace")
         };
@@ -91,13 +91,7 @@ pub async fn acquire(
             let lease = Lease {
                 metadata: ObjectMeta {
                     name: Some(name.clone()),
-                    labels: Some(
-                        [(
-                            crate::render::postprocess::LABEL_CHANNEL.to_string(),
-                            options.channel.clone(),
-                        )]
-                        .into(),
-                    ),
+                    labels: Some([(LABEL_CHANNEL.to_string(), options.channel.clone())].into()),
                     ..Default::default()
                 },
                 spec: Some(LeaseSpec {
@@ -129,9 +123,7 @@ pub async fn acquire(
             .is_some_and(|(_, since)| since.elapsed() >= duration);
         if holder.is_none() || holder.as_deref() == Some(identity) || expired {
             if let (Some(previous), true) = (&holder, expired) {
-                progress(&format!(
-                    "taking over the lock from {previous}: it stopped renewing"
-                ));
+                reporter.report(&Event::TakingOverLock { previous });
             }
             spec.holder_identity = Some(identity.to_string());
             spec.lease_duration_seconds = Some(lease_seconds);
@@ -161,9 +153,10 @@ pub async fn acquire(
             .hint("wait for that apply to finish, or raise --lock-timeout; a holder that stops renewing is taken over after its lease runs out"));
         }
         if !told {
-            progress(&format!(
-                "waiting for the lock: {holder} holds it since {since}"
-            ));
+            reporter.report(&Event::WaitingForLock {
+                holder: &holder,
+                since: &since,
+            });
             told = true;
         }
         let left = options.wait.saturating_sub(started.elapsed());
@@ -271,7 +264,7 @@ pub async fn ensure_namespace(client: &Client, namespace: &str) -> Result<(), Pr
     let fail = |e: kube::Error| {
         Problem::new(format!(
             "cannot create namespace {namespace} for berth's lock and records: {}",
-            crate::cluster::short_error(&e)
+            kube_error(&e)
         ))
         .hint("create it, or set apply.namespace in berth.yaml to one berth may use")
     };
@@ -281,7 +274,7 @@ pub async fn ensure_namespace(client: &Client, namespace: &str) -> Result<(), Pr
     let object = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}});
     api.patch(
         namespace,
-        &PatchParams::apply(crate::cluster::FIELD_MANAGER),
+        &PatchParams::apply(crate::object::FIELD_MANAGER),
         &Patch::Apply(&object),
     )
     .await

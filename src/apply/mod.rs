@@ -6,18 +6,25 @@
 
 pub mod lock;
 pub mod order;
-pub mod record;
 pub mod wait;
 
-use crate::cluster::plan::{self, TreeObject};
-use crate::cluster::{Cluster, FIELD_MANAGER, explain, inspect};
-use crate::diff::{IgnoreRule, desired_for_apply, is_ignored_anywhere};
-use crate::error::{Problem, exit};
-use crate::plan::{Action, ObjectChange};
-use crate::render::kinds::group_of;
+use crate::ci::CiEnv;
+use crate::cluster::{Cluster, ClusterOptions, block_on, explain, inspect, plan};
+use crate::config::{Channel, Config};
+use crate::error::{Problem, Problems, kube_error};
+use crate::git;
+use crate::ignore::{IgnoreRule, desired_for_apply, is_ignored_anywhere};
+use crate::object::{
+    FIELD_MANAGER, LABEL_CHANNEL, ObjectKey, PRUNE_ANNOTATION, TreeObject, group_of,
+};
+use crate::plan::{Action, KeptReason, ObjectChange};
+use crate::release::outcome::{
+    ApplyResult, Event, NotReady, ObjectResult, Outcome, Report, Reporter, Summary,
+};
+use crate::release::{self, notes, record};
+use crate::secret::scrub;
 use futures_util::StreamExt;
 use kube::api::{DeleteParams, Patch, PatchParams, PropagationPolicy};
-use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 use wait::Readiness;
@@ -43,57 +50,87 @@ pub struct Options {
     pub lease: Duration,
     pub concurrency: usize,
     pub ignore: Vec<IgnoreRule>,
+    /// The CI run (or person) applying: the lock's holder and the record's author.
+    pub ci: CiEnv,
 }
 
-/// What happened to one object.
-#[derive(Debug, Clone, Serialize)]
-pub struct Outcome {
-    pub key: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub app: Option<String>,
-    pub stage: &'static str,
-    /// created, updated, unchanged, pruned, kept, failed; with --dry-run: would create, …
-    pub result: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-}
+/// How long the channel's lock lives without renewal (it is renewed every third of it).
+pub const LEASE: Duration = Duration::from_secs(30);
 
-#[derive(Debug, Clone, Copy, Default, Serialize)]
-pub struct Summary {
-    pub created: usize,
-    pub updated: usize,
-    pub unchanged: usize,
-    pub pruned: usize,
-    pub failed: usize,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct NotReady {
-    pub key: String,
-    pub reason: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    pub channel: String,
-    pub release: String,
+/// What `berth apply` asks for, beyond the channel.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The release to apply; default: the tip of the channel's release branch.
+    pub rev: Option<String>,
+    /// Whose release branch is the shared truth (and where notes are pushed).
+    pub remote: String,
+    /// Push the release note to this remote.
+    pub push_notes: Option<String>,
+    pub cluster: ClusterOptions,
+    /// `--prune` (the channel's `prune` counts too).
+    pub prune: bool,
+    pub allow_mass_prune: bool,
+    pub allow_cascading_prune: bool,
+    pub force_conflicts: bool,
     pub dry_run: bool,
-    /// succeeded, failed, timed-out; `no changes` when nothing had to be written.
-    pub result: String,
-    pub summary: Summary,
-    pub objects: Vec<Outcome>,
-    pub not_ready: Vec<NotReady>,
+    pub wait: Option<Duration>,
+    pub lock_wait: Duration,
+    pub ci: CiEnv,
 }
 
-impl Report {
-    /// 0 success, 2 failure, 3 timed out waiting.
-    pub fn exit_code(&self) -> u8 {
-        match self.result.as_str() {
-            "failed" => exit::ERROR,
-            "timed-out" => 3,
-            _ => exit::OK,
+/// Apply the channel's release: resolve it (the remote's release branch first), read its tree
+/// (never re-rendered), apply it, and note the outcome on the release commit.
+pub fn apply_release(
+    config: &Config,
+    channel: &Channel,
+    request: &Request,
+    reporter: &dyn Reporter,
+) -> Result<Report, Problems> {
+    let repo = git::open(&config.root)?;
+    let release = release::resolve(&repo, channel, request.rev.as_deref(), &request.remote)?;
+    let tree = release.tree(&repo)?;
+    let objects = tree.objects()?;
+    let source = tree.manifest()?.map(|m| m.source).unwrap_or_default();
+    let options = Options {
+        channel: channel.name.clone(),
+        release: release.commit.to_string(),
+        source_commit: source.commit,
+        source_branch: source.branch,
+        namespace: config.apply.namespace.clone(),
+        prune: request.prune || channel.prune,
+        allow_mass_prune: request.allow_mass_prune,
+        allow_cascading_prune: request.allow_cascading_prune,
+        max_prune_share: config.apply.max_prune_share,
+        force_conflicts: request.force_conflicts,
+        dry_run: request.dry_run,
+        wait: request.wait,
+        lock_wait: request.lock_wait,
+        lease: LEASE,
+        concurrency: request.cluster.concurrency,
+        ignore: config.ignore.clone(),
+        ci: request.ci.clone(),
+    };
+    let report = block_on(async {
+        let mut cluster = Cluster::connect(&request.cluster.target(channel)).await?;
+        reporter.report(&Event::Started {
+            name: &release.name,
+            release: &options.release,
+            target: cluster.context.as_deref().unwrap_or(&cluster.server),
+            objects: objects.len(),
+        });
+        run(&mut cluster, &objects, &options, reporter).await
+    })?;
+    if !report.dry_run && report.result != ApplyResult::NoChanges {
+        let workdir = repo.workdir().unwrap_or(&config.root).to_path_buf();
+        if let Some(remote) = &request.push_notes {
+            notes::fetch(&workdir, remote, &channel.name)?;
+        }
+        notes::write(&repo, &channel.name, release.commit, &notes::text(&report))?;
+        if let Some(remote) = &request.push_notes {
+            notes::push(&workdir, remote, &channel.name)?;
         }
     }
+    Ok(report)
 }
 
 /// Apply `objects` (the release tree) to the channel.
@@ -101,13 +138,13 @@ pub async fn run(
     cluster: &mut Cluster,
     objects: &[TreeObject],
     options: &Options,
-    progress: &dyn Fn(&str),
+    reporter: &dyn Reporter,
 ) -> Result<Report, Problem> {
     let client = cluster.client.clone();
     let (previous, inventory) = last_release(&client, options).await?;
-    let settled = previous.as_ref().is_some_and(|r| {
-        r.release == options.release && r.result == record::Result::Succeeded.as_str()
-    });
+    let settled = previous
+        .as_ref()
+        .is_some_and(|r| r.release == options.release && r.result == ApplyResult::Succeeded);
     // A release already applied is checked without the lock: unchanged, it ends here having
     // written nothing. A dry run never takes the lock either.
     if settled || options.dry_run {
@@ -121,12 +158,12 @@ pub async fn run(
         if options.dry_run || nothing_to_write {
             let mut report = planned_report(objects, &changes, options);
             if !options.dry_run {
-                report.result = "no changes".into();
+                report.result = ApplyResult::NoChanges;
                 if let Some(timeout) = options.wait {
                     report.not_ready =
-                        wait_ready(cluster, objects, timeout, options.concurrency, progress).await;
+                        wait_ready(cluster, objects, timeout, options.concurrency, reporter).await;
                     if !report.not_ready.is_empty() {
-                        report.result = record::Result::TimedOut.as_str().into();
+                        report.result = ApplyResult::TimedOut;
                     }
                 }
             }
@@ -134,15 +171,15 @@ pub async fn run(
         }
     }
 
-    let identity = lock::identity();
+    let identity = lock::identity(&options.ci);
     let lock_options = lock::LockOptions {
         namespace: options.namespace.clone(),
         channel: options.channel.clone(),
         wait: options.lock_wait,
         lease: options.lease,
     };
-    let held = lock::acquire(&client, &lock_options, &identity, progress).await?;
-    let report = apply_locked(cluster, objects, options, &held, identity, progress).await;
+    let held = lock::acquire(&client, &lock_options, &identity, reporter).await?;
+    let report = apply_locked(cluster, objects, options, &held, identity, reporter).await;
     held.release().await;
     report
 }
@@ -167,7 +204,7 @@ async fn apply_locked(
     options: &Options,
     held: &lock::Lock,
     identity: String,
-    progress: &dyn Fn(&str),
+    reporter: &dyn Reporter,
 ) -> Result<Report, Problem> {
     let client = cluster.client.clone();
     // Plan under the lock: another apply may have changed things before we held it.
@@ -175,42 +212,46 @@ async fn apply_locked(
     let changes = plan_changes(cluster, objects, &inventory, options).await;
     check_prune_guard(&changes, objects, &inventory, options)?;
 
-    let mut outcomes = apply_stages(cluster, objects, &changes, options, progress).await;
+    let mut outcomes = apply_stages(cluster, objects, &changes, options, reporter).await;
     // A prune check that failed (e.g. a forbidden GET) fails the release too.
-    let in_release: BTreeSet<&str> = objects.iter().map(|o| o.key.as_str()).collect();
+    let in_release: BTreeSet<&ObjectKey> = objects.iter().map(|o| &o.key).collect();
     outcomes.extend(
         changes
             .iter()
-            .filter(|c| c.action == Action::Error && !in_release.contains(c.key.as_str()))
-            .map(|c| outcome_of(c, "failed")),
+            .filter(|c| c.action == Action::Error && !in_release.contains(&c.key))
+            .map(|c| outcome_of(c, ObjectResult::Failed)),
     );
-    let applied_cleanly = !outcomes.iter().any(|o| o.result == "failed");
+    let failed = |outcomes: &[Outcome]| outcomes.iter().any(|o| o.result == ObjectResult::Failed);
+    let applied_cleanly = !failed(&outcomes);
     let mut pruned = BTreeSet::new();
     let deletions = changes.iter().filter(|c| c.action == Action::Delete);
     if options.prune && applied_cleanly {
         held.confirm().await?;
-        for outcome in prune(cluster, &inventory, &changes, options, progress).await {
-            if outcome.result == "pruned" {
+        for outcome in prune(cluster, &inventory, &changes, options, reporter).await {
+            if outcome.result == ObjectResult::Pruned {
                 pruned.insert(outcome.key.clone());
             }
             outcomes.push(outcome);
         }
-    } else if options.prune {
-        // Never remove the old while the new did not apply (a failed web-v2 keeps web-v1).
-        outcomes.extend(deletions.map(|c| outcome_of(c, "kept: not pruned, applying failed")));
     } else {
-        outcomes.extend(deletions.map(|c| outcome_of(c, "left the release; kept (prune is off)")));
+        // Never remove the old while the new did not apply (a failed web-v2 keeps web-v1).
+        let reason = if options.prune {
+            KeptReason::ApplyFailed
+        } else {
+            KeptReason::PruneOff
+        };
+        outcomes.extend(deletions.map(|c| outcome_of(c, ObjectResult::Kept(reason.clone()))));
     }
     outcomes.sort_by(|a, b| a.key.cmp(&b.key));
 
-    let failed = outcomes.iter().any(|o| o.result == "failed");
+    let failed = failed(&outcomes);
     let mut result = if failed {
-        record::Result::Failed
+        ApplyResult::Failed
     } else {
-        record::Result::Succeeded
+        ApplyResult::Succeeded
     };
     // The inventory keeps what left the release but was not pruned, so a later apply still can.
-    let mut kept: BTreeMap<String, String> = previous
+    let mut kept: BTreeMap<ObjectKey, String> = previous
         .as_ref()
         .map(|r| r.inventory.clone())
         .unwrap_or_default();
@@ -227,8 +268,8 @@ async fn apply_locked(
         source_branch: options.source_branch.clone(),
         applied_at: k8s_openapi::jiff::Timestamp::now().to_string(),
         applied_by: identity,
-        run: crate::github::run_url(),
-        result: result.as_str().into(),
+        run: options.ci.run_url.clone(),
+        result,
         inventory: kept,
     };
     held.confirm().await?;
@@ -236,10 +277,10 @@ async fn apply_locked(
 
     let mut not_ready = Vec::new();
     if let Some(timeout) = options.wait.filter(|_| !failed) {
-        not_ready = wait_ready(cluster, objects, timeout, options.concurrency, progress).await;
+        not_ready = wait_ready(cluster, objects, timeout, options.concurrency, reporter).await;
         if !not_ready.is_empty() {
-            result = record::Result::TimedOut;
-            release_record.result = result.as_str().into();
+            result = ApplyResult::TimedOut;
+            release_record.result = result;
             record::write(&client, &options.namespace, &release_record).await?;
         }
     }
@@ -247,8 +288,8 @@ async fn apply_locked(
         channel: options.channel.clone(),
         release: options.release.clone(),
         dry_run: false,
-        result: result.as_str().into(),
-        summary: summarize(&outcomes),
+        result,
+        summary: Summary::of(&outcomes),
         objects: outcomes,
         not_ready,
     })
@@ -272,7 +313,7 @@ async fn plan_changes(
         match current {
             Some(current) if inspect::unchanged(&desired, current) => {
                 known.push(ObjectChange::new(
-                    &object.key,
+                    object.key.clone(),
                     object.app.clone(),
                     Action::Unchanged,
                 ));
@@ -315,10 +356,10 @@ fn check_prune_guard(
         .iter()
         .filter(|c| c.action == Action::Delete)
         .count();
-    let in_release: BTreeSet<&str> = objects.iter().map(|o| o.key.as_str()).collect();
+    let in_release: BTreeSet<&ObjectKey> = objects.iter().map(|o| &o.key).collect();
     let staying = inventory
         .iter()
-        .filter(|o| in_release.contains(o.key.as_str()))
+        .filter(|o| in_release.contains(&o.key))
         .count();
     let total = deletions + staying;
     let share = deletions as f64 / total.max(1) as f64;
@@ -347,63 +388,53 @@ fn stage_name(stage: usize) -> &'static str {
     order::STAGES[stage]
 }
 
-fn outcome_of(change: &ObjectChange, result: &str) -> Outcome {
+fn outcome_of(change: &ObjectChange, result: ObjectResult) -> Outcome {
     Outcome {
         key: change.key.clone(),
         app: change.app.clone(),
         stage: "",
-        result: result.to_string(),
+        result,
+        dry_run: false,
         detail: change.error.clone().or_else(|| change.note.clone()),
     }
 }
 
 /// What `--dry-run` (or an apply with nothing to do) reports: the plan, in apply's words.
 fn planned_report(objects: &[TreeObject], changes: &[ObjectChange], options: &Options) -> Report {
-    let stages: BTreeMap<&str, usize> = objects
-        .iter()
-        .map(|o| (o.key.as_str(), stage_of(o)))
-        .collect();
-    let prefix = if options.dry_run { "would " } else { "" };
+    let stages: BTreeMap<&ObjectKey, usize> =
+        objects.iter().map(|o| (&o.key, stage_of(o))).collect();
     let outcomes: Vec<Outcome> = changes
         .iter()
         .map(|c| {
-            let result = match c.action {
-                Action::Create => format!("{prefix}create"),
-                Action::Update => format!("{prefix}update"),
-                Action::Delete if options.prune => format!("{prefix}prune"),
-                Action::Delete => "left the release; kept (prune is off)".into(),
-                Action::Unchanged => "unchanged".into(),
-                Action::Error => "failed".into(),
+            let result = match (c.action, &c.kept) {
+                (Action::Create, _) => ObjectResult::Created,
+                (Action::Update, _) => ObjectResult::Updated,
+                (Action::Delete, _) if options.prune => ObjectResult::Pruned,
+                (Action::Delete, _) => ObjectResult::Kept(KeptReason::PruneOff),
+                (Action::Unchanged, Some(reason)) => ObjectResult::Kept(reason.clone()),
+                (Action::Unchanged, None) => ObjectResult::Unchanged,
+                (Action::Error, _) => ObjectResult::Failed,
             };
-            let mut outcome = outcome_of(c, &result);
-            outcome.stage = stages.get(c.key.as_str()).map_or("", |s| stage_name(*s));
+            let mut outcome = outcome_of(c, result);
+            outcome.dry_run = options.dry_run;
+            outcome.stage = stages.get(&c.key).map_or("", |s| stage_name(*s));
             outcome
         })
         .collect();
-    let failed = outcomes.iter().any(|o| o.result == "failed");
+    let failed = outcomes.iter().any(|o| o.result == ObjectResult::Failed);
     Report {
         channel: options.channel.clone(),
         release: options.release.clone(),
         dry_run: options.dry_run,
-        result: if failed { "failed" } else { "succeeded" }.into(),
-        summary: summarize(&outcomes),
+        result: if failed {
+            ApplyResult::Failed
+        } else {
+            ApplyResult::Succeeded
+        },
+        summary: Summary::of(&outcomes),
         objects: outcomes,
         not_ready: Vec::new(),
     }
-}
-
-fn summarize(outcomes: &[Outcome]) -> Summary {
-    let mut summary = Summary::default();
-    for outcome in outcomes {
-        match outcome.result.trim_start_matches("would ") {
-            "create" | "created" => summary.created += 1,
-            "update" | "updated" => summary.updated += 1,
-            "prune" | "pruned" => summary.pruned += 1,
-            "failed" => summary.failed += 1,
-            _ => summary.unchanged += 1,
-        }
-    }
-    summary
 }
 
 /// Apply every created or changed object, stage by stage; within a stage, in parallel.
@@ -412,14 +443,14 @@ async fn apply_stages(
     objects: &[TreeObject],
     changes: &[ObjectChange],
     options: &Options,
-    progress: &dyn Fn(&str),
+    reporter: &dyn Reporter,
 ) -> Vec<Outcome> {
-    let by_key: BTreeMap<&str, &TreeObject> = objects.iter().map(|o| (o.key.as_str(), o)).collect();
+    let by_key: BTreeMap<&ObjectKey, &TreeObject> = objects.iter().map(|o| (&o.key, o)).collect();
     let mut outcomes = Vec::new();
     for stage in 0..order::STAGES.len() {
         let in_stage: Vec<(&ObjectChange, &TreeObject)> = changes
             .iter()
-            .filter_map(|c| by_key.get(c.key.as_str()).map(|o| (c, *o)))
+            .filter_map(|c| by_key.get(&c.key).map(|o| (c, *o)))
             .filter(|(_, o)| stage_of(o) == stage)
             .collect();
         if in_stage.is_empty() {
@@ -430,18 +461,18 @@ async fn apply_stages(
             .filter(|(c, _)| matches!(c.action, Action::Create | Action::Update))
             .count();
         if writes > 0 {
-            progress(&format!(
-                "{}: applying {writes} of {} objects",
-                stage_name(stage),
-                in_stage.len()
-            ));
+            reporter.report(&Event::Applying {
+                stage: stage_name(stage),
+                writes,
+                objects: in_stage.len(),
+            });
         }
         let cluster_ref: &Cluster = cluster;
         let results: Vec<Outcome> = futures_util::stream::iter(in_stage)
             .map(|(change, object)| async move {
                 let mut outcome = match change.action {
-                    Action::Unchanged => outcome_of(change, "unchanged"),
-                    Action::Error => outcome_of(change, "failed"),
+                    Action::Unchanged => outcome_of(change, ObjectResult::Unchanged),
+                    Action::Error => outcome_of(change, ObjectResult::Failed),
                     _ => apply_one(cluster_ref, object, change, options).await,
                 };
                 outcome.stage = stage_name(stage);
@@ -450,9 +481,15 @@ async fn apply_stages(
             .buffer_unordered(options.concurrency.max(1))
             .collect()
             .await;
-        let failed = results.iter().filter(|o| o.result == "failed").count();
+        let failed = results
+            .iter()
+            .filter(|o| o.result == ObjectResult::Failed)
+            .count();
         if failed > 0 {
-            progress(&format!("{}: {failed} failed", stage_name(stage)));
+            reporter.report(&Event::StageFailed {
+                stage: stage_name(stage),
+                failed,
+            });
         }
         outcomes.extend(results);
         if stage == 0 {
@@ -467,14 +504,17 @@ async fn apply_stages(
                     &crds.into_iter().cloned().collect::<Vec<_>>(),
                     Duration::from_secs(60),
                     options.concurrency,
-                    progress,
+                    reporter,
                 )
                 .await;
-                for pending in not_ready {
-                    progress(&format!("{}: {}", pending.key, pending.reason));
+                for pending in &not_ready {
+                    reporter.report(&Event::NotReady {
+                        key: &pending.key,
+                        reason: &pending.reason,
+                    });
                 }
                 if let Err(problem) = cluster.refresh().await {
-                    progress(&problem.to_string());
+                    reporter.report(&Event::Warning(problem.to_string()));
                 }
             }
         }
@@ -488,13 +528,15 @@ async fn apply_one(
     change: &ObjectChange,
     options: &Options,
 ) -> Outcome {
-    let fail = |detail: String| Outcome {
+    let outcome = |result: ObjectResult, detail: Option<String>| Outcome {
         key: object.key.clone(),
         app: object.app.clone(),
         stage: "",
-        result: "failed".into(),
-        detail: Some(crate::diff::scrub(&detail, &object.body)),
+        result,
+        dry_run: false,
+        detail,
     };
+    let fail = |detail: String| outcome(ObjectResult::Failed, Some(scrub(&detail, &object.body)));
     let Some((resource, caps)) = cluster.resolve(object.api_version(), object.kind()) else {
         return fail(format!(
             "the cluster does not serve {} {}",
@@ -507,7 +549,7 @@ async fn apply_one(
     let live = if is_ignored_anywhere(&object.body, &options.ignore) {
         match api.get_opt(object.name()).await {
             Ok(live) => live.and_then(|l| serde_json::to_value(l).ok()),
-            Err(err) => return fail(format!("get failed: {}", crate::cluster::short_error(&err))),
+            Err(err) => return fail(format!("get failed: {}", kube_error(&err))),
         }
     } else {
         None
@@ -519,18 +561,8 @@ async fn apply_one(
         .patch(object.name(), &params, &Patch::Apply(&body))
         .await
     {
-        Ok(_) => Outcome {
-            key: object.key.clone(),
-            app: object.app.clone(),
-            stage: "",
-            result: if change.action == Action::Create {
-                "created"
-            } else {
-                "updated"
-            }
-            .into(),
-            detail: None,
-        },
+        Ok(_) if change.action == Action::Create => outcome(ObjectResult::Created, None),
+        Ok(_) => outcome(ObjectResult::Updated, None),
         Err(err) => fail(explain(&err, "apply", &object.file()).message()),
     }
 }
@@ -541,19 +573,17 @@ async fn prune(
     inventory: &[TreeObject],
     changes: &[ObjectChange],
     options: &Options,
-    progress: &dyn Fn(&str),
+    reporter: &dyn Reporter,
 ) -> Vec<Outcome> {
-    let by_key: BTreeMap<&str, &TreeObject> =
-        inventory.iter().map(|o| (o.key.as_str(), o)).collect();
+    let by_key: BTreeMap<&ObjectKey, &TreeObject> = inventory.iter().map(|o| (&o.key, o)).collect();
     let mut outcomes: Vec<Outcome> = changes
         .iter()
-        .filter(|c| c.action == Action::Unchanged && c.note.as_deref() == Some(plan::KEPT_NOTE))
-        .map(|c| outcome_of(c, "kept"))
+        .filter_map(|c| Some(outcome_of(c, ObjectResult::Kept(c.kept.clone()?))))
         .collect();
     let deletions: Vec<(&ObjectChange, &TreeObject)> = changes
         .iter()
         .filter(|c| c.action == Action::Delete)
-        .filter_map(|c| by_key.get(c.key.as_str()).map(|o| (c, *o)))
+        .filter_map(|c| by_key.get(&c.key).map(|o| (c, *o)))
         .collect();
     for stage in (0..order::STAGES.len()).rev() {
         let in_stage: Vec<_> = deletions
@@ -563,24 +593,23 @@ async fn prune(
         if in_stage.is_empty() {
             continue;
         }
-        progress(&format!(
-            "{}: pruning {} objects",
-            stage_name(stage),
-            in_stage.len()
-        ));
+        reporter.report(&Event::Pruning {
+            stage: stage_name(stage),
+            objects: in_stage.len(),
+        });
         let results: Vec<Outcome> = futures_util::stream::iter(in_stage)
             .map(|(change, object)| async move {
-                let mut outcome = outcome_of(change, "pruned");
+                let mut outcome = outcome_of(change, ObjectResult::Pruned);
                 outcome.stage = stage_name(stage);
                 outcome.detail = None;
                 match prune_one(cluster, object, options).await {
                     Ok(None) => {}
                     Ok(Some(kept)) => {
-                        outcome.result = "kept".into();
-                        outcome.detail = Some(kept);
+                        outcome.detail = Some(kept.sentence());
+                        outcome.result = ObjectResult::Kept(kept);
                     }
                     Err(failure) => {
-                        outcome.result = "failed".into();
+                        outcome.result = ObjectResult::Failed;
                         outcome.detail = Some(failure);
                     }
                 }
@@ -595,19 +624,18 @@ async fn prune(
 }
 
 /// Delete one object that left the release, checked again just before: `Ok(None)` deleted (or
-/// already gone), `Ok(Some(why))` kept, `Err(why)` failed. The delete carries the uid and
+/// already gone), `Ok(Some(reason))` kept, `Err(why)` failed. The delete carries the uid and
 /// resourceVersion just read, so an object changed since is never deleted.
 async fn prune_one(
     cluster: &Cluster,
     object: &TreeObject,
     options: &Options,
-) -> Result<Option<String>, String> {
+) -> Result<Option<KeptReason>, String> {
     let cascading = matches!(object.kind(), "Namespace" | "CustomResourceDefinition");
     if cascading && !options.allow_cascading_prune {
-        return Ok(Some(format!(
-            "deleting a {} deletes everything in it; delete it by hand, or pass --allow-cascading-prune",
-            object.kind()
-        )));
+        return Ok(Some(KeptReason::Cascading {
+            kind: object.kind().to_string(),
+        }));
     }
     let Some((resource, caps)) = cluster.resolve(object.api_version(), object.kind()) else {
         return Ok(None); // the kind is gone, and its objects with it
@@ -616,24 +644,19 @@ async fn prune_one(
     let live = match api.get_opt(object.name()).await {
         Ok(Some(live)) => live,
         Ok(None) => return Ok(None),
-        Err(err) => return Err(format!("get failed: {}", crate::cluster::short_error(&err))),
+        Err(err) => return Err(format!("get failed: {}", kube_error(&err))),
     };
     let labels = live.metadata.labels.as_ref();
     let annotations = live.metadata.annotations.as_ref();
-    if labels.and_then(|l| l.get(crate::render::postprocess::LABEL_CHANNEL))
-        != Some(&options.channel)
-    {
-        return Ok(Some("no longer carries this channel's label".into()));
+    if labels.and_then(|l| l.get(LABEL_CHANNEL)) != Some(&options.channel) {
+        return Ok(Some(KeptReason::NotOwned));
     }
     if annotations
-        .and_then(|a| a.get(plan::PRUNE_ANNOTATION))
+        .and_then(|a| a.get(PRUNE_ANNOTATION))
         .map(String::as_str)
         == Some("disabled")
     {
-        return Ok(Some(format!(
-            "annotated {}: disabled",
-            plan::PRUNE_ANNOTATION
-        )));
+        return Ok(Some(KeptReason::PruneDisabled));
     }
     let params = DeleteParams {
         propagation_policy: Some(PropagationPolicy::Background),
@@ -646,13 +669,8 @@ async fn prune_one(
     match api.delete(object.name(), &params).await {
         Ok(_) => Ok(None),
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
-        Err(kube::Error::Api(s)) if s.code == 409 => {
-            Ok(Some("changed since it was checked".into()))
-        }
-        Err(err) => Err(format!(
-            "delete failed: {}",
-            crate::cluster::short_error(&err)
-        )),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(Some(KeptReason::ChangedSinceChecked)),
+        Err(err) => Err(format!("delete failed: {}", kube_error(&err))),
     }
 }
 
@@ -663,7 +681,7 @@ async fn wait_ready(
     objects: &[TreeObject],
     timeout: Duration,
     concurrency: usize,
-    progress: &dyn Fn(&str),
+    reporter: &dyn Reporter,
 ) -> Vec<NotReady> {
     let started = Instant::now();
     let mut pending: Vec<&TreeObject> = objects.iter().collect();
@@ -695,12 +713,11 @@ async fn wait_ready(
             return not_ready;
         }
         if last_report.elapsed() >= Duration::from_secs(5) || pending.len() != waiting.len() {
-            progress(&format!(
-                "waiting for {} objects, e.g. {}: {}",
-                waiting.len(),
-                waiting[0].key,
-                waiting[0].reason
-            ));
+            reporter.report(&Event::Waiting {
+                pending: waiting.len(),
+                example: &waiting[0].key,
+                reason: &waiting[0].reason,
+            });
             last_report = Instant::now();
         }
         pending.retain(|o| waiting.iter().any(|w| w.key == o.key));
@@ -717,9 +734,6 @@ async fn readiness_of(cluster: &Cluster, object: &TreeObject) -> Readiness {
     match api.get_opt(object.name()).await {
         Ok(Some(live)) => wait::readiness(&serde_json::to_value(&live).unwrap_or_default()),
         Ok(None) => Readiness::InProgress("it does not exist".into()),
-        Err(err) => Readiness::InProgress(format!(
-            "cannot read it: {}",
-            crate::cluster::short_error(&err)
-        )),
+        Err(err) => Readiness::InProgress(format!("cannot read it: {}", kube_error(&err))),
     }
 }

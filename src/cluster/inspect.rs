@@ -3,9 +3,8 @@
 //! makes an unchanged re-apply cheap. The judgement is conservative: whatever is uncertain is
 //! left to the server's dry run.
 
-use super::{Cluster, FIELD_MANAGER};
-use crate::cluster::plan::TreeObject;
-use crate::render::postprocess::LABEL_CHANNEL;
+use super::Cluster;
+use crate::object::{FIELD_MANAGER, LABEL_CHANNEL, ObjectKey, TreeObject};
 use futures_util::StreamExt;
 use kube::api::ListParams;
 use serde_json::{Map, Value};
@@ -17,7 +16,7 @@ pub async fn list_live(
     objects: &[TreeObject],
     channel: &str,
     concurrency: usize,
-) -> HashMap<String, Value> {
+) -> HashMap<ObjectKey, Value> {
     let mut kinds: BTreeMap<(&str, &str), ()> = BTreeMap::new();
     for object in objects {
         kinds.insert((object.api_version(), object.kind()), ());
@@ -53,15 +52,7 @@ pub async fn list_live(
         .await;
     let mut live = HashMap::new();
     for item in lists.into_iter().flatten() {
-        let kind = item["kind"].as_str().unwrap_or("");
-        let group = crate::render::kinds::group_of(item["apiVersion"].as_str().unwrap_or(""));
-        let key = crate::render::ObjectKey {
-            group: group.to_string(),
-            kind: kind.to_string(),
-            namespace: item["metadata"]["namespace"].as_str().map(str::to_string),
-            name: item["metadata"]["name"].as_str().unwrap_or("").to_string(),
-        };
-        live.insert(key.to_string(), item);
+        live.insert(ObjectKey::of(&item), item);
     }
     live
 }

@@ -1,20 +1,16 @@
 //! Cluster: reach the API server the way kubectl does (kubeconfig, context, in-cluster, exec
 //! plugins), discover what it serves once, and explain its refusals in words a reviewer can act on.
 
+pub mod diff;
 pub mod inspect;
 pub mod plan;
 
-use crate::error::Problem;
+use crate::error::{Problem, kube_error};
 use kube::api::{ApiResource, DynamicObject};
 use kube::discovery::{ApiCapabilities, Discovery, Scope};
 use kube::{Api, Client};
-use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
-
-/// The field manager of every berth write and dry run: diff and apply never conflict with
-/// each other.
-pub const FIELD_MANAGER: &str = "berth";
 
 /// A connected cluster, with what it serves.
 pub struct Cluster {
@@ -31,6 +27,38 @@ pub struct Cluster {
 pub struct Target<'a> {
     pub kubeconfig: Option<&'a Path>,
     pub context: Option<&'a str>,
+}
+
+/// How to reach a channel's cluster, as the command line says it (kubectl's flags).
+#[derive(Debug, Clone, Default)]
+pub struct ClusterOptions {
+    /// `--kubeconfig`.
+    pub kubeconfig: Option<std::path::PathBuf>,
+    /// `--context`: wins over the channel's `context`.
+    pub context: Option<String>,
+    /// Requests to the API server at once.
+    pub concurrency: usize,
+}
+
+impl ClusterOptions {
+    /// The target for `channel`: `--context` first, then the channel's own context.
+    pub fn target<'a>(&'a self, channel: &'a crate::config::Channel) -> Target<'a> {
+        Target {
+            kubeconfig: self.kubeconfig.as_deref(),
+            context: self.context.as_deref().or(channel.context.as_deref()),
+        }
+    }
+}
+
+/// Run `work` on a runtime of its own: the library's entry points are blocking calls.
+pub fn block_on<T>(
+    work: impl std::future::Future<Output = Result<T, Problem>>,
+) -> Result<T, Problem> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Problem::new(format!("cannot start the async runtime: {e}")))?
+        .block_on(work)
 }
 
 impl Cluster {
@@ -79,7 +107,7 @@ impl Cluster {
             Problem::new(format!(
                 "cannot reach the cluster at {server}{}: {}",
                 context.as_deref().map(|c| format!(" (context {c})")).unwrap_or_default(),
-                short_error(&e)
+                kube_error(&e)
             ))
             .hint("check the kubeconfig, the context and the network; berth reports nothing rather than a partial answer")
         };
@@ -104,7 +132,7 @@ impl Cluster {
     pub async fn refresh(&mut self) -> Result<(), Problem> {
         self.discovery = discover(&self.client)
             .await
-            .map_err(|e| Problem::new(format!("discovery failed: {}", short_error(&e))))?;
+            .map_err(|e| Problem::new(format!("discovery failed: {}", kube_error(&e))))?;
         Ok(())
     }
 
@@ -167,7 +195,7 @@ impl Refusal {
 
 pub fn explain(err: &kube::Error, verb: &str, file: &str) -> Refusal {
     let kube::Error::Api(status) = err else {
-        return Refusal::Other(format!("{verb} failed: {}", short_error(err)));
+        return Refusal::Other(format!("{verb} failed: {}", kube_error(err)));
     };
     let details = status.details.as_ref();
     let causes = details.map(|d| d.causes.as_slice()).unwrap_or_default();
@@ -229,27 +257,4 @@ fn typed_patch_detail(message: &str) -> &str {
     message
         .split_once("): ")
         .map_or(message, |(_, detail)| detail)
-}
-
-/// A kube error without the full Status dump its `Display` carries.
-pub fn short_error(err: &kube::Error) -> String {
-    match err {
-        kube::Error::Api(status) => {
-            format!("{} {}: {}", status.code, status.reason, status.message)
-        }
-        other => {
-            let mut text = other.to_string();
-            let mut source = std::error::Error::source(other);
-            while let Some(inner) = source {
-                text = format!("{text}: {inner}");
-                source = inner.source();
-            }
-            text
-        }
-    }
-}
-
-/// The labels of an object.
-pub fn label<'a>(object: &'a Value, key: &str) -> Option<&'a str> {
-    object["metadata"]["labels"][key].as_str()
 }

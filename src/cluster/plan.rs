@@ -2,87 +2,18 @@
 //! dry run compared with the live object; for each object that left the release, a prune
 //! preview. Requests run in parallel, bounded.
 
-use super::{Cluster, FIELD_MANAGER, Refusal, explain, label};
-use crate::diff::{
-    IgnoreRule, apply_ignore_rules, desired_for_apply, mask_secret_pair, normalize, scrub, unified,
+use super::{Cluster, Refusal, explain};
+use crate::diff::{normalize, unified};
+use crate::ignore::{IgnoreRule, apply_ignore_rules, desired_for_apply};
+use crate::object::{
+    FIELD_MANAGER, LABEL_CHANNEL, ObjectKey, PRUNE_ANNOTATION, TreeObject, group_of, label,
 };
-use crate::plan::{Action, ObjectChange};
-use crate::render::kinds::group_of;
-use crate::render::postprocess::LABEL_CHANNEL;
-use crate::tree::RenderedTree;
+use crate::plan::{Action, KeptReason, ObjectChange};
+use crate::secret::{mask_secret_pair, scrub};
 use futures_util::StreamExt;
 use kube::api::{Patch, PatchParams};
 use serde_json::Value;
 use std::collections::BTreeSet;
-
-/// `berth.dev/prune: disabled` on a live object keeps it when it leaves the release.
-pub const PRUNE_ANNOTATION: &str = "berth.dev/prune";
-
-/// How the plan marks an object that left the release but is kept (apply reports it so).
-pub const KEPT_NOTE: &str = "kept: annotated berth.dev/prune: disabled";
-
-/// An object of a rendered tree.
-#[derive(Debug, Clone)]
-pub struct TreeObject {
-    /// `<namespace>/<Kind>.<group>/<name>`.
-    pub key: String,
-    pub app: Option<String>,
-    pub body: Value,
-}
-
-impl TreeObject {
-    pub fn file(&self) -> String {
-        format!("{}.yaml", self.key)
-    }
-
-    pub fn api_version(&self) -> &str {
-        self.body["apiVersion"].as_str().unwrap_or("")
-    }
-
-    pub fn kind(&self) -> &str {
-        self.body["kind"].as_str().unwrap_or("")
-    }
-
-    pub fn name(&self) -> &str {
-        self.body["metadata"]["name"].as_str().unwrap_or("")
-    }
-
-    pub fn namespace(&self) -> Option<&str> {
-        self.body["metadata"]["namespace"].as_str()
-    }
-
-    fn is_secret(&self) -> bool {
-        crate::diff::is_secret(&self.body)
-    }
-}
-
-/// The objects of a rendered tree, with their apps from `.berth/release.yaml`.
-pub fn tree_objects(tree: &RenderedTree) -> Result<Vec<TreeObject>, crate::error::Problem> {
-    let apps = crate::diff::apps_of(tree);
-    let mut objects = Vec::new();
-    for (path, bytes) in &tree.files {
-        if path.starts_with(".berth/") {
-            continue;
-        }
-        let key = path.strip_suffix(".yaml").unwrap_or(path).to_string();
-        let text = String::from_utf8_lossy(bytes);
-        let body = crate::yaml::parse_documents(&text)
-            .ok()
-            .and_then(|docs| docs.into_iter().next())
-            .map(|d| d.value)
-            .ok_or_else(|| {
-                crate::error::Problem::new("the rendered tree holds a file that is not one object")
-                    .in_file(path)
-                    .hint("rendered trees are written by berth; re-create the candidate")
-            })?;
-        objects.push(TreeObject {
-            app: apps.get(&key).cloned(),
-            key,
-            body,
-        });
-    }
-    Ok(objects)
-}
 
 /// The objects of `previous` that are not in `target`: compared as the server identifies them
 /// (resource, effective namespace, name), so an object whose tree key changed (a custom kind
@@ -105,11 +36,11 @@ pub fn left_release<'a>(
             object.name().to_string(),
         ))
     };
-    let keys: BTreeSet<&str> = target.iter().map(|o| o.key.as_str()).collect();
+    let keys: BTreeSet<&ObjectKey> = target.iter().map(|o| &o.key).collect();
     let identities: std::collections::HashSet<_> = target.iter().filter_map(identity).collect();
     previous
         .iter()
-        .filter(|o| !keys.contains(o.key.as_str()))
+        .filter(|o| !keys.contains(&o.key))
         .filter(|o| identity(o).is_none_or(|id| !identities.contains(&id)))
         .collect()
 }
@@ -195,7 +126,8 @@ impl Context<'_> {
     /// Dry-run apply `object` and compare the result with the live object.
     async fn apply(&self, object: &TreeObject) -> ObjectChange {
         let fail = |message: String| {
-            let mut change = ObjectChange::new(&object.key, object.app.clone(), Action::Error);
+            let mut change =
+                ObjectChange::new(object.key.clone(), object.app.clone(), Action::Error);
             change.error = Some(scrub(&message, &object.body));
             change
         };
@@ -220,7 +152,7 @@ impl Context<'_> {
             Err(err) => return fail(self.describe(&err, "get", object)),
         };
         if live.is_none() && !self.options.dry_run_creates {
-            return ObjectChange::new(&object.key, object.app.clone(), Action::Create);
+            return ObjectChange::new(object.key.clone(), object.app.clone(), Action::Create);
         }
         let live_value = live.as_ref().map(to_value);
         let desired = desired_for_apply(&object.body, live_value.as_ref(), self.options.ignore);
@@ -262,7 +194,7 @@ impl Context<'_> {
             Some(old) if *old == new => Action::Unchanged,
             Some(_) => Action::Update,
         };
-        let mut change = ObjectChange::new(&object.key, object.app.clone(), action);
+        let mut change = ObjectChange::new(object.key.clone(), object.app.clone(), action);
         if action != Action::Unchanged {
             change.diff = Some(unified(
                 &object.file(),
@@ -281,7 +213,7 @@ impl Context<'_> {
         if object.is_secret() {
             mask_secret_pair(None, Some(&mut body));
         }
-        let mut change = ObjectChange::new(&object.key, object.app.clone(), Action::Create);
+        let mut change = ObjectChange::new(object.key.clone(), object.app.clone(), Action::Create);
         change.diff = Some(unified(
             &object.file(),
             None,
@@ -300,7 +232,8 @@ impl Context<'_> {
         let live = match api.get_opt(object.name()).await {
             Ok(live) => live?,
             Err(err) => {
-                let mut change = ObjectChange::new(&object.key, object.app.clone(), Action::Error);
+                let mut change =
+                    ObjectChange::new(object.key.clone(), object.app.clone(), Action::Error);
                 change.error = Some(scrub(
                     &format!(
                         "cannot check whether it is to be pruned: {}",
@@ -316,15 +249,17 @@ impl Context<'_> {
             return None;
         }
         if before["metadata"]["annotations"][PRUNE_ANNOTATION] == "disabled" {
-            let mut kept = ObjectChange::new(&object.key, object.app.clone(), Action::Unchanged);
-            kept.note = Some(KEPT_NOTE.to_string());
-            return Some(kept);
+            return Some(ObjectChange::kept(
+                object.key.clone(),
+                object.app.clone(),
+                KeptReason::PruneDisabled,
+            ));
         }
         normalize(&mut before);
         if object.is_secret() {
             mask_secret_pair(Some(&mut before), None);
         }
-        let mut change = ObjectChange::new(&object.key, object.app.clone(), Action::Delete);
+        let mut change = ObjectChange::new(object.key.clone(), object.app.clone(), Action::Delete);
         change.diff = Some(unified(
             &object.file(),
             Some(&crate::yaml::to_string(&before)),

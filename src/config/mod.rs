@@ -21,7 +21,7 @@ pub struct Config {
     pub defaults: Defaults,
     pub apps: Vec<App>,
     pub channels: Vec<Channel>,
-    pub ignore: Vec<crate::diff::IgnoreRule>,
+    pub ignore: Vec<crate::ignore::IgnoreRule>,
     pub apply: ApplySettings,
 }
 
@@ -389,7 +389,9 @@ impl Validator<'_> {
                         "set newName, newTag or digest",
                     );
                 }
-                if pin.name.value.contains('@') || tag_of(&pin.name.value).is_some() {
+                if pin.name.value.contains('@')
+                    || crate::object::image::tag_of(&pin.name.value).is_some()
+                {
                     self.report(
                         &pin.name,
                         format!("image pin name `{}` has a tag or digest", pin.name.value),
@@ -581,10 +583,10 @@ impl Validator<'_> {
         settings
     }
 
-    fn ignore_rule(&mut self, raw: &raw::RawIgnoreRule) -> crate::diff::IgnoreRule {
+    fn ignore_rule(&mut self, raw: &raw::RawIgnoreRule) -> crate::ignore::IgnoreRule {
         let mut paths = Vec::new();
         for path in &raw.paths {
-            match crate::diff::parse_field_path(&path.value) {
+            match crate::ignore::parse_field_path(&path.value) {
                 Ok(segments) => paths.push(segments),
                 Err(why) => self.report(
                     path,
@@ -593,7 +595,7 @@ impl Validator<'_> {
                 ),
             }
         }
-        crate::diff::IgnoreRule {
+        crate::ignore::IgnoreRule {
             kind: raw.kind.clone(),
             group: raw.group.clone(),
             namespace: raw.namespace.clone(),
@@ -603,7 +605,7 @@ impl Validator<'_> {
     }
 
     fn check_dns_label(&mut self, name: &Text, what: &str) {
-        if let Err(why) = check_dns_label(&name.value) {
+        if let Err(why) = crate::object::names::check_dns_label(&name.value) {
             self.report(
                 name,
                 format!("{what} `{}` is invalid: {why}", name.value),
@@ -614,7 +616,7 @@ impl Validator<'_> {
 
     fn check_labels(&mut self, labels: &BTreeMap<String, String>, place: &str) {
         for (key, value) in labels {
-            if let Err(why) = crate::render::names::check_label(key, value) {
+            if let Err(why) = crate::object::names::check_label(key, value) {
                 self.problems.push(
                     Problem::new(format!("{place}: label `{key}: {value}` is invalid: {why}"))
                         .in_file(self.file)
@@ -662,17 +664,6 @@ fn driver_name(kind: DriverKind) -> &'static str {
     }
 }
 
-/// RFC 1123 label: what Kubernetes accepts for namespaces and label-safe names.
-pub fn check_dns_label(name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("it is empty".into());
-    }
-    if name.len() > 63 {
-        return Err(format!("it is {} characters long", name.len()));
-    }
-    crate::render::names::check_label_chars(name)
-}
-
 /// A conservative subset of git's ref-name rules.
 fn valid_branch_name(name: &str) -> bool {
     !name.is_empty()
@@ -687,26 +678,9 @@ fn valid_branch_name(name: &str) -> bool {
             .any(|c| c.is_ascii_control() || " ~^:?*[\\".contains(c))
 }
 
-/// The tag of an image reference, if it has one (`registry:5000/app:1.2` → `1.2`).
-pub fn tag_of(image: &str) -> Option<&str> {
-    let without_digest = image.split('@').next().unwrap_or(image);
-    let last_slash = without_digest.rfind('/').map_or(0, |i| i + 1);
-    without_digest[last_slash..]
-        .rfind(':')
-        .map(|i| &without_digest[last_slash + i + 1..])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tags_are_found_after_the_last_slash() {
-        assert_eq!(tag_of("registry:5000/app:1.2"), Some("1.2"));
-        assert_eq!(tag_of("registry:5000/app"), None);
-        assert_eq!(tag_of("nginx@sha256:abc"), None);
-        assert_eq!(tag_of("nginx:1.25@sha256:abc"), Some("1.25"));
-    }
 
     #[test]
     fn branch_names() {

@@ -6,9 +6,9 @@ mod source;
 
 pub use source::CommitSource;
 
+use crate::ci::CiEnv;
 use crate::error::Problem;
-use crate::render::SourceInfo;
-use crate::tree::RenderedTree;
+use crate::tree::{NamedTree, RenderedTree, SourceInfo, short_id};
 use git2::{ErrorCode, FileMode, ObjectType, Oid, Repository, TreeWalkMode, TreeWalkResult};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -16,7 +16,7 @@ use std::path::Path;
 /// The commit checked out at `dir` and its branch. In GitHub Actions, where the checkout is
 /// a detached merge commit, the branch is the pull request's head (`GITHUB_HEAD_REF`) or the
 /// pushed ref (`GITHUB_REF_NAME`). Outside a repository, nothing is known.
-pub fn source_info(dir: &Path) -> SourceInfo {
+pub fn source_info(dir: &Path, ci: &CiEnv) -> SourceInfo {
     let Ok(repo) = Repository::discover(dir) else {
         return SourceInfo::default();
     };
@@ -27,25 +27,22 @@ pub fn source_info(dir: &Path) -> SourceInfo {
         .map(|c| c.id().to_string());
     SourceInfo {
         commit,
-        branch: current_branch(&repo),
+        branch: current_branch(&repo, ci),
     }
 }
 
 /// The branch being worked on: `GITHUB_HEAD_REF` (pull requests), the checked-out branch, or
 /// `GITHUB_REF_NAME` (pushes, where the checkout is detached).
-pub fn current_branch(repo: &Repository) -> Option<String> {
-    env_value("GITHUB_HEAD_REF")
+pub fn current_branch(repo: &Repository, ci: &CiEnv) -> Option<String> {
+    ci.head_ref
+        .clone()
         .or_else(|| {
             let head = repo.head().ok()?;
             head.is_branch()
                 .then(|| head.shorthand().ok().map(str::to_string))
                 .flatten()
         })
-        .or_else(|| env_value("GITHUB_REF_NAME"))
-}
-
-fn env_value(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
+        .or_else(|| ci.ref_name.clone())
 }
 
 /// Open the repository holding `dir`.
@@ -54,6 +51,28 @@ pub fn open(dir: &Path) -> Result<Repository, Problem> {
         Problem::new(format!("not in a git repository: {}", e.message()))
             .in_file(dir)
             .hint("run berth inside a clone of the configuration repository")
+    })
+}
+
+/// The repository holding `dir`, or `None` when `dir` is in none (other failures are errors).
+pub fn open_if_any(dir: &Path) -> Result<Option<Repository>, Problem> {
+    match Repository::discover(dir) {
+        Ok(repo) => Ok(Some(repo)),
+        Err(e) if e.code() == ErrorCode::NotFound => Ok(None),
+        Err(e) => Err(
+            Problem::new(format!("cannot open the git repository: {}", e.message())).in_file(dir),
+        ),
+    }
+}
+
+/// A commit and the tree it holds, named as reports show it: `rev (1a2b3c4d5e6f)`.
+pub fn named_tree(repo: &Repository, rev: &str) -> Result<NamedTree, Problem> {
+    let commit = resolve_commit(repo, rev)?;
+    let tree = read_tree(repo, commit)?;
+    Ok(NamedTree {
+        source_commit: tree.manifest()?.and_then(|m| m.source.commit),
+        tree,
+        name: format!("{rev} ({})", short_id(&commit.to_string())),
     })
 }
 

@@ -2,6 +2,7 @@
 //! kube-apiserver's discovery by a test against the recorded documents); custom kinds from the
 //! CRDs in the same render, or from `defaults.clusterScoped` in berth.yaml.
 
+use crate::object::group_of;
 use serde_json::Value;
 use std::collections::BTreeSet;
 
@@ -57,11 +58,6 @@ pub const CLUSTER_SCOPED: &[(&str, &str)] = &[
     ("storage.k8s.io", "VolumeAttributesClass"),
     ("storagemigration.k8s.io", "StorageVersionMigration"),
 ];
-
-/// The group of an `apiVersion` (`apps/v1` → `apps`, `v1` → `""`).
-pub fn group_of(api_version: &str) -> &str {
-    api_version.rsplit_once('/').map_or("", |(group, _)| group)
-}
 
 /// Knows the scope of every kind a render may hold.
 #[derive(Debug, Default, Clone)]

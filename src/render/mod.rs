@@ -8,52 +8,20 @@ pub mod helm;
 pub mod kinds;
 pub mod kustomize;
 pub mod manifests;
-pub mod names;
 pub mod postprocess;
 pub mod template;
 pub mod values;
 
 use crate::config::{App, Channel, Config, Driver};
 use crate::error::{Location, Problem, Problems};
+use crate::object::ObjectKey;
 use crate::source::Source;
+pub use crate::tree::SourceInfo;
+use crate::tree::{AppManifest, RELEASE_FILE, ReleaseManifest, RenderedTree};
 use rayon::prelude::*;
-use serde::Serialize;
 use serde_json::Value;
-use std::fmt;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
-
-/// Identity of an object in a cluster: what the API server would call the same object.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub struct ObjectKey {
-    pub group: String,
-    pub kind: String,
-    /// `None` for cluster-scoped objects.
-    pub namespace: Option<String>,
-    pub name: String,
-}
-
-impl ObjectKey {
-    /// Where the object lives in the rendered tree:
-    /// `<namespace>/<Kind>.<group>/<name>.yaml`, `_cluster/` for cluster-scoped objects.
-    pub fn tree_path(&self) -> String {
-        format!("{self}.yaml")
-    }
-}
-
-/// `<namespace>/<Kind>[.<group>]/<name>`: the tree path without `.yaml`, used in every message.
-impl fmt::Display for ObjectKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let namespace = self.namespace.as_deref().unwrap_or(CLUSTER_DIR);
-        if self.group.is_empty() {
-            write!(f, "{namespace}/{}/{}", self.kind, self.name)
-        } else {
-            write!(f, "{namespace}/{}.{}/{}", self.kind, self.group, self.name)
-        }
-    }
-}
-
-/// Directory of cluster-scoped objects in the rendered tree.
-pub const CLUSTER_DIR: &str = "_cluster";
 
 /// One YAML document a driver produced, with the file and line it came from.
 #[derive(Debug, Clone)]
@@ -71,21 +39,6 @@ pub struct RenderedObject {
     pub body: Value,
 }
 
-/// The commit the render was made from, when known.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct SourceInfo {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub commit: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub branch: Option<String>,
-}
-
-impl SourceInfo {
-    pub fn short_commit(&self) -> Option<&str> {
-        self.commit.as_deref().map(|c| &c[..c.len().min(12)])
-    }
-}
-
 /// Every object one channel renders to, sorted by tree path.
 #[derive(Debug, Clone)]
 pub struct RenderedSet {
@@ -94,6 +47,83 @@ pub struct RenderedSet {
     /// `(app, driver)` of each app rendered, in berth.yaml's order.
     pub apps: Vec<(String, &'static str)>,
     pub objects: Vec<RenderedObject>,
+}
+
+impl RenderedSet {
+    /// The rendered tree of the set: one canonical file per object and the release manifest.
+    pub fn tree(&self) -> RenderedTree {
+        let set = self;
+        let mut files: BTreeMap<String, Vec<u8>> = set
+            .objects
+            .par_iter()
+            .map(|o| {
+                (
+                    o.key.tree_path(),
+                    crate::yaml::to_string(&o.body).into_bytes(),
+                )
+            })
+            .collect();
+        files.insert(RELEASE_FILE.to_string(), release_manifest(set).into_bytes());
+        RenderedTree { files }
+    }
+}
+
+fn release_manifest(set: &RenderedSet) -> String {
+    let mut apps: BTreeMap<String, AppManifest> = set
+        .apps
+        .iter()
+        .map(|(name, driver)| {
+            (
+                name.clone(),
+                AppManifest {
+                    driver: driver.to_string(),
+                    objects: Vec::new(),
+                },
+            )
+        })
+        .collect();
+    for object in &set.objects {
+        if let Some(app) = apps.get_mut(object.app.as_str()) {
+            app.objects.push(object.key.clone());
+        }
+    }
+    ReleaseManifest {
+        channel: set.channel.clone(),
+        source: set.source.clone(),
+        berth: env!("CARGO_PKG_VERSION").to_string(),
+        apps,
+    }
+    .to_yaml()
+}
+
+/// All objects of `sets` as one YAML stream (`---` between documents).
+pub fn yaml_stream(sets: &[RenderedSet]) -> String {
+    let documents: Vec<String> = sets
+        .iter()
+        .flat_map(|s| &s.objects)
+        .collect::<Vec<_>>()
+        .par_iter()
+        .map(|o| crate::yaml::to_string(&o.body))
+        .collect();
+    let mut out = String::with_capacity(documents.iter().map(|d| d.len() + 4).sum());
+    for document in documents {
+        out.push_str("---\n");
+        out.push_str(&document);
+    }
+    out
+}
+
+/// All objects of `sets` as a `v1` `List`, as `kubectl get -o json` prints.
+pub fn json_list(sets: &[RenderedSet]) -> String {
+    let items: Vec<&serde_json::Value> = sets
+        .iter()
+        .flat_map(|s| &s.objects)
+        .map(|o| &o.body)
+        .collect();
+    let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
+    let mut out = serde_json::to_string_pretty(&list).expect("JSON values serialize");
+    out.push('\n');
+    out
 }
 
 /// What to render, beyond the config.

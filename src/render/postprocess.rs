@@ -2,17 +2,16 @@
 //! set namespaces, add berth's labels, apply image pins, refuse inline Secrets and duplicates,
 //! and make the object canonical.
 
-use super::kinds::{Scopes, group_of};
-use super::{Manifest, ObjectKey, RenderedObject, names};
-use crate::config::{App, Channel, Config, ImagePin, check_dns_label};
+use super::kinds::Scopes;
+use super::{Manifest, RenderedObject};
+use crate::config::{App, Channel, Config, ImagePin};
 use crate::error::{Problem, Problems};
+use crate::object::image::ImageRef;
+use crate::object::names::{self, check_dns_label};
+use crate::object::{LABEL_APP, LABEL_CHANNEL, LABEL_MANAGED_BY, ObjectKey, group_of};
 use rayon::prelude::*;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
-
-pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
-pub const LABEL_CHANNEL: &str = "berth.dev/channel";
-pub const LABEL_APP: &str = "berth.dev/app";
 
 pub fn run(
     config: &Config,
@@ -168,12 +167,7 @@ fn object(
         metadata.insert("namespace".into(), Value::String(namespace.clone()));
         Some(namespace)
     };
-    let key = ObjectKey {
-        group,
-        kind,
-        namespace,
-        name,
-    };
+    let key = ObjectKey::new(&group, &kind, namespace.as_deref(), &name);
 
     // Never applied, and only noise in a diff.
     if metadata.get("creationTimestamp") == Some(&Value::Null) {
@@ -183,7 +177,7 @@ fn object(
         .map_err(|m| fail(m, "labels are maps of strings").object(key.to_string()))?;
     map.remove("status");
 
-    if key.group.is_empty() && key.kind == "Secret" {
+    if key.is_secret() {
         let inline: Vec<&str> = ["data", "stringData"]
             .into_iter()
             .filter(|field| map.get(*field).is_some_and(|v| !is_empty(v)))
@@ -283,15 +277,7 @@ fn pin_images(value: &mut Value, pins: &[ImagePin]) {
 
 /// The image reference `pins` turn `image` into, if one applies.
 pub fn pinned_image(image: &str, pins: &[ImagePin]) -> Option<String> {
-    let (without_digest, digest) = match image.split_once('@') {
-        Some((name, digest)) => (name, Some(digest)),
-        None => (image, None),
-    };
-    let tag = crate::config::tag_of(without_digest);
-    let name = match tag {
-        Some(tag) => &without_digest[..without_digest.len() - tag.len() - 1],
-        None => without_digest,
-    };
+    let ImageRef { name, tag, digest } = ImageRef::parse(image);
     let pin = pins.iter().find(|p| p.name == name)?;
     let new_name = pin.new_name.as_deref().unwrap_or(name);
     Some(match (&pin.digest, &pin.new_tag) {

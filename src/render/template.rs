@@ -123,7 +123,7 @@ fn context(input: &AppInput<'_>) -> JinjaValue {
 
 /// The template environment: strict about undefined values, no HTML/JSON auto-escaping (it
 /// would quote YAML scalars), final newline kept, block tags trimmed.
-pub fn environment() -> Environment<'static> {
+fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_auto_escape_callback(|_| AutoEscape::None);

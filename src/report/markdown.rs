@@ -349,14 +349,22 @@ fn plan_view(plan: &Plan, max: usize) -> Value {
         channel: &plan.channel,
         target: shorten(&plan.target, max),
         base: shorten(&plan.base, max),
-        short_commit: plan.source_commit.as_deref().map(|c| &c[..c.len().min(12)]),
+        short_commit: plan.source_commit.as_deref().map(crate::tree::short_id),
     }))
 }
 
 fn report_environment() -> minijinja::Environment<'static> {
-    let mut env = crate::render::template::environment();
-    // Optional plan fields are absent, not null, in the context.
+    // berth's own template, written like the users' (trimmed blocks, kept final newline); its
+    // optional plan fields are absent, not null, in the context.
+    let mut env = minijinja::Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Lenient);
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    let syntax = minijinja::syntax::SyntaxConfig::builder()
+        .keep_trailing_newline(true)
+        .trim_blocks(true)
+        .lstrip_blocks(true)
+        .build();
+    env.set_syntax(syntax.expect("the default delimiters are valid"));
     env.add_template("diff.md.j2", include_str!("../../templates/diff.md.j2"))
         .expect("berth's own template parses");
     env
@@ -451,7 +459,7 @@ impl Pieces<'_, '_> {
         let max = message_max.unwrap_or(usize::MAX);
         let message = |m: Option<&'o str>| m.map(|m| shorten(m, max));
         let view = ObjectView {
-            key: &object.key,
+            key: object.key.as_str(),
             app: object.app.as_deref(),
             action: object.action,
             note: message(object.note.as_deref()),

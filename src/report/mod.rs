@@ -1,7 +1,9 @@
-//! Report: a [`Plan`] as text (coloured like `kubectl diff` on a terminal), as Markdown for a
-//! pull-request comment (from `templates/diff.md.j2`; whole, sized to a comment's limit or split
-//! into parts: see [`markdown`]), or as JSON.
+//! Report: one printer per output format. A [`Plan`] as text (coloured like `kubectl diff` on a
+//! terminal), as Markdown for a pull-request comment (from `templates/diff.md.j2`; whole, sized
+//! to a comment's limit or split into parts: see [`markdown`]), or as JSON; the apply report
+//! and apply's progress in [`apply`].
 
+pub mod apply;
 mod markdown;
 
 pub use markdown::{MIN_CHARS, markdown, markdown_limited, markdown_parts};
@@ -9,7 +11,7 @@ pub use markdown::{MIN_CHARS, markdown, markdown_limited, markdown_parts};
 use crate::plan::{Action, Plan};
 use serde_json::json;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Text,
     Markdown,

@@ -2,32 +2,14 @@
 //! the cluster as a ConfigMap `berth-release-<channel>` (later applies read its inventory to
 //! prune), and in git as a note on the release commit (`refs/notes/berth/<channel>`).
 
-use crate::cluster::plan::TreeObject;
-use crate::error::Problem;
+use super::outcome::ApplyResult;
+use crate::error::{Problem, kube_error};
+use crate::object::{FIELD_MANAGER, LABEL_CHANNEL, LABEL_MANAGED_BY, ObjectKey, TreeObject};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client};
-use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Result {
-    Succeeded,
-    Failed,
-    TimedOut,
-}
-
-impl Result {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Result::Succeeded => "succeeded",
-            Result::Failed => "failed",
-            Result::TimedOut => "timed-out",
-        }
-    }
-}
 
 /// A release record.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,9 +22,9 @@ pub struct Record {
     pub applied_at: String,
     pub applied_by: String,
     pub run: Option<String>,
-    pub result: String,
+    pub result: ApplyResult,
     /// Tree key → apiVersion of every object berth manages in the channel.
-    pub inventory: BTreeMap<String, String>,
+    pub inventory: BTreeMap<ObjectKey, String>,
 }
 
 pub fn name(channel: &str) -> String {
@@ -54,20 +36,7 @@ impl Record {
     pub fn objects(&self) -> Vec<TreeObject> {
         self.inventory
             .iter()
-            .filter_map(|(key, api_version)| {
-                let mut parts = key.splitn(3, '/');
-                let (namespace, kind_group, name) = (parts.next()?, parts.next()?, parts.next()?);
-                let kind = kind_group.split('.').next()?;
-                let mut metadata = json!({"name": name});
-                if namespace != crate::render::CLUSTER_DIR {
-                    metadata["namespace"] = json!(namespace);
-                }
-                Some(TreeObject {
-                    key: key.clone(),
-                    app: None,
-                    body: json!({"apiVersion": api_version, "kind": kind, "metadata": metadata}),
-                })
-            })
+            .map(|(key, api_version)| TreeObject::identity(key.clone(), api_version))
             .collect()
     }
 
@@ -82,7 +51,7 @@ impl Record {
             "release": self.release,
             "appliedAt": self.applied_at,
             "appliedBy": self.applied_by,
-            "result": self.result,
+            "result": self.result.as_str(),
             "inventory": inventory,
         });
         for (field, value) in [
@@ -101,60 +70,52 @@ impl Record {
                 "name": name(&self.channel),
                 "namespace": namespace,
                 "labels": {
-                    crate::render::postprocess::LABEL_MANAGED_BY: "berth",
-                    crate::render::postprocess::LABEL_CHANNEL: self.channel,
+                    LABEL_MANAGED_BY: "berth",
+                    LABEL_CHANNEL: self.channel,
                 },
             },
             "data": data,
         })
     }
 
-    fn from_configmap(map: &ConfigMap) -> Option<Record> {
-        let data = map.data.as_ref()?;
+    /// The record a ConfigMap holds; `Ok(None)` when it holds none, `Err` when it is damaged.
+    fn from_configmap(map: &ConfigMap) -> Result<Option<Record>, String> {
+        let Some(data) = map.data.as_ref() else {
+            return Ok(None);
+        };
         let get = |k: &str| data.get(k).cloned();
-        let inventory = data
+        let (Some(channel), Some(release)) = (get("channel"), get("release")) else {
+            return Ok(None);
+        };
+        let mut inventory = BTreeMap::new();
+        for line in data
             .get("inventory")
-            .map(|text| {
-                text.lines()
-                    .filter_map(|line| line.split_once(' '))
-                    .map(|(key, version)| (key.to_string(), version.to_string()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        Some(Record {
-            channel: get("channel")?,
-            release: get("release")?,
+            .map(String::as_str)
+            .unwrap_or("")
+            .lines()
+        {
+            let (key, version) = line
+                .split_once(' ')
+                .and_then(|(key, version)| Some((ObjectKey::parse(key)?, version)))
+                .ok_or_else(|| {
+                    format!("its inventory has a line that names no object: `{line}`")
+                })?;
+            inventory.insert(key, version.to_string());
+        }
+        let result = get("result").unwrap_or_default();
+        let result = ApplyResult::parse(&result)
+            .ok_or_else(|| format!("its result `{result}` is not one berth writes"))?;
+        Ok(Some(Record {
+            channel,
+            release,
             source_commit: get("sourceCommit"),
             source_branch: get("sourceBranch"),
             applied_at: get("appliedAt").unwrap_or_default(),
             applied_by: get("appliedBy").unwrap_or_default(),
             run: get("run"),
-            result: get("result").unwrap_or_default(),
+            result,
             inventory,
-        })
-    }
-
-    /// A one-paragraph summary, for the git note.
-    pub fn summary(&self, counts: &str) -> String {
-        let mut text = format!(
-            "berth apply {}: {}\n\nrelease: {}\n",
-            self.channel, self.result, self.release
-        );
-        if let Some(source) = &self.source_commit {
-            text.push_str(&format!("source: {source}\n"));
-        }
-        if let Some(branch) = &self.source_branch {
-            text.push_str(&format!("branch: {branch}\n"));
-        }
-        text.push_str(&format!(
-            "applied: {} by {}\n",
-            self.applied_at, self.applied_by
-        ));
-        if let Some(run) = &self.run {
-            text.push_str(&format!("run: {run}\n"));
-        }
-        text.push_str(&format!("objects: {}\n{counts}\n", self.inventory.len()));
-        text
+        }))
     }
 }
 
@@ -163,26 +124,31 @@ pub async fn read(
     client: &Client,
     namespace: &str,
     channel: &str,
-) -> std::result::Result<Option<Record>, Problem> {
+) -> Result<Option<Record>, Problem> {
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
     let found = api.get_opt(&name(channel)).await.map_err(|e| {
         Problem::new(format!(
             "cannot read the release record {namespace}/{}: {}",
             name(channel),
-            crate::cluster::short_error(&e)
+            kube_error(&e)
         ))
     })?;
-    Ok(found.as_ref().and_then(Record::from_configmap))
+    let Some(map) = found else {
+        return Ok(None);
+    };
+    Record::from_configmap(&map).map_err(|why| {
+        Problem::new(format!(
+            "the release record {namespace}/{} is damaged: {why}",
+            name(channel)
+        ))
+        .hint("berth writes it on every apply; delete it to start the channel's record afresh")
+    })
 }
 
 /// Write (server-side apply) the release record.
-pub async fn write(
-    client: &Client,
-    namespace: &str,
-    record: &Record,
-) -> std::result::Result<(), Problem> {
+pub async fn write(client: &Client, namespace: &str, record: &Record) -> Result<(), Problem> {
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
-    let params = PatchParams::apply(crate::cluster::FIELD_MANAGER).force();
+    let params = PatchParams::apply(FIELD_MANAGER).force();
     api.patch(
         &name(&record.channel),
         &params,
@@ -193,37 +159,10 @@ pub async fn write(
         Problem::new(format!(
             "cannot write the release record {namespace}/{}: {}",
             name(&record.channel),
-            crate::cluster::short_error(&e)
+            kube_error(&e)
         ))
     })?;
     Ok(())
-}
-
-/// Add (or replace) the note of `commit` under `refs/notes/berth/<channel>`.
-pub fn write_note(
-    repo: &git2::Repository,
-    channel: &str,
-    commit: git2::Oid,
-    text: &str,
-) -> std::result::Result<(), Problem> {
-    let signature = repo
-        .signature()
-        .or_else(|_| git2::Signature::now("berth", "berth@localhost"))
-        .map_err(|e| Problem::new(format!("cannot sign the release note: {}", e.message())))?;
-    repo.note(
-        &signature,
-        &signature,
-        Some(&notes_ref(channel)),
-        commit,
-        text,
-        true,
-    )
-    .map_err(|e| Problem::new(format!("cannot write the release note: {}", e.message())))?;
-    Ok(())
-}
-
-pub fn notes_ref(channel: &str) -> String {
-    format!("refs/notes/berth/{channel}")
 }
 
 #[cfg(test)]
@@ -240,18 +179,21 @@ mod tests {
             applied_at: "2026-11-22T02:00:00Z".into(),
             applied_by: "me".into(),
             run: None,
-            result: "succeeded".into(),
+            result: ApplyResult::Succeeded,
             inventory: [
                 (
-                    "shop/Deployment.apps/web".to_string(),
+                    ObjectKey::parse("shop/Deployment.apps/web").unwrap(),
                     "apps/v1".to_string(),
                 ),
-                ("_cluster/Namespace/shop".to_string(), "v1".to_string()),
+                (
+                    ObjectKey::parse("_cluster/Namespace/shop").unwrap(),
+                    "v1".to_string(),
+                ),
             ]
             .into(),
         };
         let map: ConfigMap = serde_json::from_value(record.to_configmap("berth-system")).unwrap();
-        assert_eq!(Record::from_configmap(&map).unwrap(), record);
+        assert_eq!(Record::from_configmap(&map).unwrap().unwrap(), record);
         let objects = record.objects();
         assert_eq!(
             objects[0].body,
@@ -259,5 +201,23 @@ mod tests {
         );
         assert_eq!(objects[1].namespace(), Some("shop"));
         assert_eq!(objects[1].kind(), "Deployment");
+    }
+
+    #[test]
+    fn a_damaged_record_is_an_error_not_an_empty_inventory() {
+        let map = |inventory: &str, result: &str| -> ConfigMap {
+            serde_json::from_value(json!({"metadata": {"name": "x"}, "data": {
+                "channel": "test", "release": "abc", "result": result, "inventory": inventory}}))
+            .unwrap()
+        };
+        assert!(Record::from_configmap(&map("not-a-key v1\n", "succeeded")).is_err());
+        assert!(Record::from_configmap(&map("", "exploded")).is_err());
+        assert_eq!(
+            Record::from_configmap(&map("ns/ConfigMap/a v1\n", "timed-out"))
+                .unwrap()
+                .unwrap()
+                .result,
+            ApplyResult::TimedOut
+        );
     }
 }

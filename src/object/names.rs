@@ -49,10 +49,21 @@ pub fn check_object_name(group: &str, kind: &str, name: &str) -> Result<(), Stri
         return Err("it is empty".into());
     }
     match (group, kind) {
-        ("", "Namespace") | ("", "Service") => crate::config::check_dns_label(name),
+        ("", "Namespace") | ("", "Service") => check_dns_label(name),
         ("rbac.authorization.k8s.io", _) => check_path_segment(name),
         _ => check_subdomain(name),
     }
+}
+
+/// RFC 1123 label: what Kubernetes accepts for namespaces and label-safe names.
+pub fn check_dns_label(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("it is empty".into());
+    }
+    if name.len() > 63 {
+        return Err(format!("it is {} characters long", name.len()));
+    }
+    check_label_chars(name)
 }
 
 /// A label key (`[prefix/]name`) and value.

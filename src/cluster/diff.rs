@@ -1,0 +1,89 @@
+//! The live diff: a rendered tree against the channel's cluster, each object dry-run applied,
+//! with the prune preview from the channel's release record (or, before the first apply, from
+//! its release branch).
+
+use super::{Cluster, ClusterOptions, block_on, plan};
+use crate::config::{Channel, Config};
+use crate::error::Problems;
+use crate::plan::Plan;
+use crate::release::outcome::{Event, Reporter};
+use crate::release::record;
+use crate::tree::{NamedTree, RenderedTree};
+use std::collections::HashMap;
+
+pub struct Options<'a> {
+    pub config: &'a Config,
+    pub channel: &'a Channel,
+    pub cluster: &'a ClusterOptions,
+    /// Lines of context around each change.
+    pub context_lines: usize,
+}
+
+/// Plan `target` against the live cluster of the channel. `release` is the tree of the
+/// channel's release branch (empty when there is none).
+pub fn diff(
+    options: &Options<'_>,
+    target: NamedTree,
+    release: &RenderedTree,
+    reporter: &dyn Reporter,
+) -> Result<Plan, Problems> {
+    let desired = target.tree.objects()?;
+    let release_objects = release.objects()?;
+    let Options {
+        config,
+        channel,
+        cluster,
+        context_lines,
+    } = options;
+    let plan = block_on(async {
+        let live = Cluster::connect(&cluster.target(channel)).await?;
+        // What the channel holds: the release record apply keeps, else the release branch.
+        let previous =
+            match record::read(&live.client, &config.apply.namespace, &channel.name).await {
+                Ok(Some(record)) => {
+                    let apps: HashMap<_, _> = release_objects
+                        .iter()
+                        .map(|o| (&o.key, o.app.clone()))
+                        .collect();
+                    let mut objects = record.objects();
+                    for object in &mut objects {
+                        object.app = apps.get(&object.key).cloned().flatten();
+                    }
+                    objects
+                }
+                Ok(None) => release_objects,
+                Err(problem) => {
+                    reporter.report(&Event::Warning(format!(
+                        "warning: {problem}; the prune preview uses {}",
+                        channel.release_branch
+                    )));
+                    release_objects
+                }
+            };
+        reporter.report(&Event::Checking {
+            objects: desired.len(),
+            server: &live.server,
+        });
+        let plan_options = plan::Options {
+            channel: &channel.name,
+            force: false,
+            dry_run_creates: true,
+            ignore: &config.ignore,
+            concurrency: cluster.concurrency,
+            context_lines: *context_lines,
+        };
+        let objects = plan::plan(&live, &desired, &previous, &plan_options).await;
+        let base = match &live.context {
+            Some(context) => format!("the cluster ({context})"),
+            None => format!("the cluster at {}", live.server),
+        };
+        Ok(Plan {
+            channel: channel.name.clone(),
+            base,
+            target: target.name,
+            source_commit: target.source_commit,
+            objects,
+        })
+    })?;
+    Ok(plan)
+}

@@ -1,0 +1,391 @@
+//! What applying a release did, as named types: each object's result, the release's result
+//! (with its exit code), and the events diff and apply report while they work. The release record, the
+//! reports and the coming status, rollback and notifications all read these.
+
+use crate::error::exit;
+use crate::object::ObjectKey;
+use crate::plan::KeptReason;
+use serde::{Serialize, Serializer};
+use std::fmt;
+
+/// What happened to one object (with a dry run: what would happen).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectResult {
+    Created,
+    Updated,
+    Unchanged,
+    Pruned,
+    /// Left the release (or was to be pruned) and stays.
+    Kept(KeptReason),
+    /// Refused or not checked; the outcome's detail says why.
+    Failed,
+}
+
+/// How applying a release went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub enum ApplyResult {
+    #[serde(rename = "succeeded")]
+    Succeeded,
+    #[serde(rename = "failed")]
+    Failed,
+    #[serde(rename = "timed-out")]
+    TimedOut,
+    /// A release already applied, found unchanged: nothing was written.
+    #[serde(rename = "no changes")]
+    NoChanges,
+}
+
+impl ApplyResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApplyResult::Succeeded => "succeeded",
+            ApplyResult::Failed => "failed",
+            ApplyResult::TimedOut => "timed-out",
+            ApplyResult::NoChanges => "no changes",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            ApplyResult::Succeeded,
+            ApplyResult::Failed,
+            ApplyResult::TimedOut,
+            ApplyResult::NoChanges,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == text)
+    }
+
+    /// 0 success, 2 failure, 3 timed out waiting.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            ApplyResult::Succeeded | ApplyResult::NoChanges => exit::OK,
+            ApplyResult::Failed => exit::ERROR,
+            ApplyResult::TimedOut => exit::TIMED_OUT,
+        }
+    }
+}
+
+impl fmt::Display for ApplyResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What happened to one object.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub key: ObjectKey,
+    pub app: Option<String>,
+    /// The apply stage it belongs to (`""` when none).
+    pub stage: &'static str,
+    pub result: ObjectResult,
+    /// Planned only: `would create` rather than `created`.
+    pub dry_run: bool,
+    pub detail: Option<String>,
+}
+
+impl Outcome {
+    /// The result as reports word it.
+    pub fn label(&self) -> String {
+        let verb = |done: &str, planned: &str| {
+            if self.dry_run {
+                format!("would {planned}")
+            } else {
+                done.to_string()
+            }
+        };
+        match &self.result {
+            ObjectResult::Created => verb("created", "create"),
+            ObjectResult::Updated => verb("updated", "update"),
+            ObjectResult::Pruned => verb("pruned", "prune"),
+            ObjectResult::Unchanged => "unchanged".into(),
+            ObjectResult::Failed => "failed".into(),
+            ObjectResult::Kept(reason @ (KeptReason::PruneOff | KeptReason::ApplyFailed)) => {
+                reason.sentence()
+            }
+            ObjectResult::Kept(_) => "kept".into(),
+        }
+    }
+}
+
+impl Serialize for Outcome {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Shape<'a> {
+            key: &'a ObjectKey,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            app: &'a Option<String>,
+            stage: &'static str,
+            result: String,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            detail: &'a Option<String>,
+        }
+        Shape {
+            key: &self.key,
+            app: &self.app,
+            stage: self.stage,
+            result: self.label(),
+            detail: &self.detail,
+        }
+        .serialize(serializer)
+    }
+}
+
+/// How many objects ended how.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub pruned: usize,
+    pub failed: usize,
+    /// Objects that left the release and stay.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub kept: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+impl Summary {
+    pub fn of(outcomes: &[Outcome]) -> Summary {
+        let mut summary = Summary::default();
+        for outcome in outcomes {
+            let count = match outcome.result {
+                ObjectResult::Created => &mut summary.created,
+                ObjectResult::Updated => &mut summary.updated,
+                ObjectResult::Unchanged => &mut summary.unchanged,
+                ObjectResult::Pruned => &mut summary.pruned,
+                ObjectResult::Kept(_) => &mut summary.kept,
+                ObjectResult::Failed => &mut summary.failed,
+            };
+            *count += 1;
+        }
+        summary
+    }
+}
+
+/// `2 created, 0 updated, 5 unchanged, 0 pruned, 0 failed` (and kept, when any).
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} created, {} updated, {} unchanged, {} pruned, {} failed",
+            self.created, self.updated, self.unchanged, self.pruned, self.failed
+        )?;
+        if self.kept > 0 {
+            write!(f, ", {} kept", self.kept)?;
+        }
+        Ok(())
+    }
+}
+
+/// An object that did not become ready, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct NotReady {
+    pub key: ObjectKey,
+    pub reason: String,
+}
+
+/// What applying a release to a channel did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub channel: String,
+    /// The release commit.
+    pub release: String,
+    pub dry_run: bool,
+    pub result: ApplyResult,
+    pub summary: Summary,
+    pub objects: Vec<Outcome>,
+    pub not_ready: Vec<NotReady>,
+}
+
+impl Report {
+    pub fn exit_code(&self) -> u8 {
+        self.result.exit_code()
+    }
+}
+
+/// What apply tells while it works; a [`Reporter`] shows it (or not).
+#[derive(Debug, Clone)]
+pub enum Event<'a> {
+    /// Apply starts: `objects` objects of `release` (named `name`) onto `target`.
+    Started {
+        name: &'a str,
+        release: &'a str,
+        target: &'a str,
+        objects: usize,
+    },
+    /// Another apply holds the channel's lock.
+    WaitingForLock { holder: &'a str, since: &'a str },
+    /// A holder stopped renewing the lock; it is taken over.
+    TakingOverLock { previous: &'a str },
+    /// A stage starts writing `writes` of its `objects` objects.
+    Applying {
+        stage: &'static str,
+        writes: usize,
+        objects: usize,
+    },
+    /// Objects of a stage failed.
+    StageFailed { stage: &'static str, failed: usize },
+    /// A stage starts deleting what left the release.
+    Pruning { stage: &'static str, objects: usize },
+    /// Still waiting for `pending` objects to be ready; one of them, and why.
+    Waiting {
+        pending: usize,
+        example: &'a ObjectKey,
+        reason: &'a str,
+    },
+    /// An object that must be ready before the next stage (a CRD) is not.
+    NotReady { key: &'a ObjectKey, reason: &'a str },
+    /// The live diff starts checking `objects` objects against `server`.
+    Checking { objects: usize, server: &'a str },
+    /// Something went wrong that does not stop the work.
+    Warning(String),
+}
+
+impl Event<'_> {
+    /// Progress, as opposed to a warning the user must see whatever the output mode.
+    pub fn is_progress(&self) -> bool {
+        !matches!(self, Event::Warning(_))
+    }
+}
+
+impl fmt::Display for Event<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::Started {
+                name,
+                release,
+                target,
+                objects,
+            } => write!(
+                f,
+                "applying {name} ({}) to {target}: {objects} objects",
+                crate::tree::short_id(release)
+            ),
+            Event::WaitingForLock { holder, since } => {
+                write!(f, "waiting for the lock: {holder} holds it since {since}")
+            }
+            Event::TakingOverLock { previous } => {
+                write!(
+                    f,
+                    "taking over the lock from {previous}: it stopped renewing"
+                )
+            }
+            Event::Applying {
+                stage,
+                writes,
+                objects,
+            } => write!(f, "{stage}: applying {writes} of {objects} objects"),
+            Event::StageFailed { stage, failed } => write!(f, "{stage}: {failed} failed"),
+            Event::Pruning { stage, objects } => write!(f, "{stage}: pruning {objects} objects"),
+            Event::Waiting {
+                pending,
+                example,
+                reason,
+            } => write!(f, "waiting for {pending} objects, e.g. {example}: {reason}"),
+            Event::NotReady { key, reason } => write!(f, "{key}: {reason}"),
+            Event::Checking { objects, server } => {
+                write!(f, "checking {objects} objects against {server} …")
+            }
+            Event::Warning(text) => f.write_str(text),
+        }
+    }
+}
+
+/// Shows apply's events: text on stderr, nothing in JSON mode, later a PR comment or a chat.
+pub trait Reporter: Sync {
+    fn report(&self, event: &Event<'_>);
+}
+
+/// Shows nothing.
+pub struct Silent;
+
+impl Reporter for Silent {
+    fn report(&self, _: &Event<'_>) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(result: ObjectResult, dry_run: bool) -> Outcome {
+        Outcome {
+            key: ObjectKey::parse("ns/ConfigMap/a").unwrap(),
+            app: None,
+            stage: "",
+            result,
+            dry_run,
+            detail: None,
+        }
+    }
+
+    #[test]
+    fn labels_keep_the_words_reports_have_always_used() {
+        assert_eq!(outcome(ObjectResult::Created, true).label(), "would create");
+        assert_eq!(outcome(ObjectResult::Created, false).label(), "created");
+        assert_eq!(outcome(ObjectResult::Pruned, true).label(), "would prune");
+        assert_eq!(
+            outcome(ObjectResult::Kept(KeptReason::PruneOff), true).label(),
+            "left the release; kept (prune is off)"
+        );
+        assert_eq!(
+            outcome(ObjectResult::Kept(KeptReason::ApplyFailed), false).label(),
+            "kept: not pruned, applying failed"
+        );
+        assert_eq!(
+            outcome(ObjectResult::Kept(KeptReason::NotOwned), false).label(),
+            "kept"
+        );
+    }
+
+    #[test]
+    fn kept_objects_are_counted_as_kept_not_unchanged() {
+        let summary = Summary::of(&[
+            outcome(ObjectResult::Kept(KeptReason::PruneDisabled), false),
+            outcome(ObjectResult::Unchanged, false),
+            outcome(ObjectResult::Created, true),
+            outcome(ObjectResult::Failed, false),
+        ]);
+        assert_eq!(
+            (
+                summary.kept,
+                summary.unchanged,
+                summary.created,
+                summary.failed
+            ),
+            (1, 1, 1, 1)
+        );
+        assert_eq!(
+            summary.to_string(),
+            "1 created, 0 updated, 1 unchanged, 0 pruned, 1 failed, 1 kept"
+        );
+        assert!(
+            !serde_json::to_string(&Summary::default())
+                .unwrap()
+                .contains("kept")
+        );
+    }
+
+    #[test]
+    fn results_round_trip_their_words_and_map_to_exit_codes() {
+        for result in [
+            ApplyResult::Succeeded,
+            ApplyResult::Failed,
+            ApplyResult::TimedOut,
+            ApplyResult::NoChanges,
+        ] {
+            assert_eq!(ApplyResult::parse(result.as_str()), Some(result));
+            assert_eq!(
+                serde_json::to_value(result).unwrap(),
+                serde_json::json!(result.as_str())
+            );
+        }
+        assert_eq!(ApplyResult::TimedOut.exit_code(), 3);
+        assert_eq!(ApplyResult::Failed.exit_code(), 2);
+        assert_eq!(ApplyResult::NoChanges.exit_code(), 0);
+    }
+}

@@ -1,0 +1,82 @@
+//! The apply report: what applying a release did, as text, as Markdown (GitHub's job summary)
+//! and as JSON; and apply's progress on stderr.
+
+use crate::release::outcome::{Event, ObjectResult, Report, Reporter};
+use crate::tree::short_id;
+
+/// The result, the counts, then every object that did not stay unchanged.
+pub fn text(report: &Report) -> String {
+    let mut text = format!(
+        "{}{} {}: {}\n  {}\n",
+        if report.dry_run { "dry run: " } else { "" },
+        report.channel,
+        short_id(&report.release),
+        report.result,
+        report.summary
+    );
+    for object in report
+        .objects
+        .iter()
+        .filter(|o| o.result != ObjectResult::Unchanged)
+    {
+        text.push_str(&format!("  {:<10} {}", object.label(), object.key));
+        if let Some(detail) = &object.detail {
+            text.push_str(&format!(": {detail}"));
+        }
+        text.push('\n');
+    }
+    for pending in &report.not_ready {
+        text.push_str(&format!(
+            "  not ready  {}: {}\n",
+            pending.key, pending.reason
+        ));
+    }
+    text
+}
+
+/// The result, the counts, what did not go well: for GitHub's job summary.
+pub fn markdown(report: &Report) -> String {
+    let mut text = format!(
+        "### berth apply · `{}`{}\n\n`{}`: **{}** — {}\n",
+        report.channel,
+        if report.dry_run { " (dry run)" } else { "" },
+        short_id(&report.release),
+        report.result,
+        report.summary
+    );
+    for object in report
+        .objects
+        .iter()
+        .filter(|o| o.result == ObjectResult::Failed)
+    {
+        let detail = object.detail.as_deref().unwrap_or("");
+        text.push_str(&format!("- failed `{}`: {detail}\n", object.key));
+    }
+    for pending in &report.not_ready {
+        text.push_str(&format!(
+            "- not ready `{}`: {}\n",
+            pending.key, pending.reason
+        ));
+    }
+    text
+}
+
+pub fn json(report: &Report) -> String {
+    format!(
+        "{}\n",
+        serde_json::to_string_pretty(report).expect("reports serialize")
+    )
+}
+
+/// Events as lines on stderr: every one with `progress`, else only warnings.
+pub struct Stderr {
+    pub progress: bool,
+}
+
+impl Reporter for Stderr {
+    fn report(&self, event: &Event<'_>) {
+        if self.progress || !event.is_progress() {
+            eprintln!("{event}");
+        }
+    }
+}
