@@ -1,6 +1,7 @@
 //! Integration tests: the real `berth` binary on real files (one test binary, to keep links few).
 
 mod apply;
+mod architecture;
 mod bad_input;
 mod candidate;
 mod cluster_diff;
