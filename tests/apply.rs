@@ -772,3 +772,127 @@ fn in_github_actions_the_job_summary_gets_the_outcome() {
         "{text}"
     );
 }
+
+/// `apply -o json` with `args`, run by `tester@testhost` outside GitHub Actions, so the record's
+/// identity is known but for the process.
+fn apply_json_as_tester(setup: &Release, args: &[&str]) -> (i32, Value) {
+    let mut command = setup.apply_command(&[args, &["-o", "json"]].concat());
+    command.env("USER", "tester").env("HOSTNAME", "testhost");
+    for var in [
+        "GITHUB_SERVER_URL",
+        "GITHUB_REPOSITORY",
+        "GITHUB_RUN_ID",
+        "GITHUB_ACTOR",
+        "GITHUB_STEP_SUMMARY",
+    ] {
+        command.env_remove(var);
+    }
+    let (code, report, _) = json_report(run(&mut command));
+    (code, report)
+}
+
+/// A redaction of a full commit id (checked to be one).
+fn commit_id() -> insta::internals::Redaction {
+    insta::dynamic_redaction(|value, path| {
+        let id = value.as_str().unwrap_or_default();
+        assert!(
+            id.len() == 40
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+            "{path}: {id:?} is not a commit id"
+        );
+        "[commit]"
+    })
+}
+
+/// A redaction of a UTC timestamp (checked to be one, RFC 3339 with `Z`).
+fn timestamp() -> insta::internals::Redaction {
+    insta::dynamic_redaction(|value, path| {
+        let time = value.as_str().unwrap_or_default();
+        assert!(
+            time.ends_with('Z') && time.parse::<k8s_openapi::jiff::Timestamp>().is_ok(),
+            "{path}: {time:?} is not a UTC timestamp"
+        );
+        "[timestamp]"
+    })
+}
+
+/// A redaction of the process in `tester@testhost (pid <pid>, <nonce>)` (checked to be so).
+fn tester_identity() -> insta::internals::Redaction {
+    insta::dynamic_redaction(|value, path| {
+        let identity = value.as_str().unwrap_or_default();
+        let process = identity
+            .strip_prefix("tester@testhost (pid ")
+            .and_then(|rest| rest.strip_suffix(')'))
+            .and_then(|rest| rest.split_once(", "));
+        assert!(
+            process.is_some_and(|(pid, nonce)| {
+                !pid.is_empty()
+                    && pid.bytes().all(|b| b.is_ascii_digit())
+                    && nonce.len() == 8
+                    && nonce.bytes().all(|b| b.is_ascii_hexdigit())
+            }),
+            "{path}: {identity:?} is not tester@testhost (pid <pid>, <nonce>)"
+        );
+        "tester@testhost (pid [pid], [nonce])"
+    })
+}
+
+/// Snapshot `name` of the `data` of the release record `record`: its keys (in any order, as an
+/// API server keeps them) and values, those that change from run to run checked and redacted.
+#[track_caller]
+fn assert_record_snapshot(name: &str, record: &Value) {
+    insta::with_settings!({sort_maps => true}, {
+        insta::assert_json_snapshot!(name, record["data"], {
+            ".release" => commit_id(),
+            ".sourceCommit" => commit_id(),
+            ".appliedAt" => timestamp(),
+            ".appliedBy" => tester_identity(),
+        });
+    });
+}
+
+/// Pins the JSON of `berth apply -o json` (first apply, dry runs of a change, a failed apply)
+/// and of the release record's `data`: keys, their order and the format of every value.
+#[test]
+fn the_json_of_a_small_release_applied_and_recorded() {
+    let setup = Release::new(GitRepos::with_files(&[
+        ("berth.yaml", small::BERTH_YAML),
+        ("web/namespace.yaml", small::NAMESPACE),
+        ("web/config.yaml", small::CONFIG),
+        ("web/deployment.yaml", &small::deployment("nginx:1.27", 2)),
+    ]));
+    let (code, report) = apply_json_as_tester(&setup, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    insta::assert_json_snapshot!("small_first_apply", report, {".release" => commit_id()});
+    let record = setup.record();
+    assert_record_snapshot("small_first_apply_record", &record);
+
+    // A change: a new image, the ConfigMap leaves the release, a Service joins it.
+    setup.change(|repos| {
+        repos.edit("web/deployment.yaml", "nginx:1.27", "nginx:1.28");
+        std::fs::remove_file(repos.work().join("web/config.yaml")).unwrap();
+        write_files(&repos.work(), &[("web/service.yaml", small::SERVICE)]);
+    });
+    for (args, name) in [
+        (&["--dry-run"][..], "small_dry_run"),
+        (&["--dry-run", "--prune"][..], "small_dry_run_prune"),
+    ] {
+        let (code, report) = apply_json_as_tester(&setup, args);
+        assert_eq!(code, 0, "{report:#}");
+        insta::assert_json_snapshot!(name, report, {".release" => commit_id()});
+    }
+    assert_eq!(setup.record(), record, "a dry run records nothing");
+
+    // The change fails to apply: nothing is pruned, and the record says so.
+    setup.cluster.server.inject(
+        Fault::status(500)
+            .on_path("/apis/apps/v1/namespaces/demo/deployments/web")
+            .on_method("PATCH"),
+    );
+    let (code, report) = apply_json_as_tester(&setup, &["--prune"]);
+    assert_eq!(code, 2, "{report:#}");
+    insta::assert_json_snapshot!("small_failed_apply", report, {".release" => commit_id()});
+    assert_record_snapshot("small_failed_apply_record", &setup.record());
+}

@@ -155,7 +155,7 @@ pub fn kubectl(kubeconfig: &Path, args: &[&str], stdin: &str) -> String {
 }
 
 /// The exit code and JSON report of `run`; panics, showing its output, when there is none.
-fn json_report(run: Run) -> (i32, Value, Run) {
+pub fn json_report(run: Run) -> (i32, Value, Run) {
     let report = serde_json::from_str(&run.stdout).unwrap_or_else(|e| {
         panic!(
             "no JSON report ({e}): stdout {:?}\nstderr:\n{}",
