@@ -796,10 +796,7 @@ fn commit_id() -> insta::internals::Redaction {
     insta::dynamic_redaction(|value, path| {
         let id = value.as_str().unwrap_or_default();
         assert!(
-            id.len() == 40
-                && id
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+            id.len() == 40 && is_lower_hex(id),
             "{path}: {id:?} is not a commit id"
         );
         "[commit]"
@@ -831,7 +828,7 @@ fn tester_identity() -> insta::internals::Redaction {
                 !pid.is_empty()
                     && pid.bytes().all(|b| b.is_ascii_digit())
                     && nonce.len() == 8
-                    && nonce.bytes().all(|b| b.is_ascii_hexdigit())
+                    && is_lower_hex(nonce)
             }),
             "{path}: {identity:?} is not tester@testhost (pid <pid>, <nonce>)"
         );

@@ -294,15 +294,18 @@ pub fn report_object<'a>(report: &'a serde_json::Value, key: &str) -> &'a serde_
         .unwrap_or_else(|| panic!("no {key} in {report:#}"))
 }
 
+/// Whether `text` is all lower-case hexadecimal digits, as git writes commit ids.
+pub fn is_lower_hex(text: &str) -> bool {
+    text.bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 /// Replace every commit id (40 hex digits, or the 12-digit short form) with `<commit>`.
 pub fn redact_commits(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut word = String::new();
     let flush = |word: &mut String, out: &mut String| {
-        let is_id = (word.len() == 40 || word.len() == 12)
-            && word
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let is_id = (word.len() == 40 || word.len() == 12) && is_lower_hex(word);
         out.push_str(if is_id { "<commit>" } else { word });
         word.clear();
     };
