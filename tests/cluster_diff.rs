@@ -1,150 +1,11 @@
 //! `berth diff` against the test API server: exit codes, actions, notes, errors and masking of a
 //! server-side dry-run diff.
 
+use crate::support::small::{self, BERTH_YAML, CONFIG, deployment};
 use crate::support::*;
-use berth_testserver::{Fault, TestServer};
+use berth_testserver::Fault;
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// A test API server and a kubeconfig (context `berth-test`) pointing at it.
-struct Live {
-    srv: TestServer,
-    dir: tempfile::TempDir,
-    kubeconfig: PathBuf,
-}
-
-impl Live {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let srv = TestServer::start_blocking();
-        let kubeconfig = srv.write_kubeconfig(dir.path().join("kubeconfig")).unwrap();
-        Live {
-            srv,
-            dir,
-            kubeconfig,
-        }
-    }
-
-    /// `berth diff -c test` in `dir` against this server, with `args`.
-    fn diff(&self, dir: &Path, args: &[&str]) -> Run {
-        let kubeconfig = self.kubeconfig.to_str().unwrap();
-        let mut all = vec![
-            "diff",
-            "-c",
-            "test",
-            "--kubeconfig",
-            kubeconfig,
-            "--context",
-            "berth-test",
-        ];
-        all.extend_from_slice(args);
-        berth(dir, &all)
-    }
-
-    /// The JSON report of `diff`, with its exit code.
-    fn diff_json(&self, dir: &Path, args: &[&str]) -> (i32, Value, Run) {
-        let mut all = args.to_vec();
-        all.extend_from_slice(&["-o", "json"]);
-        let run = self.diff(dir, &all);
-        let plan = serde_json::from_str(&run.stdout)
-            .unwrap_or_else(|e| panic!("no JSON report ({e}); stderr:\n{}", run.stderr));
-        (run.code, plan, run)
-    }
-
-    /// Server-side apply `object` as `manager` (force), for setting up live state.
-    fn apply(&self, object: &Value, manager: &str) {
-        if let Err(status) = self.srv.apply_object(object, manager) {
-            panic!("seeding {object}: {status}");
-        }
-    }
-
-    fn namespace(&self, name: &str) {
-        self.apply(
-            &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}),
-            "setup",
-        );
-    }
-
-    /// Make what `berth render -c test` renders in `dir` live, as berth's apply would
-    /// (Namespaces and CRDs first), except the objects named in `except`.
-    fn seed_rendered(&self, dir: &Path, except: &[&str]) {
-        let run = berth(dir, &["render", "-c", "test", "-o", "json"]);
-        run.succeeds();
-        let list: Value = serde_json::from_str(&run.stdout).unwrap();
-        let mut items = list["items"].as_array().unwrap().clone();
-        let rank = |o: &Value| match o["kind"].as_str() {
-            Some("Namespace") => 0,
-            Some("CustomResourceDefinition") => 1,
-            _ => 2,
-        };
-        items.sort_by_key(rank);
-        for item in items
-            .iter()
-            .filter(|o| !except.contains(&o["metadata"]["name"].as_str().unwrap()))
-        {
-            self.apply(item, "berth");
-        }
-    }
-}
-
-const BERTH_YAML: &str = "defaults:\n  namespace: demo\napps:\n  web:\n    driver: manifests\n    path: web\nchannels:\n  test: {}\n";
-
-fn deployment(image: &str, replicas: u32) -> String {
-    format!(
-        "apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  replicas: {replicas}
-  selector:
-    matchLabels:
-      app: web
-  template:
-    metadata:
-      labels:
-        app: web
-    spec:
-      containers:
-        - name: web
-          image: {image}
-          ports:
-            - containerPort: 8080
-"
-    )
-}
-
-const CONFIG: &str =
-    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-config\ndata:\n  greeting: hello\n";
-const SERVICE: &str = "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  selector:\n    app: web\n  ports:\n    - port: 80\n      targetPort: 8080\n";
-
-/// One app `web` in namespace `demo`: a Deployment, a ConfigMap and a Service.
-fn small_repo() -> tempfile::TempDir {
-    repo(&[
-        ("berth.yaml", BERTH_YAML),
-        ("web/deployment.yaml", &deployment("nginx:1.27", 2)),
-        ("web/config.yaml", CONFIG),
-        ("web/service.yaml", SERVICE),
-    ])
-}
-
-/// `small_repo` live as rendered, in an existing namespace `demo`.
-fn small_live() -> (Live, tempfile::TempDir) {
-    let live = Live::new();
-    let repo = small_repo();
-    live.namespace("demo");
-    live.seed_rendered(repo.path(), &[]);
-    (live, repo)
-}
-
-fn replace_in(dir: &Path, path: &str, old: &str, new: &str) {
-    let file = dir.join(path);
-    let text = std::fs::read_to_string(&file).unwrap();
-    assert!(text.contains(old), "{path} lacks {old:?}");
-    std::fs::write(&file, text.replacen(old, new, 1)).unwrap();
-}
 
 /// The changed lines of the diffs in a text report (`+`/`-`, without the file headers).
 fn changed_lines(report: &str) -> Vec<&str> {
@@ -155,68 +16,26 @@ fn changed_lines(report: &str) -> Vec<&str> {
         .collect()
 }
 
-/// The object of a JSON report with `key`.
-fn object<'a>(plan: &'a Value, key: &str) -> &'a Value {
-    plan["objects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["key"] == key)
-        .unwrap_or_else(|| panic!("no {key} in {plan:#}"))
+/// The line of a text report with the error of the object `key`.
+#[track_caller]
+fn error_line<'a>(run: &'a Run, key: &str) -> &'a str {
+    let start = format!("error: {key}:");
+    run.stdout
+        .lines()
+        .find(|l| l.starts_with(&start))
+        .unwrap_or_else(|| panic!("no error line:\n{}", run.stdout))
 }
 
-fn git_init(dir: &Path) {
-    git(dir, &["init", "-q", "-b", "main"]);
-    git(dir, &["add", "-A"]);
-    git(dir, &["commit", "-q", "-m", "initial"]);
-}
-
-/// Commit the files below `tree` (a rendered tree) as branch `branch` of the repository in
-/// `repo`, without touching its work tree or index.
-fn commit_tree(repo: &Path, branch: &str, tree: &Path) {
-    let index = tree.with_extension("index");
-    let git_with_index = |args: &[&str]| {
-        let output = Command::new("git")
-            .args(args)
-            .current_dir(repo)
-            .env("GIT_INDEX_FILE", &index)
-            .env("GIT_AUTHOR_NAME", "Test")
-            .env("GIT_AUTHOR_EMAIL", "test@example.com")
-            .env("GIT_COMMITTER_NAME", "Test")
-            .env("GIT_COMMITTER_EMAIL", "test@example.com")
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "git {args:?}: {output:?}");
-        String::from_utf8(output.stdout).unwrap().trim().to_string()
-    };
-    let work_tree = format!("--work-tree={}", tree.display());
-    git_with_index(&[&work_tree, "add", "-A", "."]);
-    let tree_id = git_with_index(&["write-tree"]);
-    let commit = git_with_index(&["commit-tree", &tree_id, "-m", branch]);
-    git(repo, &["branch", "-f", branch, &commit]);
-    let _ = std::fs::remove_file(index);
-}
-
-/// The rendered tree of the test channel of `repo`, written to a new directory.
-fn rendered_tree(repo: &Path) -> tempfile::TempDir {
-    let out = tempfile::tempdir().unwrap();
-    berth(
-        repo,
-        &[
-            "render",
-            "-c",
-            "test",
-            "--out",
-            out.path().to_str().unwrap(),
-        ],
-    )
-    .succeeds();
-    out
+#[track_caller]
+fn assert_mentions(error: &str, needles: &[&str]) {
+    for needle in needles {
+        assert!(error.contains(needle), "{needle:?} missing: {error}");
+    }
 }
 
 #[test]
 fn unchanged_quickstart_exits_0() {
-    let live = Live::new();
+    let live = TestCluster::start();
     let repo = example_copy("quickstart");
     live.seed_rendered(repo.path(), &[]);
     let run = live.diff(repo.path(), &["--render"]);
@@ -232,7 +51,7 @@ fn unchanged_quickstart_exits_0() {
 
 #[test]
 fn an_image_and_replicas_change_shows_only_those_lines() {
-    let (live, repo) = small_live();
+    let (live, repo) = small::live();
     std::fs::write(
         repo.path().join("web/deployment.yaml"),
         deployment("nginx:1.28", 3),
@@ -278,13 +97,13 @@ fn an_image_and_replicas_change_shows_only_those_lines() {
 
 #[test]
 fn an_object_absent_from_the_cluster_is_a_create() {
-    let live = Live::new();
-    let repo = small_repo();
+    let live = TestCluster::start();
+    let repo = small::repo();
     live.namespace("demo");
     live.seed_rendered(repo.path(), &["web-config"]);
     let (code, plan, run) = live.diff_json(repo.path(), &["--render"]);
     assert_eq!(code, 1, "{}", run.stderr);
-    let config = object(&plan, "demo/ConfigMap/web-config");
+    let config = report_object(&plan, "demo/ConfigMap/web-config");
     assert_eq!(config["action"], "create");
     assert!(
         config.get("note").is_none(),
@@ -302,8 +121,8 @@ fn an_object_absent_from_the_cluster_is_a_create() {
 
 #[test]
 fn objects_that_left_the_release_are_pruned_only_when_berth_owns_them() {
-    let live = Live::new();
-    let repo = small_repo();
+    let live = TestCluster::start();
+    let repo = small::repo();
     write_files(
         repo.path(),
         &[(
@@ -321,7 +140,7 @@ fn objects_that_left_the_release_are_pruned_only_when_berth_owns_them() {
 
     let (code, plan, run) = live.diff_json(repo.path(), &["--render"]);
     assert_eq!(code, 1, "{}", run.stderr);
-    let old = object(&plan, "demo/ConfigMap/web-old");
+    let old = report_object(&plan, "demo/ConfigMap/web-old");
     assert_eq!(old["action"], "delete");
     assert_eq!(old["app"], "web");
     assert!(old["diff"].as_str().unwrap().contains("-  a: b"), "{old}");
@@ -330,7 +149,7 @@ fn objects_that_left_the_release_are_pruned_only_when_berth_owns_them() {
     // Without berth's channel label it is not berth's to delete: not listed at all.
     let mut unlabelled = json!({"apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": "web-old", "namespace": "demo"}, "data": {"a": "b"}});
-    live.apply(&unlabelled, "berth");
+    live.seed(&unlabelled, "berth");
     unlabelled["metadata"]["labels"] = json!({"berth.dev/channel": "prod"});
     let (code, plan, run) = live.diff_json(repo.path(), &["--render"]);
     assert_eq!(code, 0, "{}\n{}", run.stdout, run.stderr);
@@ -339,7 +158,7 @@ fn objects_that_left_the_release_are_pruned_only_when_berth_owns_them() {
         "an object berth does not own is listed: {plan:#}"
     );
     // Labelled for another channel: not this channel's to delete either.
-    live.apply(&unlabelled, "berth");
+    live.seed(&unlabelled, "berth");
     let (code, _, run) = live.diff_json(repo.path(), &["--render"]);
     assert_eq!(code, 0, "{}", run.stdout);
     assert!(!run.stdout.contains("web-old"));
@@ -347,7 +166,7 @@ fn objects_that_left_the_release_are_pruned_only_when_berth_owns_them() {
 
 #[test]
 fn objects_in_a_namespace_the_change_creates_are_unvalidated_creates() {
-    let live = Live::new();
+    let live = TestCluster::start();
     let repo = repo(&[
         ("berth.yaml", BERTH_YAML),
         (
@@ -358,9 +177,9 @@ fn objects_in_a_namespace_the_change_creates_are_unvalidated_creates() {
     ]);
     let (code, plan, run) = live.diff_json(repo.path(), &["--render"]);
     assert_eq!(code, 1, "{}", run.stderr);
-    let ns = object(&plan, "_cluster/Namespace/demo");
+    let ns = report_object(&plan, "_cluster/Namespace/demo");
     assert_eq!(ns["action"], "create");
-    let config = object(&plan, "demo/ConfigMap/web-config");
+    let config = report_object(&plan, "demo/ConfigMap/web-config");
     assert_eq!(config["action"], "create");
     assert!(
         config["note"]
@@ -398,13 +217,13 @@ fn objects_in_a_namespace_the_change_creates_are_unvalidated_creates() {
 fn custom_resources_of_a_crd_the_change_creates_are_unvalidated_creates() {
     // The whole quickstart against an empty cluster: namespaces and the Backup CRD are created
     // by the same change as the objects that need them.
-    let live = Live::new();
+    let live = TestCluster::start();
     let repo = example_copy("quickstart");
     let (code, plan, run) = live.diff_json(repo.path(), &["--render"]);
     assert_eq!(code, 1, "{}", run.stderr);
     assert_eq!(plan["counts"]["error"], 0, "{plan:#}");
     assert_eq!(plan["counts"]["create"], 18);
-    let backup = object(&plan, "shop/Backup.ops.example.com/api-nightly");
+    let backup = report_object(&plan, "shop/Backup.ops.example.com/api-nightly");
     assert_eq!(backup["action"], "create");
     assert!(
         backup["note"].as_str().unwrap().contains(
@@ -412,7 +231,7 @@ fn custom_resources_of_a_crd_the_change_creates_are_unvalidated_creates() {
         ),
         "{backup}"
     );
-    let crd = object(
+    let crd = report_object(
         &plan,
         "_cluster/CustomResourceDefinition.apiextensions.k8s.io/backups.ops.example.com",
     );
@@ -422,7 +241,7 @@ fn custom_resources_of_a_crd_the_change_creates_are_unvalidated_creates() {
     );
 
     // A kind the cluster does not serve and the change does not define: an error.
-    let repo = small_repo();
+    let repo = small::repo();
     write_files(
         repo.path(),
         &[(
@@ -453,11 +272,11 @@ fn b64(text: &str) -> String {
 
 #[test]
 fn secret_values_are_masked_in_every_output() {
-    let live = Live::new();
-    let repo = small_repo();
+    let live = TestCluster::start();
+    let repo = small::repo();
     git_init(repo.path());
     live.namespace("demo");
-    live.apply(
+    live.seed(
         &json!({"apiVersion": "v1", "kind": "Secret",
             "metadata": {"name": "creds", "namespace": "demo", "labels": {"berth.dev/channel": "test"}},
             "type": "Opaque",
@@ -526,28 +345,25 @@ fn secret_values_are_masked_in_every_output() {
 
 #[test]
 fn a_field_another_manager_owns_is_a_conflict() {
-    let (live, repo) = small_live();
+    let (live, repo) = small::live();
     // `kubectl edit`-style: another manager takes over .spec.replicas.
-    live.apply(
+    live.seed(
         &json!({"apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": "web", "namespace": "demo"}, "spec": {"replicas": 5}}),
         "kubectl-edit",
     );
     let run = live.diff(repo.path(), &["--render"]);
     assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
-    let error = run
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("error: demo/Deployment.apps/web:"))
-        .unwrap_or_else(|| panic!("no error line:\n{}", run.stdout));
-    for needle in [
-        "conflict",
-        ".spec.replicas",
-        "kubectl-edit",
-        "--force-conflicts",
-    ] {
-        assert!(error.contains(needle), "{needle:?} missing: {error}");
-    }
+    let error = error_line(&run, "demo/Deployment.apps/web");
+    assert_mentions(
+        error,
+        &[
+            "conflict",
+            ".spec.replicas",
+            "kubectl-edit",
+            "--force-conflicts",
+        ],
+    );
     assert!(
         run.stdout.contains("1 could not be checked"),
         "{}",
@@ -557,8 +373,8 @@ fn a_field_another_manager_owns_is_a_conflict() {
 
 #[test]
 fn an_invalid_object_reports_the_causes_and_its_file() {
-    let live = Live::new();
-    let repo = small_repo();
+    let live = TestCluster::start();
+    let repo = small::repo();
     git_init(repo.path());
     live.namespace("demo");
     // The template's labels no longer match the selector; render does not check that, the
@@ -573,33 +389,26 @@ fn an_invalid_object_reports_the_causes_and_its_file() {
     commit_tree(repo.path(), "broken", &tree);
     let run = live.diff(repo.path(), &["--tree", "broken"]);
     assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
-    let error = run
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("error: demo/Deployment.apps/web:"))
-        .unwrap_or_else(|| panic!("no error line:\n{}", run.stdout));
-    for needle in [
-        "invalid",
-        "demo/Deployment.apps/web.yaml",
-        "spec.template.metadata.labels",
-        "`selector` does not match template `labels`",
-    ] {
-        assert!(error.contains(needle), "{needle:?} missing: {error}");
-    }
+    let error = error_line(&run, "demo/Deployment.apps/web");
+    assert_mentions(
+        error,
+        &[
+            "invalid",
+            "demo/Deployment.apps/web.yaml",
+            "spec.template.metadata.labels",
+            "`selector` does not match template `labels`",
+        ],
+    );
 }
 
 #[test]
 fn a_forbidden_object_is_an_error_naming_it() {
-    let (live, repo) = small_live();
-    live.srv
+    let (live, repo) = small::live();
+    live.server
         .inject(Fault::status(403).on_path("/api/v1/namespaces/demo/configmaps/web-config"));
     let run = live.diff(repo.path(), &["--render"]);
     assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
-    let error = run
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("error: demo/ConfigMap/web-config:"))
-        .unwrap_or_else(|| panic!("no error line:\n{}", run.stdout));
+    let error = error_line(&run, "demo/ConfigMap/web-config");
     assert!(error.contains("forbidden"), "{error}");
     assert!(
         run.stdout.contains("2 unchanged, 1 could not be checked"),
@@ -610,27 +419,27 @@ fn a_forbidden_object_is_an_error_naming_it() {
 
 #[test]
 fn a_server_error_on_one_object_leaves_the_others_reported() {
-    let (live, repo) = small_live();
+    let (live, repo) = small::live();
     replace_in(
         repo.path(),
         "web/deployment.yaml",
         "nginx:1.27",
         "nginx:1.28",
     );
-    live.srv.inject(
+    live.server.inject(
         Fault::status(500)
             .on_method("PATCH")
             .on_path("/api/v1/namespaces/demo/configmaps/web-config"),
     );
     let (code, plan, run) = live.diff_json(repo.path(), &["--render"]);
     assert_eq!(code, 2, "{}", run.stderr);
-    let config = object(&plan, "demo/ConfigMap/web-config");
+    let config = report_object(&plan, "demo/ConfigMap/web-config");
     assert_eq!(config["action"], "error");
     assert!(
         config["error"].as_str().unwrap().contains("500"),
         "{config}"
     );
-    let web = object(&plan, "demo/Deployment.apps/web");
+    let web = report_object(&plan, "demo/Deployment.apps/web");
     assert_eq!(web["action"], "update");
     assert!(
         web["diff"]
@@ -638,7 +447,10 @@ fn a_server_error_on_one_object_leaves_the_others_reported() {
             .unwrap()
             .contains("+        image: nginx:1.28")
     );
-    assert_eq!(object(&plan, "demo/Service/web")["action"], "unchanged");
+    assert_eq!(
+        report_object(&plan, "demo/Service/web")["action"],
+        "unchanged"
+    );
     // The text report shows both the change and the error.
     let run = live.diff(repo.path(), &["--render"]);
     assert_eq!(run.code, 2);
@@ -656,7 +468,7 @@ fn a_server_error_on_one_object_leaves_the_others_reported() {
 
 #[test]
 fn ignored_fields_are_not_shown() {
-    let (live, repo) = small_live();
+    let (live, repo) = small::live();
     std::fs::write(
         repo.path().join("berth.yaml"),
         format!("{BERTH_YAML}ignore:\n  - kind: Deployment\n    name: web\n    paths: [.spec.replicas]\n"),
@@ -705,21 +517,14 @@ fn an_unreachable_cluster_fails_fast_and_never_says_no_changes() {
         ),
     )
     .unwrap();
-    let repo = small_repo();
+    let repo = small::repo();
     let started = Instant::now();
-    let run = berth(
+    let run = run(&mut berth_against(
+        &kubeconfig,
         repo.path(),
-        &[
-            "diff",
-            "-c",
-            "test",
-            "--render",
-            "--kubeconfig",
-            kubeconfig.to_str().unwrap(),
-            "--context",
-            "berth-test",
-        ],
-    );
+        &["diff", "-c", "test"],
+        &["--render"],
+    ));
     let took = started.elapsed();
     run.fails_with(&["cannot reach", &format!("127.0.0.1:{port}")]);
     assert!(took < Duration::from_secs(5), "took {took:?}");
@@ -733,7 +538,7 @@ fn an_unreachable_cluster_fails_fast_and_never_says_no_changes() {
 
 #[test]
 fn dry_runs_are_parallel_bounded_and_never_write() {
-    let live = Live::new();
+    let live = TestCluster::start();
     let mut files = vec![("berth.yaml".to_string(), BERTH_YAML.to_string())];
     for i in 0..24 {
         files.push((
@@ -751,9 +556,9 @@ fn dry_runs_are_parallel_bounded_and_never_write() {
     live.namespace("demo");
     live.seed_rendered(repo.path(), &["cm-0", "cm-1"]);
     replace_in(repo.path(), "web/cm-5.yaml", "n: \"5\"", "n: five");
-    live.srv.set_latency(Duration::from_millis(40));
+    live.server.set_latency(Duration::from_millis(40));
     for concurrency in [4, 1] {
-        live.srv.reset_counters();
+        live.server.reset_counters();
         let run = live.diff(
             repo.path(),
             &["--render", "--concurrency", &concurrency.to_string()],
@@ -765,14 +570,14 @@ fn dry_runs_are_parallel_bounded_and_never_write() {
             "{}",
             run.stdout
         );
-        let peak = live.srv.max_in_flight();
+        let peak = live.server.max_in_flight();
         if concurrency > 1 {
             assert!(peak > 1 && peak <= concurrency, "peak {peak}");
         } else {
             assert_eq!(peak, 1, "one request at a time");
         }
-        assert_eq!(live.srv.count_writes(), 0, "a dry run wrote");
-        let requests = live.srv.requests();
+        assert_eq!(live.server.count_writes(), 0, "a dry run wrote");
+        let requests = live.server.requests();
         let patches: Vec<_> = requests.iter().filter(|r| r.method == "PATCH").collect();
         assert_eq!(patches.len(), 24);
         for patch in patches {
@@ -787,16 +592,22 @@ fn dry_runs_are_parallel_bounded_and_never_write() {
             );
         }
     }
-    assert!(live.srv.object("", "configmaps", "demo", "cm-0").is_none());
+    assert!(
+        live.server
+            .object("", "configmaps", "demo", "cm-0")
+            .is_none()
+    );
     assert_eq!(
-        live.srv.object("", "configmaps", "demo", "cm-5").unwrap()["data"]["n"],
+        live.server
+            .object("", "configmaps", "demo", "cm-5")
+            .unwrap()["data"]["n"],
         "5"
     );
 }
 
 #[test]
 fn markdown_report_of_a_cluster_diff() {
-    let (live, repo) = small_live();
+    let (live, repo) = small::live();
     replace_in(
         repo.path(),
         "web/deployment.yaml",
@@ -806,7 +617,7 @@ fn markdown_report_of_a_cluster_diff() {
     replace_in(repo.path(), "web/config.yaml", "hello", "hi");
     let run = live.diff(repo.path(), &["--render", "-o", "markdown"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
-    let text = redact_commits(&run.stdout).replace(&live.srv.url(), "<server>");
+    let text = redact_commits(&run.stdout).replace(&live.server.url(), "<server>");
     let text = text.replace(&live.dir.path().display().to_string(), "<dir>");
     insta::assert_snapshot!("cluster_markdown", text);
 }
@@ -822,7 +633,7 @@ mod secret_masking {
     use std::sync::OnceLock;
 
     struct Shared {
-        live: Live,
+        live: TestCluster,
         runtime: tokio::runtime::Runtime,
         cluster: Cluster,
     }
@@ -831,7 +642,7 @@ mod secret_masking {
     fn shared() -> &'static Shared {
         static SHARED: OnceLock<Shared> = OnceLock::new();
         SHARED.get_or_init(|| {
-            let live = Live::new();
+            let live = TestCluster::start();
             live.namespace("demo");
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -874,7 +685,7 @@ mod secret_masking {
     /// Every report format of the plan of `target` against the live `before`.
     fn reports(name: &str, before: &Value, target: &Value) -> Vec<String> {
         let shared = shared();
-        shared.live.apply(before, "berth");
+        shared.live.seed(before, "berth");
         let objects = [TreeObject {
             key: ObjectKey::parse(&format!("demo/Secret/{name}")).unwrap(),
             app: Some("web".into()),

@@ -2,6 +2,11 @@
 
 #![allow(dead_code)]
 
+mod cluster;
+pub mod small;
+
+pub use cluster::*;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -138,9 +143,15 @@ pub fn tree_text(dir: &Path) -> String {
 
 /// Run git in `dir` with a fixed identity; panics with git's stderr on failure.
 pub fn git(dir: &Path, args: &[&str]) -> String {
+    git_with(dir, &[], args)
+}
+
+/// [`git`] with more environment variables.
+pub fn git_with(dir: &Path, env: &[(&str, &OsStr)], args: &[&str]) -> String {
     let output = Command::new("git")
         .args(args)
         .current_dir(dir)
+        .envs(env.iter().copied())
         .env("GIT_AUTHOR_NAME", "Test")
         .env("GIT_AUTHOR_EMAIL", "test@example.com")
         .env("GIT_COMMITTER_NAME", "Test")
@@ -164,6 +175,16 @@ pub struct GitRepos {
 
 impl GitRepos {
     pub fn new(example: &str) -> Self {
+        Self::holding(|work| copy_dir(&self::example(example), work))
+    }
+
+    /// The same, holding `files` (path, contents) instead of an example.
+    pub fn with_files(files: &[(&str, &str)]) -> Self {
+        Self::holding(|work| write_files(work, files))
+    }
+
+    /// The repositories, with the work tree filled by `fill` in the initial commit.
+    fn holding(fill: impl FnOnce(&Path)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         git(
             dir.path(),
@@ -171,7 +192,7 @@ impl GitRepos {
         );
         git(dir.path(), &["clone", "-q", "origin.git", "work"]);
         let repos = GitRepos { dir };
-        copy_dir(&self::example(example), &repos.work());
+        fill(&repos.work());
         repos.git(&["config", "user.name", "Test"]);
         repos.git(&["config", "user.email", "test@example.com"]);
         repos.git(&["checkout", "-q", "-b", "main"]);
@@ -200,10 +221,7 @@ impl GitRepos {
 
     /// Replace `old` with `new` in a file of the work tree.
     pub fn edit(&self, path: &str, old: &str, new: &str) {
-        let file = self.work().join(path);
-        let text = std::fs::read_to_string(&file).unwrap();
-        assert!(text.contains(old), "{path} lacks {old:?}");
-        std::fs::write(&file, text.replacen(old, new, 1)).unwrap();
+        replace_in(&self.work(), path, old, new);
     }
 
     pub fn berth(&self, args: &[&str]) -> Run {
@@ -220,15 +238,74 @@ impl GitRepos {
     }
 }
 
+/// Replace the first `old` with `new` in the file `path` below `dir`.
+pub fn replace_in(dir: &Path, path: &str, old: &str, new: &str) {
+    let file = dir.join(path);
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains(old), "{path} lacks {old:?}");
+    std::fs::write(&file, text.replacen(old, new, 1)).unwrap();
+}
+
+/// Make `dir` a git repository on `main` with one commit holding all its files.
+pub fn git_init(dir: &Path) {
+    git(dir, &["init", "-q", "-b", "main"]);
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", "initial"]);
+}
+
+/// Commit the files below `tree` (a rendered tree) as branch `branch` of the repository in
+/// `repo`, without touching its work tree or index.
+pub fn commit_tree(repo: &Path, branch: &str, tree: &Path) {
+    let index = tree.with_extension("index");
+    let git_with_index =
+        |args: &[&str]| git_with(repo, &[("GIT_INDEX_FILE", index.as_os_str())], args);
+    let work_tree = format!("--work-tree={}", tree.display());
+    git_with_index(&[&work_tree, "add", "-A", "."]);
+    let tree_id = git_with_index(&["write-tree"]);
+    let commit = git_with_index(&["commit-tree", &tree_id, "-m", branch]);
+    git(repo, &["branch", "-f", branch, &commit]);
+    let _ = std::fs::remove_file(index);
+}
+
+/// The rendered tree of the test channel of `repo`, written to a new directory.
+pub fn rendered_tree(repo: &Path) -> tempfile::TempDir {
+    let out = tempfile::tempdir().unwrap();
+    berth(
+        repo,
+        &[
+            "render",
+            "-c",
+            "test",
+            "--out",
+            out.path().to_str().unwrap(),
+        ],
+    )
+    .succeeds();
+    out
+}
+
+/// The object with `key` in the `objects` of a JSON report (of `diff` or `apply`).
+pub fn report_object<'a>(report: &'a serde_json::Value, key: &str) -> &'a serde_json::Value {
+    report["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["key"] == key)
+        .unwrap_or_else(|| panic!("no {key} in {report:#}"))
+}
+
+/// Whether `text` is all lower-case hexadecimal digits, as git writes commit ids.
+pub fn is_lower_hex(text: &str) -> bool {
+    text.bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 /// Replace every commit id (40 hex digits, or the 12-digit short form) with `<commit>`.
 pub fn redact_commits(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut word = String::new();
     let flush = |word: &mut String, out: &mut String| {
-        let is_id = (word.len() == 40 || word.len() == 12)
-            && word
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let is_id = (word.len() == 40 || word.len() == 12) && is_lower_hex(word);
         out.push_str(if is_id { "<commit>" } else { word });
         word.clear();
     };
