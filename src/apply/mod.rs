@@ -684,6 +684,10 @@ async fn wait_ready(
     reporter: &dyn Reporter,
 ) -> Vec<NotReady> {
     let started = Instant::now();
+    reporter.report(&Event::WaitStarted {
+        objects: objects.len(),
+        timeout,
+    });
     let mut pending: Vec<&TreeObject> = objects.iter().collect();
     let mut last_report = Instant::now();
     loop {

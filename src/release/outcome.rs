@@ -232,6 +232,11 @@ pub enum Event<'a> {
     StageFailed { stage: &'static str, failed: usize },
     /// A stage starts deleting what left the release.
     Pruning { stage: &'static str, objects: usize },
+    /// Waiting starts for `objects` objects to be ready, at most `timeout`.
+    WaitStarted {
+        objects: usize,
+        timeout: std::time::Duration,
+    },
     /// Still waiting for `pending` objects to be ready; one of them, and why.
     Waiting {
         pending: usize,
@@ -282,6 +287,11 @@ impl fmt::Display for Event<'_> {
             } => write!(f, "{stage}: applying {writes} of {objects} objects"),
             Event::StageFailed { stage, failed } => write!(f, "{stage}: {failed} failed"),
             Event::Pruning { stage, objects } => write!(f, "{stage}: pruning {objects} objects"),
+            Event::WaitStarted { objects, timeout } => write!(
+                f,
+                "waiting for {objects} objects to be ready (at most {})",
+                humantime::format_duration(*timeout)
+            ),
             Event::Waiting {
                 pending,
                 example,

@@ -1,0 +1,225 @@
+//! The command line's flags (clap derives live here only), and their conversion into the
+//! library's option types.
+
+use crate::cluster::ClusterOptions;
+use crate::render::values::SetValue;
+use crate::report;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "berth",
+    version,
+    about = "Render, diff and apply Kubernetes manifests through git release branches"
+)]
+pub struct Cli {
+    /// Run as if berth was started in DIR.
+    #[arg(short = 'C', value_name = "DIR", global = true)]
+    pub directory: Option<PathBuf>,
+    /// berth.yaml to use (default: found from the current directory upward).
+    #[arg(long, value_name = "FILE", global = true, env = "BERTH_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// When to colour output.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true, env = "BERTH_COLOR")]
+    pub color: ColorChoice,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Render channels to objects: a YAML stream on stdout, or the rendered tree with --out.
+    Render(RenderArgs),
+    /// Render a commit and commit each channel's tree on candidates/<channel>/<branch>.
+    Candidate(CandidateArgs),
+    /// Compare a channel's rendered objects with the live cluster (or, with --against, a release).
+    Diff(DiffArgs),
+    /// Apply a channel's release branch to its cluster: ordered, pruned, waited for, recorded.
+    Apply(ApplyArgs),
+    /// Print the JSON Schema of berth.yaml (for editors).
+    Schema,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CandidateArgs {
+    /// Channel (repeatable; default: all).
+    #[arg(short = 'c', long = "channel", value_name = "CHANNEL")]
+    pub channels: Vec<String>,
+    /// Source branch name (default: the current branch, or GITHUB_HEAD_REF / GITHUB_REF_NAME).
+    #[arg(long)]
+    pub branch: Option<String>,
+    /// The commit to render (default: HEAD). Uncommitted changes are never rendered.
+    #[arg(long, default_value = "HEAD", value_name = "REV")]
+    pub source: String,
+    /// Push the candidates to REMOTE (with --force-with-lease).
+    #[arg(long, value_name = "REMOTE", num_args = 0..=1, default_missing_value = "origin")]
+    pub push: Option<String>,
+    /// Delete candidate branches on REMOTE whose source branch is gone, and do nothing else.
+    #[arg(long, value_name = "REMOTE", num_args = 0..=1, default_missing_value = "origin", conflicts_with_all = ["push", "source", "branch"])]
+    pub prune_stale: Option<String>,
+    /// Remote whose release branches are the base (when it has them).
+    #[arg(long, default_value = "origin")]
+    pub remote: String,
+    #[arg(short = 'o', long, value_enum, default_value_t = OutcomeFormat::Text)]
+    pub output: OutcomeFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutcomeFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
+impl From<ReportFormat> for report::Format {
+    fn from(format: ReportFormat) -> Self {
+        match format {
+            ReportFormat::Text => report::Format::Text,
+            ReportFormat::Markdown => report::Format::Markdown,
+            ReportFormat::Json => report::Format::Json,
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DiffArgs {
+    /// The channel to compare.
+    #[arg(short = 'c', long = "channel", value_name = "CHANNEL")]
+    pub channel: String,
+    /// Compare offline with the rendered tree at REF (e.g. origin/releases/test) instead of
+    /// the live cluster.
+    #[arg(long, value_name = "REF")]
+    pub against: Option<String>,
+    /// The rendered tree to compare (e.g. the pull request's candidate commit). Default: the
+    /// channel's candidate for the current branch; with --against, a fresh render.
+    #[arg(long, value_name = "REV", conflicts_with = "render")]
+    pub tree: Option<String>,
+    /// Render the working tree instead of reading a rendered tree from git.
+    #[arg(long)]
+    pub render: bool,
+    #[arg(short = 'o', long, value_enum, default_value_t = ReportFormat::Text)]
+    pub output: ReportFormat,
+    /// Write the report to FILE instead of stdout (with --split: FILE's numbered parts).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Lines of context around each change, as `diff -U`.
+    #[arg(short = 'U', long, default_value_t = crate::diff::DEFAULT_CONTEXT, value_name = "N")]
+    pub unified: usize,
+    /// Markdown: at most N characters (a GitHub comment holds 65,536; values below 1,000 are
+    /// taken as 1,000); object diffs that do not fit are left out, and the report says so and
+    /// where the full diff is.
+    #[arg(long, default_value_t = report::GITHUB_COMMENT_LIMIT, value_name = "N")]
+    pub max_chars: usize,
+    /// Markdown: write numbered parts, each within --max-chars, instead of leaving diffs out.
+    #[arg(long, requires = "out")]
+    pub split: bool,
+    /// Also write the full report, never shortened, to FILE (e.g. a CI artifact).
+    #[arg(long, value_name = "FILE")]
+    pub full_out: Option<PathBuf>,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ApplyArgs {
+    /// The channel to apply.
+    #[arg(short = 'c', long = "channel", value_name = "CHANNEL")]
+    pub channel: String,
+    /// The release to apply (default: the channel's release branch, the remote's copy first).
+    #[arg(long = "ref", value_name = "REV")]
+    pub release: Option<String>,
+    /// Delete objects that left the release (default: the channel's `prune` in berth.yaml).
+    #[arg(long)]
+    pub prune: bool,
+    /// Prune even more than apply.maxPruneShare of the last release, or all of it.
+    #[arg(long)]
+    pub allow_mass_prune: bool,
+    /// Prune Namespaces and CRDs too: deleting them deletes everything in them.
+    #[arg(long)]
+    pub allow_cascading_prune: bool,
+    /// Wait until the applied objects are ready.
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits (e.g. 5m, 90s).
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+    /// How long to wait for another apply of the channel to finish.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub lock_timeout: std::time::Duration,
+    /// Take over fields another field manager owns instead of failing on them.
+    #[arg(long)]
+    pub force_conflicts: bool,
+    /// Show what would be done; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Push the release note (refs/notes/berth/<channel>) to REMOTE.
+    #[arg(long, value_name = "REMOTE", num_args = 0..=1, default_missing_value = "origin")]
+    pub push_notes: Option<String>,
+    #[arg(short = 'o', long, value_enum, default_value_t = OutcomeFormat::Text)]
+    pub output: OutcomeFormat,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// How to reach the cluster, as kubectl does.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClusterArgs {
+    /// kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// kubeconfig context (default: the channel's `context`, then the current context).
+    #[arg(long = "context", value_name = "NAME")]
+    pub kube_context: Option<String>,
+    /// Requests to the API server at once.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub concurrency: usize,
+}
+
+impl From<&ClusterArgs> for ClusterOptions {
+    fn from(args: &ClusterArgs) -> Self {
+        ClusterOptions {
+            kubeconfig: args.kubeconfig.clone(),
+            context: args.kube_context.clone(),
+            concurrency: args.concurrency,
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RenderArgs {
+    /// Channel to render (repeatable; default: all).
+    #[arg(short = 'c', long = "channel", value_name = "CHANNEL")]
+    pub channels: Vec<String>,
+    /// Only this app (repeatable; default: all of the channel's).
+    #[arg(short = 'a', long = "app", value_name = "APP")]
+    pub apps: Vec<String>,
+    /// Override a value: key.path=value (repeatable; layered last).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<SetValue>,
+    /// Write the rendered tree of each channel to DIR/<channel>/ instead of printing.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Format of the objects printed to stdout.
+    #[arg(short = 'o', long, value_enum, default_value_t = RenderFormat::Yaml)]
+    pub output: RenderFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RenderFormat {
+    Yaml,
+    Json,
+}
