@@ -477,6 +477,15 @@ fn write(
             }
         }
     }
+    // An update (not of a subresource) that brings its own managedFields replaces the live ones
+    // with them (how client-go's csaupgrade hands fields from one manager to another).
+    let given_entries = match (&op, old, sub) {
+        (WriteOp::Update { .. }, Some(_), None) => new
+            .pointer("/metadata/managedFields")
+            .filter(|m| valid_managed_fields(m))
+            .cloned(),
+        _ => None,
+    };
     // Server-owned metadata.
     {
         let meta = new
@@ -599,8 +608,8 @@ fn write(
             force,
             applied,
         } => {
-            let mut applied = applied;
-            schema::normalise_quantities(&mut applied, node);
+            // Conflicts compare the applied value as sent (an integer `cpu: 1` differs from the
+            // stored string "1"); the stored object is normalised above.
             let outcome = apply::apply(ApplyRequest {
                 live: old,
                 applied: &applied,
@@ -612,13 +621,37 @@ fn write(
                 time: &time,
                 node,
             });
-            match outcome {
+            let mut entries = match outcome {
                 Ok(o) => o.entries,
                 Err(conflicts) => return Err(conflict_reply(&conflicts)),
+            };
+            // An apply that leaves the object as it was does not touch the manager's time.
+            if let Some(o) = old
+                && without_bookkeeping(o) == without_bookkeeping(&new)
+            {
+                let before = apply::read_entries(o)
+                    .into_iter()
+                    .find(|e| e.same_owner(&manager, "Apply", sub))
+                    .map(|e| e.time)
+                    .unwrap_or_default();
+                if let Some(e) = entries
+                    .iter_mut()
+                    .find(|e| e.same_owner(&manager, "Apply", sub))
+                {
+                    e.time = before;
+                }
             }
+            entries
         }
         WriteOp::Update { manager } => apply::record_update(
-            old,
+            given_entries
+                .map(|g| {
+                    let mut o = old.cloned().unwrap_or_default();
+                    o["metadata"]["managedFields"] = g;
+                    o
+                })
+                .as_ref()
+                .or(old),
             &new,
             &manager,
             sub,
@@ -628,6 +661,8 @@ fn write(
             node,
         ),
     };
+    let mut entries = entries;
+    apply::sort_entries(&mut entries);
     apply::write_entries(&mut new, &entries);
     let key: Key = (
         res.group.clone(),
@@ -643,15 +678,7 @@ fn write(
         }
     } else {
         let unchanged = old.is_some_and(|o| {
-            let mut a = o.clone();
-            let mut b = new.clone();
-            for x in [&mut a, &mut b] {
-                if let Some(m) = x["metadata"].as_object_mut() {
-                    m.shift_remove("managedFields");
-                    m.shift_remove("resourceVersion");
-                }
-            }
-            a == b
+            without_bookkeeping(o) == without_bookkeeping(&new)
                 && apply::read_entries(o)
                     .iter()
                     .map(|e| (&e.manager, &e.set))
@@ -674,6 +701,26 @@ fn write(
         }
     }
     Ok(new)
+}
+
+/// The object without managedFields and resourceVersion (to tell whether a write changed it).
+fn without_bookkeeping(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Some(m) = v["metadata"].as_object_mut() {
+        m.shift_remove("managedFields");
+        m.shift_remove("resourceVersion");
+    }
+    v
+}
+
+/// managedFields an update may set: a non-empty list of entries with a `fieldsV1` map.
+fn valid_managed_fields(v: &Value) -> bool {
+    v.as_array().is_some_and(|a| {
+        !a.is_empty()
+            && a.iter().all(|e| {
+                e.get("manager").is_some_and(Value::is_string) && e["fieldsV1"].is_object()
+            })
+    })
 }
 
 /// Play the part of the apiextensions controller: accept the names and mark the CRD Established.
@@ -1198,8 +1245,26 @@ fn strategic_patch(target: &mut Value, patch: &Value, node: Option<Node<'_>>) {
     }
 }
 
+enum JsonPatchError {
+    /// A `test` operation found another value.
+    TestFailed,
+    Other(String),
+}
+
+impl From<String> for JsonPatchError {
+    fn from(s: String) -> Self {
+        JsonPatchError::Other(s)
+    }
+}
+
+impl From<&str> for JsonPatchError {
+    fn from(s: &str) -> Self {
+        JsonPatchError::Other(s.to_string())
+    }
+}
+
 /// RFC 6902 JSON patch (add, remove, replace, test).
-fn json_patch(target: &mut Value, ops: &Value) -> Result<(), String> {
+fn json_patch(target: &mut Value, ops: &Value) -> Result<(), JsonPatchError> {
     for op in ops.as_array().ok_or("json patch must be a list")? {
         let path = op["path"].as_str().ok_or("missing path")?;
         let (parent, last) = path.rsplit_once('/').ok_or("invalid path")?;
@@ -1207,7 +1272,7 @@ fn json_patch(target: &mut Value, ops: &Value) -> Result<(), String> {
         match op["op"].as_str().unwrap_or_default() {
             "test" => {
                 if target.pointer(path) != Some(&op["value"]) {
-                    return Err(format!("testing value {path} failed"));
+                    return Err(JsonPatchError::TestFailed);
                 }
             }
             kind @ ("add" | "replace" | "remove") => {
@@ -1238,10 +1303,10 @@ fn json_patch(target: &mut Value, ops: &Value) -> Result<(), String> {
                             _ => return Err("index out of range".into()),
                         }
                     }
-                    _ => return Err(format!("invalid path {path}")),
+                    _ => return Err(format!("invalid path {path}").into()),
                 }
             }
-            other => return Err(format!("unsupported op {other}")),
+            other => return Err(format!("unsupported op {other}").into()),
         }
     }
     Ok(())
@@ -1305,11 +1370,9 @@ fn patch(st: &mut Store, ctx: &Ctx, req: &Request<'_>) -> Reply {
             None => applied.clone(),
             Some(o) => {
                 // Conflicts first (they do not depend on the namespace).
-                let mut a = applied.clone();
-                schema::normalise_quantities(&mut a, node);
                 match apply::apply(ApplyRequest {
                     live: Some(o),
-                    applied: &a,
+                    applied: &applied,
                     manager: &manager,
                     force,
                     subresource: ctx.sub.as_deref(),
@@ -1367,11 +1430,19 @@ fn patch(st: &mut Store, ctx: &Ctx, req: &Request<'_>) -> Reply {
             }
             strategic_patch(&mut new, &body, schema_for(&ctx.res))
         }
-        "application/json-patch+json" => {
-            if let Err(e) = json_patch(&mut new, &body) {
-                return err(422, "Invalid", &e, None);
+        "application/json-patch+json" => match json_patch(&mut new, &body) {
+            Ok(()) => {}
+            // As recorded: the generic 422, with empty details.
+            Err(JsonPatchError::TestFailed) => {
+                return err(
+                    422,
+                    "Invalid",
+                    "the server rejected our request due to an error in our request",
+                    Some(json!({})),
+                );
             }
-        }
+            Err(JsonPatchError::Other(e)) => return err(422, "Invalid", &e, None),
+        },
         other => {
             return err(
                 415,

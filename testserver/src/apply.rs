@@ -386,7 +386,12 @@ fn diff_children(
         match old.and_then(|o| o.get(k)) {
             None => {
                 let required = node.is_some_and(|n| n.required(k));
-                add_all(nv, cn, child_under, c, required);
+                // A struct property with `default: {}` is a Go value (not a pointer): the empty
+                // object it is compared with already has it.
+                let zero_present = node
+                    .and_then(|n| n.prop_default(k))
+                    .is_some_and(|d| d.as_object().is_some_and(Map::is_empty));
+                add_all(nv, cn, child_under, c, required, zero_present);
             }
             Some(ov) => diff_value(ov, nv, cn, child_under, c),
         }
@@ -452,7 +457,14 @@ fn add_item(it: &Value, items: Option<Node<'_>>, fs: &mut FieldSet) {
     }
 }
 
-fn add_all(v: &Value, node: Option<Node<'_>>, under: bool, fs: &mut FieldSet, required: bool) {
+fn add_all(
+    v: &Value,
+    node: Option<Node<'_>>,
+    under: bool,
+    fs: &mut FieldSet,
+    required: bool,
+    zero_present: bool,
+) {
     if is_atomic(node) {
         fs.member = true;
         return;
@@ -461,6 +473,11 @@ fn add_all(v: &Value, node: Option<Node<'_>>, under: bool, fs: &mut FieldSet, re
         (Value::Object(o), Shape::Map { .. }) if !o.is_empty() => {
             fs.member = under || !required;
             diff_children(None, o, node, true, fs);
+        }
+        (Value::Object(o), Shape::Struct { .. }) if !o.is_empty() => {
+            // A struct reached through a pointer is new as a whole (so is everything in it).
+            fs.member = under || !zero_present;
+            diff_children(None, o, node, fs.member, fs);
         }
         (Value::Object(o), _) if !o.is_empty() => {
             fs.member = under;
@@ -571,7 +588,10 @@ pub fn write_entries(obj: &mut Value, entries: &[Entry]) {
             m.insert("manager".into(), e.manager.clone().into());
             m.insert("operation".into(), e.operation.clone().into());
             m.insert("apiVersion".into(), e.api_version.clone().into());
-            m.insert("time".into(), e.time.clone().into());
+            // An Apply that changed nothing leaves the time as it was (none for a new manager).
+            if !e.time.is_empty() {
+                m.insert("time".into(), e.time.clone().into());
+            }
             m.insert("fieldsType".into(), "FieldsV1".into());
             m.insert("fieldsV1".into(), e.set.to_json());
             if let Some(s) = &e.subresource {
@@ -587,6 +607,12 @@ pub fn write_entries(obj: &mut Value, entries: &[Entry]) {
             meta.insert("managedFields".into(), Value::Array(arr));
         }
     }
+}
+
+/// The order the server keeps managedFields in: Apply entries before Update entries, each group by
+/// time (stable, so entries written within the same second keep the order they were written in).
+pub fn sort_entries(entries: &mut [Entry]) {
+    entries.sort_by(|a, b| (&a.operation, &a.time).cmp(&(&b.operation, &b.time)));
 }
 
 /// A field another manager owns that an apply would change.

@@ -234,8 +234,55 @@ fn setup(srv: &TestServer, scenario: &str) {
         "type_and_schema_errors" => {
             ns("rec-extra");
         }
+        "csa_takeover" => {
+            ns("rec-csa");
+        }
         "missing_namespace" | "namespace_apply" => {}
         other => panic!("no setup for transcript {other}: add it to the table in tests/replay.rs"),
+    }
+}
+
+/// Play kube-controller-manager for Deployment rec-csa/web before exchange `i` of csa_takeover: the
+/// revision annotation and the status that exchange's recorded response shows the controller wrote
+/// in the meantime (the recording ran against a real controller-manager).
+fn play_csa_controller(srv: &TestServer, i: usize) {
+    let recorded = transcript("csa_takeover");
+    let dep = &recorded["exchanges"][i]["response"]["body"];
+    let revision = "deployment.kubernetes.io/revision";
+    let patch = json!({
+        "metadata": {"annotations": {revision: dep["metadata"]["annotations"][revision]}},
+        "status": dep["status"],
+    });
+    let r = send(
+        srv.addr(),
+        "PATCH",
+        "/apis/apps/v1/namespaces/rec-csa/deployments/web/status?fieldManager=kube-controller-manager",
+        Some("application/merge-patch+json"),
+        &serde_json::to_vec(&patch).unwrap(),
+    )
+    .unwrap();
+    ok(r, "deployment status");
+}
+
+/// What happened between two recorded exchanges without being recorded (a controller's writes).
+fn before_exchange(srv: &TestServer, scenario: &str, i: usize) {
+    if scenario == "csa_takeover" && matches!(i, 3 | 5 | 7) {
+        play_csa_controller(srv, i);
+    }
+}
+
+/// A JSON patch whose `test` of `/metadata/resourceVersion` passed in the recording tests the
+/// live resourceVersion instead (resourceVersions differ on every run).
+fn live_resource_version(srv: &TestServer, req: &Value, recorded_status: u64, body: &mut Value) {
+    if req["content_type"] != "application/json-patch+json" || recorded_status >= 300 {
+        return;
+    }
+    let path = req["path"].as_str().unwrap();
+    for op in body.as_array_mut().into_iter().flatten() {
+        if op["op"] == "test" && op["path"] == "/metadata/resourceVersion" {
+            let live = get(srv.addr(), path).json();
+            op["value"] = live["metadata"]["resourceVersion"].clone();
+        }
     }
 }
 
@@ -261,7 +308,15 @@ fn replay(scenario: &str) -> Vec<String> {
         } else {
             format!("{path}?{q}")
         };
-        let body = match &req["body"] {
+        before_exchange(&srv, scenario, i);
+        let mut body = req["body"].clone();
+        live_resource_version(
+            &srv,
+            req,
+            ex["response"]["status"].as_u64().unwrap(),
+            &mut body,
+        );
+        let body = match &body {
             Value::Null => Vec::new(),
             Value::String(s) => s.clone().into_bytes(),
             other => serde_json::to_vec(other).unwrap(),
