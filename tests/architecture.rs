@@ -8,23 +8,71 @@ use std::path::Path;
 /// Top-level modules in pipeline order, each with why it sits there. A module may import
 /// those above it, never those below.
 const LAYERS: &[(&str, &str)] = &[
-    ("error", "problems and exit codes: every stage reports through them"),
-    ("yaml", "parsing and canonical writing of YAML, under every format"),
-    ("object", "the object vocabulary (keys, names, labels): imports nothing else of berth"),
-    ("plan", "the vocabulary of changes, shared by diff, cluster, apply and report"),
-    ("ci", "the CI run's environment, read once by the command line and passed down"),
-    ("source", "the files of a directory or a commit, for config and render"),
-    ("tree", "the rendered-tree format: a leaf over the object vocabulary"),
-    ("ignore", "ignore rules: config declares them, diff and apply honour them"),
-    ("secret", "masking and scrubbing of Secret values, for every report"),
+    (
+        "error",
+        "problems and exit codes: every stage reports through them",
+    ),
+    (
+        "yaml",
+        "parsing and canonical writing of YAML, under every format",
+    ),
+    (
+        "object",
+        "the object vocabulary (keys, names, labels): imports nothing else of berth",
+    ),
+    (
+        "plan",
+        "the vocabulary of changes, shared by diff, cluster, apply and report",
+    ),
+    (
+        "ci",
+        "the CI run's environment, read once by the command line and passed down",
+    ),
+    (
+        "source",
+        "the files of a directory or a commit, for config and render",
+    ),
+    (
+        "tree",
+        "the rendered-tree format: a leaf over the object vocabulary",
+    ),
+    (
+        "ignore",
+        "ignore rules: config declares them, diff and apply honour them",
+    ),
+    (
+        "secret",
+        "masking and scrubbing of Secret values, for every report",
+    ),
     ("config", "berth.yaml: the first stage"),
-    ("render", "drivers turn config and sources into rendered trees"),
-    ("git", "trees stored as commits; refs moved by compare-and-swap"),
-    ("release", "which commit a release is, its record, notes and typed outcomes"),
-    ("candidate", "rendered trees committed on candidate branches; which tree a diff compares"),
-    ("diff", "tree against tree: knows nothing of config or the cluster"),
-    ("cluster", "the live cluster: connect, discover, dry-run plan, the live diff"),
-    ("report", "one printer per output format, for plans and apply reports"),
+    (
+        "render",
+        "drivers turn config and sources into rendered trees",
+    ),
+    (
+        "git",
+        "trees stored as commits; refs moved by compare-and-swap",
+    ),
+    (
+        "release",
+        "which commit a release is, its record, notes and typed outcomes",
+    ),
+    (
+        "candidate",
+        "rendered trees committed on candidate branches; which tree a diff compares",
+    ),
+    (
+        "diff",
+        "tree against tree: knows nothing of config or the cluster",
+    ),
+    (
+        "cluster",
+        "the live cluster: connect, discover, dry-run plan, the live diff",
+    ),
+    (
+        "report",
+        "one printer per output format, for plans and apply reports",
+    ),
     ("apply", "carries a release out on the cluster"),
     ("cli", "parses flags into library calls and prints: the top"),
 ];
@@ -100,7 +148,9 @@ fn every_module_imports_only_earlier_stages() {
     let mut wrong = Vec::new();
     for (module, files) in modules() {
         let Some(&own) = rank.get(module.as_str()) else {
-            wrong.push(format!("src/{module}: not in LAYERS; add it where it belongs, with why"));
+            wrong.push(format!(
+                "src/{module}: not in LAYERS; add it where it belongs, with why"
+            ));
             continue;
         };
         for (file, text) in files {
@@ -109,22 +159,29 @@ fn every_module_imports_only_earlier_stages() {
                     Some(&other) if other > own => wrong.push(format!(
                         "src/{file} ({module}) imports {imported}, a later stage"
                     )),
-                    None if imported != module => {
-                        wrong.push(format!("src/{file} imports crate::{imported}, not in LAYERS"))
-                    }
+                    None if imported != module => wrong.push(format!(
+                        "src/{file} imports crate::{imported}, not in LAYERS"
+                    )),
                     _ => {}
                 }
             }
         }
     }
-    assert!(wrong.is_empty(), "the layering is broken:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "the layering is broken:\n{}",
+        wrong.join("\n")
+    );
 }
 
 #[test]
 fn every_layer_exists_and_the_scanner_sees_grouped_imports() {
     let modules = modules();
     for (name, _) in LAYERS {
-        assert!(modules.contains_key(*name), "LAYERS names {name}, which src/ lacks");
+        assert!(
+            modules.contains_key(*name),
+            "LAYERS names {name}, which src/ lacks"
+        );
     }
     assert_eq!(
         imports("use crate::{object::ObjectKey, plan};\nlet x = crate::tree::short_id(a);"),
