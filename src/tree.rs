@@ -198,3 +198,71 @@ fn not_an_object(path: &str) -> Problem {
         .in_file(path)
         .hint("rendered trees are written by berth; re-create the candidate")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree(files: &[(&str, &str)]) -> RenderedTree {
+        RenderedTree {
+            files: files
+                .iter()
+                .map(|(p, c)| (p.to_string(), c.as_bytes().to_vec()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_release_manifest_round_trips_and_names_each_objects_app() {
+        let key = ObjectKey::parse("shop/Deployment.apps/web").unwrap();
+        let manifest = ReleaseManifest {
+            channel: "test".into(),
+            source: SourceInfo {
+                commit: Some("a".repeat(40)),
+                branch: Some("main".into()),
+            },
+            berth: "0.1.0".into(),
+            apps: [(
+                "web".to_string(),
+                AppManifest {
+                    driver: "template".into(),
+                    objects: vec![key.clone()],
+                },
+            )]
+            .into(),
+        };
+        let text = manifest.to_yaml();
+        assert!(text.starts_with("channel: test\nsource:\n"), "{text}");
+        let tree = tree(&[
+            (RELEASE_FILE, &text),
+            (
+                "shop/Deployment.apps/web.yaml",
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: shop\n",
+            ),
+        ]);
+        assert_eq!(tree.manifest().unwrap(), Some(manifest));
+        let objects = tree.objects().unwrap();
+        assert_eq!(
+            (objects[0].key.clone(), objects[0].app.as_deref()),
+            (key, Some("web"))
+        );
+    }
+
+    #[test]
+    fn files_that_are_not_objects_are_refused_naming_the_file() {
+        let stray = tree(&[("README.md", "hello")]);
+        let err = stray.objects().unwrap_err().to_string();
+        assert!(err.contains("README.md"), "{err}");
+        let two = tree(&[("ns/ConfigMap/a.yaml", "a: 1\n---\nb: 2\n")]);
+        assert!(two.objects().is_err());
+        let bad_manifest = tree(&[(RELEASE_FILE, "apps: {web: {objects: [not-a-key]}}\n")]);
+        assert!(
+            bad_manifest
+                .apps_of()
+                .unwrap_err()
+                .to_string()
+                .contains(RELEASE_FILE)
+        );
+        assert_eq!(tree(&[]).apps_of().unwrap(), BTreeMap::new());
+    }
+}

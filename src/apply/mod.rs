@@ -741,3 +741,107 @@ async fn readiness_of(cluster: &Cluster, object: &TreeObject) -> Readiness {
         Err(err) => Readiness::InProgress(format!("cannot read it: {}", kube_error(&err))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(prune: bool, dry_run: bool) -> Options {
+        Options {
+            channel: "test".into(),
+            release: "r".into(),
+            source_commit: None,
+            source_branch: None,
+            namespace: "berth-system".into(),
+            prune,
+            allow_mass_prune: false,
+            allow_cascading_prune: false,
+            max_prune_share: 0.5,
+            force_conflicts: false,
+            dry_run,
+            wait: None,
+            lock_wait: Duration::from_secs(1),
+            lease: LEASE,
+            concurrency: 1,
+            ignore: Vec::new(),
+            ci: CiEnv::default(),
+        }
+    }
+
+    fn object(key: &str) -> TreeObject {
+        TreeObject::identity(ObjectKey::parse(key).unwrap(), "v1")
+    }
+
+    fn change(key: &str, action: Action) -> ObjectChange {
+        ObjectChange::new(ObjectKey::parse(key).unwrap(), None, action)
+    }
+
+    #[test]
+    fn the_prune_guard_counts_what_the_last_release_still_holds() {
+        let release: Vec<TreeObject> = (0..4)
+            .map(|i| object(&format!("ns/ConfigMap/k{i}")))
+            .collect();
+        let mut inventory = release.clone();
+        inventory.extend((0..3).map(|i| object(&format!("ns/ConfigMap/gone{i}"))));
+        let deleting = |n: usize| -> Vec<ObjectChange> {
+            (0..n)
+                .map(|i| change(&format!("ns/ConfigMap/gone{i}"), Action::Delete))
+                .collect()
+        };
+        // 3 of 7 (43%) is within half; 3 of 4 is not.
+        assert!(
+            check_prune_guard(&deleting(3), &release, &inventory, &options(true, false)).is_ok()
+        );
+        let err = check_prune_guard(
+            &deleting(3),
+            &release[..1],
+            &inventory,
+            &options(true, false),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("refusing to prune 3 of the 4 objects"),
+            "{err}"
+        );
+        // All of it is refused whatever the share; without prune nothing is checked.
+        assert!(
+            check_prune_guard(&deleting(1), &[], &inventory[4..5], &options(true, false)).is_err()
+        );
+        assert!(check_prune_guard(&deleting(3), &[], &inventory, &options(false, false)).is_ok());
+    }
+
+    #[test]
+    fn a_planned_report_words_the_plan_as_apply_would_do_it() {
+        let objects = [object("_cluster/Namespace/ns"), object("ns/ConfigMap/a")];
+        let mut kept = change("ns/ConfigMap/kept", Action::Unchanged);
+        kept.kept = Some(KeptReason::PruneDisabled);
+        let mut failed = change("ns/ConfigMap/bad", Action::Error);
+        failed.error = Some("refused".into());
+        let changes = [
+            change("_cluster/Namespace/ns", Action::Create),
+            change("ns/ConfigMap/a", Action::Update),
+            change("ns/ConfigMap/old", Action::Delete),
+            kept,
+            failed,
+        ];
+        let report = planned_report(&objects, &changes, &options(false, true));
+        let labels: Vec<String> = report.objects.iter().map(Outcome::label).collect();
+        assert_eq!(
+            labels,
+            [
+                "would create",
+                "would update",
+                "left the release; kept (prune is off)",
+                "kept",
+                "failed"
+            ]
+        );
+        assert_eq!(report.objects[0].stage, "namespaces and CRDs");
+        assert_eq!(report.result, ApplyResult::Failed);
+        assert_eq!((report.summary.kept, report.summary.failed), (2, 1));
+        let pruning = planned_report(&objects, &changes[..3], &options(true, true));
+        assert_eq!(pruning.objects[2].label(), "would prune");
+        assert_eq!(pruning.result, ApplyResult::Succeeded);
+    }
+}

@@ -232,9 +232,14 @@ fn diff_command(
             let base = crate::git::named_tree(repo, against)?;
             crate::diff::offline(&channel.name, &base, target, args.unified)?
         }
-        (Some(_), None) => Err(crate::git::open(&config.root)
-            .err()
-            .unwrap_or_else(|| Problem::new("not in a git repository")))?,
+        (Some(against), None) => {
+            return Err(
+                Problem::new(format!("--against {against} needs a git repository"))
+                    .in_file(&config.root)
+                    .hint("run berth inside a clone of the configuration repository")
+                    .into(),
+            );
+        }
         (None, repo) => {
             // The channel's current release: its objects that left the tree are prune candidates.
             let release = match repo {

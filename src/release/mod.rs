@@ -61,3 +61,61 @@ pub fn resolve(
         .hint("merge a candidate into it first, or pass --ref REV")
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn channel() -> Channel {
+        Channel {
+            name: "test".into(),
+            context: None,
+            release_branch: "releases/test".into(),
+            apps: Vec::new(),
+            values: Vec::new(),
+            images: Vec::new(),
+            promotes_to: None,
+            prune: false,
+        }
+    }
+
+    fn commit(repo: &Repository, message: &str) -> Oid {
+        let tree = repo.treebuilder(None).unwrap().write().unwrap();
+        let tree = repo.find_tree(tree).unwrap();
+        let me = git2::Signature::now("t", "t@example.com").unwrap();
+        repo.commit(None, &me, &me, message, &tree, &[]).unwrap()
+    }
+
+    #[test]
+    fn the_remotes_release_branch_wins_then_the_local_one_then_a_named_ref() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        let (local, remote) = (commit(&repo, "local"), commit(&repo, "remote"));
+        let err = resolve(&repo, &channel(), None, "upstream").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("no release branch releases/test (here or on upstream)"),
+            "{err}"
+        );
+        repo.reference("refs/heads/releases/test", local, true, "t")
+            .unwrap();
+        assert_eq!(
+            tip(&repo, &channel(), "upstream").unwrap().unwrap().commit,
+            local
+        );
+        repo.reference("refs/remotes/upstream/releases/test", remote, true, "t")
+            .unwrap();
+        let release = resolve(&repo, &channel(), None, "upstream").unwrap();
+        assert_eq!(
+            (release.commit, release.name.as_str()),
+            (remote, "releases/test")
+        );
+        // Another remote's copy is not this one's.
+        assert_eq!(
+            tip(&repo, &channel(), "origin").unwrap().unwrap().commit,
+            local
+        );
+        let named = resolve(&repo, &channel(), Some(&local.to_string()), "upstream").unwrap();
+        assert_eq!(named.commit, local);
+    }
+}
