@@ -10,3 +10,4 @@ mod offline_diff;
 mod render;
 mod report;
 mod support;
+mod tour;

@@ -160,6 +160,7 @@ pub async fn run(
             if !options.dry_run {
                 report.result = ApplyResult::NoChanges;
                 if let Some(timeout) = options.wait {
+                    announce_wait(reporter, objects, timeout);
                     report.not_ready =
                         wait_ready(cluster, objects, timeout, options.concurrency, reporter).await;
                     if !report.not_ready.is_empty() {
@@ -277,6 +278,7 @@ async fn apply_locked(
 
     let mut not_ready = Vec::new();
     if let Some(timeout) = options.wait.filter(|_| !failed) {
+        announce_wait(reporter, objects, timeout);
         not_ready = wait_ready(cluster, objects, timeout, options.concurrency, reporter).await;
         if !not_ready.is_empty() {
             result = ApplyResult::TimedOut;
@@ -674,6 +676,14 @@ async fn prune_one(
     }
 }
 
+/// `--wait` starts: said at once, so a user knows what berth is doing until it is done.
+fn announce_wait(reporter: &dyn Reporter, objects: &[TreeObject], timeout: Duration) {
+    reporter.report(&Event::WaitStarted {
+        objects: objects.len(),
+        timeout,
+    });
+}
+
 /// Poll until every object is ready, one has failed, or `timeout` passes; returns what is not
 /// ready (empty when all are).
 async fn wait_ready(
@@ -684,10 +694,6 @@ async fn wait_ready(
     reporter: &dyn Reporter,
 ) -> Vec<NotReady> {
     let started = Instant::now();
-    reporter.report(&Event::WaitStarted {
-        objects: objects.len(),
-        timeout,
-    });
     let mut pending: Vec<&TreeObject> = objects.iter().collect();
     let mut last_report = Instant::now();
     loop {
