@@ -84,6 +84,10 @@ pub struct ObjectChange {
     /// Left the release but stays (with `Action::Unchanged`); `note` says why.
     #[serde(skip)]
     pub kept: Option<KeptReason>,
+    /// Taken over from client-side `kubectl apply`: apply hands that manager's fields to berth
+    /// before it applies.
+    #[serde(skip)]
+    pub adopt: bool,
 }
 
 impl ObjectChange {
@@ -96,6 +100,7 @@ impl ObjectChange {
             note: None,
             error: None,
             kept: None,
+            adopt: false,
         }
     }
 

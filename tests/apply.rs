@@ -893,3 +893,103 @@ fn the_json_of_a_small_release_applied_and_recorded() {
     insta::assert_json_snapshot!("small_failed_apply", report, {".release" => commit_id()});
     assert_record_snapshot("small_failed_apply_record", &setup.record());
 }
+
+/// Rendered objects of the test channel, by key (`<namespace>/<kind>/<name>` as kubectl lists).
+fn rendered(setup: &Release, kind: &str, name: &str) -> Value {
+    let run = setup.repos.berth(&["render", "-c", "test", "-o", "json"]);
+    let list: Value = serde_json::from_str(&run.stdout).unwrap();
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no rendered {kind} {name}"))
+}
+
+#[test]
+fn objects_deployed_with_client_side_kubectl_apply_are_taken_over() {
+    let setup = Release::quickstart();
+    // Before berth, CI ran `kubectl apply` (client-side): it owns every field, and set a label
+    // and a replica count this release does not have.
+    let namespace = rendered(&setup, "Namespace", "shop");
+    let mut web = rendered(&setup, "Deployment", "web");
+    web["metadata"]["labels"]["tier"] = json!("front");
+    web["spec"]["replicas"] = json!(5);
+    let stream = format!("{namespace}\n---\n{web}\n");
+    kubectl(&setup.cluster.kubeconfig, &["apply", "-f", "-"], &stream);
+    let managers = |name: &str| -> Vec<String> {
+        setup.cluster.deployment("shop", name).unwrap()["metadata"]["managedFields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                format!(
+                    "{}/{}",
+                    e["manager"].as_str().unwrap(),
+                    e["operation"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    assert_eq!(managers("web"), ["kubectl-client-side-apply/Update"]);
+
+    // The diff says so, and does not stop at the old manager's fields.
+    let diff = setup
+        .cluster
+        .diff(&setup.repos.work(), &["--tree", "releases/test"]);
+    assert_eq!(diff.code, 1, "{}\n{}", diff.stdout, diff.stderr);
+    assert!(
+        diff.stdout
+            .contains("shop/Deployment.apps/web: adopted from kubectl apply"),
+        "{}",
+        diff.stdout
+    );
+
+    // The first apply takes it over without --force-conflicts.
+    let (code, report) = setup.apply_json(&[]);
+    assert_eq!(code, 0, "{report:#}");
+    let outcome = report_object(&report, "shop/Deployment.apps/web");
+    assert_eq!(outcome["result"], "updated", "{outcome:#}");
+    assert!(
+        outcome["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("adopted from kubectl apply")
+    );
+    let live = setup.cluster.deployment("shop", "web").unwrap();
+    assert_eq!(managers("web"), ["berth/Apply"], "{live:#}");
+    // The label only the old manager set is gone; the release's replica count holds.
+    assert!(live["metadata"]["labels"].get("tier").is_none(), "{live:#}");
+    let release = rendered(&setup, "Deployment", "web");
+    assert_eq!(live["spec"]["replicas"], release["spec"]["replicas"]);
+}
+
+#[test]
+fn a_client_side_object_another_manager_also_writes_still_conflicts() {
+    let setup = Release::quickstart();
+    let namespace = rendered(&setup, "Namespace", "shop");
+    let mut web = rendered(&setup, "Deployment", "web");
+    web["spec"]["replicas"] = json!(5);
+    kubectl(
+        &setup.cluster.kubeconfig,
+        &["apply", "-f", "-"],
+        &format!("{namespace}\n---\n{web}\n"),
+    );
+    // An autoscaler owns the replica count too: that is not berth's to take.
+    let scaled = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {"replicas": 7}});
+    setup.cluster.seed(&scaled, "autoscaler");
+    let (code, report) = setup.apply_json(&[]);
+    assert_eq!(code, 2, "{report:#}");
+    let outcome = report_object(&report, "shop/Deployment.apps/web");
+    assert_eq!(outcome["result"], "failed", "{outcome:#}");
+    assert!(
+        outcome["detail"].as_str().unwrap().contains("conflict"),
+        "{outcome:#}"
+    );
+    assert_eq!(
+        setup.cluster.deployment("shop", "web").unwrap()["spec"]["replicas"],
+        7
+    );
+}

@@ -9,7 +9,7 @@ pub mod order;
 pub mod wait;
 
 use crate::ci::CiEnv;
-use crate::cluster::{Cluster, ClusterOptions, block_on, explain, inspect, plan};
+use crate::cluster::{Cluster, ClusterOptions, adopt, block_on, explain, inspect, plan};
 use crate::config::{Channel, Config};
 use crate::error::{Problem, Problems, kube_error};
 use crate::git;
@@ -547,8 +547,9 @@ async fn apply_one(
         ));
     };
     let api = cluster.api(&resource, &caps, object.namespace());
-    // Ignored fields are sent with their live value: read it (only for objects a rule covers).
-    let live = if is_ignored_anywhere(&object.body, &options.ignore) {
+    // Ignored fields are sent with their live value, and a take-over from client-side
+    // `kubectl apply` starts from the live managers: read it (only for those objects).
+    let live = if change.adopt || is_ignored_anywhere(&object.body, &options.ignore) {
         match api.get_opt(object.name()).await {
             Ok(live) => live.and_then(|l| serde_json::to_value(l).ok()),
             Err(err) => return fail(format!("get failed: {}", kube_error(&err))),
@@ -556,6 +557,37 @@ async fn apply_one(
     } else {
         None
     };
+    let adoption = live
+        .as_ref()
+        .filter(|_| change.adopt)
+        .and_then(|live| adopt::upgrade_patch(live, object.api_version()));
+    if let Some(patch) = adoption {
+        let patch: json_patch::Patch =
+            serde_json::from_value(patch).expect("berth's JSON patch is well-formed");
+        let handed_over = api
+            .patch(
+                object.name(),
+                &PatchParams::default(),
+                &Patch::<()>::Json(patch),
+            )
+            .await;
+        match handed_over {
+            Ok(_) => {}
+            // The resourceVersion test failed: someone changed it since it was read.
+            Err(kube::Error::Api(s)) if s.code == 422 || s.code == 409 => {
+                return fail(
+                    "it changed while berth took it over from kubectl apply; run apply again"
+                        .into(),
+                );
+            }
+            Err(err) => {
+                return fail(format!(
+                    "taking it over from kubectl apply failed: {}",
+                    kube_error(&err)
+                ));
+            }
+        }
+    }
     let body = desired_for_apply(&object.body, live.as_ref(), &options.ignore);
     let mut params = PatchParams::apply(FIELD_MANAGER);
     params.force = options.force_conflicts;
@@ -564,7 +596,7 @@ async fn apply_one(
         .await
     {
         Ok(_) if change.action == Action::Create => outcome(ObjectResult::Created, None),
-        Ok(_) => outcome(ObjectResult::Updated, None),
+        Ok(_) => outcome(ObjectResult::Updated, change.note.clone()),
         Err(err) => fail(explain(&err, "apply", &object.file()).message()),
     }
 }

@@ -1,6 +1,7 @@
 //! Cluster: reach the API server the way kubectl does (kubeconfig, context, in-cluster, exec
 //! plugins), discover what it serves once, and explain its refusals in words a reviewer can act on.
 
+pub mod adopt;
 pub mod diff;
 pub mod inspect;
 pub mod plan;

@@ -2,7 +2,7 @@
 //! dry run compared with the live object; for each object that left the release, a prune
 //! preview. Requests run in parallel, bounded.
 
-use super::{Cluster, Refusal, explain};
+use super::{Cluster, Refusal, adopt, explain};
 use crate::diff::{normalize, unified};
 use crate::ignore::{IgnoreRule, apply_ignore_rules, desired_for_apply};
 use crate::object::{
@@ -14,6 +14,9 @@ use futures_util::StreamExt;
 use kube::api::{Patch, PatchParams};
 use serde_json::Value;
 use std::collections::BTreeSet;
+
+/// How a plan marks an object taken over from client-side `kubectl apply`.
+pub const ADOPTED_NOTE: &str = "adopted from kubectl apply: its fields pass to berth, and those this release leaves out are removed";
 
 /// The objects of `previous` that are not in `target`: compared as the server identifies them
 /// (resource, effective namespace, name), so an object whose tree key changed (a custom kind
@@ -156,8 +159,11 @@ impl Context<'_> {
         }
         let live_value = live.as_ref().map(to_value);
         let desired = desired_for_apply(&object.body, live_value.as_ref(), self.options.ignore);
+        // Taken over from client-side `kubectl apply`, berth will own that manager's fields:
+        // as apply hands them over first, the dry run does not stop at them.
+        let adopt = live_value.as_ref().is_some_and(adopt::adoptable);
         let mut params = PatchParams::apply(FIELD_MANAGER).dry_run();
-        params.force = self.options.force;
+        params.force = self.options.force || adopt;
         let dry_run = match api
             .patch(object.name(), &params, &Patch::Apply(&desired))
             .await
@@ -191,10 +197,15 @@ impl Context<'_> {
         let old = before.as_ref().map(crate::yaml::to_string);
         let action = match &old {
             None => Action::Create,
-            Some(old) if *old == new => Action::Unchanged,
+            // Handing over ownership is a change even when no value changes.
+            Some(old) if *old == new && !adopt => Action::Unchanged,
             Some(_) => Action::Update,
         };
         let mut change = ObjectChange::new(object.key.clone(), object.app.clone(), action);
+        if adopt {
+            change.adopt = true;
+            change.note = Some(ADOPTED_NOTE.to_string());
+        }
         if action != Action::Unchanged {
             change.diff = Some(unified(
                 &object.file(),
