@@ -5,6 +5,7 @@
 
 pub mod image;
 pub mod names;
+pub mod quantity;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;

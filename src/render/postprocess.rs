@@ -200,6 +200,9 @@ fn object(
     if !channel.images.is_empty() {
         pin_images(&mut value, &channel.images);
     }
+    if is_built_in(key.group()) {
+        canonical_quantities(&mut value, key.kind());
+    }
     crate::yaml::canonicalize_object(&mut value);
     Ok(RenderedObject {
         key,
@@ -275,6 +278,85 @@ fn pin_images(value: &mut Value, pins: &[ImagePin]) {
     }
 }
 
+/// Kubernetes' own API groups, whose quantity fields berth knows.
+fn is_built_in(group: &str) -> bool {
+    group.is_empty()
+        || group.ends_with(".k8s.io")
+        || matches!(group, "apps" | "batch" | "autoscaling" | "policy")
+}
+
+/// Write resource quantities as the API server stores them (`cpu: 1` → `"1"`, `1000m` → `"1"`),
+/// so the rendered tree shows what the cluster will hold, and an integer never conflicts with
+/// the string another manager applied. Quantities the server would refuse are left for it to say.
+fn canonical_quantities(value: &mut Value, kind: &str) {
+    let canonical = |quantity: &mut Value| {
+        let text = match quantity {
+            Value::String(text) => text.clone(),
+            Value::Number(number) => number.to_string(),
+            _ => return,
+        };
+        if let Some(canonical) = crate::object::quantity::canonical(&text) {
+            *quantity = Value::String(canonical);
+        }
+    };
+    let all_of = |map: Option<&mut Value>| {
+        if let Some(Value::Object(map)) = map {
+            map.values_mut().for_each(canonical);
+        }
+    };
+    match kind {
+        "ResourceQuota" => all_of(value.pointer_mut("/spec/hard")),
+        "LimitRange" => {
+            for limit in value
+                .pointer_mut("/spec/limits")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                for field in [
+                    "max",
+                    "min",
+                    "default",
+                    "defaultRequest",
+                    "maxLimitRequestRatio",
+                ] {
+                    all_of(limit.get_mut(field));
+                }
+            }
+        }
+        _ => {}
+    }
+    quantities_below(value, &canonical);
+}
+
+/// `resources.requests`/`limits`, `overhead` and `sizeLimit` wherever they are (pod specs sit
+/// at different depths in every workload kind).
+fn quantities_below(value: &mut Value, canonical: &dyn Fn(&mut Value)) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map.iter_mut() {
+                match (key.as_str(), &mut *child) {
+                    ("resources", Value::Object(resources)) => {
+                        for field in ["requests", "limits"] {
+                            if let Some(Value::Object(map)) = resources.get_mut(field) {
+                                map.values_mut().for_each(canonical);
+                            }
+                        }
+                    }
+                    ("overhead", Value::Object(map)) => map.values_mut().for_each(canonical),
+                    ("sizeLimit", quantity) => canonical(quantity),
+                    _ => {}
+                }
+                quantities_below(child, canonical);
+            }
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|i| quantities_below(i, canonical)),
+        _ => {}
+    }
+}
+
 /// The image reference `pins` turn `image` into, if one applies.
 pub fn pinned_image(image: &str, pins: &[ImagePin]) -> Option<String> {
     let ImageRef { name, tag, digest } = ImageRef::parse(image);
@@ -314,6 +396,35 @@ fn type_name(value: &Value) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn quantities_are_written_as_the_server_stores_them() {
+        let mut deployment = serde_json::json!({"spec": {"template": {"spec": {
+            "containers": [{"name": "web", "resources": {"requests": {"cpu": 1, "memory": "1024Mi"},
+                "limits": {"cpu": "1000m", "memory": "not-a-quantity"}}}],
+            "volumes": [{"name": "v", "emptyDir": {"sizeLimit": 0.5}}]}}}});
+        canonical_quantities(&mut deployment, "Deployment");
+        let spec = &deployment["spec"]["template"]["spec"];
+        assert_eq!(
+            spec["containers"][0]["resources"],
+            serde_json::json!({"requests": {"cpu": "1", "memory": "1Gi"},
+                "limits": {"cpu": "1", "memory": "not-a-quantity"}})
+        );
+        assert_eq!(spec["volumes"][0]["emptyDir"]["sizeLimit"], "500m");
+        let mut quota =
+            serde_json::json!({"spec": {"hard": {"pods": 10, "requests.cpu": "2000m"}}});
+        canonical_quantities(&mut quota, "ResourceQuota");
+        assert_eq!(
+            quota["spec"]["hard"],
+            serde_json::json!({"pods": "10", "requests.cpu": "2"})
+        );
+        // RBAC's `resources` is a list of names, not quantities.
+        let mut role = serde_json::json!({"rules": [{"resources": ["pods"], "verbs": ["get"]}]});
+        canonical_quantities(&mut role, "Role");
+        assert_eq!(role["rules"][0]["resources"], serde_json::json!(["pods"]));
+        assert!(is_built_in("apps") && is_built_in("") && !is_built_in("ops.example.com"));
+    }
+
     use super::*;
 
     fn pin(

@@ -12,6 +12,9 @@ pub mod apply;
 pub mod defaults;
 pub mod discovery;
 pub mod faults;
+/// The same canonical quantities berth renders: one source file serves both crates (the test
+/// server cannot depend on berth, whose tests depend on it).
+#[path = "../../src/object/quantity.rs"]
 pub mod quantity;
 pub mod recorded;
 pub mod schema;
