@@ -88,7 +88,8 @@ impl Source for DirSource {
     }
 }
 
-fn to_slash(path: &Path) -> String {
+/// A relative path as a [`Source`] (and a rendered tree) writes it: `/`-separated.
+pub fn to_slash(path: &Path) -> String {
     path.components()
         .map(|c| c.as_os_str().to_string_lossy())
         .collect::<Vec<_>>()

@@ -69,10 +69,12 @@ pub fn open_if_any(dir: &Path) -> Result<Option<Repository>, Problem> {
 pub fn named_tree(repo: &Repository, rev: &str) -> Result<NamedTree, Problem> {
     let commit = resolve_commit(repo, rev)?;
     let tree = read_tree(repo, commit)?;
+    let name = format!("{rev} ({})", short_id(&commit.to_string()));
+    tree.check_rendered(&name)?;
     Ok(NamedTree {
         source_commit: tree.manifest()?.and_then(|m| m.source.commit),
         tree,
-        name: format!("{rev} ({})", short_id(&commit.to_string())),
+        name,
     })
 }
 
