@@ -717,3 +717,70 @@ fn a_stray_file_in_a_release_branch_names_the_branch_and_the_file() {
             "remove the file from the branch",
         ]);
 }
+
+/// A repository whose `m/x.yaml` and `links/...` are symbolic links; `outside/` beside the
+/// work tree holds what the outside links point at.
+fn linked_repo(links: &[(&str, &str)], config: &str) -> GitRepos {
+    let repos = GitRepos::with_files(&[
+        ("berth.yaml", config),
+        ("shared/cm.yaml", ONE_CONFIG_MAP),
+        ("values.yaml", "replicas: 1\n"),
+    ]);
+    let outside = repos.dir.path().join("outside");
+    write_files(
+        &outside,
+        &[
+            (
+                "secret.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: stolen\n",
+            ),
+            ("values.yaml", "replicas: 9\n"),
+        ],
+    );
+    for (link, target) in links {
+        let link = repos.work().join(link);
+        std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(target, link).unwrap();
+    }
+    repos.commit_all("links");
+    repos
+}
+
+#[test]
+fn a_symbolic_link_out_of_the_repository_is_refused_by_render_and_candidate_alike() {
+    let repos = linked_repo(
+        &[
+            ("m/cm.yaml", "../shared/cm.yaml"),
+            ("m/stolen.yaml", "../../outside/secret.yaml"),
+        ],
+        ONE_APP,
+    );
+    let expected = [
+        "m/stolen.yaml is a symbolic link to `../../outside/secret.yaml`, outside the repository",
+        "hint:",
+        "copy the file in",
+    ];
+    repos
+        .berth(&["render", "--out", "out"])
+        .fails_with(&expected);
+    assert!(!repos.work().join("out").exists());
+    repos.berth(&["candidate"]).fails_with(&expected);
+    assert_eq!(repos.git(&["branch", "--list", "candidates/*"]), "");
+}
+
+#[test]
+fn a_symbolic_link_to_a_directory_or_values_file_outside_is_named_in_berth_yaml() {
+    let repos = linked_repo(
+        &[("m", "../outside"), ("v.yaml", "../outside/values.yaml")],
+        "apps:\n  web:\n    driver: manifests\n    path: m\n  t:\n    driver: manifests\n    path: shared\n    values: [v.yaml]\nchannels:\n  test: {}\n",
+    );
+    let expected = [
+        "berth.yaml:4:",
+        "m is a symbolic link to `../outside`, outside the repository",
+        "berth.yaml:8:",
+        "v.yaml is a symbolic link to `../outside/values.yaml`",
+        "hint:",
+    ];
+    repos.berth(&["render"]).fails_with(&expected);
+    repos.berth(&["candidate"]).fails_with(&expected);
+}

@@ -413,3 +413,37 @@ fn the_built_in_kinds_table_is_what_the_api_server_serves() {
         .collect();
     assert_eq!(table, served);
 }
+
+#[test]
+fn symbolic_links_inside_the_repository_are_followed_by_render_and_candidate_alike() {
+    let repos = GitRepos::with_files(&[
+        (
+            "berth.yaml",
+            "apps:\n  web:\n    driver: manifests\n    path: m\n  t:\n    driver: template\n    path: t\n    values: [v.yaml]\nchannels:\n  test: {}\n",
+        ),
+        (
+            "shared/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: linked\n",
+        ),
+        ("config/values.yaml", "name: from-values\n"),
+        (
+            "t/cm.yaml.j2",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ values.name }}\n",
+        ),
+    ]);
+    std::os::unix::fs::symlink("shared", repos.work().join("m")).unwrap();
+    std::os::unix::fs::symlink("config/values.yaml", repos.work().join("v.yaml")).unwrap();
+    repos.commit_all("links");
+    let rendered = repos.berth(&["render"]);
+    let text = &rendered.succeeds().stdout;
+    assert!(text.contains("name: linked"), "{text}");
+    assert!(text.contains("name: from-values"), "{text}");
+    repos.git(&["checkout", "-q", "-b", "feature/x"]);
+    repos.berth(&["candidate", "-c", "test"]).succeeds();
+    let files = repos.git(&["ls-tree", "-r", "--name-only", "candidates/test/feature/x"]);
+    assert!(files.contains("default/ConfigMap/linked.yaml"), "{files}");
+    assert!(
+        files.contains("default/ConfigMap/from-values.yaml"),
+        "{files}"
+    );
+}

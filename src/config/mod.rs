@@ -544,6 +544,10 @@ impl Validator<'_> {
             vec![normalized.clone()]
         };
         for candidate in concrete {
+            if let Some(link) = self.source.outside_link(&candidate) {
+                self.report(path, link.to_string(), source::OutsideLink::HINT);
+                return None;
+            }
             let found = self.source.kind(&candidate);
             if found != Some(kind) {
                 let what = match kind {
