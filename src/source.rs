@@ -4,6 +4,7 @@
 //!
 //! Paths are relative to the repository root (the directory of berth.yaml), `/`-separated.
 
+use crate::error::Problem;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -14,8 +15,12 @@ pub enum EntryKind {
 }
 
 pub trait Source: Sync {
-    /// What is at `path`, if anything.
+    /// What is at `path`, if anything (links followed).
     fn kind(&self, path: &str) -> Option<EntryKind>;
+    /// The symbolic link that takes `path` out of the root, if one does. Links that stay
+    /// inside are followed, by every source alike; [`Source::read`] and
+    /// [`Source::files_under`] refuse a path (or a file below a directory) with such a link.
+    fn outside_link(&self, path: &str) -> Option<OutsideLink>;
     /// The bytes of the file at `path`.
     fn read(&self, path: &str) -> io::Result<Vec<u8>>;
     /// Every file below directory `dir`, recursively, as paths relative to the root, sorted.
@@ -27,14 +32,88 @@ pub trait Source: Sync {
     fn display(&self, path: &str) -> PathBuf;
 }
 
+/// A symbolic link whose target is outside the root: a render of the working tree would read
+/// a file the commit does not hold (and a candidate cannot), so both refuse it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutsideLink {
+    /// The link, as messages show it.
+    pub link: PathBuf,
+    /// What the link says.
+    pub target: String,
+}
+
+impl OutsideLink {
+    pub const HINT: &str = "symbolic links may point only inside the repository (a candidate \
+                            holds the link, not what it points to); copy the file in instead";
+
+    fn into_io(self) -> io::Error {
+        io::Error::other(self)
+    }
+}
+
+impl std::fmt::Display for OutsideLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} is a symbolic link to `{}`, outside the repository",
+            self.link.display(),
+            self.target
+        )
+    }
+}
+
+impl std::error::Error for OutsideLink {}
+
+/// The problem of a failed read of `shown`: a link out of the repository is named with its
+/// hint.
+pub fn read_problem(shown: &Path, err: &io::Error) -> Problem {
+    match err.get_ref().and_then(|e| e.downcast_ref::<OutsideLink>()) {
+        Some(link) => Problem::new(link.to_string())
+            .in_file(&link.link)
+            .hint(OutsideLink::HINT),
+        None => Problem::io(shown, err),
+    }
+}
+
 /// A directory on disk, read as it is (the working tree).
 pub struct DirSource {
     root: PathBuf,
+    /// `root` with every link resolved, to tell where a link leads.
+    real_root: PathBuf,
 }
 
 impl DirSource {
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        DirSource { root: root.into() }
+        let root = root.into();
+        let real_root = root.canonicalize().unwrap_or_else(|_| root.clone());
+        DirSource { root, real_root }
+    }
+
+    /// The link at `full` (a path on disk below the root), if it leads out of the root.
+    fn leaves_root(&self, full: &Path) -> Option<OutsideLink> {
+        let real = full.canonicalize().ok()?;
+        if real.starts_with(&self.real_root) {
+            return None;
+        }
+        // The first link on the way is the one to name.
+        let (mut at, below) = if self.root == Path::new(".") {
+            (PathBuf::new(), full)
+        } else {
+            (self.root.clone(), full.strip_prefix(&self.root).ok()?)
+        };
+        for part in below.components() {
+            at.push(part);
+            let outside = at
+                .canonicalize()
+                .is_ok_and(|real| !real.starts_with(&self.real_root));
+            if outside && at.is_symlink() {
+                return Some(OutsideLink {
+                    target: std::fs::read_link(&at).ok()?.to_string_lossy().into_owned(),
+                    link: at,
+                });
+            }
+        }
+        None
     }
 
     fn full(&self, path: &str) -> PathBuf {
@@ -58,15 +137,30 @@ impl Source for DirSource {
         })
     }
 
+    fn outside_link(&self, path: &str) -> Option<OutsideLink> {
+        self.leaves_root(&self.full(path))
+    }
+
     fn read(&self, path: &str) -> io::Result<Vec<u8>> {
+        if let Some(link) = self.outside_link(path) {
+            return Err(link.into_io());
+        }
         std::fs::read(self.full(path))
     }
 
     fn files_under(&self, dir: &str) -> io::Result<Vec<String>> {
+        if let Some(link) = self.outside_link(dir) {
+            return Err(link.into_io());
+        }
         let mut files = Vec::new();
         let base = self.full(dir);
         for entry in walkdir::WalkDir::new(&base).follow_links(true) {
             let entry = entry.map_err(io::Error::from)?;
+            if entry.path_is_symlink()
+                && let Some(link) = self.leaves_root(entry.path())
+            {
+                return Err(link.into_io());
+            }
             if entry.file_type().is_file() {
                 let below = entry
                     .path()
@@ -88,7 +182,8 @@ impl Source for DirSource {
     }
 }
 
-fn to_slash(path: &Path) -> String {
+/// A relative path as a [`Source`] (and a rendered tree) writes it: `/`-separated.
+pub fn to_slash(path: &Path) -> String {
     path.components()
         .map(|c| c.as_os_str().to_string_lossy())
         .collect::<Vec<_>>()

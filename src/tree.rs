@@ -115,14 +115,47 @@ impl RenderedTree {
 
     /// Every object file, by key; a file that is neither berth's nor an object's is refused.
     pub fn object_files(&self) -> Result<BTreeMap<ObjectKey, &[u8]>, Problem> {
-        self.files
+        if let Some(stray) = self.stray_file() {
+            return Err(not_an_object(stray));
+        }
+        Ok(self
+            .files
             .iter()
-            .filter(|(path, _)| !is_berth_file(path))
-            .map(|(path, bytes)| match ObjectKey::from_path(path) {
-                Some(key) => Ok((key, bytes.as_slice())),
-                None => Err(not_an_object(path)),
-            })
-            .collect()
+            .filter_map(|(path, bytes)| Some((ObjectKey::from_path(path)?, bytes.as_slice())))
+            .collect())
+    }
+
+    /// The first file that is neither berth's nor an object's.
+    fn stray_file(&self) -> Option<&str> {
+        self.files
+            .keys()
+            .map(String::as_str)
+            .find(|path| !is_berth_file(path) && ObjectKey::from_path(path).is_none())
+    }
+
+    /// Refuse a tree berth did not render (a source commit named by mistake, a release branch
+    /// someone added a file to), naming it as `name`.
+    pub fn check_rendered(&self, name: &str) -> Result<(), Problem> {
+        const LOOKS_LIKE: &str = "a rendered tree (a candidates/… or releases/… branch) holds \
+            .berth/release.yaml and one <namespace>/<Kind>[.<group>]/<name>.yaml per object, \
+            nothing else";
+        if !self.files.contains_key(RELEASE_FILE) {
+            return Err(Problem::new(format!(
+                "{name} is not a rendered tree: it has no {RELEASE_FILE}"
+            ))
+            .hint(format!("name a candidate or release branch; {LOOKS_LIKE}")));
+        }
+        self.manifest()?;
+        match self.stray_file() {
+            Some(stray) => Err(Problem::new(format!(
+                "{name} is not a rendered tree: {stray} is not an object's file"
+            ))
+            .in_file(stray)
+            .hint(format!(
+                "{LOOKS_LIKE}; remove the file from the branch or re-create it with berth"
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// The objects of the tree, with their apps from the release manifest.
@@ -147,17 +180,10 @@ impl RenderedTree {
     }
 
     /// Write the tree to `dir`, replacing whatever was there: built beside it and swapped
-    /// in, so `dir` never holds half a render or files of an older one.
+    /// in, so `dir` never holds half a render or files of an older one. Only a tree berth
+    /// wrote is replaced (see [`check_replaceable`]).
     pub fn write_to(&self, dir: &Path) -> io::Result<()> {
-        // Only a rendered tree is ever replaced, never a directory someone keeps other files in.
-        let occupied = dir
-            .read_dir()
-            .is_ok_and(|mut entries| entries.next().is_some());
-        if occupied && !dir.join(RELEASE_FILE).is_file() {
-            return Err(io::Error::other(
-                "it exists and is not a rendered tree (no .berth/release.yaml); choose another --out",
-            ));
-        }
+        check_replaceable(dir)?;
         let parent = dir
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -191,6 +217,73 @@ impl RenderedTree {
         }
         Ok(())
     }
+}
+
+/// Whether `dir` may be replaced by a rendered tree: it does not exist, is empty, or holds
+/// exactly what berth wrote there (`.berth/release.yaml` and the objects it lists). Anything
+/// else (a file, a link, a directory someone keeps other files in, a file left inside a
+/// rendered tree) is refused rather than deleted: berth cannot know it is disposable.
+pub fn check_replaceable(dir: &Path) -> io::Result<()> {
+    let meta = match dir.symlink_metadata() {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if !meta.is_dir() {
+        return Err(io::Error::other(
+            "it exists and is not a directory; move it away or choose another --out",
+        ));
+    }
+    if dir.read_dir()?.next().is_none() {
+        return Ok(());
+    }
+    let manifest = std::fs::read_to_string(dir.join(RELEASE_FILE)).map_err(|_| {
+        io::Error::other(
+            "it exists and is not a rendered tree (no .berth/release.yaml); choose another --out",
+        )
+    })?;
+    let manifest: ReleaseManifest = crate::yaml::from_str(&manifest).map_err(|e| {
+        io::Error::other(format!(
+            "its {RELEASE_FILE} cannot be read ({}); move the directory away or choose another --out",
+            e.message
+        ))
+    })?;
+    let written: std::collections::BTreeSet<String> = manifest
+        .apps
+        .values()
+        .flat_map(|app| app.objects.iter().map(ObjectKey::tree_path))
+        .chain([RELEASE_FILE.to_string()])
+        .collect();
+    let mut foreign = Vec::new();
+    for entry in walkdir::WalkDir::new(dir).min_depth(1) {
+        let entry = entry.map_err(io::Error::from)?;
+        if entry.file_type().is_dir() {
+            continue;
+        }
+        let path = crate::source::to_slash(
+            entry
+                .path()
+                .strip_prefix(dir)
+                .expect("walkdir stays below its root"),
+        );
+        if !written.contains(&path) {
+            foreign.push(path);
+        }
+    }
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    let shown = foreign.len().min(5);
+    let more = if foreign.len() > shown {
+        format!(" and {} more", foreign.len() - shown)
+    } else {
+        String::new()
+    };
+    Err(io::Error::other(format!(
+        "it holds files berth did not write: {}{more}; move them away (berth replaces the whole \
+         tree) or choose another --out",
+        foreign[..shown].join(", ")
+    )))
 }
 
 fn not_an_object(path: &str) -> Problem {

@@ -509,3 +509,278 @@ fn render_out_never_replaces_a_directory_that_is_not_a_rendered_tree() {
         "mine\n"
     );
 }
+
+#[test]
+fn an_api_version_that_climbs_out_of_the_tree_is_refused_and_nothing_is_written() {
+    let r = repo(&[
+        ("berth.yaml", ONE_APP),
+        (
+            "m/x.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ok\n---\napiVersion: ../../../../../x/v1\nkind: ConfigMap\nmetadata:\n  name: a\n",
+        ),
+    ]);
+    let before = read_tree(r.path());
+    berth(r.path(), &["render", "--out", "out"]).fails_with(&[
+        "m/x.yaml:6",
+        "apiVersion `../../../../../x/v1` is invalid",
+        "hint:",
+        "apps/v1",
+    ]);
+    assert_eq!(read_tree(r.path()), before);
+    assert!(!r.path().join("out").exists());
+}
+
+#[test]
+fn a_kind_that_is_not_an_identifier_is_refused() {
+    let r = repo(&[
+        ("berth.yaml", ONE_APP),
+        (
+            "m/x.yaml",
+            "apiVersion: example.com/v1\nkind: ../../Widget\nmetadata:\n  name: a\n",
+        ),
+        (
+            "m/y.yaml",
+            "apiVersion: v1\nkind: Config/Map\nmetadata:\n  name: a\n",
+        ),
+    ]);
+    let before = read_tree(r.path());
+    berth(r.path(), &["render", "--out", "out"]).fails_with(&[
+        "m/x.yaml:1",
+        "kind `../../Widget` is invalid",
+        "m/y.yaml:1",
+        "`v1` has no kind `Config/Map`",
+        "hint:",
+    ]);
+    assert_eq!(read_tree(r.path()), before);
+}
+
+#[test]
+fn an_unknown_kind_in_a_built_in_api_version_is_refused_before_a_secret_reaches_git() {
+    let r = repo(&[
+        ("berth.yaml", ONE_APP),
+        (
+            "m/secret.yaml",
+            "apiVersion: v1\nkind: secret\nmetadata:\n  name: db\nstringData:\n  password: hunter2\n",
+        ),
+        (
+            "m/deploy.yaml",
+            "apiVersion: apps/v1\nkind: Deploymnet\nmetadata:\n  name: web\n",
+        ),
+    ]);
+    let run = berth(r.path(), &["render", "--out", "out"]);
+    run.fails_with(&[
+        "m/secret.yaml:1",
+        "`v1` has no kind `secret`",
+        "did you mean `kind: Secret`?",
+        "m/deploy.yaml:1",
+        "`apps/v1` has no kind `Deploymnet`",
+        "apps/v1 serves: ControllerRevision, DaemonSet, Deployment",
+    ]);
+    assert!(!run.stderr.contains("hunter2"));
+    assert!(!r.path().join("out").exists());
+}
+
+#[test]
+fn candidate_refuses_a_bad_api_version_naming_the_file() {
+    let repos = GitRepos::with_files(&[
+        ("berth.yaml", ONE_APP),
+        (
+            "m/x.yaml",
+            "apiVersion: ../../../x/v1\nkind: ConfigMap\nmetadata:\n  name: a\n",
+        ),
+    ]);
+    repos.berth(&["candidate"]).fails_with(&[
+        "m/x.yaml:1",
+        "apiVersion `../../../x/v1` is invalid",
+        "hint:",
+    ]);
+    assert_eq!(repos.git(&["branch", "--list", "candidates/*"]), "");
+}
+
+#[test]
+fn label_and_annotation_values_are_checked_at_render() {
+    let r = repo(&[
+        ("berth.yaml", ONE_APP),
+        (
+            "m/number.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  labels:\n    tier: 5\n",
+        ),
+        (
+            "m/spaces.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n  labels:\n    tier: a b c\n",
+        ),
+        (
+            "m/annotation.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  annotations:\n    replicas: 3\n",
+        ),
+    ]);
+    berth(r.path(), &["render", "--out", "out"]).fails_with(&[
+        "m/number.yaml:1",
+        "metadata.labels: `tier` must be a string, found a number",
+        "m/spaces.yaml:1",
+        "metadata.labels: `tier` is invalid: value `a b c`",
+        "m/annotation.yaml:1",
+        "metadata.annotations: `replicas` must be a string, found a number",
+        "quote numbers",
+        "default/ConfigMap/c",
+    ]);
+    assert!(!r.path().join("out").exists());
+}
+
+const ONE_CONFIG_MAP: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n";
+
+#[test]
+fn render_out_never_deletes_a_file_where_the_channel_directory_would_go() {
+    let r = repo(&[
+        ("berth.yaml", ONE_APP),
+        ("m/x.yaml", ONE_CONFIG_MAP),
+        ("out/test", "my notes\n"),
+    ]);
+    berth(r.path(), &["render", "--out", "out"]).fails_with(&[
+        "out/test",
+        "is not a directory",
+        "choose another --out",
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(r.path().join("out/test")).unwrap(),
+        "my notes\n"
+    );
+}
+
+#[test]
+fn render_out_never_deletes_a_file_left_inside_a_rendered_tree() {
+    let r = repo(&[
+        (
+            "berth.yaml",
+            "apps:\n  web:\n    driver: manifests\n    path: m\nchannels:\n  test: {}\n  prod: {}\n",
+        ),
+        ("m/x.yaml", ONE_CONFIG_MAP),
+    ]);
+    berth(r.path(), &["render", "--out", "out"]).succeeds();
+    std::fs::write(r.path().join("out/prod/default/NOTES.md"), "mine\n").unwrap();
+    std::fs::write(
+        r.path().join("m/x.yaml"),
+        ONE_CONFIG_MAP.replace("name: a", "name: b"),
+    )
+    .unwrap();
+    let before = read_tree(&r.path().join("out"));
+    berth(r.path(), &["render", "--out", "out"]).fails_with(&[
+        "out/prod",
+        "holds files berth did not write: default/NOTES.md",
+        "move them away",
+    ]);
+    // Neither channel was written: test's tree still holds the old object.
+    assert_eq!(read_tree(&r.path().join("out")), before);
+}
+
+#[test]
+fn diff_against_a_commit_that_is_not_a_rendered_tree_names_the_ref() {
+    let repos = GitRepos::with_files(&[("berth.yaml", ONE_APP), ("m/x.yaml", ONE_CONFIG_MAP)]);
+    repos
+        .berth(&["diff", "-c", "test", "--render", "--against", "HEAD"])
+        .fails_with(&[
+            "HEAD (",
+            "is not a rendered tree: it has no .berth/release.yaml",
+            "hint:",
+            "candidate or release branch",
+        ]);
+}
+
+#[test]
+fn a_stray_file_in_a_release_branch_names_the_branch_and_the_file() {
+    let repos = GitRepos::with_files(&[("berth.yaml", ONE_APP), ("m/x.yaml", ONE_CONFIG_MAP)]);
+    repos.git(&["checkout", "-q", "-b", "feature/x"]);
+    repos.berth(&["candidate", "-c", "test"]).succeeds();
+    repos.git(&[
+        "checkout",
+        "-q",
+        "-b",
+        "releases/test",
+        "candidates/test/feature/x",
+    ]);
+    std::fs::write(repos.work().join("README.md"), "notes\n").unwrap();
+    repos.commit_all("a stray file");
+    repos.git(&["checkout", "-q", "feature/x"]);
+    repos
+        .berth(&[
+            "diff",
+            "-c",
+            "test",
+            "--render",
+            "--against",
+            "releases/test",
+        ])
+        .fails_with(&[
+            "README.md",
+            "releases/test (",
+            "is not a rendered tree: README.md is not an object's file",
+            "remove the file from the branch",
+        ]);
+}
+
+/// A repository whose `m/x.yaml` and `links/...` are symbolic links; `outside/` beside the
+/// work tree holds what the outside links point at.
+fn linked_repo(links: &[(&str, &str)], config: &str) -> GitRepos {
+    let repos = GitRepos::with_files(&[
+        ("berth.yaml", config),
+        ("shared/cm.yaml", ONE_CONFIG_MAP),
+        ("values.yaml", "replicas: 1\n"),
+    ]);
+    let outside = repos.dir.path().join("outside");
+    write_files(
+        &outside,
+        &[
+            (
+                "secret.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: stolen\n",
+            ),
+            ("values.yaml", "replicas: 9\n"),
+        ],
+    );
+    for (link, target) in links {
+        let link = repos.work().join(link);
+        std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(target, link).unwrap();
+    }
+    repos.commit_all("links");
+    repos
+}
+
+#[test]
+fn a_symbolic_link_out_of_the_repository_is_refused_by_render_and_candidate_alike() {
+    let repos = linked_repo(
+        &[
+            ("m/cm.yaml", "../shared/cm.yaml"),
+            ("m/stolen.yaml", "../../outside/secret.yaml"),
+        ],
+        ONE_APP,
+    );
+    let expected = [
+        "m/stolen.yaml is a symbolic link to `../../outside/secret.yaml`, outside the repository",
+        "hint:",
+        "copy the file in",
+    ];
+    repos
+        .berth(&["render", "--out", "out"])
+        .fails_with(&expected);
+    assert!(!repos.work().join("out").exists());
+    repos.berth(&["candidate"]).fails_with(&expected);
+    assert_eq!(repos.git(&["branch", "--list", "candidates/*"]), "");
+}
+
+#[test]
+fn a_symbolic_link_to_a_directory_or_values_file_outside_is_named_in_berth_yaml() {
+    let repos = linked_repo(
+        &[("m", "../outside"), ("v.yaml", "../outside/values.yaml")],
+        "apps:\n  web:\n    driver: manifests\n    path: m\n  t:\n    driver: manifests\n    path: shared\n    values: [v.yaml]\nchannels:\n  test: {}\n",
+    );
+    let expected = [
+        "berth.yaml:4:",
+        "m is a symbolic link to `../outside`, outside the repository",
+        "berth.yaml:8:",
+        "v.yaml is a symbolic link to `../outside/values.yaml`",
+        "hint:",
+    ];
+    repos.berth(&["render"]).fails_with(&expected);
+    repos.berth(&["candidate"]).fails_with(&expected);
+}

@@ -347,3 +347,103 @@ fn the_built_in_scope_table_covers_every_cluster_scoped_kind_the_api_server_serv
     }
     assert!(checked > 50, "only {checked} resources read");
 }
+
+#[test]
+fn a_channel_or_app_named_twice_is_rendered_once() {
+    let repo = example_copy("quickstart");
+    let once = berth(repo.path(), &["render", "-c", "test", "-a", "web"]);
+    let twice = berth(
+        repo.path(),
+        &[
+            "render", "-c", "test", "-c", "test", "-a", "web", "-a", "web",
+        ],
+    );
+    assert_eq!(twice.succeeds().stdout, once.succeeds().stdout);
+    let out = tempfile::tempdir().unwrap();
+    let out_arg = out.path().to_str().unwrap();
+    let written = berth(
+        repo.path(),
+        &["render", "-c", "test", "-c", "test", "--out", out_arg],
+    );
+    assert_eq!(
+        written.succeeds().stderr.matches("channel test:").count(),
+        1,
+        "{}",
+        written.stderr
+    );
+}
+
+#[test]
+fn the_built_in_kinds_table_is_what_the_api_server_serves() {
+    let recorded = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/k8s-recorded/discovery");
+    let mut served: Vec<(String, Vec<String>)> = Vec::new();
+    for file in ["aggregated_api.json", "aggregated_apis.json"] {
+        let text = std::fs::read_to_string(recorded.join(file)).unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        for group in doc["body"]["items"].as_array().unwrap() {
+            let name = group["metadata"]["name"].as_str().unwrap_or("");
+            for version in group["versions"].as_array().unwrap() {
+                let version_name = version["version"].as_str().unwrap();
+                let api_version = if name.is_empty() {
+                    version_name.to_string()
+                } else {
+                    format!("{name}/{version_name}")
+                };
+                let mut kinds: Vec<String> = version["resources"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| r["responseKind"]["kind"].as_str().unwrap().to_string())
+                    .collect();
+                kinds.sort();
+                kinds.dedup();
+                served.push((api_version, kinds));
+            }
+        }
+    }
+    served.sort();
+    let table: Vec<(String, Vec<String>)> = berth::render::kinds::BUILT_IN_KINDS
+        .iter()
+        .map(|(version, kinds)| {
+            (
+                version.to_string(),
+                kinds.iter().map(|k| k.to_string()).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(table, served);
+}
+
+#[test]
+fn symbolic_links_inside_the_repository_are_followed_by_render_and_candidate_alike() {
+    let repos = GitRepos::with_files(&[
+        (
+            "berth.yaml",
+            "apps:\n  web:\n    driver: manifests\n    path: m\n  t:\n    driver: template\n    path: t\n    values: [v.yaml]\nchannels:\n  test: {}\n",
+        ),
+        (
+            "shared/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: linked\n",
+        ),
+        ("config/values.yaml", "name: from-values\n"),
+        (
+            "t/cm.yaml.j2",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ values.name }}\n",
+        ),
+    ]);
+    std::os::unix::fs::symlink("shared", repos.work().join("m")).unwrap();
+    std::os::unix::fs::symlink("config/values.yaml", repos.work().join("v.yaml")).unwrap();
+    repos.commit_all("links");
+    let rendered = repos.berth(&["render"]);
+    let text = &rendered.succeeds().stdout;
+    assert!(text.contains("name: linked"), "{text}");
+    assert!(text.contains("name: from-values"), "{text}");
+    repos.git(&["checkout", "-q", "-b", "feature/x"]);
+    repos.berth(&["candidate", "-c", "test"]).succeeds();
+    let files = repos.git(&["ls-tree", "-r", "--name-only", "candidates/test/feature/x"]);
+    assert!(files.contains("default/ConfigMap/linked.yaml"), "{files}");
+    assert!(
+        files.contains("default/ConfigMap/from-values.yaml"),
+        "{files}"
+    );
+}

@@ -131,11 +131,25 @@ fn render_command(
         }
         .map(|()| exit::OK);
     };
+    let cannot_write = |target: &Path, e: std::io::Error| {
+        Problem::new(format!("cannot write the rendered tree: {e}")).in_file(target)
+    };
+    // Every channel's directory is checked before any is written: all or nothing.
+    let problems: Vec<Problem> = sets
+        .iter()
+        .map(|set| dir.join(&set.channel))
+        .filter_map(|target| {
+            crate::tree::check_replaceable(&target)
+                .err()
+                .map(|e| cannot_write(&target, e))
+        })
+        .collect();
+    Problems::check(problems)?;
     for set in &sets {
         let target = dir.join(&set.channel);
-        set.tree().write_to(&target).map_err(|e| {
-            Problem::new(format!("cannot write the rendered tree: {e}")).in_file(&target)
-        })?;
+        set.tree()
+            .write_to(&target)
+            .map_err(|e| cannot_write(&target, e))?;
         eprintln!(
             "channel {}: {} objects written to {}",
             set.channel,

@@ -115,7 +115,8 @@ impl Config {
         self.channels.iter().find(|c| c.name == name)
     }
 
-    /// The channels named (all when none are), or an error naming the unknown ones.
+    /// The channels named (all when none are), each once however often it is named, or an
+    /// error naming the unknown ones.
     pub fn select_channels(&self, names: &[String]) -> Result<Vec<&Channel>, Problems> {
         if names.is_empty() {
             return Ok(self.channels.iter().collect());
@@ -123,7 +124,10 @@ impl Config {
         let known: Vec<&str> = self.channels.iter().map(|c| c.name.as_str()).collect();
         let mut found = Vec::new();
         let mut problems = Vec::new();
-        for name in names {
+        for (i, name) in names.iter().enumerate() {
+            if names[..i].contains(name) {
+                continue;
+            }
             match self.channel(name) {
                 Some(channel) => found.push(channel),
                 None => problems.push(
@@ -540,6 +544,10 @@ impl Validator<'_> {
             vec![normalized.clone()]
         };
         for candidate in concrete {
+            if let Some(link) = self.source.outside_link(&candidate) {
+                self.report(path, link.to_string(), source::OutsideLink::HINT);
+                return None;
+            }
             let found = self.source.kind(&candidate);
             if found != Some(kind) {
                 let what = match kind {

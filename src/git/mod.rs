@@ -69,10 +69,12 @@ pub fn open_if_any(dir: &Path) -> Result<Option<Repository>, Problem> {
 pub fn named_tree(repo: &Repository, rev: &str) -> Result<NamedTree, Problem> {
     let commit = resolve_commit(repo, rev)?;
     let tree = read_tree(repo, commit)?;
+    let name = format!("{rev} ({})", short_id(&commit.to_string()));
+    tree.check_rendered(&name)?;
     Ok(NamedTree {
         source_commit: tree.manifest()?.and_then(|m| m.source.commit),
         tree,
-        name: format!("{rev} ({})", short_id(&commit.to_string())),
+        name,
     })
 }
 
@@ -110,7 +112,7 @@ pub fn read_tree(repo: &Repository, commit: Oid) -> Result<RenderedTree, Problem
         .find_commit(commit)
         .and_then(|c| c.tree())
         .map_err(fail)?;
-    let (files, _) = load_tree(repo, &tree).map_err(fail)?;
+    let (files, _, _) = load_tree(repo, &tree).map_err(fail)?;
     Ok(RenderedTree { files })
 }
 
@@ -121,12 +123,19 @@ pub(crate) type Files = BTreeMap<String, Vec<u8>>;
 pub(crate) fn load_tree(
     repo: &Repository,
     tree: &git2::Tree,
-) -> Result<(Files, BTreeSet<String>), git2::Error> {
+) -> Result<(Files, BTreeSet<String>, BTreeSet<String>), git2::Error> {
     let mut blobs = Vec::new();
     let mut dirs = BTreeSet::from([String::new()]);
+    let mut links = BTreeSet::new();
     tree.walk(TreeWalkMode::PreOrder, |dir, entry| {
         match (entry.kind(), entry.name()) {
-            (Some(ObjectType::Blob), Ok(name)) => blobs.push((format!("{dir}{name}"), entry.id())),
+            (Some(ObjectType::Blob), Ok(name)) => {
+                let path = format!("{dir}{name}");
+                if entry.filemode() == i32::from(FileMode::Link) {
+                    links.insert(path.clone());
+                }
+                blobs.push((path, entry.id()));
+            }
             (Some(ObjectType::Tree), Ok(name)) => {
                 dirs.insert(format!("{dir}{name}"));
             }
@@ -139,7 +148,7 @@ pub(crate) fn load_tree(
     for (path, id) in blobs {
         files.insert(path, odb.read(id)?.data().to_vec());
     }
-    Ok((files, dirs))
+    Ok((files, dirs, links))
 }
 
 /// Write `tree` to the object database and return the id of its root tree.

@@ -1,7 +1,7 @@
 //! A [`Source`] read from a commit in git's object database: what was committed, never the
 //! worktree, so uncommitted changes cannot reach a candidate.
 
-use crate::source::{EntryKind, Source};
+use crate::source::{EntryKind, OutsideLink, Source};
 use git2::{Oid, Repository};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
@@ -12,6 +12,8 @@ use std::sync::OnceLock;
 pub struct CommitSource {
     files: BTreeMap<String, Vec<u8>>,
     dirs: BTreeSet<String>,
+    /// Links that leave the root: link → what it says.
+    outside: BTreeMap<String, String>,
     commit: Oid,
     /// How paths are shown: the directory of berth.yaml in the repository.
     shown_root: PathBuf,
@@ -32,10 +34,12 @@ impl CommitSource {
             let entry = tree.get_path(Path::new(root))?;
             tree = repo.find_tree(entry.id())?;
         }
-        let (files, dirs) = super::load_tree(repo, &tree)?;
+        let (mut files, mut dirs, links) = super::load_tree(repo, &tree)?;
+        let outside = follow_links(&mut files, &mut dirs, links);
         Ok(CommitSource {
             files,
             dirs,
+            outside,
             commit,
             shown_root: shown_root.to_path_buf(),
             exported: OnceLock::new(),
@@ -59,7 +63,25 @@ impl Source for CommitSource {
         }
     }
 
+    fn outside_link(&self, path: &str) -> Option<OutsideLink> {
+        // The link may be `path` itself or a directory above it.
+        let mut prefix = String::new();
+        for part in path.split('/') {
+            prefix = crate::source::join(&prefix, part);
+            if let Some(target) = self.outside.get(&prefix) {
+                return Some(OutsideLink {
+                    link: self.display(&prefix),
+                    target: target.clone(),
+                });
+            }
+        }
+        None
+    }
+
     fn read(&self, path: &str) -> io::Result<Vec<u8>> {
+        if let Some(link) = self.outside_link(path) {
+            return Err(io::Error::other(link));
+        }
         self.files.get(path).cloned().ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::NotFound,
@@ -69,6 +91,13 @@ impl Source for CommitSource {
     }
 
     fn files_under(&self, dir: &str) -> io::Result<Vec<String>> {
+        let below = |path: &str| dir.is_empty() || path.starts_with(&format!("{dir}/"));
+        if let Some(link) = self.outside_link(dir).or_else(|| {
+            let (link, _) = self.outside.iter().find(|(link, _)| below(link))?;
+            self.outside_link(link)
+        }) {
+            return Err(io::Error::other(link));
+        }
         if dir.is_empty() {
             return Ok(self.files.keys().cloned().collect());
         }
@@ -104,5 +133,140 @@ impl Source for CommitSource {
 
     fn display(&self, path: &str) -> PathBuf {
         self.shown_root.join(path)
+    }
+}
+
+/// Follow the symbolic links of a commit as a checkout of it would be read: a link to a file or
+/// directory inside the root becomes a copy of it; one that leaves the root is returned (link
+/// → target), to be refused by name; one that leads nowhere is dropped, as a dangling link on
+/// disk is not a file.
+fn follow_links(
+    files: &mut BTreeMap<String, Vec<u8>>,
+    dirs: &mut BTreeSet<String>,
+    links: BTreeSet<String>,
+) -> BTreeMap<String, String> {
+    let mut outside = BTreeMap::new();
+    let mut pending: BTreeMap<String, String> = links
+        .into_iter()
+        .filter_map(|link| {
+            let target = String::from_utf8_lossy(&files.remove(&link)?).into_owned();
+            Some((link, target))
+        })
+        .collect();
+    let under = |dir: &str, path: &str| dir.is_empty() || path.starts_with(&format!("{dir}/"));
+    // A link to a link, or to a directory holding one, resolves in a later round.
+    while !pending.is_empty() {
+        let mut progress = false;
+        let waiting: Vec<String> = pending.keys().cloned().collect();
+        for (link, target) in std::mem::take(&mut pending) {
+            let Some(resolved) = link_target(&link, &target) else {
+                outside.insert(link, target);
+                progress = true;
+                continue;
+            };
+            if let Some(bytes) = files.get(&resolved).cloned() {
+                files.insert(link, bytes);
+                progress = true;
+            } else if dirs.contains(&resolved)
+                && !waiting.iter().any(|other| under(&resolved, other))
+                && !under(&link, &resolved)
+            {
+                let copies: Vec<(String, Vec<u8>)> = files
+                    .iter()
+                    .filter(|(path, _)| under(&resolved, path))
+                    .map(|(path, bytes)| (relink(&link, &resolved, path), bytes.clone()))
+                    .collect();
+                let copied_dirs: Vec<String> = dirs
+                    .iter()
+                    .filter(|path| under(&resolved, path))
+                    .map(|path| relink(&link, &resolved, path))
+                    .collect();
+                let copied_outside: Vec<(String, String)> = outside
+                    .iter()
+                    .filter(|(path, _)| under(&resolved, path))
+                    .map(|(path, target)| (relink(&link, &resolved, path), target.clone()))
+                    .collect();
+                files.extend(copies);
+                dirs.extend(copied_dirs);
+                dirs.insert(link);
+                outside.extend(copied_outside);
+                progress = true;
+            } else {
+                pending.insert(link, target);
+            }
+        }
+        if !progress {
+            break; // what is left dangles or loops
+        }
+    }
+    outside
+}
+
+/// `path` below `from` moved below `to`.
+fn relink(to: &str, from: &str, path: &str) -> String {
+    crate::source::join(to, path[from.len()..].trim_start_matches('/'))
+}
+
+/// Where the link at `link` saying `target` leads, relative to the root; `None` if it leaves
+/// the root.
+fn link_target(link: &str, target: &str) -> Option<String> {
+    if target.starts_with('/') {
+        return None;
+    }
+    let mut parts: Vec<&str> = link.split('/').collect();
+    parts.pop();
+    for part in target.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            other => parts.push(other),
+        }
+    }
+    Some(parts.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_are_followed_inside_the_root_only() {
+        let mut files: BTreeMap<String, Vec<u8>> = [
+            ("base/a.yaml", "a"),
+            ("app/values.yaml", "../base/a.yaml"),
+            ("app/shared", "../base"),
+            ("app/chain", "values.yaml"),
+            ("app/secret", "../../../etc/passwd"),
+            ("app/abs", "/etc/passwd"),
+            ("app/dangling", "nope.yaml"),
+        ]
+        .into_iter()
+        .map(|(path, text)| (path.to_string(), text.as_bytes().to_vec()))
+        .collect();
+        let mut dirs: BTreeSet<String> = ["", "base", "app"].map(String::from).into();
+        let links = [
+            "app/values.yaml",
+            "app/shared",
+            "app/chain",
+            "app/secret",
+            "app/abs",
+            "app/dangling",
+        ]
+        .map(String::from)
+        .into();
+        let outside = follow_links(&mut files, &mut dirs, links);
+        assert_eq!(files["app/values.yaml"], b"a");
+        assert_eq!(files["app/chain"], b"a");
+        assert_eq!(files["app/shared/a.yaml"], b"a");
+        assert!(dirs.contains("app/shared"));
+        assert!(!files.contains_key("app/dangling"));
+        assert_eq!(
+            outside.keys().collect::<Vec<_>>(),
+            ["app/abs", "app/secret"]
+        );
+        assert_eq!(link_target("a/b", "../../x"), None);
+        assert_eq!(link_target("a/b", "./c/../d").as_deref(), Some("a/d"));
     }
 }

@@ -77,16 +77,38 @@ impl ObjectKey {
         )
     }
 
-    /// Parse `<namespace>/<Kind>[.<group>]/<name>`. Kinds hold no `.` and names no `/`.
+    /// A key from parts that may hold anything: each checked, so that the key and the tree path
+    /// made of it hold only a namespace, a kind, a group and a name (never `..` or a `/` too
+    /// many). Names get the loosest rule the API server has for any kind.
+    pub fn checked(
+        group: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Self, String> {
+        if !group.is_empty() {
+            names::check_subdomain(group).map_err(|why| format!("group `{group}`: {why}"))?;
+        }
+        names::check_kind(kind).map_err(|why| format!("kind `{kind}`: {why}"))?;
+        if let Some(namespace) = namespace {
+            names::check_dns_label(namespace)
+                .map_err(|why| format!("namespace `{namespace}`: {why}"))?;
+        }
+        if name.is_empty() {
+            return Err("the name is empty".into());
+        }
+        names::check_path_segment(name).map_err(|why| format!("name `{name}`: {why}"))?;
+        Ok(ObjectKey::new(group, kind, namespace, name))
+    }
+
+    /// Parse `<namespace>/<Kind>[.<group>]/<name>`: what [`ObjectKey::checked`] accepts, so
+    /// nothing render would refuse.
     pub fn parse(key: &str) -> Option<Self> {
         let mut parts = key.splitn(3, '/');
         let (namespace, kind_group, name) = (parts.next()?, parts.next()?, parts.next()?);
-        if namespace.is_empty() || kind_group.is_empty() || name.is_empty() || name.contains('/') {
-            return None;
-        }
         let (kind, group) = kind_group.split_once('.').unwrap_or((kind_group, ""));
         let namespace = (namespace != CLUSTER_DIR).then_some(namespace);
-        Some(ObjectKey::new(group, kind, namespace, name))
+        ObjectKey::checked(group, kind, namespace, name).ok()
     }
 
     /// The key of a file of the rendered tree (`<key>.yaml`); `None` for berth's own files
@@ -252,6 +274,17 @@ mod tests {
         assert_eq!((namespace.namespace(), namespace.group()), (None, ""));
         assert!(ObjectKey::parse("a/b").is_none());
         assert!(ObjectKey::parse("a/b/c/d").is_none());
+        for escape in [
+            "ns/ConfigMap/..",
+            "../ConfigMap/a",
+            "ns/Config..x/a",
+            "ns/ConfigMap.../a",
+            "ns/configMap/a",
+            "ns/ConfigMap.Ex/a",
+            "_cluster/Namespace/.",
+        ] {
+            assert!(ObjectKey::parse(escape).is_none(), "{escape}");
+        }
         assert!(ObjectKey::from_path(".berth/release.yaml").is_none());
         assert!(ObjectKey::parse("ns/Secret/s").unwrap().is_secret());
         assert!(

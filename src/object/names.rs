@@ -66,6 +66,31 @@ pub fn check_dns_label(name: &str) -> Result<(), String> {
     check_label_chars(name)
 }
 
+/// A `kind`: an identifier of ASCII letters and digits starting with an upper-case letter, as
+/// every built-in and CRD kind is. Nothing else may reach a tree path.
+pub fn check_kind(kind: &str) -> Result<(), String> {
+    if !kind.starts_with(|c: char| c.is_ascii_uppercase()) {
+        return Err("it must start with an upper-case letter".into());
+    }
+    if let Some(c) = kind.chars().find(|c| !c.is_ascii_alphanumeric()) {
+        return Err(format!("`{c}` is not allowed: only letters and digits"));
+    }
+    Ok(())
+}
+
+/// An `apiVersion`: `[<group>/]<version>`, the group a DNS subdomain and the version a DNS
+/// label (`v1`, `v2beta1`).
+pub fn check_api_version(api_version: &str) -> Result<(), String> {
+    let version = match api_version.split_once('/') {
+        Some((group, version)) => {
+            check_subdomain(group).map_err(|why| format!("group `{group}`: {why}"))?;
+            version
+        }
+        None => api_version,
+    };
+    check_dns_label(version).map_err(|why| format!("version `{version}`: {why}"))
+}
+
 /// A label key (`[prefix/]name`) and value.
 pub fn check_label(key: &str, value: &str) -> Result<(), String> {
     let (prefix, name) = match key.split_once('/') {
@@ -114,6 +139,30 @@ mod tests {
         );
         assert!(check_object_name("", "ConfigMap", "").is_err());
         assert!(check_object_name("", "ConfigMap", &"a".repeat(254)).is_err());
+    }
+
+    #[test]
+    fn kinds_and_api_versions() {
+        for kind in ["Deployment", "ClusterIssuer", "V1Thing"] {
+            assert!(check_kind(kind).is_ok(), "{kind}");
+        }
+        for kind in ["secret", "Config/Map", "Foo.Bar", "../X", "", "Dep loyment"] {
+            assert!(check_kind(kind).is_err(), "{kind}");
+        }
+        for version in ["v1", "apps/v1", "cert-manager.io/v1alpha2"] {
+            assert!(check_api_version(version).is_ok(), "{version}");
+        }
+        for version in [
+            "../../../x/v1",
+            "apps/",
+            "/v1",
+            "a/b/v1",
+            "Apps/v1",
+            "apps/V1",
+            "",
+        ] {
+            assert!(check_api_version(version).is_err(), "{version}");
+        }
     }
 
     #[test]

@@ -21,8 +21,15 @@ pub struct Release {
 }
 
 impl Release {
+    /// Its rendered tree, refused (naming the release) if berth did not render it.
     pub fn tree(&self, repo: &Repository) -> Result<RenderedTree, Problem> {
-        git::read_tree(repo, self.commit)
+        let tree = git::read_tree(repo, self.commit)?;
+        tree.check_rendered(&format!(
+            "{} ({})",
+            self.name,
+            crate::tree::short_id(&self.commit.to_string())
+        ))?;
+        Ok(tree)
     }
 }
 

@@ -8,7 +8,7 @@ pub fn render(input: &AppInput<'_>, dir: &str) -> Result<Vec<Manifest>, Problems
     let files = input
         .source
         .files_under(dir)
-        .map_err(|e| Problem::io(&input.source.display(dir), &e))?;
+        .map_err(|e| crate::source::read_problem(&input.source.display(dir), &e))?;
     let mut manifests = Vec::new();
     let mut problems = Vec::new();
     for path in files
@@ -24,7 +24,7 @@ pub fn render(input: &AppInput<'_>, dir: &str) -> Result<Vec<Manifest>, Problems
         let parsed = input
             .source
             .read(path)
-            .map_err(|e| Problem::io(&shown, &e))
+            .map_err(|e| crate::source::read_problem(&shown, &e))
             .and_then(|bytes| {
                 String::from_utf8(bytes)
                     .map_err(|_| Problem::new("file is not UTF-8").in_file(&shown))

@@ -209,7 +209,11 @@ fn select_apps<'a>(
     wanted: &[String],
 ) -> Result<Vec<&'a App>, Problems> {
     let mut problems = Vec::new();
-    for name in wanted {
+    // `-a web -a web` selects web once (the filter below) and reports an unknown app once.
+    for (i, name) in wanted.iter().enumerate() {
+        if wanted[..i].contains(name) {
+            continue;
+        }
         if config.app(name).is_none() {
             let known: Vec<&str> = config.apps.iter().map(|a| a.name.as_str()).collect();
             problems.push(

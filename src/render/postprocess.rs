@@ -2,7 +2,7 @@
 //! set namespaces, add berth's labels, apply image pins, refuse inline Secrets and duplicates,
 //! and make the object canonical.
 
-use super::kinds::Scopes;
+use super::kinds::{Scopes, built_in_kinds};
 use super::{Manifest, RenderedObject};
 use crate::config::{App, Channel, Config, ImagePin};
 use crate::error::{Problem, Problems};
@@ -108,6 +108,29 @@ fn object(
     let api_version =
         string_field(map, "apiVersion").map_err(|m| fail(m, "e.g. `apiVersion: apps/v1`"))?;
     let kind = string_field(map, "kind").map_err(|m| fail(m, "e.g. `kind: Deployment`"))?;
+    // Both become parts of the object's path in the tree: nothing but an identifier and a
+    // group may get there.
+    names::check_api_version(&api_version).map_err(|why| {
+        fail(
+            format!("apiVersion `{api_version}` is invalid: {why}"),
+            "an apiVersion is `v1` or `<group>/<version>`, e.g. `apps/v1`",
+        )
+    })?;
+    if let Some(kinds) = built_in_kinds(&api_version)
+        && !kinds.contains(&kind.as_str())
+    {
+        let hint = match kinds.iter().find(|k| k.eq_ignore_ascii_case(&kind)) {
+            Some(known) => format!("did you mean `kind: {known}`?"),
+            None => format!("{api_version} serves: {}", kinds.join(", ")),
+        };
+        return Err(fail(format!("`{api_version}` has no kind `{kind}`"), &hint));
+    }
+    names::check_kind(&kind).map_err(|why| {
+        fail(
+            format!("kind `{kind}` is invalid: {why}"),
+            "a kind is a name such as `Deployment` or `ConfigMap`",
+        )
+    })?;
     let metadata = match map.get_mut("metadata") {
         Some(Value::Object(metadata)) => metadata,
         _ => {
@@ -167,12 +190,20 @@ fn object(
         metadata.insert("namespace".into(), Value::String(namespace.clone()));
         Some(namespace)
     };
-    let key = ObjectKey::new(&group, &kind, namespace.as_deref(), &name);
+    let key = ObjectKey::checked(&group, &kind, namespace.as_deref(), &name).map_err(|why| {
+        fail(
+            format!("{kind} {name} cannot be filed in the rendered tree: {why}"),
+            "names are lowercase letters, digits, `-` and `.`",
+        )
+    })?;
 
     // Never applied, and only noise in a diff.
     if metadata.get("creationTimestamp") == Some(&Value::Null) {
         metadata.remove("creationTimestamp");
     }
+    // Checked before berth.yaml's labels join them (those are checked with berth.yaml), so a
+    // bad one is reported against its own file rather than by the API server at diff time.
+    check_metadata(metadata).map_err(|(m, hint)| fail(m, hint).object(key.to_string()))?;
     set_labels(metadata, config, channel, app)
         .map_err(|m| fail(m, "labels are maps of strings").object(key.to_string()))?;
     map.remove("status");
@@ -221,6 +252,46 @@ fn string_field(map: &Map<String, Value>, field: &str) -> Result<String, String>
         )),
         _ => Err(format!("the document has no `{field}`")),
     }
+}
+
+/// Labels and annotations as the API server checks them: maps of strings, label keys and
+/// values of the label syntax, annotation keys of the key syntax.
+fn check_metadata(metadata: &Map<String, Value>) -> Result<(), (String, &'static str)> {
+    const LABEL_HINT: &str = "label values are strings (quote numbers and booleans) of at most 63 \
+                              letters, digits, `-`, `_` and `.`";
+    const ANNOTATION_HINT: &str = "annotation values are strings: quote numbers and booleans";
+    for (field, hint) in [("labels", LABEL_HINT), ("annotations", ANNOTATION_HINT)] {
+        let entries = match metadata.get(field) {
+            None | Some(Value::Null) => continue,
+            Some(Value::Object(entries)) => entries,
+            Some(other) => {
+                return Err((
+                    format!("metadata.{field} must be a map, found {}", type_name(other)),
+                    hint,
+                ));
+            }
+        };
+        for (key, value) in entries {
+            let Value::String(text) = value else {
+                return Err((
+                    format!(
+                        "metadata.{field}: `{key}` must be a string, found {}",
+                        type_name(value)
+                    ),
+                    hint,
+                ));
+            };
+            // An annotation's key follows the label key rule; its value is free text.
+            let checked = if field == "labels" {
+                names::check_label(key, text)
+            } else {
+                names::check_label(key, "")
+            };
+            checked
+                .map_err(|why| (format!("metadata.{field}: `{key}` is invalid: {why}"), hint))?;
+        }
+    }
+    Ok(())
 }
 
 fn set_labels(

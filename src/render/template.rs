@@ -15,7 +15,7 @@ pub fn render(input: &AppInput<'_>, dir: &str) -> Result<Vec<Manifest>, Problems
     let files = input
         .source
         .files_under(dir)
-        .map_err(|e| Problem::io(&input.source.display(dir), &e))?;
+        .map_err(|e| crate::source::read_problem(&input.source.display(dir), &e))?;
     let mut env = environment();
     let mut problems = Vec::new();
     // Template name: path relative to the app directory, as includes write it.
@@ -86,7 +86,7 @@ fn read_text(input: &AppInput<'_>, path: &str) -> Result<String, Problem> {
     let bytes = input
         .source
         .read(path)
-        .map_err(|e| Problem::io(&shown, &e))?;
+        .map_err(|e| crate::source::read_problem(&shown, &e))?;
     String::from_utf8(bytes).map_err(|_| Problem::new("file is not UTF-8").in_file(&shown))
 }
 
