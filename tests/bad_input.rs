@@ -57,6 +57,20 @@ fn unclosed_template_tag() {
 }
 
 #[test]
+fn a_runaway_template_loop_stops_with_an_error_naming_the_template() {
+    let r = template_repo(
+        "{% for i in range(100000) %}{% for j in range(100000) %}{{ i }}{% endfor %}{% endfor %}\n",
+    );
+    let started = std::time::Instant::now();
+    render(r.path()).fails_with(&["t/deploy.yaml.j2", "app web", "ran too long", "hint:"]);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
 fn unclosed_block_tag() {
     let r = template_repo("{% if values.replicas %}\nreplicas: 1\n");
     render(r.path()).fails_with(&["t/deploy.yaml.j2", "template syntax error"]);

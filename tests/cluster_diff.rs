@@ -653,6 +653,7 @@ mod secret_masking {
                 .block_on(Cluster::connect(&Target {
                     kubeconfig: Some(&live.kubeconfig),
                     context: Some("berth-test"),
+                    timeouts: Default::default(),
                 }))
                 .unwrap_or_else(|p| panic!("{p}"));
             Shared {

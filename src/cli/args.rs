@@ -187,6 +187,15 @@ pub struct ClusterArgs {
     /// Requests to the API server at once.
     #[arg(long, default_value_t = 16, value_name = "N")]
     pub concurrency: usize,
+    /// How long to wait for a connection to the API server (0: no limit).
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub connect_timeout: std::time::Duration,
+    /// How long to wait for the API server to answer a request, as kubectl's (0: no limit).
+    #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub request_timeout: std::time::Duration,
+    /// How long a kubeconfig exec credential plugin may run before it is stopped (0: no limit).
+    #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub exec_timeout: std::time::Duration,
 }
 
 impl From<&ClusterArgs> for ClusterOptions {
@@ -195,6 +204,11 @@ impl From<&ClusterArgs> for ClusterOptions {
             kubeconfig: args.kubeconfig.clone(),
             context: args.kube_context.clone(),
             concurrency: args.concurrency,
+            timeouts: crate::cluster::connect::Timeouts {
+                connect: args.connect_timeout,
+                request: args.request_timeout,
+                exec: args.exec_timeout,
+            },
         }
     }
 }

@@ -2,16 +2,17 @@
 //! plugins), discover what it serves once, and explain its refusals in words a reviewer can act on.
 
 pub mod adopt;
+pub mod connect;
 pub mod diff;
 pub mod inspect;
 pub mod plan;
 
 use crate::error::{Problem, kube_error};
+use connect::Timeouts;
 use kube::api::{ApiResource, DynamicObject};
 use kube::discovery::{ApiCapabilities, Discovery, Scope};
 use kube::{Api, Client};
 use std::path::Path;
-use std::time::Duration;
 
 /// A connected cluster, with what it serves.
 pub struct Cluster {
@@ -28,6 +29,7 @@ pub struct Cluster {
 pub struct Target<'a> {
     pub kubeconfig: Option<&'a Path>,
     pub context: Option<&'a str>,
+    pub timeouts: Timeouts,
 }
 
 /// How to reach a channel's cluster, as the command line says it (kubectl's flags).
@@ -39,6 +41,8 @@ pub struct ClusterOptions {
     pub context: Option<String>,
     /// Requests to the API server at once.
     pub concurrency: usize,
+    /// `--connect-timeout`, `--request-timeout`, `--exec-timeout`.
+    pub timeouts: Timeouts,
 }
 
 impl ClusterOptions {
@@ -47,6 +51,7 @@ impl ClusterOptions {
         Target {
             kubeconfig: self.kubeconfig.as_deref(),
             context: self.context.as_deref().or(channel.context.as_deref()),
+            timeouts: self.timeouts,
         }
     }
 }
@@ -63,64 +68,23 @@ pub fn block_on<T>(
 }
 
 impl Cluster {
-    /// Connect and run discovery. An unreachable or refusing cluster fails here, at once.
+    /// Connect and run discovery. An unreachable, silent or refusing cluster fails here, at
+    /// once, saying which; no message carries a credential of the kubeconfig.
     pub async fn connect(target: &Target<'_>) -> Result<Cluster, Problem> {
-        let options = kube::config::KubeConfigOptions {
-            context: target.context.map(str::to_string),
-            ..Default::default()
-        };
-        let config = match target.kubeconfig {
-            Some(path) => {
-                let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(|e| {
-                    Problem::new(format!("cannot read the kubeconfig: {e}")).in_file(path)
-                })?;
-                kube::Config::from_custom_kubeconfig(kubeconfig, &options).await
-            }
-            None if target.context.is_some() => kube::Config::from_kubeconfig(&options).await,
-            None => {
-                return Self::with_config(
-                    kube::Config::infer().await.map_err(|e| {
-                        Problem::new(format!("no cluster configured: {e}"))
-                            .hint("set KUBECONFIG or --kubeconfig, or run inside a cluster")
-                    })?,
-                    None,
-                )
-                .await;
-            }
-        }
-        .map_err(|e| {
-            Problem::new(format!("cannot use the kubeconfig: {e}")).hint(
-                "check --kubeconfig/KUBECONFIG, and that the context (--context or the channel's) exists",
-            )
-        })?;
-        Self::with_config(config, target.context.map(str::to_string)).await
-    }
-
-    async fn with_config(
-        mut config: kube::Config,
-        context: Option<String>,
-    ) -> Result<Cluster, Problem> {
-        // Fail fast when the server does not answer; a slow answer is still waited for.
-        config.connect_timeout = Some(Duration::from_secs(10));
-        config.read_timeout = Some(Duration::from_secs(60));
-        let server = config.cluster_url.to_string();
-        let unreachable = |e: kube::Error| {
-            Problem::new(format!(
-                "cannot reach the cluster at {server}{}: {}",
-                context.as_deref().map(|c| format!(" (context {c})")).unwrap_or_default(),
-                kube_error(&e)
+        let (config, credentials) = connect::load(target, target.timeouts).await?;
+        let context = target.context.map(str::to_string);
+        // Userinfo in the URL is a credential.
+        let server = connect::redact_userinfo(&config.cluster_url.to_string());
+        let refused = |e: kube::Error| {
+            credentials.clean(connection_problem(
+                &e,
+                &server,
+                context.as_deref(),
+                target.timeouts,
             ))
-            .hint("check the kubeconfig, the context and the network; berth reports nothing rather than a partial answer")
         };
-        let client = Client::try_from(config).map_err(unreachable)?;
-        // Aggregated discovery: two requests (Kubernetes 1.26 and later); else one per group.
-        let discovery = match Discovery::new(client.clone()).run_aggregated().await {
-            Ok(discovery) => discovery,
-            Err(_) => Discovery::new(client.clone())
-                .run()
-                .await
-                .map_err(unreachable)?,
-        };
+        let client = Client::try_from(config).map_err(refused)?;
+        let discovery = discover(&client).await.map_err(refused)?;
         Ok(Cluster {
             client,
             discovery,
@@ -166,12 +130,107 @@ impl Cluster {
     }
 }
 
-/// Aggregated discovery: two requests (Kubernetes 1.26 and later); else one per group.
+/// Aggregated discovery: two requests (Kubernetes 1.26 and later); else one per group. A
+/// server that does not answer, or refuses the credentials, is not asked again the old way.
 async fn discover(client: &Client) -> Result<Discovery, kube::Error> {
     match Discovery::new(client.clone()).run_aggregated().await {
         Ok(discovery) => Ok(discovery),
+        Err(e) if !aggregated_unsupported(&e) => Err(e),
         Err(_) => Discovery::new(client.clone()).run().await,
     }
+}
+
+/// Whether aggregated discovery failed because the server does not offer it (an old server
+/// answers 404/406 or the legacy document), rather than because it cannot be reached.
+fn aggregated_unsupported(err: &kube::Error) -> bool {
+    match err {
+        kube::Error::Api(status) => !matches!(status.code, 401 | 403 | 500..),
+        kube::Error::SerdeError(_) => true,
+        _ => false,
+    }
+}
+
+/// What timed out, if anything did: the connection or the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TimedOut {
+    Connect,
+    Request,
+}
+
+fn timed_out(err: &kube::Error) -> Option<TimedOut> {
+    let mut connecting = false;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        // hyper names the stage in its message: `client error (Connect)`.
+        connecting |= e.to_string().contains("(Connect)");
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return Some(if connecting {
+                TimedOut::Connect
+            } else {
+                TimedOut::Request
+            });
+        }
+        source = e.source();
+    }
+    None
+}
+
+/// Why connecting and discovery failed, in words that say what went wrong: no connection, no
+/// answer in time, or what the server answered.
+fn connection_problem(
+    err: &kube::Error,
+    server: &str,
+    context: Option<&str>,
+    timeouts: Timeouts,
+) -> Problem {
+    let at = format!(
+        "the API server at {server}{}",
+        context
+            .map(|c| format!(" (context {c})"))
+            .unwrap_or_default()
+    );
+    let (message, hint) = match (err, timed_out(err)) {
+        (kube::Error::Api(status), _) if status.code == 401 => (
+            format!("{at} refused the credentials (401 Unauthorized)"),
+            "the token or client certificate of the context's user is wrong or expired; get fresh credentials",
+        ),
+        (kube::Error::Api(status), _) if status.code == 403 => (
+            format!("{at} forbids discovery (403 Forbidden): {}", status.message),
+            "the context's user needs get on the discovery endpoints (/api, /apis)",
+        ),
+        (kube::Error::Api(status), _) => (
+            format!(
+                "{at} answered {} {} to discovery: {}",
+                status.code, status.reason, status.message
+            ),
+            "check the API server's health; berth reports nothing rather than a partial answer",
+        ),
+        (kube::Error::Auth(_), _) => (
+            format!("cannot authenticate to {at}: {}", kube_error(err)),
+            "check the user of the context in the kubeconfig",
+        ),
+        (_, Some(TimedOut::Connect)) => (
+            format!(
+                "cannot reach the cluster: no connection to {at} within {} (--connect-timeout)",
+                humantime::format_duration(timeouts.connect)
+            ),
+            "check the server address, the network and any proxy; or raise --connect-timeout",
+        ),
+        (_, Some(TimedOut::Request)) => (
+            format!(
+                "{at} accepted the connection but did not answer within {} (--request-timeout)",
+                humantime::format_duration(timeouts.request)
+            ),
+            "check the API server's health (or what listens at that address); or raise --request-timeout",
+        ),
+        (_, None) => (
+            format!("cannot reach the cluster: {at}: {}", kube_error(err)),
+            "check the kubeconfig, the context and the network; berth reports nothing rather than a partial answer",
+        ),
+    };
+    Problem::new(message).hint(hint)
 }
 
 /// Why the API server refused a request, in a reviewer's words. `file` is the object's file

@@ -123,8 +123,14 @@ fn context(input: &AppInput<'_>) -> JinjaValue {
 
 /// The template environment: strict about undefined values, no HTML/JSON auto-escaping (it
 /// would quote YAML scalars), final newline kept, block tags trimmed.
+/// Instructions one template render may run: far above what real manifests take (a large
+/// chart-like template takes well under a million), far below a runaway loop's.
+pub const TEMPLATE_FUEL: u64 = 10_000_000;
+
 fn environment() -> Environment<'static> {
     let mut env = Environment::new();
+    // A bound on each render, so that a runaway loop ends in an error instead of a hang.
+    env.set_fuel(Some(TEMPLATE_FUEL));
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_auto_escape_callback(|_| AutoEscape::None);
     env.set_debug(true);
@@ -214,6 +220,12 @@ fn template_problem(input: &AppInput<'_>, dir: &str, err: &minijinja::Error) -> 
         ErrorKind::SyntaxError => (
             format!("template syntax error: {}", err.detail().unwrap_or("")),
             "check that every `{{`, `{%` and block tag is closed".to_string(),
+        ),
+        ErrorKind::OutOfFuel => (
+            format!("the template ran too long: stopped after {TEMPLATE_FUEL} steps"),
+            "look for a loop over a huge range or nested loops; templates should only shape \
+             manifests"
+                .to_string(),
         ),
         ErrorKind::TemplateNotFound => (
             format!("template not found: {}", err.detail().unwrap_or("")),
