@@ -509,3 +509,15 @@ fn render_out_never_replaces_a_directory_that_is_not_a_rendered_tree() {
         "mine\n"
     );
 }
+
+#[test]
+fn a_project_that_cannot_name_records_or_label_objects() {
+    let r = repo(&[
+        ("berth.yaml", &format!("project: Acme/Shop\n{ONE_APP}")),
+        (
+            "m/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n",
+        ),
+    ]);
+    render(r.path()).fails_with(&["berth.yaml:1", "project `Acme/Shop` is invalid", "hint:"]);
+}

@@ -8,7 +8,9 @@ use crate::config::{App, Channel, Config, ImagePin};
 use crate::error::{Problem, Problems};
 use crate::object::image::ImageRef;
 use crate::object::names::{self, check_dns_label};
-use crate::object::{LABEL_APP, LABEL_CHANNEL, LABEL_MANAGED_BY, ObjectKey, group_of};
+use crate::object::{
+    LABEL_APP, LABEL_CHANNEL, LABEL_MANAGED_BY, LABEL_PROJECT, ObjectKey, group_of,
+};
 use rayon::prelude::*;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -242,6 +244,7 @@ fn set_labels(
             .or_insert_with(|| Value::String(v.clone()));
     }
     labels.insert(LABEL_MANAGED_BY.into(), "berth".into());
+    labels.insert(LABEL_PROJECT.into(), config.project.clone().into());
     labels.insert(LABEL_CHANNEL.into(), channel.name.clone().into());
     labels.insert(LABEL_APP.into(), app.name.clone().into());
     Ok(())
