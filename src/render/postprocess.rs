@@ -9,7 +9,7 @@ use crate::error::{Problem, Problems};
 use crate::object::image::ImageRef;
 use crate::object::names::{self, check_dns_label};
 use crate::object::{
-    LABEL_APP, LABEL_CHANNEL, LABEL_MANAGED_BY, LABEL_PROJECT, ObjectKey, group_of,
+    LABEL_APP, LABEL_CHANNEL, LABEL_MANAGED_BY, LABEL_PROJECT, LAST_APPLIED, ObjectKey, group_of,
 };
 use rayon::prelude::*;
 use serde_json::{Map, Value};
@@ -177,6 +177,33 @@ fn object(
     }
     set_labels(metadata, config, channel, app)
         .map_err(|m| fail(m, "labels are maps of strings").object(key.to_string()))?;
+    // kubectl's copy of the whole object as last applied (`kubectl get -o yaml` keeps it): berth
+    // applies server-side and never reads it. On a Secret it repeats the values, which are then
+    // in the source already: refused, so the author knows. Elsewhere it is dropped.
+    let annotations = metadata
+        .get_mut("annotations")
+        .and_then(Value::as_object_mut);
+    if let Some(annotations) = annotations
+        && annotations.contains_key(LAST_APPLIED)
+    {
+        if key.is_secret() {
+            return Err(Problem::new(format!(
+                "Secret carries the annotation {LAST_APPLIED}, which repeats its values: \
+                 Secret values must never be committed to git"
+            ))
+            .at(origin.clone())
+            .app(&app.name)
+            .object(key.to_string())
+            .hint(
+                "remove the annotation (kubectl apply leaves it; `kubectl get -o yaml` copies it), \
+                 and the values from the repository's history",
+            ));
+        }
+        annotations.remove(LAST_APPLIED);
+        if annotations.is_empty() {
+            metadata.remove("annotations");
+        }
+    }
     map.remove("status");
 
     if key.is_secret() {
