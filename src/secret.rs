@@ -65,6 +65,57 @@ pub fn scrub(message: &str, object: &Value) -> String {
     text
 }
 
+/// Words that mark a values key (`db.password`, `apiToken`) as holding a secret.
+const SECRET_KEY_WORDS: &[&str] = &[
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "credential",
+    "apikey",
+    "api_key",
+    "privatekey",
+    "private_key",
+    "auth",
+    "dsn",
+];
+
+/// The values of `values` (a tree of chart values) held under a key that names a secret, as
+/// text: what a tool's error must not repeat.
+pub fn secret_like_values(values: &Value) -> Vec<String> {
+    fn walk(value: &Value, secret: bool, out: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                for (key, child) in map {
+                    let key = key.to_lowercase();
+                    let named = SECRET_KEY_WORDS.iter().any(|w| key.contains(w));
+                    walk(child, secret || named, out);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|v| walk(v, secret, out)),
+            Value::String(text) if secret => out.push(text.clone()),
+            Value::Number(_) | Value::Bool(_) if secret => out.push(value.to_string()),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(values, false, &mut out);
+    out
+}
+
+/// A tool's output with every one of `secrets` replaced by `***`, longest first (so a value
+/// that contains another is masked whole). Values shorter than 4 characters are left: masking
+/// every `1` or `on` would garble the message, and such a value is no secret worth the name.
+pub fn scrub_values(text: &str, secrets: &[String]) -> String {
+    let mut secrets: Vec<&String> = secrets.iter().filter(|s| s.trim().len() >= 4).collect();
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    let mut text = text.to_string();
+    for secret in secrets {
+        text = text.replace(secret.as_str(), "***");
+    }
+    text
+}
+
 /// Every value of a Secret side in the forms it can take in an annotation; never empty ones.
 fn secret_values(side: Option<&Value>) -> Vec<String> {
     use base64::Engine;
@@ -215,6 +266,21 @@ mod tests {
             "stringData": {"password": "hunter2"}});
         mask_secret_pair(Some(&mut leaky), None);
         assert_eq!(leaky["metadata"]["labels"]["app.kubernetes.io/name"], "***");
+    }
+
+    #[test]
+    fn tool_output_is_scrubbed_of_values_under_secret_keys() {
+        let values = json!({"db": {"password": "hunter22", "host": "db.svc"},
+            "apiToken": "t0k3n-value", "auth": {"users": ["alice:pw1234"]}, "replicas": 2});
+        let secrets = secret_like_values(&values);
+        assert_eq!(secrets, ["hunter22", "t0k3n-value", "alice:pw1234"]);
+        assert_eq!(
+            scrub_values(
+                "Error: bad password hunter22 for db.svc (alice:pw1234, 2)",
+                &secrets
+            ),
+            "Error: bad password *** for db.svc (***, 2)"
+        );
     }
 
     #[test]
