@@ -46,6 +46,9 @@ pub enum KeptReason {
     NotOwned,
     /// It changed between the check and the delete (the delete's preconditions failed).
     ChangedSinceChecked,
+    /// The live object is labelled for another project (repository): never berth's to delete
+    /// here, and dropped from this project's inventory.
+    OtherProject { project: String },
 }
 
 impl KeptReason {
@@ -60,6 +63,9 @@ impl KeptReason {
             ),
             KeptReason::NotOwned => "no longer carries this channel's label".into(),
             KeptReason::ChangedSinceChecked => "changed since it was checked".into(),
+            KeptReason::OtherProject { project } => {
+                format!("it belongs to project {project}, not this one")
+            }
         }
     }
 }

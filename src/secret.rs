@@ -2,17 +2,41 @@
 //! Masking for diffs (`***`, `*** (before)`, `*** (after)`, as kubectl does) and scrubbing of
 //! messages. External secret sources will live beside this.
 
-use crate::object::is_secret;
+use crate::object::{
+    LABEL_APP, LABEL_CHANNEL, LABEL_MANAGED_BY, LABEL_PROJECT, PRUNE_ANNOTATION, is_secret,
+};
 use serde_json::Value;
+
+/// The labels and annotations of a Secret whose values a diff shows: berth's own, the
+/// recommended `app.kubernetes.io/` labels, and the service account a token Secret is for.
+/// Every other value is masked: a label or annotation may hold a copy of a value, an older value
+/// or a value of its own (a controller's, a hand-written manifest's), and none of it is known
+/// to be safe to show.
+pub const SHOWN_SECRET_METADATA: &[&str] = &[
+    LABEL_MANAGED_BY,
+    LABEL_PROJECT,
+    LABEL_CHANNEL,
+    LABEL_APP,
+    PRUNE_ANNOTATION,
+    "app.kubernetes.io/name",
+    "app.kubernetes.io/instance",
+    "app.kubernetes.io/version",
+    "app.kubernetes.io/component",
+    "app.kubernetes.io/part-of",
+    "kubernetes.io/service-account.name",
+];
 
 /// Replace the values of a Secret pair as kubectl does: `***` where a key is on one side or
 /// unchanged, `*** (before)` / `*** (after)` where it changed, so that a change still shows.
-/// Annotations that repeat a value (as it is, decoded from base64, or JSON-escaped), e.g. a copy
-/// a controller or a hand-written manifest keeps, are masked the same way.
+/// Label and annotation values are masked the same way, except those of
+/// [`SHOWN_SECRET_METADATA`] that repeat no value (as it is, decoded from base64, or
+/// JSON-escaped).
 pub fn mask_secret_pair(mut before: Option<&mut Value>, mut after: Option<&mut Value>) {
     let mut secrets = secret_values(before.as_deref());
     secrets.extend(secret_values(after.as_deref()));
-    mask_annotations(before.as_deref_mut(), after.as_deref_mut(), &secrets);
+    for field in ["labels", "annotations"] {
+        mask_metadata(before.as_deref_mut(), after.as_deref_mut(), field, &secrets);
+    }
     for field in ["data", "stringData"] {
         let values = |side: &Option<&mut Value>| {
             side.as_deref()
@@ -37,6 +61,57 @@ pub fn scrub(message: &str, object: &Value) -> String {
         for value in secret_values(Some(object)) {
             text = text.replace(&value, "***");
         }
+    }
+    text
+}
+
+/// Words that mark a values key (`db.password`, `apiToken`) as holding a secret.
+const SECRET_KEY_WORDS: &[&str] = &[
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "credential",
+    "apikey",
+    "api_key",
+    "privatekey",
+    "private_key",
+    "auth",
+    "dsn",
+];
+
+/// The values of `values` (a tree of chart values) held under a key that names a secret, as
+/// text: what a tool's error must not repeat.
+pub fn secret_like_values(values: &Value) -> Vec<String> {
+    fn walk(value: &Value, secret: bool, out: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                for (key, child) in map {
+                    let key = key.to_lowercase();
+                    let named = SECRET_KEY_WORDS.iter().any(|w| key.contains(w));
+                    walk(child, secret || named, out);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|v| walk(v, secret, out)),
+            Value::String(text) if secret => out.push(text.clone()),
+            Value::Number(_) | Value::Bool(_) if secret => out.push(value.to_string()),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(values, false, &mut out);
+    out
+}
+
+/// A tool's output with every one of `secrets` replaced by `***`, longest first (so a value
+/// that contains another is masked whole). Values shorter than 4 characters are left: masking
+/// every `1` or `on` would garble the message, and such a value is no secret worth the name.
+pub fn scrub_values(text: &str, secrets: &[String]) -> String {
+    let mut secrets: Vec<&String> = secrets.iter().filter(|s| s.trim().len() >= 4).collect();
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    let mut text = text.to_string();
+    for secret in secrets {
+        text = text.replace(secret.as_str(), "***");
     }
     text
 }
@@ -67,25 +142,34 @@ fn secret_values(side: Option<&Value>) -> Vec<String> {
     values
 }
 
-/// Mask the annotations of a Secret pair that contain one of `secrets`.
-fn mask_annotations(before: Option<&mut Value>, after: Option<&mut Value>, secrets: &[String]) {
-    let annotations = |side: &Option<&mut Value>| {
+/// Mask the values of `metadata.<field>` (labels or annotations) of a Secret pair, but those
+/// shown that contain none of `secrets`.
+fn mask_metadata(
+    before: Option<&mut Value>,
+    after: Option<&mut Value>,
+    field: &str,
+    secrets: &[String],
+) {
+    let pointer = format!("/metadata/{field}");
+    let values = |side: &Option<&mut Value>| {
         side.as_deref()
-            .and_then(|v| v.pointer("/metadata/annotations"))
+            .and_then(|v| v.pointer(&pointer))
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default()
     };
-    let (old, new) = (annotations(&before), annotations(&after));
+    let (old, new) = (values(&before), values(&after));
     let embeds = |v: Option<&Value>| {
         v.and_then(Value::as_str)
             .is_some_and(|t| secrets.iter().any(|s| t.contains(s.as_str())))
     };
-    let masked = |key: &str| embeds(old.get(key)) || embeds(new.get(key));
+    let masked = |key: &str| {
+        !SHOWN_SECRET_METADATA.contains(&key) || embeds(old.get(key)) || embeds(new.get(key))
+    };
     let changed = |key: &str| matches!((old.get(key), new.get(key)), (Some(a), Some(b)) if a != b);
     for (side, label) in [(before, "*** (before)"), (after, "*** (after)")] {
         let map = side
-            .and_then(|v| v.pointer_mut("/metadata/annotations"))
+            .and_then(|v| v.pointer_mut(&pointer))
             .and_then(Value::as_object_mut);
         for (key, value) in map.into_iter().flatten() {
             if masked(key) {
@@ -145,6 +229,57 @@ mod tests {
         assert_eq!(
             after["data"],
             json!({"same": "***", "changed": "*** (after)", "new": "***"})
+        );
+    }
+
+    #[test]
+    fn labels_and_annotations_of_secrets_are_masked_unless_shown() {
+        // An annotation keeps an older value (not the current one), a label a value of its own.
+        let secret = |password: &str, copy: &str, tier: &str| {
+            json!({"kind": "Secret", "metadata": {
+                "labels": {"berth.dev/app": "web", "app.kubernetes.io/name": "web", "token": tier},
+                "annotations": {"example.com/previous": copy, "kubernetes.io/service-account.name": "builder"}},
+                "data": {"password": password}})
+        };
+        let mut before = secret("bmV3", "b2xkZXI=", "s3cr3t-label");
+        let mut after = secret("bmV3ZXI=", "b2xkZXI=", "an0ther-label");
+        mask_secret_pair(Some(&mut before), Some(&mut after));
+        for (side, changed) in [(&before, "*** (before)"), (&after, "*** (after)")] {
+            let text = side.to_string();
+            for value in ["b2xkZXI=", "older", "s3cr3t-label", "an0ther-label"] {
+                assert!(!text.contains(value), "{value} shown: {text}");
+            }
+            assert_eq!(side["metadata"]["labels"]["token"], changed);
+            assert_eq!(
+                side["metadata"]["annotations"]["example.com/previous"],
+                "***"
+            );
+            assert_eq!(side["metadata"]["labels"]["berth.dev/app"], "web");
+            assert_eq!(side["metadata"]["labels"]["app.kubernetes.io/name"], "web");
+            assert_eq!(
+                side["metadata"]["annotations"]["kubernetes.io/service-account.name"],
+                "builder"
+            );
+        }
+        // A shown key that repeats a value is masked all the same.
+        let mut leaky = json!({"kind": "Secret", "metadata": {"labels": {"app.kubernetes.io/name": "hunter2"}},
+            "stringData": {"password": "hunter2"}});
+        mask_secret_pair(Some(&mut leaky), None);
+        assert_eq!(leaky["metadata"]["labels"]["app.kubernetes.io/name"], "***");
+    }
+
+    #[test]
+    fn tool_output_is_scrubbed_of_values_under_secret_keys() {
+        let values = json!({"db": {"password": "hunter22", "host": "db.svc"},
+            "apiToken": "t0k3n-value", "auth": {"users": ["alice:pw1234"]}, "replicas": 2});
+        let secrets = secret_like_values(&values);
+        assert_eq!(secrets, ["hunter22", "t0k3n-value", "alice:pw1234"]);
+        assert_eq!(
+            scrub_values(
+                "Error: bad password hunter22 for db.svc (alice:pw1234, 2)",
+                &secrets
+            ),
+            "Error: bad password *** for db.svc (***, 2)"
         );
     }
 

@@ -30,7 +30,7 @@ fn remove_most_of_the_release(repos: &GitRepos) {
 /// The test channel's lock, held by `holder` for `seconds`.
 fn lock_lease(holder: &str, seconds: u32, acquired: &str, renewed: &str) -> Value {
     json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-        "metadata": {"name": "berth-test", "namespace": "berth-system"},
+        "metadata": {"name": "berth-acme.shop.test", "namespace": "berth-system"},
         "spec": {"holderIdentity": holder, "leaseDurationSeconds": seconds,
                  "acquireTime": acquired, "renewTime": renewed}})
 }
@@ -104,7 +104,7 @@ fn first_apply_creates_everything_in_order_and_records_the_release() {
             "coordination.k8s.io",
             "leases",
             "berth-system",
-            "berth-test",
+            "berth-acme.shop.test",
         )
         .unwrap();
     assert!(lease["spec"]["holderIdentity"].is_null(), "{lease:#}");
@@ -181,7 +181,7 @@ fn a_change_is_applied_and_what_left_the_release_is_pruned() {
         .requests()
         .into_iter()
         .filter(|r| r.is_write() && !r.is_dry_run())
-        .filter(|r| !r.path.contains("/leases/") && !r.path.contains("berth-release-test"))
+        .filter(|r| !r.path.contains("/leases/") && !r.path.contains("berth-release-"))
         .map(|r| format!("{} {}", r.method, r.path))
         .collect();
     assert_eq!(object_writes.len(), 2, "{object_writes:#?}");
@@ -992,4 +992,164 @@ fn a_client_side_object_another_manager_also_writes_still_conflicts() {
         setup.cluster.deployment("shop", "web").unwrap()["spec"]["replicas"],
         7
     );
+}
+
+/// `repos` on `feature/x`, rendered and made the test channel's release (as [`Release`] does,
+/// for a second repository applying to the same cluster).
+fn release_beside(repos: &GitRepos) {
+    repos.git(&["checkout", "-q", "-b", "feature/x"]);
+    repos.berth(&["candidate", "-c", "test"]).succeeds();
+    repos.git(&["branch", "-f", "releases/test", "candidates/test/feature/x"]);
+}
+
+#[test]
+fn two_repositories_with_a_channel_of_one_name_never_touch_each_others_objects() {
+    // acme/shop (quickstart) is applied; acme/other, with its own channel `test`, shares the
+    // cluster and berth's namespace.
+    let shop = Release::quickstart();
+    shop.apply(&["--prune"]).succeeds();
+    let other = GitRepos::at(
+        "acme/other.git",
+        &[
+            ("berth.yaml", small::BERTH_YAML),
+            ("web/namespace.yaml", small::NAMESPACE),
+            ("web/config.yaml", small::CONFIG),
+        ],
+    );
+    release_beside(&other);
+    let cluster = &shop.cluster;
+
+    // Its diff plans its own objects only: nothing of acme/shop is to be deleted.
+    let (code, plan, run) = cluster.diff_json(&other.work(), &["--render"]);
+    assert_eq!(code, 1, "{}", run.stderr);
+    assert_eq!(plan["counts"]["delete"], 0, "{plan:#}");
+    assert!(!run.stdout.contains("shop/"), "{plan:#}");
+    let shop_record = shop.record();
+
+    // Its apply, pruning, leaves acme/shop's objects and record alone.
+    let (code, report, run) =
+        cluster.berth_json(&other.work(), &["apply", "-c", "test"], &["--prune"]);
+    assert_eq!(code, 0, "{report:#}\n{}", run.stderr);
+    assert_eq!(report["summary"]["created"], 2, "{report:#}");
+    assert!(cluster.deployment("shop", "web").is_some());
+    assert_eq!(shop.record(), shop_record);
+    let record = cluster.project_record("acme.other", "test").unwrap();
+    assert_eq!(
+        record["data"]["inventory"],
+        "_cluster/Namespace/demo v1\ndemo/ConfigMap/web-config v1\n"
+    );
+    assert_eq!(
+        label(
+            &cluster
+                .server
+                .object("", "configmaps", "demo", "web-config")
+                .unwrap()
+        ),
+        "acme.other"
+    );
+    // And acme/shop's next apply (pruning) sees none of acme/other's.
+    let (code, report) = shop.apply_json(&["--prune"]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["result"], "no changes", "{report:#}");
+
+    // An object both render is a conflict naming both projects: shown, and never applied.
+    write_files(
+        &other.work(),
+        &[(
+            "web/theirs.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-config\n  namespace: shop\ndata:\n  taken: over\n",
+        )],
+    );
+    other.commit_all("take shop's config");
+    other.berth(&["candidate", "-c", "test"]).succeeds();
+    other.git(&["branch", "-f", "releases/test", "candidates/test/feature/x"]);
+    let (code, plan, _) = cluster.diff_json(&other.work(), &["--render"]);
+    assert_eq!(code, 2);
+    let error = report_object(&plan, "shop/ConfigMap/web-config")["error"]
+        .as_str()
+        .unwrap();
+    assert!(
+        error.contains("acme.shop") && error.contains("acme.other"),
+        "{error}"
+    );
+    let (code, report, _) =
+        cluster.berth_json(&other.work(), &["apply", "-c", "test"], &["--prune"]);
+    assert_eq!(code, 2, "{report:#}");
+    assert_eq!(
+        report_object(&report, "shop/ConfigMap/web-config")["result"],
+        "failed"
+    );
+    let config = cluster
+        .server
+        .object("", "configmaps", "shop", "web-config")
+        .unwrap();
+    assert_eq!(label(&config), "acme.shop");
+    assert!(config["data"].get("taken").is_none(), "{config:#}");
+}
+
+fn label(object: &Value) -> &str {
+    object["metadata"]["labels"]["berth.dev/project"]
+        .as_str()
+        .unwrap_or_default()
+}
+
+#[test]
+fn records_and_objects_written_before_projects_are_read_and_migrated() {
+    // A record of the test channel as berth wrote it before projects, and its objects without
+    // a project label.
+    let setup = Release::new(GitRepos::with_files(&[
+        ("berth.yaml", small::BERTH_YAML),
+        ("web/namespace.yaml", small::NAMESPACE),
+        ("web/config.yaml", small::CONFIG),
+    ]));
+    let cluster = &setup.cluster;
+    let legacy = |name: &str| {
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": "demo",
+                "labels": {"app.kubernetes.io/managed-by": "berth", "berth.dev/channel": "test"}},
+            "data": {"a": "b"}})
+    };
+    cluster.namespace("demo");
+    cluster.namespace("berth-system");
+    cluster.seed(&legacy("web-old"), "berth");
+    // One of its objects was since taken by another project.
+    let mut theirs = legacy("theirs");
+    theirs["metadata"]["labels"]["berth.dev/project"] = json!("acme.other");
+    cluster.seed(&theirs, "berth");
+    cluster.seed(
+        &json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "berth-release-test", "namespace": "berth-system"},
+            "data": {"channel": "test", "release": "0000", "result": "succeeded",
+                "inventory": "_cluster/Namespace/demo v1\ndemo/ConfigMap/web-config v1\ndemo/ConfigMap/web-old v1\ndemo/ConfigMap/theirs v1\n"}}),
+        "berth",
+    );
+
+    let (code, report) = setup.apply_json(&["--prune"]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(result_of(&report, "demo/ConfigMap/web-old"), "pruned");
+    assert_eq!(result_of(&report, "demo/ConfigMap/theirs"), "kept");
+    assert!(
+        cluster
+            .server
+            .object("", "configmaps", "demo", "theirs")
+            .is_some()
+    );
+    // The project's own record now, holding its own objects only; the old one stays.
+    let record = setup.record();
+    assert_eq!(record["data"]["project"], "acme.shop");
+    assert_eq!(
+        record["data"]["inventory"],
+        "_cluster/Namespace/demo v1\ndemo/ConfigMap/web-config v1\n"
+    );
+    assert!(
+        cluster
+            .server
+            .object("", "configmaps", "berth-system", "berth-release-test")
+            .is_some()
+    );
+    let config = cluster
+        .server
+        .object("", "configmaps", "demo", "web-config")
+        .unwrap();
+    assert_eq!(label(&config), "acme.shop");
 }

@@ -345,6 +345,35 @@ fn inline_secret_string_data_is_refused() {
 }
 
 #[test]
+fn a_secret_whose_values_hide_in_the_last_applied_annotation_is_refused() {
+    // `kubectl get -o yaml` of a Secret, its data removed by hand: kubectl's annotation still
+    // holds it.
+    let last_applied = r#"{"apiVersion":"v1","data":{"password":"aHVudGVyMg=="},"kind":"Secret","metadata":{"name":"db"}}"#;
+    let r = repo(&[
+        ("berth.yaml", ONE_APP),
+        (
+            "m/secret.yaml",
+            &format!(
+                "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  annotations:\n    kubectl.kubernetes.io/last-applied-configuration: '{last_applied}'\n"
+            ),
+        ),
+    ]);
+    let out = r.path().join("out");
+    let run = berth(r.path(), &["render", "--out", out.to_str().unwrap()]);
+    run.fails_with(&[
+        "m/secret.yaml:1",
+        "default/Secret/db",
+        "last-applied-configuration",
+        "never be committed",
+        "hint: remove the annotation",
+    ]);
+    for text in [&run.stderr, &run.stdout] {
+        assert!(!text.contains("aHVudGVyMg=="), "the value leaked: {text}");
+    }
+    assert!(!out.exists(), "something was written");
+}
+
+#[test]
 fn a_secret_without_data_is_fine() {
     let r = repo(&[
         ("berth.yaml", ONE_APP),
@@ -797,4 +826,16 @@ fn a_symbolic_link_to_a_directory_or_values_file_outside_is_named_in_berth_yaml(
     ];
     repos.berth(&["render"]).fails_with(&expected);
     repos.berth(&["candidate"]).fails_with(&expected);
+}
+
+#[test]
+fn a_project_that_cannot_name_records_or_label_objects() {
+    let r = repo(&[
+        ("berth.yaml", &format!("project: Acme/Shop\n{ONE_APP}")),
+        (
+            "m/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n",
+        ),
+    ]);
+    render(r.path()).fails_with(&["berth.yaml:1", "project `Acme/Shop` is invalid", "hint:"]);
 }

@@ -219,7 +219,10 @@ fn a_candidate_pushed_by_someone_else_is_not_overwritten() {
     candidate_json(&repos, &["-c", "test", "--push"]);
     // Another clone pushes a different candidate to the same branch.
     let other = repos.dir.path().join("other");
-    git(repos.dir.path(), &["clone", "-q", "origin.git", "other"]);
+    git(
+        repos.dir.path(),
+        &["clone", "-q", repos.origin().to_str().unwrap(), "other"],
+    );
     let theirs = git(
         &other,
         &[

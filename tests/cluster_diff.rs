@@ -695,6 +695,7 @@ mod secret_masking {
         let options = Options {
             force: false,
             dry_run_creates: true,
+            project: "default",
             channel: "test",
             ignore: &[],
             concurrency: 4,

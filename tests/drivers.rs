@@ -465,6 +465,55 @@ fn helm_errors_are_shown() {
 }
 
 #[test]
+fn helm_errors_never_repeat_a_secret_value() {
+    let repo = example_copy("drivers");
+    // The chart's check repeats the password it refuses.
+    let rendered = run(drivers_berth(repo.path()).args([
+        "render",
+        "--channel",
+        "test",
+        "--set",
+        "auth.password=Hunter2!",
+    ]));
+    rendered.fails_with(&[
+        "helm template failed",
+        r#"execution error at (metrics/templates/deployment.yaml:5:60): auth.password "***" must be"#,
+    ]);
+    assert!(!rendered.stderr.contains("Hunter2!"), "{}", rendered.stderr);
+}
+
+#[test]
+fn kustomize_errors_never_repeat_a_secret_generator_literal() {
+    require_kubectl();
+    let repo = example_copy("drivers");
+    // A literal written without its `=`: kustomize refuses it, listing every literal.
+    write_files(
+        repo.path(),
+        &[(
+            "apps/queue/overlays/prod/kustomization.yaml",
+            &std::fs::read_to_string(
+                repo.path()
+                    .join("apps/queue/overlays/prod/kustomization.yaml"),
+            )
+            .unwrap()
+            .replace(
+                "resources:",
+                "secretGenerator:\n  - name: admin\n    literals:\n      - password=s3cr3t-admin\n      - bare-s3cr3t\nresources:",
+            ),
+        )],
+    );
+    let rendered = run(drivers_berth(repo.path()).args(["render", "--channel", "prod"]));
+    rendered.fails_with(&[
+        "kustomize build failed",
+        // kustomize's own words, the values masked.
+        "literal sources [*** ***]: invalid literal source ***, expected key=value",
+    ]);
+    for value in ["s3cr3t-admin", "bare-s3cr3t"] {
+        assert!(!rendered.stderr.contains(value), "{}", rendered.stderr);
+    }
+}
+
+#[test]
 fn a_missing_helm_names_berth_helm() {
     let repo = example_copy("drivers");
     let rendered = run(drivers_berth(repo.path())

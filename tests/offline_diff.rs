@@ -134,7 +134,7 @@ fn the_report_can_go_to_a_file_and_context_is_adjustable() {
     assert!(run.stdout.is_empty());
     let report = std::fs::read_to_string(file).unwrap();
     assert!(
-        report.contains("@@ -12 +12 @@\n-  replicas: 1\n+  replicas: 2\n"),
+        report.contains("@@ -13 +13 @@\n-  replicas: 1\n+  replicas: 2\n"),
         "{report}"
     );
 }

@@ -447,3 +447,27 @@ fn symbolic_links_inside_the_repository_are_followed_by_render_and_candidate_ali
         "{files}"
     );
 }
+
+#[test]
+fn kubectls_last_applied_annotation_is_not_rendered() {
+    let r = repo(&[
+        (
+            "berth.yaml",
+            "apps:\n  web:\n    driver: manifests\n    path: m\nchannels:\n  test: {}\n",
+        ),
+        (
+            "m/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  annotations:\n    kubectl.kubernetes.io/last-applied-configuration: '{\"data\":{\"k\":\"old\"}}'\n    keep: me\ndata:\n  k: v\n",
+        ),
+        (
+            "m/cm2.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n  annotations:\n    kubectl.kubernetes.io/last-applied-configuration: '{}'\n",
+        ),
+    ]);
+    let out = r.path().join("out");
+    let tree = render_tree(r.path(), "test", &out);
+    assert!(!tree.contains("last-applied"), "{tree}");
+    assert!(tree.contains("keep: me"), "{tree}");
+    let b = std::fs::read_to_string(out.join("test/default/ConfigMap/b.yaml")).unwrap();
+    assert!(!b.contains("annotations"), "{b}");
+}

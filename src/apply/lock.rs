@@ -1,11 +1,11 @@
-//! One apply per channel at a time: a Lease `berth-<channel>`, held and renewed for the whole
+//! One apply per channel at a time: a Lease `berth-<project>.<channel>`, held and renewed for the whole
 //! apply. A second apply waits, then fails naming the holder; a holder that stopped renewing
 //! (a killed job) is taken over once its lease has run out. Every change is compare-and-swap on
 //! the Lease's resourceVersion.
 
 use crate::ci::CiEnv;
 use crate::error::{Problem, kube_error};
-use crate::object::LABEL_CHANNEL;
+use crate::object::{LABEL_CHANNEL, LABEL_PROJECT};
 use crate::release::outcome::{Event, Reporter};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::Namespace;
@@ -19,6 +19,7 @@ use std::time::Duration;
 
 pub struct LockOptions {
     pub namespace: String,
+    pub project: String,
     pub channel: String,
     /// How long to wait for another holder.
     pub wait: Duration,
@@ -71,7 +72,8 @@ pub async fn acquire(
 ) -> Result<Lock, Problem> {
     ensure_namespace(client, &options.namespace).await?;
     let api: Api<Lease> = Api::namespaced(client.clone(), &options.namespace);
-    let name = format!("berth-{}", options.channel);
+    // Two projects' channels of one name are two channels: each has its own lock.
+    let name = format!("berth-{}.{}", options.project, options.channel);
     let lease_seconds = options.lease.as_secs().max(1) as i32;
     let started = std::time::Instant::now();
     // The lease's resourceVersion as last seen, and since when (on the monotonic clock).
@@ -91,7 +93,13 @@ pub async fn acquire(
             let lease = Lease {
                 metadata: ObjectMeta {
                     name: Some(name.clone()),
-                    labels: Some([(LABEL_CHANNEL.to_string(), options.channel.clone())].into()),
+                    labels: Some(
+                        [
+                            (LABEL_PROJECT.to_string(), options.project.clone()),
+                            (LABEL_CHANNEL.to_string(), options.channel.clone()),
+                        ]
+                        .into(),
+                    ),
                     ..Default::default()
                 },
                 spec: Some(LeaseSpec {

@@ -15,7 +15,7 @@ use crate::error::{Problem, Problems, kube_error};
 use crate::git;
 use crate::ignore::{IgnoreRule, desired_for_apply, is_ignored_anywhere};
 use crate::object::{
-    FIELD_MANAGER, LABEL_CHANNEL, ObjectKey, PRUNE_ANNOTATION, TreeObject, group_of,
+    FIELD_MANAGER, LABEL_CHANNEL, LABEL_PROJECT, ObjectKey, PRUNE_ANNOTATION, TreeObject, group_of,
 };
 use crate::plan::{Action, KeptReason, ObjectChange};
 use crate::release::outcome::{
@@ -30,6 +30,8 @@ use std::time::{Duration, Instant};
 use wait::Readiness;
 
 pub struct Options {
+    /// The project applying (berth.yaml `project:`): its records, lock and objects are its own.
+    pub project: String,
     pub channel: String,
     /// The release commit applied.
     pub release: String,
@@ -92,6 +94,7 @@ pub fn apply_release(
     let objects = tree.objects()?;
     let source = tree.manifest()?.map(|m| m.source).unwrap_or_default();
     let options = Options {
+        project: config.project.clone(),
         channel: channel.name.clone(),
         release: release.commit.to_string(),
         source_commit: source.commit,
@@ -175,6 +178,7 @@ pub async fn run(
     let identity = lock::identity(&options.ci);
     let lock_options = lock::LockOptions {
         namespace: options.namespace.clone(),
+        project: options.project.clone(),
         channel: options.channel.clone(),
         wait: options.lock_wait,
         lease: options.lease,
@@ -190,7 +194,13 @@ async fn last_release(
     client: &kube::Client,
     options: &Options,
 ) -> Result<(Option<record::Record>, Vec<TreeObject>), Problem> {
-    let previous = record::read(client, &options.namespace, &options.channel).await?;
+    let previous = record::read(
+        client,
+        &options.namespace,
+        &options.project,
+        &options.channel,
+    )
+    .await?;
     let inventory = previous
         .as_ref()
         .map(record::Record::objects)
@@ -256,13 +266,20 @@ async fn apply_locked(
         .as_ref()
         .map(|r| r.inventory.clone())
         .unwrap_or_default();
-    kept.retain(|key, _| !pruned.contains(key));
+    // Another project's objects (read from a record written before projects) are not ours.
+    let others: BTreeSet<&ObjectKey> = changes
+        .iter()
+        .filter(|c| matches!(c.kept, Some(KeptReason::OtherProject { .. })))
+        .map(|c| &c.key)
+        .collect();
+    kept.retain(|key, _| !pruned.contains(key) && !others.contains(key));
     kept.extend(
         objects
             .iter()
             .map(|o| (o.key.clone(), o.api_version().to_string())),
     );
     let mut release_record = record::Record {
+        project: options.project.clone(),
         channel: options.channel.clone(),
         release: options.release.clone(),
         source_commit: options.source_commit.clone(),
@@ -306,7 +323,14 @@ async fn plan_changes(
     inventory: &[TreeObject],
     options: &Options,
 ) -> Vec<ObjectChange> {
-    let live = inspect::list_live(cluster, objects, &options.channel, options.concurrency).await;
+    let live = inspect::list_live(
+        cluster,
+        objects,
+        &options.project,
+        &options.channel,
+        options.concurrency,
+    )
+    .await;
     let mut known = Vec::new();
     let mut ask = Vec::new();
     for object in objects {
@@ -328,6 +352,7 @@ async fn plan_changes(
         .cloned()
         .collect();
     let plan_options = plan::Options {
+        project: &options.project,
         channel: &options.channel,
         force: options.force_conflicts,
         // A dry run shows what creates would look like; a real apply just creates.
@@ -685,6 +710,14 @@ async fn prune_one(
     if labels.and_then(|l| l.get(LABEL_CHANNEL)) != Some(&options.channel) {
         return Ok(Some(KeptReason::NotOwned));
     }
+    if let Some(other) = labels
+        .and_then(|l| l.get(LABEL_PROJECT))
+        .filter(|p| **p != options.project)
+    {
+        return Ok(Some(KeptReason::OtherProject {
+            project: other.clone(),
+        }));
+    }
     if annotations
         .and_then(|a| a.get(PRUNE_ANNOTATION))
         .map(String::as_str)
@@ -787,6 +820,7 @@ mod tests {
     fn options(prune: bool, dry_run: bool) -> Options {
         Options {
             channel: "test".into(),
+            project: "acme.shop".into(),
             release: "r".into(),
             source_commit: None,
             source_branch: None,

@@ -38,33 +38,40 @@ pub fn diff(
     let plan = block_on(async {
         let live = Cluster::connect(&cluster.target(channel)).await?;
         // What the channel holds: the release record apply keeps, else the release branch.
-        let previous =
-            match record::read(&live.client, &config.apply.namespace, &channel.name).await {
-                Ok(Some(record)) => {
-                    let apps: HashMap<_, _> = release_objects
-                        .iter()
-                        .map(|o| (&o.key, o.app.clone()))
-                        .collect();
-                    let mut objects = record.objects();
-                    for object in &mut objects {
-                        object.app = apps.get(&object.key).cloned().flatten();
-                    }
-                    objects
+        let previous = match record::read(
+            &live.client,
+            &config.apply.namespace,
+            &config.project,
+            &channel.name,
+        )
+        .await
+        {
+            Ok(Some(record)) => {
+                let apps: HashMap<_, _> = release_objects
+                    .iter()
+                    .map(|o| (&o.key, o.app.clone()))
+                    .collect();
+                let mut objects = record.objects();
+                for object in &mut objects {
+                    object.app = apps.get(&object.key).cloned().flatten();
                 }
-                Ok(None) => release_objects,
-                Err(problem) => {
-                    reporter.report(&Event::Warning(format!(
-                        "warning: {problem}; the prune preview uses {}",
-                        channel.release_branch
-                    )));
-                    release_objects
-                }
-            };
+                objects
+            }
+            Ok(None) => release_objects,
+            Err(problem) => {
+                reporter.report(&Event::Warning(format!(
+                    "warning: {problem}; the prune preview uses {}",
+                    channel.release_branch
+                )));
+                release_objects
+            }
+        };
         reporter.report(&Event::Checking {
             objects: desired.len(),
             server: &live.server,
         });
         let plan_options = plan::Options {
+            project: &config.project,
             channel: &channel.name,
             force: false,
             dry_run_creates: true,

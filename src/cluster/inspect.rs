@@ -4,16 +4,17 @@
 //! left to the server's dry run.
 
 use super::Cluster;
-use crate::object::{FIELD_MANAGER, LABEL_CHANNEL, ObjectKey, TreeObject};
+use crate::object::{FIELD_MANAGER, LABEL_CHANNEL, LABEL_PROJECT, ObjectKey, TreeObject};
 use futures_util::StreamExt;
 use kube::api::ListParams;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
 
-/// The live objects of `channel` among the kinds of `objects`, keyed by tree key.
+/// The live objects of `project`'s `channel` among the kinds of `objects`, keyed by tree key.
 pub async fn list_live(
     cluster: &Cluster,
     objects: &[TreeObject],
+    project: &str,
     channel: &str,
     concurrency: usize,
 ) -> HashMap<ObjectKey, Value> {
@@ -21,7 +22,7 @@ pub async fn list_live(
     for object in objects {
         kinds.insert((object.api_version(), object.kind()), ());
     }
-    let selector = format!("{LABEL_CHANNEL}={channel}");
+    let selector = format!("{LABEL_PROJECT}={project},{LABEL_CHANNEL}={channel}");
     let lists: Vec<Vec<Value>> = futures_util::stream::iter(kinds.into_keys())
         .map(|(api_version, kind)| {
             let selector = selector.clone();

@@ -6,7 +6,8 @@ use super::{Cluster, Refusal, adopt, explain};
 use crate::diff::{normalize, unified};
 use crate::ignore::{IgnoreRule, apply_ignore_rules, desired_for_apply};
 use crate::object::{
-    FIELD_MANAGER, LABEL_CHANNEL, ObjectKey, PRUNE_ANNOTATION, TreeObject, group_of, label,
+    FIELD_MANAGER, LABEL_CHANNEL, LABEL_PROJECT, ObjectKey, PRUNE_ANNOTATION, TreeObject, group_of,
+    label,
 };
 use crate::plan::{Action, KeptReason, ObjectChange};
 use crate::secret::{mask_secret_pair, scrub};
@@ -49,6 +50,8 @@ pub fn left_release<'a>(
 }
 
 pub struct Options<'a> {
+    /// The project applying: objects labelled for another one are never planned or pruned.
+    pub project: &'a str,
     pub channel: &'a str,
     /// Dry-run with `force`, as `apply --force-conflicts` will apply.
     pub force: bool,
@@ -154,6 +157,13 @@ impl Context<'_> {
             Ok(live) => live,
             Err(err) => return fail(self.describe(&err, "get", object)),
         };
+        if let Some(other) = live
+            .as_ref()
+            .and_then(|l| l.metadata.labels.as_ref()?.get(LABEL_PROJECT))
+            .filter(|other| *other != self.options.project)
+        {
+            return fail(other_project(other, self.options.project));
+        }
         if live.is_none() && !self.options.dry_run_creates {
             return ObjectChange::new(object.key.clone(), object.app.clone(), Action::Create);
         }
@@ -259,6 +269,15 @@ impl Context<'_> {
         if label(&before, LABEL_CHANNEL) != Some(self.options.channel) {
             return None;
         }
+        if let Some(other) = label(&before, LABEL_PROJECT).filter(|p| *p != self.options.project) {
+            return Some(ObjectChange::kept(
+                object.key.clone(),
+                object.app.clone(),
+                KeptReason::OtherProject {
+                    project: other.to_string(),
+                },
+            ));
+        }
         if before["metadata"]["annotations"][PRUNE_ANNOTATION] == "disabled" {
             return Some(ObjectChange::kept(
                 object.key.clone(),
@@ -283,6 +302,15 @@ impl Context<'_> {
     fn describe(&self, err: &kube::Error, verb: &str, object: &TreeObject) -> String {
         explain(err, verb, &object.file()).message()
     }
+}
+
+/// Why an object of another project is not applied: two repositories render the same object.
+pub fn other_project(other: &str, project: &str) -> String {
+    format!(
+        "the live object belongs to project {other} ({LABEL_PROJECT}), and this is project {project}: \
+         two repositories render the same object; remove it from one of them (or set the same \
+         `project:` in both berth.yaml if they are one project)"
+    )
 }
 
 fn to_value(object: &kube::api::DynamicObject) -> Value {

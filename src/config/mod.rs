@@ -18,6 +18,8 @@ pub struct Config {
     pub file: PathBuf,
     /// The directory holding it: the root of every path in it.
     pub root: PathBuf,
+    /// Who this repository is in a cluster (`project:`, or the default of [`default_project`]).
+    pub project: String,
     pub defaults: Defaults,
     pub apps: Vec<App>,
     pub channels: Vec<Channel>,
@@ -174,6 +176,19 @@ pub fn find(start: &Path) -> Result<PathBuf, Problems> {
     .into())
 }
 
+/// The project of a repository without `project:`: the path of its `origin` remote, which every
+/// clone of it shares (so every clone renders the same labels); `default` without one.
+pub fn default_project(root: &Path) -> String {
+    git2::Repository::discover(root)
+        .ok()
+        .and_then(|repo| {
+            let remote = repo.find_remote("origin").ok()?;
+            remote.url().ok().map(crate::object::names::project_of_url)
+        })
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "default".into())
+}
+
 /// Read and check the config at `file`, with the repository files read from `source`.
 pub fn load(file: &Path, source: &dyn Source) -> Result<Config, Problems> {
     let text = std::fs::read_to_string(file).map_err(|e| Problem::io(file, &e))?;
@@ -270,10 +285,18 @@ impl Validator<'_> {
             .map(|rule| self.ignore_rule(rule))
             .collect();
         let apply = self.apply_settings(&raw.apply);
+        let project = match &raw.project {
+            Some(project) => {
+                self.check_project(project);
+                project.value.clone()
+            }
+            None => default_project(&root),
+        };
         Problems::check(self.problems)?;
         Ok(Config {
             file: file.to_path_buf(),
             root,
+            project,
             defaults,
             apps,
             channels,
@@ -609,6 +632,22 @@ impl Validator<'_> {
             namespace: raw.namespace.clone(),
             name: raw.name.clone(),
             paths,
+        }
+    }
+
+    fn check_project(&mut self, project: &Text) {
+        let checked = crate::object::names::check_subdomain(&project.value).and_then(|()| {
+            match project.value.len() {
+                0..=63 => Ok(()),
+                n => Err(format!("it is {n} characters long (at most 63)")),
+            }
+        });
+        if let Err(why) = checked {
+            self.report(
+                project,
+                format!("project `{}` is invalid: {why}", project.value),
+                "it is a label value and part of object names: at most 63 lowercase letters, digits, `-` and `.`, e.g. `acme.shop`",
+            );
         }
     }
 

@@ -16,6 +16,13 @@ pub type Text = Spanned<String>;
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schemars(title = "berth.yaml")]
 pub struct RawConfig {
+    /// The project this repository is: berth's records, lock and labels in a cluster are
+    /// keyed by it, so two repositories with a channel of the same name never touch each
+    /// other's objects. At most 63 lowercase letters, digits, `-` and `.`. Default: the path
+    /// of the `origin` remote (`git@github.com:acme/shop.git` → `acme.shop`), else the name of
+    /// the directory of berth.yaml.
+    #[schemars(with = "Option<String>")]
+    pub project: Option<Text>,
     /// Settings every app inherits.
     #[serde(default)]
     pub defaults: RawDefaults,
@@ -36,8 +43,8 @@ pub struct RawConfig {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawApply {
-    /// Namespace of the lock Leases (`berth-<channel>`) and release records
-    /// (`berth-release-<channel>`). Default `berth-system`; created when missing.
+    /// Namespace of the lock Leases (`berth-<project>.<channel>`) and release records
+    /// (`berth-release-<project>.<channel>`). Default `berth-system`; created when missing.
     #[schemars(with = "Option<String>")]
     pub namespace: Option<Text>,
     /// Prune refuses to delete more than this share of the previous release's objects

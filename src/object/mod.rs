@@ -15,6 +15,9 @@ use std::fmt;
 pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 /// The channel an object belongs to: only that channel's apply may prune it.
 pub const LABEL_CHANNEL: &str = "berth.dev/channel";
+/// The project (repository) an object belongs to: only that project's applies may change or
+/// prune it, whatever the channel is called.
+pub const LABEL_PROJECT: &str = "berth.dev/project";
 /// The app of berth.yaml an object was rendered from.
 pub const LABEL_APP: &str = "berth.dev/app";
 /// `berth.dev/prune: disabled` on a live object keeps it when it leaves the release.

@@ -107,6 +107,32 @@ pub fn check_label(key: &str, value: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A project name from a remote's URL (or any name): the last two segments of its path, so
+/// `git@github.com:Acme/Shop.git` and `https://github.com/acme/shop` both give `acme.shop`;
+/// lowercased, other characters made `-`, at most 63 characters. Empty when nothing is left.
+pub fn project_of_url(url: &str) -> String {
+    let path = url.trim_end_matches('/');
+    let path = path.strip_suffix(".git").unwrap_or(path);
+    // `host:path` (scp-like) and `scheme://host/path` both end in the path.
+    let path = path.rsplit_once(':').map_or(path, |(_, p)| p);
+    let segments: Vec<String> = path
+        .rsplit('/')
+        .map(|segment| {
+            let cleaned: String = segment
+                .to_lowercase()
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+                .collect();
+            cleaned.trim_matches('-').to_string()
+        })
+        .filter(|s| !s.is_empty())
+        .take(2)
+        .collect();
+    let mut project: String = segments.into_iter().rev().collect::<Vec<_>>().join(".");
+    project.truncate(63);
+    project.trim_end_matches(['-', '.']).to_string()
+}
+
 fn check_qualified(s: &str) -> Result<(), String> {
     if s.is_empty() || s.len() > 63 {
         return Err("must be 1 to 63 characters".into());
@@ -163,6 +189,22 @@ mod tests {
         ] {
             assert!(check_api_version(version).is_err(), "{version}");
         }
+    }
+
+    #[test]
+    fn projects_come_from_the_remote_path_whatever_the_host_or_scheme() {
+        for url in [
+            "git@github.com:Acme/Shop.git",
+            "https://github.com/acme/shop",
+            "ssh://git@github.com/acme/shop.git/",
+        ] {
+            assert_eq!(project_of_url(url), "acme.shop", "{url}");
+        }
+        assert_eq!(project_of_url("/tmp/.tmpAb_C/origin.git"), "tmpab-c.origin");
+        assert_eq!(project_of_url("quickstart"), "quickstart");
+        assert_eq!(project_of_url("///"), "");
+        let long = project_of_url(&format!("x/{}-", "a".repeat(70)));
+        assert!(check_subdomain(&long).is_ok() && long.len() <= 63, "{long}");
     }
 
     #[test]

@@ -1,10 +1,16 @@
 //! The release record: what was applied to a channel, by whom, when, and how it went. Kept in
-//! the cluster as a ConfigMap `berth-release-<channel>` (later applies read its inventory to
-//! prune), and in git as a note on the release commit (`refs/notes/berth/<channel>`).
+//! the cluster as a ConfigMap `berth-release-<project>.<channel>` (later applies read its
+//! inventory to prune), and in git as a note on the release commit (`refs/notes/berth/<channel>`).
+//!
+//! Records written before projects (`berth-release-<channel>`) are read when the project has
+//! none yet, and left in place: the first apply writes the project's own record, and another
+//! project with a channel of that name can still read the old one once.
 
 use super::outcome::ApplyResult;
 use crate::error::{Problem, kube_error};
-use crate::object::{FIELD_MANAGER, LABEL_CHANNEL, LABEL_MANAGED_BY, ObjectKey, TreeObject};
+use crate::object::{
+    FIELD_MANAGER, LABEL_CHANNEL, LABEL_MANAGED_BY, LABEL_PROJECT, ObjectKey, TreeObject,
+};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client};
@@ -14,6 +20,8 @@ use std::collections::BTreeMap;
 /// A release record.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
+    /// The project (repository) applying; empty in a record written before projects.
+    pub project: String,
     pub channel: String,
     /// The release commit applied.
     pub release: String,
@@ -27,7 +35,13 @@ pub struct Record {
     pub inventory: BTreeMap<ObjectKey, String>,
 }
 
-pub fn name(channel: &str) -> String {
+/// `berth-release-<project>.<channel>`: channels are DNS labels, so the last `.` splits them.
+pub fn name(project: &str, channel: &str) -> String {
+    format!("berth-release-{project}.{channel}")
+}
+
+/// The name of a record written before projects.
+fn legacy_name(channel: &str) -> String {
     format!("berth-release-{channel}")
 }
 
@@ -47,6 +61,7 @@ impl Record {
             .map(|(key, api_version)| format!("{key} {api_version}\n"))
             .collect();
         let mut data = json!({
+            "project": self.project,
             "channel": self.channel,
             "release": self.release,
             "appliedAt": self.applied_at,
@@ -67,10 +82,11 @@ impl Record {
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": {
-                "name": name(&self.channel),
+                "name": name(&self.project, &self.channel),
                 "namespace": namespace,
                 "labels": {
                     LABEL_MANAGED_BY: "berth",
+                    LABEL_PROJECT: self.project,
                     LABEL_CHANNEL: self.channel,
                 },
             },
@@ -106,6 +122,7 @@ impl Record {
         let result = ApplyResult::parse(&result)
             .ok_or_else(|| format!("its result `{result}` is not one berth writes"))?;
         Ok(Some(Record {
+            project: get("project").unwrap_or_default(),
             channel,
             release,
             source_commit: get("sourceCommit"),
@@ -119,17 +136,31 @@ impl Record {
     }
 }
 
-/// The channel's last release record, if there is one.
+/// The project's last release record of the channel, if there is one; before the project's
+/// first apply, the record of the channel written before projects.
 pub async fn read(
     client: &Client,
     namespace: &str,
+    project: &str,
     channel: &str,
 ) -> Result<Option<Record>, Problem> {
+    for name in [name(project, channel), legacy_name(channel)] {
+        if let Some(record) = read_named(client, namespace, &name).await? {
+            return Ok(Some(record));
+        }
+    }
+    Ok(None)
+}
+
+async fn read_named(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<Record>, Problem> {
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
-    let found = api.get_opt(&name(channel)).await.map_err(|e| {
+    let found = api.get_opt(name).await.map_err(|e| {
         Problem::new(format!(
-            "cannot read the release record {namespace}/{}: {}",
-            name(channel),
+            "cannot read the release record {namespace}/{name}: {}",
             kube_error(&e)
         ))
     })?;
@@ -138,8 +169,7 @@ pub async fn read(
     };
     Record::from_configmap(&map).map_err(|why| {
         Problem::new(format!(
-            "the release record {namespace}/{} is damaged: {why}",
-            name(channel)
+            "the release record {namespace}/{name} is damaged: {why}"
         ))
         .hint("berth writes it on every apply; delete it to start the channel's record afresh")
     })
@@ -149,16 +179,16 @@ pub async fn read(
 pub async fn write(client: &Client, namespace: &str, record: &Record) -> Result<(), Problem> {
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
     let params = PatchParams::apply(FIELD_MANAGER).force();
+    let name = name(&record.project, &record.channel);
     api.patch(
-        &name(&record.channel),
+        &name,
         &params,
         &Patch::Apply(&record.to_configmap(namespace)),
     )
     .await
     .map_err(|e| {
         Problem::new(format!(
-            "cannot write the release record {namespace}/{}: {}",
-            name(&record.channel),
+            "cannot write the release record {namespace}/{name}: {}",
             kube_error(&e)
         ))
     })?;
@@ -172,6 +202,7 @@ mod tests {
     #[test]
     fn records_round_trip_through_their_configmap() {
         let record = Record {
+            project: "acme.shop".into(),
             channel: "test".into(),
             release: "abc".into(),
             source_commit: Some("def".into()),

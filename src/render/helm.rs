@@ -72,6 +72,7 @@ pub fn render(input: &AppInput<'_>, chart: &str, release: &str) -> Result<Vec<Ma
         &shown_chart,
         &install_hint,
         &rerun,
+        &|| crate::secret::secret_like_values(&input.values),
     )?;
     split_by_source(&output, input.source, &chart)
 }

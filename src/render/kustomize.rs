@@ -5,6 +5,7 @@
 use super::{AppInput, Manifest, parse_stream, run_tool};
 use crate::config::for_channel;
 use crate::error::{Location, Problem, Problems};
+use crate::source::Source;
 use std::process::Command;
 
 pub fn render(input: &AppInput<'_>, overlay: &str) -> Result<Vec<Manifest>, Problems> {
@@ -29,6 +30,7 @@ pub fn render(input: &AppInput<'_>, overlay: &str) -> Result<Vec<Manifest>, Prob
         &shown,
         "install kubectl or kustomize, or set BERTH_KUSTOMIZE to the command to run",
         &rerun,
+        &|| secret_literals(input.source),
     )?;
     // Lines of kustomize's output mean nothing in the overlay: name the kustomization only.
     let kustomization = ["kustomization.yaml", "kustomization.yml", "Kustomization"]
@@ -42,6 +44,46 @@ pub fn render(input: &AppInput<'_>, overlay: &str) -> Result<Vec<Manifest>, Prob
         manifest.origin = origin.clone();
     }
     Ok(manifests)
+}
+
+/// Every secretGenerator literal of every kustomization of the repository (an overlay may reach
+/// any base), whole (`password=hunter2`, or a bare `hunter2` written without its key) and its
+/// value: kustomize repeats a generator's literals in its errors.
+fn secret_literals(source: &dyn Source) -> Vec<String> {
+    let is_kustomization = |path: &str| {
+        let name = path.rsplit('/').next().unwrap_or(path);
+        matches!(
+            name,
+            "kustomization.yaml" | "kustomization.yml" | "Kustomization"
+        )
+    };
+    let mut literals = Vec::new();
+    for path in source.files_under("").unwrap_or_default() {
+        if !is_kustomization(&path) {
+            continue;
+        }
+        let Ok(bytes) = source.read(&path) else {
+            continue;
+        };
+        let documents =
+            crate::yaml::parse_documents(&String::from_utf8_lossy(&bytes)).unwrap_or_default();
+        for document in documents {
+            let generators = document.value["secretGenerator"].as_array().cloned();
+            for generator in generators.into_iter().flatten() {
+                let entries = generator["literals"].as_array().cloned();
+                for literal in entries.into_iter().flatten() {
+                    let Some(literal) = literal.as_str() else {
+                        continue;
+                    };
+                    if let Some((_, value)) = literal.split_once('=') {
+                        literals.push(value.to_string());
+                    }
+                    literals.push(literal.to_string());
+                }
+            }
+        }
+    }
+    literals
 }
 
 fn kustomize_command() -> Result<Command, Problem> {

@@ -325,12 +325,16 @@ pub(crate) fn parse_stream(
 
 /// Run an external renderer (helm, kustomize) and return its standard output.
 /// A failure shows the command and its standard error.
+/// Run a driver's tool. When it fails, its stderr is shown with `secrets()` (the values it was
+/// given that may be secret) masked: tools echo their input in errors (kustomize repeats a
+/// secretGenerator's literals, a chart's `fail` its values).
 pub(crate) fn run_tool(
     mut command: std::process::Command,
     what: &str,
     at: &std::path::Path,
     install_hint: &str,
     rerun: &str,
+    secrets: &dyn Fn() -> Vec<String>,
 ) -> Result<String, Problem> {
     let shown = format!(
         "{} {}",
@@ -347,7 +351,8 @@ pub(crate) fn run_tool(
             .hint(install_hint.to_string())
     })?;
     if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
+        let stderr =
+            crate::secret::scrub_values(&String::from_utf8_lossy(&output.stderr), &secrets());
         return Err(Problem::new(format!(
             "{what} failed ({}): `{shown}`\n{}",
             output.status,

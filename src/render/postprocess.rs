@@ -8,7 +8,9 @@ use crate::config::{App, Channel, Config, ImagePin};
 use crate::error::{Problem, Problems};
 use crate::object::image::ImageRef;
 use crate::object::names::{self, check_dns_label};
-use crate::object::{LABEL_APP, LABEL_CHANNEL, LABEL_MANAGED_BY, ObjectKey, group_of};
+use crate::object::{
+    LABEL_APP, LABEL_CHANNEL, LABEL_MANAGED_BY, LABEL_PROJECT, LAST_APPLIED, ObjectKey, group_of,
+};
 use rayon::prelude::*;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -206,6 +208,33 @@ fn object(
     check_metadata(metadata).map_err(|(m, hint)| fail(m, hint).object(key.to_string()))?;
     set_labels(metadata, config, channel, app)
         .map_err(|m| fail(m, "labels are maps of strings").object(key.to_string()))?;
+    // kubectl's copy of the whole object as last applied (`kubectl get -o yaml` keeps it): berth
+    // applies server-side and never reads it. On a Secret it repeats the values, which are then
+    // in the source already: refused, so the author knows. Elsewhere it is dropped.
+    let annotations = metadata
+        .get_mut("annotations")
+        .and_then(Value::as_object_mut);
+    if let Some(annotations) = annotations
+        && annotations.contains_key(LAST_APPLIED)
+    {
+        if key.is_secret() {
+            return Err(Problem::new(format!(
+                "Secret carries the annotation {LAST_APPLIED}, which repeats its values: \
+                 Secret values must never be committed to git"
+            ))
+            .at(origin.clone())
+            .app(&app.name)
+            .object(key.to_string())
+            .hint(
+                "remove the annotation (kubectl apply leaves it; `kubectl get -o yaml` copies it), \
+                 and the values from the repository's history",
+            ));
+        }
+        annotations.remove(LAST_APPLIED);
+        if annotations.is_empty() {
+            metadata.remove("annotations");
+        }
+    }
     map.remove("status");
 
     if key.is_secret() {
@@ -316,6 +345,7 @@ fn set_labels(
             .or_insert_with(|| Value::String(v.clone()));
     }
     labels.insert(LABEL_MANAGED_BY.into(), "berth".into());
+    labels.insert(LABEL_PROJECT.into(), config.project.clone().into());
     labels.insert(LABEL_CHANNEL.into(), channel.name.clone().into());
     labels.insert(LABEL_APP.into(), app.name.clone().into());
     Ok(())

@@ -7,6 +7,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+/// The default project of [`GitRepos`] (its origin is `acme/shop.git`).
+pub const PROJECT: &str = "acme.shop";
+
 /// The kubeconfig context of the test server.
 pub const CONTEXT: &str = "berth-test";
 
@@ -104,16 +107,21 @@ impl TestCluster {
         self.server.object("apps", "deployments", namespace, name)
     }
 
-    /// The release record of `channel` (the ConfigMap in `berth-system`).
+    /// The release record of `channel` of the test repositories' project (`acme.shop`; the
+    /// ConfigMap in `berth-system`).
     pub fn record(&self, channel: &str) -> Value {
-        self.server
-            .object(
-                "",
-                "configmaps",
-                "berth-system",
-                &format!("berth-release-{channel}"),
-            )
+        self.project_record(PROJECT, channel)
             .expect("a release record")
+    }
+
+    /// The release record of `project`'s `channel`, if there is one.
+    pub fn project_record(&self, project: &str, channel: &str) -> Option<Value> {
+        self.server.object(
+            "",
+            "configmaps",
+            "berth-system",
+            &format!("berth-release-{project}.{channel}"),
+        )
     }
 }
 

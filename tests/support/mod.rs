@@ -171,7 +171,11 @@ pub fn git_with(dir: &Path, env: &[(&str, &OsStr)], args: &[&str]) -> String {
 /// `main` and pushed.
 pub struct GitRepos {
     pub dir: tempfile::TempDir,
+    origin: String,
 }
+
+/// Where [`GitRepos`] keeps its bare `origin` by default.
+const ORIGIN: &str = "acme/shop.git";
 
 impl GitRepos {
     pub fn new(example: &str) -> Self {
@@ -183,15 +187,28 @@ impl GitRepos {
         Self::holding(|work| write_files(work, files))
     }
 
-    /// The repositories, with the work tree filled by `fill` in the initial commit.
+    /// The repositories, with the work tree filled by `fill` in the initial commit; `origin`
+    /// is at `acme/shop.git`, so berth's default project is `acme.shop`.
     fn holding(fill: impl FnOnce(&Path)) -> Self {
+        Self::holding_at(ORIGIN, fill)
+    }
+
+    /// `files` with its `origin` at `origin` (e.g. `acme/other.git`): another repository,
+    /// another default project (`acme.other`).
+    pub fn at(origin: &str, files: &[(&str, &str)]) -> Self {
+        Self::holding_at(origin, |work| write_files(work, files))
+    }
+
+    fn holding_at(origin: &str, fill: impl FnOnce(&Path)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        git(
-            dir.path(),
-            &["init", "-q", "--bare", "-b", "main", "origin.git"],
-        );
-        git(dir.path(), &["clone", "-q", "origin.git", "work"]);
-        let repos = GitRepos { dir };
+        let bare = dir.path().join(origin);
+        std::fs::create_dir_all(&bare).unwrap();
+        git(&bare, &["init", "-q", "--bare", "-b", "main"]);
+        git(dir.path(), &["clone", "-q", origin, "work"]);
+        let repos = GitRepos {
+            dir,
+            origin: origin.to_string(),
+        };
         fill(&repos.work());
         repos.git(&["config", "user.name", "Test"]);
         repos.git(&["config", "user.email", "test@example.com"]);
@@ -206,7 +223,7 @@ impl GitRepos {
     }
 
     pub fn origin(&self) -> PathBuf {
-        self.dir.path().join("origin.git")
+        self.dir.path().join(&self.origin)
     }
 
     pub fn git(&self, args: &[&str]) -> String {
