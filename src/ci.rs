@@ -142,7 +142,8 @@ impl CiEnv {
             repository: var("GITHUB_REPOSITORY"),
             token: var("BERTH_GITHUB_TOKEN")
                 .or_else(|| var("GITHUB_TOKEN"))
-                .map(Token),
+                // A secret pasted with its newline would make an invalid header.
+                .map(|token| Token(token.trim().to_string())),
             pull_request,
             event_error,
         }

@@ -141,11 +141,6 @@ impl Client {
         })
     }
 
-    pub fn with_retry(mut self, retry: Retry) -> Self {
-        self.retry = retry;
-        self
-    }
-
     /// `/repos/owner/name` + `rest`.
     fn repo_url(&self, rest: &str) -> String {
         format!("{}/repos/{}{rest}", self.api, self.repository)
