@@ -1,6 +1,7 @@
 //! The CI run berth is part of (GitHub Actions), read once from the environment by the command
 //! line and passed down: no module below it reads `GITHUB_*` variables itself.
 
+use std::fmt;
 use std::path::PathBuf;
 
 /// What the environment says about the run and the person behind it.
@@ -21,6 +22,70 @@ pub struct CiEnv {
     /// `USER` and the host name, for runs outside CI.
     pub user: Option<String>,
     pub host: Option<String>,
+    /// `GITHUB_ACTIONS=true`: workflow commands (`::error …::`) on stdout are read.
+    pub github_actions: bool,
+    /// `GITHUB_API_URL` (GitHub Enterprise Server: `https://HOST/api/v3`).
+    pub api_url: Option<String>,
+    /// `GITHUB_REPOSITORY`: `owner/name`.
+    pub repository: Option<String>,
+    /// `BERTH_GITHUB_TOKEN`, else `GITHUB_TOKEN`.
+    pub token: Option<Token>,
+    /// The pull request of `GITHUB_EVENT_PATH`'s payload (a `pull_request` event).
+    pub pull_request: Option<PullRequestEvent>,
+    /// Why `GITHUB_EVENT_PATH` could not be read, if it could not: only an error for commands
+    /// that need the pull request.
+    pub event_error: Option<String>,
+}
+
+/// A credential: shown nowhere (its `Debug` is `***`); only the GitHub client reads it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(String);
+
+impl Token {
+    pub fn new(value: impl Into<String>) -> Self {
+        Token(value.into())
+    }
+
+    /// The value, for the `Authorization` header only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(***)")
+    }
+}
+
+/// What berth needs of a `pull_request` event's payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullRequestEvent {
+    /// The payload's `number`.
+    pub number: u64,
+    /// `pull_request.head.sha`: the commit the run is for.
+    pub head_sha: Option<String>,
+}
+
+impl PullRequestEvent {
+    /// From an event payload; `Ok(None)` for events of no pull request (e.g. `push`).
+    pub fn from_payload(text: &str) -> Result<Option<Self>, String> {
+        let payload: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+        let Some(pull_request) = payload.get("pull_request") else {
+            return Ok(None);
+        };
+        let number = payload
+            .get("number")
+            .or_else(|| pull_request.get("number"))
+            .and_then(serde_json::Value::as_u64)
+            .ok_or("its pull_request has no number")?;
+        let head_sha = pull_request
+            .pointer("/head/sha")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_string);
+        Ok(Some(PullRequestEvent { number, head_sha }))
+    }
 }
 
 /// The most a step summary may hold (GitHub's limit is 1 MiB per step).
@@ -52,6 +117,16 @@ impl CiEnv {
             }
             _ => None,
         };
+        let (pull_request, event_error) = match var("GITHUB_EVENT_PATH") {
+            None => (None, None),
+            Some(path) => match std::fs::read_to_string(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|text| PullRequestEvent::from_payload(&text))
+            {
+                Ok(event) => (event, None),
+                Err(e) => (None, Some(format!("GITHUB_EVENT_PATH {path}: {e}"))),
+            },
+        };
         CiEnv {
             head_ref: var("GITHUB_HEAD_REF"),
             ref_name: var("GITHUB_REF_NAME"),
@@ -62,6 +137,15 @@ impl CiEnv {
             step_summary: var("GITHUB_STEP_SUMMARY").map(PathBuf::from),
             user: var("USER"),
             host: var("HOSTNAME"),
+            github_actions: var("GITHUB_ACTIONS").as_deref() == Some("true"),
+            api_url: var("GITHUB_API_URL"),
+            repository: var("GITHUB_REPOSITORY"),
+            token: var("BERTH_GITHUB_TOKEN")
+                .or_else(|| var("GITHUB_TOKEN"))
+                // A secret pasted with its newline would make an invalid header.
+                .map(|token| Token(token.trim().to_string())),
+            pull_request,
+            event_error,
         }
     }
 
@@ -108,5 +192,33 @@ mod tests {
         let partial = vars(&[("GITHUB_SERVER_URL", "https://github.com"), ("USER", "ana")]);
         assert_eq!(partial.run_url, None);
         assert_eq!(partial.user.as_deref(), Some("ana"));
+    }
+
+    #[test]
+    fn a_pull_request_event_gives_its_number_and_head_and_a_push_none() {
+        let event = PullRequestEvent::from_payload(
+            r#"{"action":"synchronize","number":7,"pull_request":{"head":{"sha":"abc"}}}"#,
+        );
+        assert_eq!(
+            event,
+            Ok(Some(PullRequestEvent {
+                number: 7,
+                head_sha: Some("abc".into())
+            }))
+        );
+        assert_eq!(
+            PullRequestEvent::from_payload(r#"{"ref":"refs/heads/main"}"#),
+            Ok(None)
+        );
+        assert!(PullRequestEvent::from_payload("{").is_err());
+    }
+
+    #[test]
+    fn the_token_never_shows_in_debug_output() {
+        let env = CiEnv {
+            token: Some(Token::new("ghs_secret")),
+            ..CiEnv::default()
+        };
+        assert!(!format!("{env:?}").contains("ghs_secret"));
     }
 }

@@ -7,7 +7,7 @@
 //! - formats and rules: `source` (files of a directory or commit), `tree` (the rendered-tree
 //!   format), `ignore` (ignore rules), `secret` (masking);
 //! - the pipeline: `config` → `render` → `git` → `release` (resolution, record, notes,
-//!   outcomes) → `candidate` → `diff` → `cluster` (connect, dry-run plan, live diff) →
+//!   outcomes) → `github` (REST client, pull-request comments) → `candidate` → `diff` → `cluster` (connect, dry-run plan, live diff) →
 //!   `report` (one printer per format) → `apply`;
 //! - `cli` on top: parse, dispatch, print.
 
@@ -28,6 +28,8 @@ pub mod render;
 
 pub mod git;
 pub mod release;
+
+pub mod github;
 
 pub mod candidate;
 pub mod diff;

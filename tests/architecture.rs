@@ -58,6 +58,10 @@ const LAYERS: &[(&str, &str)] = &[
         "which commit a release is, its record, notes and typed outcomes",
     ),
     (
+        "github",
+        "GitHub's REST API and berth's pull-request comments: needs only error and ci; candidate pull requests will use it, report names its comment marker",
+    ),
+    (
         "candidate",
         "rendered trees committed on candidate branches; which tree a diff compares",
     ),

@@ -839,3 +839,67 @@ fn a_project_that_cannot_name_records_or_label_objects() {
     ]);
     render(r.path()).fails_with(&["berth.yaml:1", "project `Acme/Shop` is invalid", "hint:"]);
 }
+
+/// `berth comment` with `env` set, in an empty directory (it needs no berth.yaml).
+fn comment(files: &[(&str, &str)], env: &[(&str, &str)], args: &[&str]) -> Run {
+    let r = repo(files);
+    let mut command = berth_command();
+    command
+        .current_dir(r.path())
+        .args(["comment", "-c", "test"])
+        .args(args)
+        .env("GITHUB_TOKEN", "ghs_x")
+        .env("GITHUB_REPOSITORY", "o/r");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let run = run(&mut command);
+    assert!(!run.stderr.contains("ghs_x"));
+    run
+}
+
+#[test]
+fn a_broken_event_payload_is_named_when_the_pull_request_is_needed() {
+    let marker = "<!-- berth:diff channel=test -->\n### berth diff · `test`\n";
+    let run = comment(
+        &[("event.json", "{ not json"), ("diff.md", marker)],
+        &[("GITHUB_EVENT_PATH", "event.json")],
+        &["--file", "diff.md"],
+    );
+    run.fails_with(&[
+        "no pull request to comment on",
+        "event.json",
+        "not JSON",
+        "hint: pass --pr",
+    ]);
+}
+
+#[test]
+fn a_report_longer_than_a_comment_is_refused_before_any_request() {
+    let long = format!("<!-- berth:diff channel=test -->\n{}", "x".repeat(70_000));
+    comment(
+        &[("diff.md", &long)],
+        &[],
+        &["--file", "diff.md", "--pr", "1"],
+    )
+    .fails_with(&[
+        "diff.md",
+        "a GitHub comment holds 65536",
+        "hint:",
+        "--split",
+    ]);
+}
+
+#[test]
+fn a_github_api_url_that_is_not_http() {
+    let marker = "<!-- berth:diff channel=test -->\n";
+    comment(
+        &[("diff.md", marker)],
+        &[("GITHUB_API_URL", "api.github.com")],
+        &["--file", "diff.md", "--pr", "1"],
+    )
+    .fails_with(&[
+        "GITHUB_API_URL api.github.com is not an http(s) URL",
+        "hint:",
+    ]);
+}

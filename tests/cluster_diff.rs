@@ -214,6 +214,25 @@ fn objects_in_a_namespace_the_change_creates_are_unvalidated_creates() {
 }
 
 #[test]
+fn in_github_actions_refused_objects_are_error_annotations() {
+    let live = TestCluster::start();
+    // The namespace neither exists nor is created: the server refuses the ConfigMap.
+    let repo = repo(&[("berth.yaml", BERTH_YAML), ("web/config.yaml", CONFIG)]);
+    let annotation = "::error file=demo/ConfigMap/web-config.yaml,title=berth diff test::demo/ConfigMap/web-config: namespace `demo` does not exist";
+    let run = crate::support::run(
+        live.berth_command(repo.path(), &["diff", "-c", "test"], &["--render"])
+            .env("GITHUB_ACTIONS", "true"),
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stdout.contains(annotation), "{}", run.stdout);
+    // Outside GitHub Actions, and into JSON on stdout, no workflow commands.
+    let run = live.diff(repo.path(), &["--render"]);
+    assert!(!run.stdout.contains("::error"), "{}", run.stdout);
+    let (_, _, run) = live.diff_json(repo.path(), &["--render"]);
+    assert!(!run.stdout.contains("::error"));
+}
+
+#[test]
 fn custom_resources_of_a_crd_the_change_creates_are_unvalidated_creates() {
     // The whole quickstart against an empty cluster: namespaces and the Backup CRD are created
     // by the same change as the objects that need them.

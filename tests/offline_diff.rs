@@ -5,7 +5,7 @@ use crate::support::*;
 /// A repository whose `releases/test` holds the test channel's candidate, and whose source
 /// then changes: one update (web replicas), one create (a new ConfigMap), one delete (the api's
 /// CronJob).
-fn released_then_changed() -> GitRepos {
+pub fn released_then_changed() -> GitRepos {
     let repos = GitRepos::new("quickstart");
     repos.git(&["checkout", "-q", "-b", "feature/x"]);
     let run = repos.berth(&["candidate", "-c", "test", "-o", "json"]);
@@ -180,7 +180,7 @@ fn in_github_actions_the_job_summary_gets_the_report() {
     assert_eq!(run.code, 1, "{}", run.stderr);
     let text = std::fs::read_to_string(&summary).unwrap();
     assert!(
-        text.starts_with("earlier step\n<!-- berth:diff channel=test -->"),
+        text.starts_with("earlier step\n<!-- berth:diff channel=test commit="),
         "{text}"
     );
     assert!(text.contains("+  replicas: 2"), "{text}");

@@ -244,7 +244,7 @@ fn a_small_plan_fits_whole() {
     assert_eq!(parts.len(), 1);
     assert!(
         parts[0]
-            .starts_with("<!-- berth:diff channel=test part=1/1 -->\n### berth diff · `test`\n")
+            .starts_with("<!-- berth:diff channel=test part=1/1 commit=5d6e7f8a9b0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e -->\n### berth diff · `test`\n")
     );
     assert_eq!(
         parts[0].split_once('\n').unwrap().1,
@@ -395,7 +395,7 @@ fn three_thousand_objects_split_into_parts() {
         assert_balanced(part);
         assert!(
             part.starts_with(&format!(
-                "<!-- berth:diff channel=test part={}/{n} -->\n### berth diff · `test` (part {} of {n})\n",
+                "<!-- berth:diff channel=test part={}/{n} commit=5d6e7f8a9b0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e -->\n### berth diff · `test` (part {} of {n})\n",
                 i + 1,
                 i + 1
             )),
@@ -541,7 +541,9 @@ fn a_tiny_max_chars_is_clamped() {
         let report = markdown_limited(&plan, max, None);
         assert!(chars(&report) <= MIN_CHARS, "{max}: {}", chars(&report));
         assert_balanced(&report);
-        assert!(report.starts_with("<!-- berth:diff channel=test -->\n"));
+        assert!(report.starts_with(
+            "<!-- berth:diff channel=test commit=5d6e7f8a9b0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e -->\n"
+        ));
         assert!(report.contains("| **total** |"));
         assert!(report.contains(" object diffs left out**"));
         assert_eq!(left_out(&report), 40 - sections_shown(&report));

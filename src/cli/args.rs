@@ -44,6 +44,9 @@ pub enum Command {
     Diff(DiffArgs),
     /// Apply a channel's release branch to its cluster: ordered, pruned, waited for, recorded.
     Apply(ApplyArgs),
+    /// Post a Markdown report made earlier (`diff -o markdown --out F`) as the pull request's
+    /// comment for the channel, replacing berth's earlier one.
+    Comment(CommentArgs),
     /// Print the JSON Schema of berth.yaml (for editors).
     Schema,
 }
@@ -124,14 +127,43 @@ pub struct DiffArgs {
     /// where the full diff is.
     #[arg(long, default_value_t = report::GITHUB_COMMENT_LIMIT, value_name = "N")]
     pub max_chars: usize,
-    /// Markdown: write numbered parts, each within --max-chars, instead of leaving diffs out.
-    #[arg(long, requires = "out")]
+    /// Markdown: write numbered parts, each within --max-chars, instead of leaving diffs out
+    /// (needs --out or --comment).
+    #[arg(long)]
     pub split: bool,
     /// Also write the full report, never shortened, to FILE (e.g. a CI artifact).
     #[arg(long, value_name = "FILE")]
     pub full_out: Option<PathBuf>,
     #[command(flatten)]
+    pub github: PullRequestArgs,
+    #[command(flatten)]
     pub cluster: ClusterArgs,
+}
+
+/// Which pull request to comment on.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PullRequestArgs {
+    /// Also post the Markdown report as the pull request's comment for the channel (made or
+    /// updated in place, found by berth's hidden marker; with --split, one comment a part).
+    /// Needs GITHUB_TOKEN (or BERTH_GITHUB_TOKEN) with `pull-requests: write`.
+    #[arg(long)]
+    pub comment: bool,
+    /// The pull request (default: the one of GITHUB_EVENT_PATH's pull_request event).
+    #[arg(long, value_name = "NUMBER")]
+    pub pr: Option<u64>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CommentArgs {
+    /// The channel the report is of.
+    #[arg(short = 'c', long = "channel", value_name = "CHANNEL")]
+    pub channel: String,
+    /// The report (repeat for the parts of a --split report, in order).
+    #[arg(long = "file", value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+    /// The pull request (default: the one of GITHUB_EVENT_PATH's pull_request event).
+    #[arg(long, value_name = "NUMBER")]
+    pub pr: Option<u64>,
 }
 
 #[derive(Debug, clap::Args)]

@@ -1,6 +1,7 @@
 //! The command line: parse arguments, run a stage of the library, print, pick the exit code.
 
 mod args;
+mod comment;
 
 pub use args::*;
 
@@ -70,10 +71,59 @@ pub fn run(cli: Cli, ci: &CiEnv) -> Result<u8, Problems> {
             let (config, _) = load_config(&cli)?;
             apply_command(&config, args, ci)
         }
+        Command::Comment(args) => comment::comment_command(args, ci),
         Command::Diff(args) => {
-            let (config, source) = load_config(&cli)?;
+            if args.split && args.out.is_none() && !args.github.comment {
+                return Err(Problem::new("--split writes numbered parts: where to?")
+                    .hint("add --out FILE, or --comment")
+                    .into());
+            }
+            if args.split && args.out.is_some() && args.output != ReportFormat::Markdown {
+                return Err(Problem::new("--split writes Markdown parts")
+                    .hint("add -o markdown")
+                    .into());
+            }
+            // Before anything can fail: a failure must replace the comment's earlier verdict.
+            let commenter = match args.github.comment {
+                true => Some(comment::Commenter::new(ci, args.github.pr)?),
+                false => None,
+            };
             let color = args.out.is_none() && use_color(cli.color, std::io::stdout().is_terminal());
-            diff_command(&config, &source, args, color, ci)
+            if let Some(commenter) = &commenter {
+                commenter.mark_outdated(&args.channel)?;
+            }
+            let run = || {
+                let (config, source) = load_config(&cli)?;
+                diff_plan(&config, &source, args, ci)
+            };
+            let plan = match (run(), &commenter) {
+                (Ok(plan), _) => plan,
+                (Err(problems), Some(commenter)) => {
+                    return Err(commenter.post_failure(&args.channel, problems));
+                }
+                (Err(problems), None) => return Err(problems),
+            };
+            write_report(&plan, args, color, ci)?;
+            // In GitHub Actions the job summary shows the diff too (bytes bound it; chars are fewer).
+            let summary = report::markdown_limited(&plan, crate::ci::STEP_SUMMARY_LIMIT / 4, None);
+            step_summary(ci, &summary)?;
+            if !(args.out.is_none() && args.output == ReportFormat::Json) {
+                // Not into JSON on stdout: annotations are for the log.
+                comment::annotate(ci, &plan)?;
+            }
+            if let Some(commenter) = &commenter {
+                let max = comment::comment_chars(args.max_chars);
+                let bodies = match args.split {
+                    true => report::markdown_parts(&plan, max),
+                    false => vec![report::markdown_limited(
+                        &plan,
+                        max,
+                        full_report(args, ci).as_deref(),
+                    )],
+                };
+                commenter.post(&args.channel, &bodies)?;
+            }
+            Ok(plan.exit_code())
         }
     }
 }
@@ -226,13 +276,13 @@ fn candidate_command(cli: &Cli, args: &CandidateArgs, ci: &CiEnv) -> Result<u8, 
     Ok(exit::OK)
 }
 
-fn diff_command(
+/// The plan `berth diff` reports: the channel's rendered tree against the cluster or `--against`.
+fn diff_plan(
     config: &Config,
     source: &DirSource,
     args: &DiffArgs,
-    color: bool,
     ci: &CiEnv,
-) -> Result<u8, Problems> {
+) -> Result<crate::plan::Plan, Problems> {
     let channel = config.select_channels(std::slice::from_ref(&args.channel))?[0];
     let repo = crate::git::open_if_any(&config.root)?;
     let choice = match (&args.tree, args.render || args.against.is_some()) {
@@ -275,11 +325,20 @@ fn diff_command(
             crate::cluster::diff::diff(&options, target, &release, &progress)?
         }
     };
-    write_report(&plan, args, color, ci)?;
-    // In GitHub Actions the job summary shows the diff too (bytes bound it; chars are fewer).
-    let summary = report::markdown_limited(&plan, crate::ci::STEP_SUMMARY_LIMIT / 4, None);
-    step_summary(ci, &summary)?;
-    Ok(plan.exit_code())
+    Ok(plan)
+}
+
+/// Where the full diff is, for a shortened Markdown report: `--full-out`, else the run's
+/// artifacts.
+fn full_report(args: &DiffArgs, ci: &CiEnv) -> Option<String> {
+    args.full_out
+        .as_ref()
+        .map(|f| format!("`{}`", f.display()))
+        .or_else(|| {
+            ci.run_url
+                .as_ref()
+                .map(|run| format!("the artifacts of {run}"))
+        })
 }
 
 /// The remote whose branches are the shared truth.
@@ -310,13 +369,7 @@ fn write_report(
     if let Some(full) = &args.full_out {
         write(full, &report::render(plan, format, false))?;
     }
-    if args.split && format != report::Format::Markdown {
-        return Err(Problem::new("--split writes Markdown parts")
-            .hint("add -o markdown")
-            .into());
-    }
-    if args.split {
-        let out = args.out.as_ref().expect("clap requires --out with --split");
+    if let (true, Some(out)) = (args.split, &args.out) {
         let parts = report::markdown_parts(plan, args.max_chars);
         for (i, part) in parts.iter().enumerate() {
             write(&numbered(out, i + 1), part)?;
@@ -330,16 +383,7 @@ fn write_report(
     }
     let text = match format {
         report::Format::Markdown => {
-            let full = args
-                .full_out
-                .as_ref()
-                .map(|f| format!("`{}`", f.display()))
-                .or_else(|| {
-                    ci.run_url
-                        .as_ref()
-                        .map(|run| format!("the artifacts of {run}"))
-                });
-            report::markdown_limited(plan, args.max_chars, full.as_deref())
+            report::markdown_limited(plan, args.max_chars, full_report(args, ci).as_deref())
         }
         format => report::render(plan, format, color),
     };

@@ -7,6 +7,7 @@
 //! characters counted (`chars()`, as GitHub counts), and the report is put together from them,
 //! so sizing a plan of thousands of objects costs one render per object.
 
+use crate::github::comments::Marker;
 use crate::plan::{Action, Counts, ObjectChange, Plan};
 use minijinja::value::Serde;
 use minijinja::{State, Value};
@@ -156,6 +157,37 @@ pub fn markdown_parts(plan: &Plan, max_chars: usize) -> Vec<String> {
                 })
                 .collect();
         }
+    })
+}
+
+/// The comment for a diff of `channel` that failed with `error` (describing `commit`, the
+/// commit the diff was for, when known): the marker, the heading and the error, never a
+/// verdict. The error is cut to fit `max_chars`.
+pub fn markdown_failure(
+    channel: &str,
+    commit: Option<&str>,
+    error: &str,
+    max_chars: usize,
+) -> String {
+    let plan = Plan {
+        channel: channel.to_string(),
+        base: String::new(),
+        target: String::new(),
+        source_commit: commit.map(str::to_string),
+        objects: Vec::new(),
+    };
+    with_pieces(&plan, |pieces| {
+        let mut out = pieces.marker(None);
+        let commit = plan.source_commit.as_deref().map(crate::tree::short_id);
+        let empty = pieces.failure(commit, "");
+        let room = max_chars
+            .max(MIN_CHARS)
+            .saturating_sub(chars(&out) + chars(&empty));
+        // A fence inside the error would end the block early.
+        let error = error.replace("```", "'''");
+        let error: String = error.chars().take(room).collect();
+        out.push_str(&pieces.failure(commit, &error));
+        out
     })
 }
 
@@ -378,8 +410,23 @@ impl Pieces<'_, '_> {
     }
 
     fn marker(&mut self, part: Option<PartNumber>) -> String {
-        let args = [self.view.clone(), Value::from(Serde(part))];
+        let line = Marker {
+            channel: self.plan.channel.clone(),
+            part: part.as_ref().map(|p| (p.index, p.total)),
+            commit: self.plan.source_commit.clone(),
+        }
+        .line();
+        let args = [
+            self.view.clone(),
+            Value::from(Serde(part)),
+            Value::from(line),
+        ];
         self.call("marker", &args)
+    }
+
+    fn failure(&mut self, commit: Option<&str>, error: &str) -> String {
+        let args = [self.view.clone(), Value::from(commit), Value::from(error)];
+        self.call("failure", &args)
     }
 
     fn row(&mut self, name: &str, counts: &Counts) -> String {

@@ -6,7 +6,7 @@
 pub mod apply;
 mod markdown;
 
-pub use markdown::{MIN_CHARS, markdown, markdown_limited, markdown_parts};
+pub use markdown::{MIN_CHARS, markdown, markdown_failure, markdown_limited, markdown_parts};
 
 use crate::plan::{Action, Plan};
 use serde_json::json;
@@ -19,7 +19,7 @@ pub enum Format {
 }
 
 /// The most characters a GitHub comment may hold.
-pub const GITHUB_COMMENT_LIMIT: usize = 65_536;
+pub use crate::github::COMMENT_LIMIT as GITHUB_COMMENT_LIMIT;
 
 pub fn render(plan: &Plan, format: Format, color: bool) -> String {
     match format {

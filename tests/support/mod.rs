@@ -50,6 +50,15 @@ pub fn berth_command() -> Command {
         "BERTH_KUSTOMIZE",
         "GITHUB_HEAD_REF",
         "GITHUB_REF_NAME",
+        "GITHUB_ACTIONS",
+        "GITHUB_API_URL",
+        "GITHUB_REPOSITORY",
+        "GITHUB_TOKEN",
+        "BERTH_GITHUB_TOKEN",
+        "GITHUB_EVENT_PATH",
+        "GITHUB_STEP_SUMMARY",
+        "GITHUB_SERVER_URL",
+        "GITHUB_RUN_ID",
     ] {
         command.env_remove(var);
     }
