@@ -57,16 +57,7 @@ fn main() {
     step("diff the candidate against the cluster: everything is new");
     berth(&repo, &with(&["diff", "-c", "test", "-U", "1"], &cluster));
     step("the pull request merges: releases/test fast-forwards to the candidate");
-    git(
-        &repo,
-        &[
-            "push",
-            "--quiet",
-            "origin",
-            "candidates/test/main:releases/test",
-        ],
-    );
-    git(&repo, &["fetch", "--quiet", "origin"]);
+    merge(&repo);
     step("apply releases/test: lock, ordered server-side apply, release record");
     berth(&repo, &with(&["apply", "-c", "test"], &cluster));
     step("apply again: nothing changed, nothing is written");
@@ -83,21 +74,19 @@ fn main() {
     berth(&repo, &["candidate", "-c", "test", "--push"]);
     step("its diff against the cluster: only what changed");
     berth(&repo, &with(&["diff", "-c", "test"], &cluster));
-    git(
-        &repo,
-        &[
-            "push",
-            "--quiet",
-            "origin",
-            "candidates/test/main:releases/test",
-        ],
-    );
-    git(&repo, &["fetch", "--quiet", "origin"]);
+    merge(&repo);
     step("merged and applied");
     berth(&repo, &with(&["apply", "-c", "test"], &cluster));
     println!(
         "\nthat was berth's main job; in CI the same commands run on push, on pull requests and on merge"
     );
+}
+
+/// The pull request merges: `releases/test` fast-forwards to the candidate on `origin`.
+fn merge(repo: &Path) {
+    let refspec = "candidates/test/main:releases/test";
+    git(repo, &["push", "--quiet", "origin", refspec]);
+    git(repo, &["fetch", "--quiet", "origin"]);
 }
 
 fn with<'a>(args: &[&'a str], more: &[&'a str]) -> Vec<&'a str> {
