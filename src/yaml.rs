@@ -49,9 +49,19 @@ impl YamlError {
         YamlError {
             line: location.map(|l| l.line() + line_offset),
             column: location.map(|l| l.column()),
-            message: strip_location_suffix(&plain),
+            message: limit_message(&plain).unwrap_or_else(|| strip_location_suffix(&plain)),
         }
     }
+}
+
+/// A breach of [`parse_options`]' limits in words: serde-saphyr names its internal counter.
+fn limit_message(message: &str) -> Option<String> {
+    let breach = message.strip_prefix("budget breached: ")?;
+    let what = breach.split([' ', '{']).next().unwrap_or(breach);
+    Some(format!(
+        "the YAML exceeds berth's limits ({what}): aliases may expand to at most \
+         {MAX_ALIAS_EVENTS} events, and a document may nest at most 256 levels deep"
+    ))
 }
 
 /// serde-saphyr appends " at line L, column C" to plain messages; the location is reported
