@@ -75,6 +75,25 @@ pub fn read_problem(shown: &Path, err: &io::Error) -> Problem {
     }
 }
 
+/// The text of the file at `path` of `source`: manifests, templates and values are UTF-8.
+pub fn read_text(source: &dyn Source, path: &str) -> Result<String, Problem> {
+    let shown = source.display(path);
+    let bytes = source.read(path).map_err(|e| read_problem(&shown, &e))?;
+    utf8_text(bytes, &shown)
+}
+
+/// `bytes` as text, or a problem at the line of the first byte that is not UTF-8 (files
+/// saved as UTF-16 or Latin-1 by some editors).
+pub fn utf8_text(bytes: Vec<u8>, shown: &Path) -> Result<String, Problem> {
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = valid.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+        Problem::new("the file is not UTF-8 text")
+            .at(crate::error::Location::at(shown, Some(line), None))
+            .hint("save it as UTF-8 (e.g. `iconv -f UTF-16 -t UTF-8`, or the editor's encoding setting)")
+    })
+}
+
 /// A directory on disk, read as it is (the working tree).
 pub struct DirSource {
     root: PathBuf,

@@ -9,6 +9,12 @@ use serde_json::{Map, Value};
 
 /// Limits far above serde-saphyr's defaults (1,024 documents, 250k nodes): real CRD bundles
 /// exceed both. Still finite, so a runaway template cannot exhaust memory.
+///
+/// Aliases are the exception: real manifests alias a few labels, while a "billion laughs"
+/// document replays each level ten times over, and serde-saphyr's defaults (a million events)
+/// let it run for many seconds before stopping it.
+const MAX_ALIAS_EVENTS: usize = 100_000;
+
 fn parse_options() -> serde_saphyr::Options {
     // `options!` holds an `Rc` and is not `Send`: build it per call.
     serde_saphyr::options! {
@@ -18,6 +24,10 @@ fn parse_options() -> serde_saphyr::Options {
             max_nodes: 20_000_000,
             max_events: 100_000_000,
             max_depth: 256,
+            max_recorded_anchor_events: MAX_ALIAS_EVENTS,
+        },
+        alias_limits: serde_saphyr::alias_limits! {
+            max_total_replayed_events: MAX_ALIAS_EVENTS,
         },
     }
 }
@@ -39,9 +49,19 @@ impl YamlError {
         YamlError {
             line: location.map(|l| l.line() + line_offset),
             column: location.map(|l| l.column()),
-            message: strip_location_suffix(&plain),
+            message: limit_message(&plain).unwrap_or_else(|| strip_location_suffix(&plain)),
         }
     }
+}
+
+/// A breach of [`parse_options`]' limits in words: serde-saphyr names its internal counter.
+fn limit_message(message: &str) -> Option<String> {
+    let breach = message.strip_prefix("budget breached: ")?;
+    let what = breach.split([' ', '{']).next().unwrap_or(breach);
+    Some(format!(
+        "the YAML exceeds berth's limits ({what}): aliases may expand to at most \
+         {MAX_ALIAS_EVENTS} events, and a document may nest at most 256 levels deep"
+    ))
 }
 
 /// serde-saphyr appends " at line L, column C" to plain messages; the location is reported

@@ -3,6 +3,8 @@
 
 use crate::support::*;
 
+mod corpus;
+
 const ONE_APP: &str = "apps:\n  web:\n    driver: manifests\n    path: m\nchannels:\n  test: {}\n";
 
 fn template_repo(template: &str) -> tempfile::TempDir {

@@ -6,6 +6,7 @@ mod bad_input;
 mod candidate;
 mod cluster_diff;
 mod drivers;
+mod fuzz;
 mod github;
 mod hostile;
 mod offline_diff;

@@ -50,8 +50,11 @@ pub fn main() -> ExitCode {
 /// Run a parsed command line in the CI environment `ci`; `Ok` holds the exit code.
 pub fn run(cli: Cli, ci: &CiEnv) -> Result<u8, Problems> {
     if let Some(dir) = &cli.directory {
-        std::env::set_current_dir(dir)
-            .map_err(|e| Problem::new(format!("cannot change to directory: {e}")).in_file(dir))?;
+        std::env::set_current_dir(dir).map_err(|e| {
+            Problem::new(format!("cannot change to directory: {e}"))
+                .in_file(dir)
+                .hint("-C takes the directory of berth.yaml (or one below it)")
+        })?;
     }
     match &cli.command {
         Command::Schema => {
@@ -182,7 +185,9 @@ fn render_command(
         .map(|()| exit::OK);
     };
     let cannot_write = |target: &Path, e: std::io::Error| {
-        Problem::new(format!("cannot write the rendered tree: {e}")).in_file(target)
+        Problem::new(format!("cannot write the rendered tree: {e}"))
+            .in_file(target)
+            .hint("--out takes a directory berth may write, e.g. out or rendered")
     };
     // Every channel's directory is checked before any is written: all or nothing.
     let problems: Vec<Problem> = sets

@@ -5,7 +5,8 @@ pub mod raw;
 
 use crate::error::{Location, Problem, Problems};
 use crate::source::{self, EntryKind, Source};
-use raw::{DriverKind, RawApp, RawChannel, RawConfig, Text};
+use raw::{DriverKind, Labels, RawApp, RawChannel, RawConfig, Text};
+use serde_saphyr::Spanned;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -191,7 +192,11 @@ pub fn default_project(root: &Path) -> String {
 
 /// Read and check the config at `file`, with the repository files read from `source`.
 pub fn load(file: &Path, source: &dyn Source) -> Result<Config, Problems> {
-    let text = std::fs::read_to_string(file).map_err(|e| Problem::io(file, &e))?;
+    let bytes = std::fs::read(file).map_err(|e| {
+        Problem::io(file, &e)
+            .hint("check the path given to --config or -C, and that it is a readable file")
+    })?;
+    let text = source::utf8_text(bytes, file)?;
     parse(file, &text, source)
 }
 
@@ -224,7 +229,7 @@ struct Validator<'a> {
 }
 
 impl Validator<'_> {
-    fn at(&self, text: &Text) -> Location {
+    fn at<T>(&self, text: &Spanned<T>) -> Location {
         let line = text.referenced.line();
         if line == 0 {
             Location::file(self.file)
@@ -233,7 +238,7 @@ impl Validator<'_> {
         }
     }
 
-    fn report(&mut self, text: &Text, message: String, hint: &str) {
+    fn report<T>(&mut self, text: &Spanned<T>, message: String, hint: &str) {
         let problem = Problem::new(message).at(self.at(text)).hint(hint);
         self.problems.push(problem);
     }
@@ -326,10 +331,9 @@ impl Validator<'_> {
                 ),
             }
         }
-        self.check_labels(&raw.labels, "defaults.labels");
         Defaults {
             namespace,
-            labels: raw.labels.clone(),
+            labels: self.labels(&raw.labels, "defaults.labels"),
             cluster_scoped,
         }
     }
@@ -525,7 +529,7 @@ impl Validator<'_> {
             .iter()
             .filter_map(|v| self.file_path(v, channels, EntryKind::File))
             .collect();
-        self.check_labels(&raw.labels, &format!("apps.{}.labels", name.value));
+        let labels = self.labels(&raw.labels, &format!("apps.{}.labels", name.value));
         let driver = match kind {
             DriverKind::Template => Driver::Template { dir: path },
             DriverKind::Manifests => Driver::Manifests { dir: path },
@@ -544,7 +548,7 @@ impl Validator<'_> {
             driver,
             namespace,
             values,
-            labels: raw.labels.clone(),
+            labels,
         }
     }
 
@@ -599,17 +603,18 @@ impl Validator<'_> {
             self.check_dns_label(ns, "apply.namespace");
             settings.namespace = ns.value.clone();
         }
-        if let Some(share) = raw.max_prune_share {
-            if !(0.0..=1.0).contains(&share) {
-                self.problems.push(
-                    Problem::new(format!(
-                        "apply.maxPruneShare is {share}; it must be between 0 and 1"
-                    ))
-                    .in_file(self.file)
-                    .hint("e.g. 0.5: prune refuses to delete more than half of a release"),
+        if let Some(share) = &raw.max_prune_share {
+            if !(0.0..=1.0).contains(&share.value) {
+                self.report(
+                    share,
+                    format!(
+                        "apply.maxPruneShare is {}; it must be between 0 and 1",
+                        share.value
+                    ),
+                    "e.g. 0.5: prune refuses to delete more than half of a release",
                 );
             }
-            settings.max_prune_share = share;
+            settings.max_prune_share = share.value;
         }
         settings
     }
@@ -661,16 +666,21 @@ impl Validator<'_> {
         }
     }
 
-    fn check_labels(&mut self, labels: &BTreeMap<String, String>, place: &str) {
+    /// The labels, each checked (a bad one is reported at its key).
+    fn labels(&mut self, labels: &Labels, place: &str) -> BTreeMap<String, String> {
         for (key, value) in labels {
-            if let Err(why) = crate::object::names::check_label(key, value) {
-                self.problems.push(
-                    Problem::new(format!("{place}: label `{key}: {value}` is invalid: {why}"))
-                        .in_file(self.file)
-                        .hint("label values are at most 63 characters of letters, digits, `-`, `_` and `.`"),
+            if let Err(why) = crate::object::names::check_label(&key.value, value) {
+                self.report(
+                    key,
+                    format!("{place}: label `{}: {value}` is invalid: {why}", key.value),
+                    "label values are at most 63 characters of letters, digits, `-`, `_` and `.`",
                 );
             }
         }
+        labels
+            .iter()
+            .map(|(k, v)| (k.value.clone(), v.clone()))
+            .collect()
     }
 
     fn check_promotion_cycles(&mut self, raw: &RawConfig, channels: &[Channel]) {

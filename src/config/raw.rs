@@ -11,6 +11,9 @@ use std::collections::BTreeMap;
 /// A string with the line and column it was written at.
 pub type Text = Spanned<String>;
 
+/// Labels as written, each key with its position.
+pub type Labels = IndexMap<Text, String>;
+
 /// berth.yaml: the apps a repository renders and the channels they are released through.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -49,7 +52,8 @@ pub struct RawApply {
     pub namespace: Option<Text>,
     /// Prune refuses to delete more than this share of the previous release's objects
     /// (0 to 1; default 0.5) without `--allow-mass-prune`.
-    pub max_prune_share: Option<f64>,
+    #[schemars(with = "Option<f64>")]
+    pub max_prune_share: Option<Spanned<f64>>,
 }
 
 /// Fields to leave alone in the objects a rule matches (every given selector must match).
@@ -78,7 +82,8 @@ pub struct RawDefaults {
     pub namespace: Option<Text>,
     /// Labels added to every rendered object.
     #[serde(default)]
-    pub labels: BTreeMap<String, String>,
+    #[schemars(with = "BTreeMap<String, String>")]
+    pub labels: Labels,
     /// Custom resource kinds that are cluster-scoped although their CRD is not part of the
     /// render, as `Kind.group` (e.g. `ClusterIssuer.cert-manager.io`).
     #[serde(default)]
@@ -123,7 +128,8 @@ pub struct RawApp {
     pub release: Option<Text>,
     /// Labels added to every object of this app.
     #[serde(default)]
-    pub labels: BTreeMap<String, String>,
+    #[schemars(with = "BTreeMap<String, String>")]
+    pub labels: Labels,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

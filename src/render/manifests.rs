@@ -2,7 +2,7 @@
 //! order, taken as it is.
 
 use super::{AppInput, Manifest, parse_stream};
-use crate::error::{Problem, Problems};
+use crate::error::Problems;
 
 pub fn render(input: &AppInput<'_>, dir: &str) -> Result<Vec<Manifest>, Problems> {
     let files = input
@@ -20,16 +20,8 @@ pub fn render(input: &AppInput<'_>, dir: &str) -> Result<Vec<Manifest>, Problems
         })
         .filter(|p| !input.is_values_file(p))
     {
-        let shown = input.source.display(path);
-        let parsed = input
-            .source
-            .read(path)
-            .map_err(|e| crate::source::read_problem(&shown, &e))
-            .and_then(|bytes| {
-                String::from_utf8(bytes)
-                    .map_err(|_| Problem::new("file is not UTF-8").in_file(&shown))
-            })
-            .and_then(|text| parse_stream(&text, shown.clone(), 0));
+        let parsed = crate::source::read_text(input.source, path)
+            .and_then(|text| parse_stream(&text, input.source.display(path), 0));
         match parsed {
             Ok(found) => manifests.extend(found),
             Err(problem) => problems.push(problem),

@@ -118,6 +118,16 @@ fn object(
             "an apiVersion is `v1` or `<group>/<version>`, e.g. `apps/v1`",
         )
     })?;
+    // A list whose `items` are a list was expanded already (`expand_lists`).
+    if api_version == "v1" && kind.ends_with("List") {
+        return Err(fail(
+            format!(
+                "`{kind}` must hold its objects in `items`, a list; found {}",
+                type_name(&map.get("items").cloned().unwrap_or(Value::Null))
+            ),
+            "write each object under `items:` as a `- ` entry, as `kubectl get -o yaml` does",
+        ));
+    }
     if let Some(kinds) = built_in_kinds(&api_version)
         && !kinds.contains(&kind.as_str())
     {

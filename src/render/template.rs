@@ -82,12 +82,7 @@ pub fn render(input: &AppInput<'_>, dir: &str) -> Result<Vec<Manifest>, Problems
 }
 
 fn read_text(input: &AppInput<'_>, path: &str) -> Result<String, Problem> {
-    let shown = input.source.display(path);
-    let bytes = input
-        .source
-        .read(path)
-        .map_err(|e| crate::source::read_problem(&shown, &e))?;
-    String::from_utf8(bytes).map_err(|_| Problem::new("file is not UTF-8").in_file(&shown))
+    crate::source::read_text(input.source, path)
 }
 
 /// What templates see: `channel`, `app`, `namespace`, `values`, `images`, `source`.
@@ -204,7 +199,15 @@ fn template_problem(input: &AppInput<'_>, dir: &str, err: &minijinja::Error) -> 
         .display(&crate::source::join(dir, err.name().unwrap_or("?")));
     let location = Location::at(file, err.line().map(|l| l as u64), None);
     let expression = match (err.template_source(), err.range()) {
-        (Some(source), Some(range)) => source.get(range).map(str::to_string),
+        // The span of `values.a.b` may start at `.a`: reach back to the name it hangs on.
+        (Some(source), Some(range)) => {
+            let start = source.get(..range.start).map(|before| {
+                before
+                    .trim_end_matches(|c: char| c.is_alphanumeric() || c == '_' || c == '.')
+                    .len()
+            });
+            start.and_then(|start| source.get(start..range.end).map(str::to_string))
+        }
         _ => None,
     };
     let (message, hint) = match err.kind() {

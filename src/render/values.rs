@@ -95,11 +95,7 @@ pub fn layer(
 
 fn read_values_file(source: &dyn Source, path: &str) -> Result<Value, Problem> {
     let shown = source.display(path);
-    let bytes = source
-        .read(path)
-        .map_err(|e| crate::source::read_problem(&shown, &e))?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| Problem::new("values file is not UTF-8").in_file(&shown))?;
+    let text = crate::source::read_text(source, path)?;
     if text.trim().is_empty() {
         return Ok(Value::Object(Map::new()));
     }

@@ -73,11 +73,18 @@ pub fn berth(dir: &Path, args: &[&str]) -> Run {
 
 pub fn run(command: &mut Command) -> Run {
     let output = command.output().expect("berth runs");
-    Run {
+    let run = Run {
         code: output.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    };
+    // Whatever the input, berth reports it; a panic is a defect in every test.
+    assert!(
+        !run.stderr.contains("panicked"),
+        "berth panicked: {command:?}\n{}",
+        run.stderr
+    );
+    run
 }
 
 /// A temporary repository holding `files` (path, contents).
