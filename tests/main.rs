@@ -10,6 +10,7 @@ mod github;
 mod hostile;
 mod offline_diff;
 mod render;
+mod status;
 mod report;
 mod support;
 mod tour;
