@@ -35,8 +35,8 @@ pub mod candidate;
 pub mod diff;
 
 pub mod cluster;
-pub mod status;
 pub mod report;
+pub mod status;
 
 pub mod apply;
 pub mod cli;

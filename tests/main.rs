@@ -10,7 +10,7 @@ mod github;
 mod hostile;
 mod offline_diff;
 mod render;
-mod status;
 mod report;
+mod status;
 mod support;
 mod tour;

@@ -2,8 +2,8 @@
 //! the quickstart's two channels, `test` (context kind-test) promoting to `prod` (gke-prod),
 //! each on a cluster of its own.
 
-use crate::support::{PROJECT, TestCluster};
 use crate::support::{GitRepos, Run, berth_command, redact_commits, run};
+use crate::support::{PROJECT, TestCluster};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
@@ -147,9 +147,15 @@ fn status_shows_what_runs_where_how_far_apart_and_what_is_pending() {
     assert_eq!(test["pending"], "pending", "{test:#}");
     assert_eq!(prod["pending"], "applied", "{prod:#}");
     assert_eq!(test["cluster"]["state"], "reached");
-    assert_eq!(test["cluster"]["applied"]["source"]["commit"], second.as_str());
+    assert_eq!(
+        test["cluster"]["applied"]["source"]["commit"],
+        second.as_str()
+    );
     assert_eq!(test["cluster"]["applied"]["result"], "succeeded");
-    assert_eq!(prod["cluster"]["applied"]["source"]["commit"], first.as_str());
+    assert_eq!(
+        prod["cluster"]["applied"]["source"]["commit"],
+        first.as_str()
+    );
     assert!(
         test["cluster"]["applied"]["appliedBy"]
             .as_str()
@@ -223,7 +229,11 @@ fn an_unreachable_channel_is_reported_and_the_others_still_show() {
     assert_eq!(test["pending"], "pending");
     let text = setup.berth(&["status", "--connect-timeout", "3s"]);
     assert_eq!(text.code, 2);
-    assert!(text.stdout.contains("  cluster:  unreachable: "), "{}", text.stdout);
+    assert!(
+        text.stdout.contains("  cluster:  unreachable: "),
+        "{}",
+        text.stdout
+    );
 }
 
 #[test]
@@ -240,7 +250,11 @@ fn the_release_page_is_one_self_contained_file_a_browser_shows() {
     }
     assert!(html.contains("name=\"viewport\""), "{html}");
     let Some(chromium) = chromium() else {
-        // .ci/run installs it; a developer's machine may not have it.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must check the page in chromium (.ci/run installs it)"
+        );
+        // .ci/run installs it (in CI its absence fails); a developer's machine may not have it.
         eprintln!("chromium is not installed: the page was not checked in a browser");
         return;
     };
@@ -303,7 +317,11 @@ fn drift_is_none_after_apply_then_shows_edits_and_orphans_and_fails_unreachable(
     setup.apply("test");
     let drift = setup.berth(&["drift", "-c", "test"]);
     assert_eq!(drift.code, 0, "{}\n{}", drift.stdout, drift.stderr);
-    assert!(drift.stdout.contains("the cluster holds releases/test"), "{}", drift.stdout);
+    assert!(
+        drift.stdout.contains("the cluster holds releases/test"),
+        "{}",
+        drift.stdout
+    );
 
     setup.test.kubectl(&[
         "--context",
@@ -342,8 +360,18 @@ fn drift_is_none_after_apply_then_shows_edits_and_orphans_and_fails_unreachable(
     assert_eq!(report["orphans"], json!(["shop/ConfigMap/left-over"]));
     let markdown = setup.berth(&["drift", "-c", "test", "-o", "markdown"]);
     assert_eq!(markdown.code, 1);
-    assert!(markdown.stdout.contains("| `shop/Deployment.apps/web` | update |"), "{}", markdown.stdout);
-    assert!(markdown.stdout.contains("- `shop/ConfigMap/left-over`"), "{}", markdown.stdout);
+    assert!(
+        markdown
+            .stdout
+            .contains("| `shop/Deployment.apps/web` | update |"),
+        "{}",
+        markdown.stdout
+    );
+    assert!(
+        markdown.stdout.contains("- `shop/ConfigMap/left-over`"),
+        "{}",
+        markdown.stdout
+    );
 
     setup.point_prod_at("http://127.0.0.1:9");
     setup.release("prod");
@@ -369,7 +397,10 @@ fn drift_of_a_large_unchanged_release_costs_a_handful_of_requests() {
             format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{i}\n  namespace: many\ndata:\n  n: \"{i}\"\n"),
         ));
     }
-    let files: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
     let repos = GitRepos::with_files(&files);
     repos.git(&["checkout", "-q", "-b", "feature/x"]);
     let setup = Channels {
@@ -427,7 +458,12 @@ fn history_lists_three_applies_newest_first() {
     for entry in &applied {
         assert_eq!(entry["applied"]["result"], "succeeded");
         assert_eq!(entry["applied"]["appliedBy"], "tester@testhost");
-        assert!(entry["applied"]["appliedAt"].as_str().unwrap().ends_with('Z'));
+        assert!(
+            entry["applied"]["appliedAt"]
+                .as_str()
+                .unwrap()
+                .ends_with('Z')
+        );
     }
     let text = setup.repos.berth(&["history", "-c", "test", "-n", "2"]);
     text.succeeds();

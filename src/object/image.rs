@@ -41,8 +41,10 @@ pub fn collect(object: &serde_json::Value, images: &mut Vec<String>) {
     match object {
         Value::Object(fields) => {
             for (key, value) in fields {
-                if let ("containers" | "initContainers" | "ephemeralContainers", Value::Array(list)) =
-                    (key.as_str(), value)
+                if let (
+                    "containers" | "initContainers" | "ephemeralContainers",
+                    Value::Array(list),
+                ) = (key.as_str(), value)
                 {
                     images.extend(
                         list.iter()

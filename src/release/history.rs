@@ -1,8 +1,8 @@
 //! A channel's releases, newest first: the release branch's log (each commit a release, with the
 //! source it was rendered from) and the git notes apply leaves on the releases it applied.
 
-use super::notes::{self, Note};
 use super::Release;
+use super::notes::{self, Note};
 use crate::error::Problem;
 use crate::tree::SourceInfo;
 use git2::Repository;

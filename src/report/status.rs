@@ -130,11 +130,7 @@ pub fn status_markdown(status: &Status) -> String {
     out.push_str("| channel | release | applied | drift | next |\n|:--|:--|:--|:--|:--|\n");
     for channel in &status.channels {
         let release = match &channel.tip {
-            Some(tip) => format!(
-                "`{}` ({})",
-                short_id(&tip.commit),
-                channel.pending.as_str()
-            ),
+            Some(tip) => format!("`{}` ({})", short_id(&tip.commit), channel.pending.as_str()),
             None => "no release branch".into(),
         };
         let applied = match &channel.cluster {
@@ -196,8 +192,11 @@ pub fn status_markdown(status: &Status) -> String {
 pub fn status_html(status: &Status) -> String {
     let mut env = minijinja::Environment::new();
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
-    env.add_template("status.html.j2", include_str!("../../templates/status.html.j2"))
-        .expect("berth's own template parses");
+    env.add_template(
+        "status.html.j2",
+        include_str!("../../templates/status.html.j2"),
+    )
+    .expect("berth's own template parses");
     let link = |commit: &str| {
         status
             .repository_url
@@ -236,7 +235,9 @@ pub fn status_html(status: &Status) -> String {
                     "result_class": result_class(a.result),
                     "at": a.applied_at,
                     "by": a.applied_by,
-                    "run": a.run,
+                    // A record anyone could write: only web addresses become links.
+                    "run": a.run.as_deref().filter(|r| is_web_address(r)),
+                    "run_text": a.run.as_deref().filter(|r| !is_web_address(r)),
                 })),
                 "source": source_commit.map(short_id),
                 "source_url": source_commit.and_then(link),
@@ -281,6 +282,10 @@ pub fn status_html(status: &Status) -> String {
         .expect("berth's own template renders")
 }
 
+fn is_web_address(url: &str) -> bool {
+    url.starts_with("https://") || url.starts_with("http://")
+}
+
 pub fn history_json(entries: &[Entry]) -> String {
     pretty(&entries)
 }
@@ -291,10 +296,7 @@ pub fn history_text(channel: &str, entries: &[Entry]) -> String {
         let applied = match &entry.applied {
             None => "not applied".to_string(),
             Some(note) => {
-                let mut text = note
-                    .result
-                    .map_or("applied", |r| r.as_str())
-                    .to_string();
+                let mut text = note.result.map_or("applied", |r| r.as_str()).to_string();
                 if let Some(at) = &note.applied_at {
                     text.push_str(&format!(" at {at}"));
                 }
@@ -381,5 +383,88 @@ pub fn drift(plan: &Plan, drift: &Drift, format: super::Format) -> String {
             }
             out
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::release::outcome::ApplyResult;
+    use crate::status::{AppStatus, Applied, ChannelStatus, Promotion};
+    use crate::tree::SourceInfo;
+
+    fn hostile() -> Status {
+        let evil = "<script>alert(1)</script>\"'&";
+        Status {
+            project: "acme.shop".into(),
+            repository_url: Some("https://github.com/acme/shop".into()),
+            channels: vec![ChannelStatus {
+                channel: "test".into(),
+                release_branch: "releases/test".into(),
+                tip: None,
+                cluster: ClusterState::Reached {
+                    server: "https://k8s".into(),
+                    applied: Some(Applied {
+                        release: "0123456789abcdef".into(),
+                        source: SourceInfo {
+                            commit: Some("fedcba9876543210".into()),
+                            branch: Some(evil.into()),
+                        },
+                        applied_at: "2026-11-29T22:00:00Z".into(),
+                        applied_by: evil.into(),
+                        run: Some(format!("javascript:{evil}")),
+                        result: ApplyResult::Succeeded,
+                    }),
+                },
+                pending: Pending::NoRelease,
+                apps: [(
+                    evil.to_string(),
+                    AppStatus {
+                        images: vec![evil.into()],
+                        differs_from_next: Some(true),
+                    },
+                )]
+                .into(),
+                drift: DriftState::Error {
+                    reason: evil.into(),
+                },
+                promotes_to: Some(Promotion {
+                    channel: "prod".into(),
+                    behind: Some(2),
+                    compare_url: None,
+                }),
+            }],
+        }
+    }
+
+    #[test]
+    fn the_release_page_escapes_every_value_and_loads_nothing() {
+        let html = status_html(&hostile());
+        assert!(!html.contains("<script"), "{html}");
+        assert!(!html.contains("alert(1)</"), "{html}");
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"),
+            "{html}"
+        );
+        for external in ["<link", " src=", "@import", "url("] {
+            assert!(!html.contains(external), "{external}: {html}");
+        }
+        assert!(html.contains("needs promotion"));
+        // `/` is escaped too; the browser reads the entity back.
+        assert!(
+            html.contains("href=\"https:&#x2f;&#x2f;github.com&#x2f;acme&#x2f;shop&#x2f;commit&#x2f;fedcba9876543210\""),
+            "{html}"
+        );
+        assert!(!html.contains("href=\"javascript"), "{html}");
+    }
+
+    #[test]
+    fn markdown_cells_hold_no_pipes_or_newlines() {
+        let mut status = hostile();
+        status.channels[0].drift = DriftState::Error {
+            reason: "a | b\n  hint: c".into(),
+        };
+        let markdown = status_markdown(&status);
+        assert!(markdown.contains("error: a \\| b; hint: c"), "{markdown}");
     }
 }

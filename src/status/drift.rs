@@ -4,16 +4,16 @@
 //! are in no release are orphans. Nothing is written.
 
 use crate::cluster::{Cluster, ClusterOptions, block_on, inspect, plan};
-use crate::error::Problem;
-use crate::release::Release;
-use git2::{Oid, Repository};
-use std::path::Path;
 use crate::config::{Channel, Config};
+use crate::error::Problem;
 use crate::object::{ObjectKey, TreeObject};
 use crate::plan::{Action, ObjectChange};
+use crate::release::Release;
 use crate::release::record::{self, Record};
+use git2::{Oid, Repository};
 use serde::Serialize;
 use std::collections::BTreeSet;
+use std::path::Path;
 
 /// What differs between the release and the cluster.
 #[derive(Debug, Clone, Serialize)]

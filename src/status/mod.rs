@@ -322,11 +322,8 @@ pub fn status(repo: &Repository, options: &Options<'_>) -> Result<Status, Proble
             continue;
         };
         let next = options.channels.iter().position(|c| c.name == next_name);
-        let next_local = match next {
-            Some(n) => Some(&locals[n]),
-            // Not asked for: its release branch still says what it holds.
-            None => None,
-        };
+        // A next channel not asked for (`-c`) is not compared: nothing is known of it.
+        let next_local = next.map(|n| &locals[n]);
         let mut apps = apps_of(&locals[i]);
         if let Some(next_local) = next_local.filter(|l| l.tip.is_some()) {
             let theirs = files_by_app(&next_local.tree, &next_local.objects);
@@ -480,7 +477,10 @@ pub fn web_url(url: &str) -> Option<String> {
         rest.split_once('/')?
     } else {
         let (user_host, path) = url.split_once(':')?;
-        (user_host.rsplit_once('@').map_or(user_host, |(_, h)| h), path)
+        (
+            user_host.rsplit_once('@').map_or(user_host, |(_, h)| h),
+            path,
+        )
     };
     let host = host.split(':').next()?;
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
