@@ -36,6 +36,7 @@ pub mod diff;
 
 pub mod cluster;
 pub mod report;
+pub mod status;
 
 pub mod apply;
 pub mod cli;

@@ -74,8 +74,12 @@ const LAYERS: &[(&str, &str)] = &[
         "the live cluster: connect, discover, dry-run plan, the live diff",
     ),
     (
+        "status",
+        "what runs where, history and drift: reads git, the release module and the live-diff machinery; writes nothing",
+    ),
+    (
         "report",
-        "one printer per output format, for plans and apply reports",
+        "one printer per output format, for plans, apply reports and status",
     ),
     ("apply", "carries a release out on the cluster"),
     ("cli", "parses flags into library calls and prints: the top"),

@@ -12,5 +12,6 @@ mod hostile;
 mod offline_diff;
 mod render;
 mod report;
+mod status;
 mod support;
 mod tour;

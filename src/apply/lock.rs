@@ -51,8 +51,16 @@ pub fn identity(ci: &CiEnv) -> String {
             ci.job.as_deref().unwrap_or_default(),
             ci.run_attempt.as_deref().unwrap_or("1")
         ),
-        None => format!(
-            "{}@{} (pid {pid}, {nonce:08x})",
+        None => format!("{} (pid {pid}, {nonce:08x})", person(ci)),
+    }
+}
+
+/// Who applies, for people: the CI run's actor, else user@host.
+pub fn person(ci: &CiEnv) -> String {
+    match (&ci.run_url, &ci.actor) {
+        (Some(_), actor) => actor.as_deref().unwrap_or("github-actions").to_string(),
+        (None, _) => format!(
+            "{}@{}",
             ci.user.as_deref().unwrap_or("someone"),
             ci.host.as_deref().unwrap_or("localhost")
         ),

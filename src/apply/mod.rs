@@ -128,7 +128,17 @@ pub fn apply_release(
         if let Some(remote) = &request.push_notes {
             notes::fetch(&workdir, remote, &channel.name)?;
         }
-        notes::write(&repo, &channel.name, release.commit, &notes::text(&report))?;
+        let applied = notes::Applied {
+            by: &lock::person(&request.ci),
+            at: &k8s_openapi::jiff::Timestamp::now().to_string(),
+            run: request.ci.run_url.as_deref(),
+        };
+        notes::write(
+            &repo,
+            &channel.name,
+            release.commit,
+            &notes::text(&report, &applied),
+        )?;
         if let Some(remote) = &request.push_notes {
             notes::push(&workdir, remote, &channel.name)?;
         }
@@ -314,9 +324,8 @@ async fn apply_locked(
     })
 }
 
-/// The channel's objects against the cluster (and what left the release against its record).
-/// Objects whose live state already matches are known without asking: one LIST per kind
-/// replaces a GET and a dry run each, so an unchanged re-apply costs a handful of requests.
+/// The channel's objects against the cluster (and what left the release against its record),
+/// the unchanged ones known from one labelled LIST per kind.
 async fn plan_changes(
     cluster: &Cluster,
     objects: &[TreeObject],
@@ -331,26 +340,6 @@ async fn plan_changes(
         options.concurrency,
     )
     .await;
-    let mut known = Vec::new();
-    let mut ask = Vec::new();
-    for object in objects {
-        let current = live.get(&object.key);
-        let desired = desired_for_apply(&object.body, current, &options.ignore);
-        match current {
-            Some(current) if inspect::unchanged(&desired, current) => {
-                known.push(ObjectChange::new(
-                    object.key.clone(),
-                    object.app.clone(),
-                    Action::Unchanged,
-                ));
-            }
-            _ => ask.push(object.clone()),
-        }
-    }
-    let gone: Vec<TreeObject> = plan::left_release(cluster, objects, inventory)
-        .into_iter()
-        .cloned()
-        .collect();
     let plan_options = plan::Options {
         project: &options.project,
         channel: &options.channel,
@@ -361,10 +350,7 @@ async fn plan_changes(
         concurrency: options.concurrency,
         context_lines: 0,
     };
-    let mut changes = plan::plan(cluster, &ask, &gone, &plan_options).await;
-    changes.extend(known);
-    changes.sort_by(|a, b| a.key.cmp(&b.key));
-    changes
+    plan::plan_listed(cluster, objects, inventory, &live, &plan_options).await
 }
 
 /// Refuse to prune more than the configured share of the last release, or all of it. The share

@@ -47,8 +47,72 @@ pub enum Command {
     /// Post a Markdown report made earlier (`diff -o markdown --out F`) as the pull request's
     /// comment for the channel, replacing berth's earlier one.
     Comment(CommentArgs),
+    /// What runs where: per channel, the release, what the cluster last applied, drift,
+    /// images per app, and how far the next channel is behind.
+    Status(StatusArgs),
+    /// A channel's releases, newest first: when each was applied, by whom, and how it went.
+    History(HistoryArgs),
+    /// Compare the channel's release with the live cluster: objects changed by someone else,
+    /// and objects labelled for the channel that are in no release. Exit 0 none, 1 drift, 2 error.
+    Drift(DriftArgs),
     /// Print the JSON Schema of berth.yaml (for editors).
     Schema,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// Channel (repeatable; default: all).
+    #[arg(short = 'c', long = "channel", value_name = "CHANNEL")]
+    pub channels: Vec<String>,
+    #[arg(short = 'o', long, value_enum, default_value_t = StatusFormat::Text)]
+    pub output: StatusFormat,
+    /// Write the report to FILE instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Do not compare each cluster with its release (fewer requests).
+    #[arg(long)]
+    pub no_drift_check: bool,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusFormat {
+    Text,
+    Markdown,
+    Json,
+    /// One self-contained page (no scripts, no external assets).
+    Html,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct HistoryArgs {
+    /// The channel.
+    #[arg(short = 'c', long = "channel", value_name = "CHANNEL")]
+    pub channel: String,
+    /// At most N releases.
+    #[arg(short = 'n', long, default_value_t = 20, value_name = "N")]
+    pub limit: usize,
+    #[arg(short = 'o', long, value_enum, default_value_t = OutcomeFormat::Text)]
+    pub output: OutcomeFormat,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DriftArgs {
+    /// The channel.
+    #[arg(short = 'c', long = "channel", value_name = "CHANNEL")]
+    pub channel: String,
+    /// Markdown is an issue body.
+    #[arg(short = 'o', long, value_enum, default_value_t = ReportFormat::Text)]
+    pub output: ReportFormat,
+    /// Write the report to FILE instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Lines of context around each change, as `diff -U`.
+    #[arg(short = 'U', long, default_value_t = crate::diff::DEFAULT_CONTEXT, value_name = "N")]
+    pub unified: usize,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 #[derive(Debug, clap::Args)]

@@ -75,6 +75,18 @@ pub fn run(cli: Cli, ci: &CiEnv) -> Result<u8, Problems> {
             apply_command(&config, args, ci)
         }
         Command::Comment(args) => comment::comment_command(args, ci),
+        Command::Status(args) => {
+            let (config, _) = load_config(&cli)?;
+            status_command(&config, args)
+        }
+        Command::History(args) => {
+            let (config, _) = load_config(&cli)?;
+            history_command(&config, args)
+        }
+        Command::Drift(args) => {
+            let (config, _) = load_config(&cli)?;
+            drift_command(&config, args)
+        }
         Command::Diff(args) => {
             if args.split && args.out.is_none() && !args.github.comment {
                 return Err(Problem::new("--split writes numbered parts: where to?")
@@ -438,4 +450,83 @@ fn apply_command(config: &Config, args: &ApplyArgs, ci: &CiEnv) -> Result<u8, Pr
         OutcomeFormat::Text => report::apply::text(&report),
     })?;
     Ok(report.exit_code())
+}
+
+/// Write `text` to `out`, or print it.
+fn emit(out: Option<&Path>, text: &str) -> Result<(), Problems> {
+    match out {
+        Some(file) => std::fs::write(file, text).map_err(|e| {
+            Problem::new(format!("cannot write the report: {e}"))
+                .in_file(file)
+                .into()
+        }),
+        None => print(text),
+    }
+}
+
+fn status_command(config: &Config, args: &StatusArgs) -> Result<u8, Problems> {
+    let repo = crate::git::open(&config.root)?;
+    let cluster = ClusterOptions::from(&args.cluster);
+    let options = crate::status::Options {
+        config,
+        channels: config.select_channels(&args.channels)?,
+        cluster: &cluster,
+        remote: REMOTE,
+        drift_check: !args.no_drift_check,
+    };
+    let status = crate::status::status(&repo, &options)?;
+    let text = match args.output {
+        StatusFormat::Text => report::status::status_text(&status),
+        StatusFormat::Markdown => report::status::status_markdown(&status),
+        StatusFormat::Json => report::status::status_json(&status),
+        StatusFormat::Html => report::status::status_html(&status),
+    };
+    emit(args.out.as_deref(), &text)?;
+    Ok(status.exit_code())
+}
+
+fn history_command(config: &Config, args: &HistoryArgs) -> Result<u8, Problems> {
+    let channel = config.select_channels(std::slice::from_ref(&args.channel))?[0];
+    let repo = crate::git::open(&config.root)?;
+    let entries = match crate::release::tip(&repo, channel, REMOTE)? {
+        Some(tip) => crate::release::history::history(&repo, &channel.name, &tip, args.limit)?,
+        None => Vec::new(),
+    };
+    print(&match args.output {
+        OutcomeFormat::Json => report::status::history_json(&entries),
+        OutcomeFormat::Text => report::status::history_text(&channel.name, &entries),
+    })?;
+    Ok(exit::OK)
+}
+
+fn drift_command(config: &Config, args: &DriftArgs) -> Result<u8, Problems> {
+    let channel = config.select_channels(std::slice::from_ref(&args.channel))?[0];
+    let repo = crate::git::open(&config.root)?;
+    let tip = crate::release::resolve(&repo, channel, None, REMOTE)?;
+    let cluster = ClusterOptions::from(&args.cluster);
+    let checked =
+        crate::status::drift::run(config, channel, repo.path(), &tip, &cluster, args.unified)?;
+    let drift = checked.drift;
+    let plan = crate::plan::Plan {
+        channel: channel.name.clone(),
+        base: checked.cluster,
+        target: format!(
+            "{} ({})",
+            checked.release.name,
+            short_id(&checked.release.commit.to_string())
+        ),
+        source_commit: checked.source_commit,
+        objects: drift.changed.clone(),
+    };
+    emit(
+        args.out.as_deref(),
+        &report::status::drift(&plan, &drift, report::Format::from(args.output)),
+    )?;
+    Ok(if drift.errors() > 0 {
+        exit::ERROR
+    } else if drift.is_none() {
+        exit::OK
+    } else {
+        exit::CHANGES
+    })
 }

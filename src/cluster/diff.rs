@@ -80,10 +80,7 @@ pub fn diff(
             context_lines: *context_lines,
         };
         let objects = plan::plan(&live, &desired, &previous, &plan_options).await;
-        let base = match &live.context {
-            Some(context) => format!("the cluster ({context})"),
-            None => format!("the cluster at {}", live.server),
-        };
+        let base = live.describe();
         Ok(Plan {
             channel: channel.name.clone(),
             base,

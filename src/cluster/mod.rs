@@ -93,6 +93,14 @@ impl Cluster {
         })
     }
 
+    /// The cluster as reports name it: by context, else by address.
+    pub fn describe(&self) -> String {
+        match &self.context {
+            Some(context) => format!("the cluster ({context})"),
+            None => format!("the cluster at {}", self.server),
+        }
+    }
+
     /// Discover again, e.g. after CRDs were created.
     pub async fn refresh(&mut self) -> Result<(), Problem> {
         self.discovery = discover(&self.client)

@@ -2,7 +2,7 @@
 //! dry run compared with the live object; for each object that left the release, a prune
 //! preview. Requests run in parallel, bounded.
 
-use super::{Cluster, Refusal, adopt, explain};
+use super::{Cluster, Refusal, adopt, explain, inspect};
 use crate::diff::{normalize, unified};
 use crate::ignore::{IgnoreRule, apply_ignore_rules, desired_for_apply};
 use crate::object::{
@@ -14,7 +14,7 @@ use crate::secret::{mask_secret_pair, scrub};
 use futures_util::StreamExt;
 use kube::api::{Patch, PatchParams};
 use serde_json::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 /// How a plan marks an object taken over from client-side `kubectl apply`.
 pub const ADOPTED_NOTE: &str = "adopted from kubectl apply: its fields pass to berth, and those this release leaves out are removed";
@@ -105,6 +105,42 @@ pub async fn plan(
         .filter_map(|c| async move { c })
         .collect()
         .await;
+    changes.sort_by(|a, b| a.key.cmp(&b.key));
+    changes
+}
+
+/// [`plan`], with the objects whose live state (`live`, from [`super::inspect::list_live`])
+/// already matches known without asking: one LIST per kind replaces a GET and a dry run each,
+/// so an unchanged release costs a handful of requests.
+pub async fn plan_listed(
+    cluster: &Cluster,
+    target: &[TreeObject],
+    previous: &[TreeObject],
+    live: &HashMap<ObjectKey, Value>,
+    options: &Options<'_>,
+) -> Vec<ObjectChange> {
+    let mut known = Vec::new();
+    let mut ask = Vec::new();
+    for object in target {
+        let current = live.get(&object.key);
+        let desired = desired_for_apply(&object.body, current, options.ignore);
+        match current {
+            Some(current) if inspect::unchanged(&desired, current) => {
+                known.push(ObjectChange::new(
+                    object.key.clone(),
+                    object.app.clone(),
+                    Action::Unchanged,
+                ));
+            }
+            _ => ask.push(object.clone()),
+        }
+    }
+    let gone: Vec<TreeObject> = left_release(cluster, target, previous)
+        .into_iter()
+        .cloned()
+        .collect();
+    let mut changes = plan(cluster, &ask, &gone, options).await;
+    changes.extend(known);
     changes.sort_by(|a, b| a.key.cmp(&b.key));
     changes
 }

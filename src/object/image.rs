@@ -34,6 +34,32 @@ pub fn tag_of(image: &str) -> Option<&str> {
         .map(|i| &without_digest[last_slash + i + 1..])
 }
 
+/// Add the image of every container of `object` (of any kind: pods, pod templates, jobs, custom
+/// resources that embed them) to `images`.
+pub fn collect(object: &serde_json::Value, images: &mut Vec<String>) {
+    use serde_json::Value;
+    match object {
+        Value::Object(fields) => {
+            for (key, value) in fields {
+                if let (
+                    "containers" | "initContainers" | "ephemeralContainers",
+                    Value::Array(list),
+                ) = (key.as_str(), value)
+                {
+                    images.extend(
+                        list.iter()
+                            .filter_map(|c| c["image"].as_str())
+                            .map(str::to_string),
+                    );
+                }
+                collect(value, images);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| collect(item, images)),
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,7 @@
 //! first), what was applied to it and how that went (the record in the cluster and the note in
 //! git), as typed outcomes. diff, apply and the coming status, promote, rollback and drift use it.
 
+pub mod history;
 pub mod notes;
 pub mod outcome;
 pub mod record;

@@ -5,6 +5,7 @@
 
 pub mod apply;
 mod markdown;
+pub mod status;
 
 pub use markdown::{MIN_CHARS, markdown, markdown_failure, markdown_limited, markdown_parts};
 
