@@ -34,6 +34,32 @@ pub fn tag_of(image: &str) -> Option<&str> {
         .map(|i| &without_digest[last_slash + i + 1..])
 }
 
+/// Visit `image:` of every container, init container and ephemeral container, wherever the
+/// pod spec sits (Deployment, CronJob, Pod, custom resources).
+pub fn visit_images(value: &mut serde_json::Value, visit: &mut impl FnMut(&mut String)) {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map.iter_mut() {
+                let is_container_list = matches!(
+                    key.as_str(),
+                    "containers" | "initContainers" | "ephemeralContainers"
+                );
+                if let (true, Value::Array(containers)) = (is_container_list, &mut *child) {
+                    for container in containers.iter_mut() {
+                        if let Some(Value::String(image)) = container.get_mut("image") {
+                            visit(image);
+                        }
+                    }
+                }
+                visit_images(child, visit);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| visit_images(v, visit)),
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,10 +13,15 @@ pub fn notes_ref(channel: &str) -> String {
 
 /// The note of an apply: its result and counts.
 pub fn text(report: &Report) -> String {
-    format!(
+    let mut text = format!(
         "berth apply {}: {}\n\n{}\n",
         report.channel, report.result, report.summary
-    )
+    );
+    // Recorded with the release, so a chat that missed it is known later.
+    for notification in &report.notifications {
+        text.push_str(&format!("{notification}\n"));
+    }
+    text
 }
 
 /// Add (or replace) the note of `commit` under `refs/notes/berth/<channel>`.
