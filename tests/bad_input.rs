@@ -905,3 +905,110 @@ fn a_github_api_url_that_is_not_http() {
         "hint:",
     ]);
 }
+
+/// berth.yaml with one external Secret of `web`, its keys as given.
+fn secret_repo(keys: &str) -> tempfile::TempDir {
+    repo(&[
+        (
+            "berth.yaml",
+            &format!(
+                "apps:\n  web:\n    driver: manifests\n    path: m\n    secrets:\n      db:\n        keys:\n{keys}channels:\n  test: {{}}\n"
+            ),
+        ),
+        ("m/x.yaml", ONE_CONFIG_MAP),
+    ])
+}
+
+#[test]
+fn a_secret_key_with_two_sources_or_none() {
+    let r = secret_repo("          password: {env: A, file: /run/a}\n");
+    render(r.path()).fails_with(&[
+        "berth.yaml:8",
+        "Secret `db`, key `password`: give exactly one source",
+        "hint:",
+    ]);
+    let r = secret_repo("          password: {}\n");
+    render(r.path()).fails_with(&["berth.yaml:8", "exactly one source"]);
+    assert!(!r.path().join("out").exists());
+}
+
+#[test]
+fn a_secret_file_inside_the_repository_is_refused() {
+    let r = secret_repo("          password: {file: m/x.yaml}\n");
+    render(r.path()).fails_with(&[
+        "berth.yaml:8",
+        "is in the repository or not an absolute path",
+        "hint:",
+        "sops",
+    ]);
+    // An absolute path into the repository is refused as well.
+    let r = repo(&[("m/x.yaml", ONE_CONFIG_MAP)]);
+    let own = r.path().canonicalize().unwrap().join("m/x.yaml");
+    let keys = format!("          password: {{file: {}}}\n", own.display());
+    let text = std::fs::read_to_string(secret_repo(&keys).path().join("berth.yaml")).unwrap();
+    write_files(r.path(), &[("berth.yaml", &text)]);
+    render(r.path()).fails_with(&["berth.yaml:8", "is in the repository"]);
+}
+
+#[test]
+fn a_bad_secret_key_name_format_or_missing_sops_file() {
+    let r = secret_repo("          \"pass word\": {env: A}\n");
+    render(r.path()).fails_with(&["berth.yaml:8", "the key is invalid", "hint:"]);
+    let r = secret_repo("          password: {env: A, format: json}\n");
+    render(r.path()).fails_with(&["berth.yaml:8", "`format` applies only to `command`"]);
+    let r = secret_repo("          password: {sops: secrets/db.enc.yaml}\n");
+    render(r.path()).fails_with(&["berth.yaml:8", "secrets/db.enc.yaml does not exist"]);
+    let r = secret_repo("          password: {command: [vault], timeout: soon}\n");
+    render(r.path()).fails_with(&["berth.yaml:8", "timeout `soon` is not a duration"]);
+}
+
+#[test]
+fn an_inline_secret_beside_an_external_one_of_the_same_name() {
+    let r = repo(&[
+        (
+            "berth.yaml",
+            "apps:\n  web:\n    driver: manifests\n    path: m\n    secrets:\n      db:\n        keys:\n          password: {env: A}\nchannels:\n  test: {}\n",
+        ),
+        (
+            "m/db.yaml",
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n",
+        ),
+    ]);
+    render(r.path()).fails_with(&["Secret", "db", "rendered twice", "hint:"]);
+}
+
+#[test]
+fn a_secret_variant_for_a_channel_that_does_not_release_the_app() {
+    let r = repo(&[
+        (
+            "berth.yaml",
+            "apps:\n  web:\n    driver: manifests\n    path: m\n    secrets:\n      db:\n        keys:\n          password: {env: A}\n        channels:\n          prod:\n            keys:\n              password: {env: B}\nchannels:\n  test: {}\n",
+        ),
+        ("m/x.yaml", ONE_CONFIG_MAP),
+    ]);
+    render(r.path()).fails_with(&[
+        "berth.yaml:10",
+        "channel `prod`, which does not release the app",
+        "hint:",
+    ]);
+    let r = secret_repo(
+        "          password: {env: A}\n        channels:\n          test:\n            channels:\n              test: {}\n",
+    );
+    render(r.path()).fails_with(&["berth.yaml:10", "has `channels:` of its own", "hint:"]);
+}
+
+#[test]
+fn a_notification_with_a_url_instead_of_a_variable_name() {
+    let r = repo(&[
+        (
+            "berth.yaml",
+            "apps:\n  web:\n    driver: manifests\n    path: m\nchannels:\n  test:\n    notify:\n      - slack: {webhookEnv: \"https://hooks.slack.com/services/T/B/x\"}\n",
+        ),
+        ("m/x.yaml", ONE_CONFIG_MAP),
+    ]);
+    render(r.path()).fails_with(&[
+        "berth.yaml:8",
+        "is not an environment variable name",
+        "hint:",
+    ]);
+}

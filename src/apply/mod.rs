@@ -14,6 +14,7 @@ use crate::config::{Channel, Config};
 use crate::error::{Problem, Problems, kube_error};
 use crate::git;
 use crate::ignore::{IgnoreRule, desired_for_apply, is_ignored_anywhere};
+use crate::notify;
 use crate::object::{
     FIELD_MANAGER, LABEL_CHANNEL, LABEL_PROJECT, ObjectKey, PRUNE_ANNOTATION, TreeObject, group_of,
 };
@@ -91,7 +92,9 @@ pub fn apply_release(
     let repo = git::open(&config.root)?;
     let release = release::resolve(&repo, channel, request.rev.as_deref(), &request.remote)?;
     let tree = release.tree(&repo)?;
-    let objects = tree.objects()?;
+    let mut objects = tree.objects()?;
+    // Every value is read before the cluster is reached: a failing source writes nothing.
+    let filled = crate::secret::external::fill(&mut objects, &config.external_secrets(channel));
     let source = tree.manifest()?.map(|m| m.source).unwrap_or_default();
     let options = Options {
         project: config.project.clone(),
@@ -113,16 +116,46 @@ pub fn apply_release(
         ignore: config.ignore.clone(),
         ci: request.ci.clone(),
     };
-    let report = block_on(async {
-        let mut cluster = Cluster::connect(&request.cluster.target(channel)).await?;
-        reporter.report(&Event::Started {
-            name: &release.name,
-            release: &options.release,
-            target: cluster.context.as_deref().unwrap_or(&cluster.server),
-            objects: objects.len(),
-        });
-        run(&mut cluster, &objects, &options, reporter).await
-    })?;
+    let report = filled.and_then(|()| {
+        block_on(async {
+            let mut cluster = Cluster::connect(&request.cluster.target(channel)).await?;
+            reporter.report(&Event::Started {
+                name: &release.name,
+                release: &options.release,
+                target: cluster.context.as_deref().unwrap_or(&cluster.server),
+                objects: objects.len(),
+            });
+            run(&mut cluster, &objects, &options, reporter).await
+        })
+        .map_err(Problems::from)
+    });
+    let versions = versions_of(&objects);
+    let message = |outcome| notify::Message {
+        channel: &channel.name,
+        outcome,
+        release: &options.release,
+        versions: &versions,
+        ci: &request.ci,
+    };
+    let mut report = match report {
+        Ok(report) => report,
+        Err(problems) => {
+            if !request.dry_run {
+                let why = notify::summary_of(&problems);
+                let told = message(Err(why.as_str()));
+                notify::send(&channel.notify, &told, notify::Retry::default(), reporter);
+            }
+            return Err(problems);
+        }
+    };
+    if notify::worth_telling(&report) {
+        report.notifications = notify::send(
+            &channel.notify,
+            &message(Ok(&report)),
+            notify::Retry::default(),
+            reporter,
+        );
+    }
     if !report.dry_run && report.result != ApplyResult::NoChanges {
         let workdir = repo.workdir().unwrap_or(&config.root).to_path_buf();
         if let Some(remote) = &request.push_notes {
@@ -146,6 +179,25 @@ pub fn apply_release(
     Ok(report)
 }
 
+/// Per app, the images its objects run: the versions a chat message names.
+fn versions_of(objects: &[TreeObject]) -> BTreeMap<String, Vec<String>> {
+    let mut versions: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for object in objects {
+        let Some(app) = &object.app else { continue };
+        let mut body = object.body.clone();
+        crate::object::image::visit_images(&mut body, &mut |image| {
+            versions
+                .entry(app.clone())
+                .or_default()
+                .insert(image.clone());
+        });
+    }
+    versions
+        .into_iter()
+        .map(|(app, images)| (app, images.into_iter().collect()))
+        .collect()
+}
+
 /// Apply `objects` (the release tree) to the channel.
 pub async fn run(
     cluster: &mut Cluster,
@@ -155,6 +207,21 @@ pub async fn run(
 ) -> Result<Report, Problem> {
     let client = cluster.client.clone();
     let (previous, inventory) = last_release(&client, options).await?;
+    let previous_source = previous.as_ref().and_then(|r| r.source_commit.clone());
+    let mut report = run_with(cluster, objects, options, reporter, previous, inventory).await?;
+    report.previous_source_commit = previous_source;
+    Ok(report)
+}
+
+async fn run_with(
+    cluster: &mut Cluster,
+    objects: &[TreeObject],
+    options: &Options,
+    reporter: &dyn Reporter,
+    previous: Option<record::Record>,
+    inventory: Vec<TreeObject>,
+) -> Result<Report, Problem> {
+    let client = cluster.client.clone();
     let settled = previous
         .as_ref()
         .is_some_and(|r| r.release == options.release && r.result == ApplyResult::Succeeded);
@@ -321,6 +388,9 @@ async fn apply_locked(
         summary: Summary::of(&outcomes),
         objects: outcomes,
         not_ready,
+        source_commit: options.source_commit.clone(),
+        previous_source_commit: None,
+        notifications: Vec::new(),
     })
 }
 
@@ -447,6 +517,9 @@ fn planned_report(objects: &[TreeObject], changes: &[ObjectChange], options: &Op
         summary: Summary::of(&outcomes),
         objects: outcomes,
         not_ready: Vec::new(),
+        source_commit: options.source_commit.clone(),
+        previous_source_commit: None,
+        notifications: Vec::new(),
     }
 }
 

@@ -27,7 +27,12 @@ pub fn diff(
     release: &RenderedTree,
     reporter: &dyn Reporter,
 ) -> Result<Plan, Problems> {
-    let desired = target.tree.objects()?;
+    let mut desired = target.tree.objects()?;
+    // Before the cluster is reached: a source that fails stops the diff having asked nothing.
+    crate::secret::external::fill(
+        &mut desired,
+        &options.config.external_secrets(options.channel),
+    )?;
     let release_objects = release.objects()?;
     let Options {
         config,

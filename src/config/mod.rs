@@ -4,8 +4,9 @@
 pub mod raw;
 
 use crate::error::{Location, Problem, Problems};
+use crate::secret::external::{ExternalSecret, KeySource, Source as SecretSource};
 use crate::source::{self, EntryKind, Source};
-use raw::{DriverKind, Labels, RawApp, RawChannel, RawConfig, Text};
+use raw::{DriverKind, Labels, RawApp, RawChannel, RawConfig, RawKeySource, RawNotify, Text};
 use serde_saphyr::Spanned;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -58,6 +59,8 @@ pub struct App {
     pub namespace: String,
     pub values: Vec<String>,
     pub labels: BTreeMap<String, String>,
+    /// The app's external Secrets (`secrets:`) by channel, variants merged.
+    pub secrets: BTreeMap<String, Vec<ExternalSecret>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,6 +102,23 @@ pub struct Channel {
     pub images: Vec<ImagePin>,
     pub promotes_to: Option<String>,
     pub prune: bool,
+    pub notify: Vec<Notify>,
+}
+
+/// A chat told about applies; every field but the stream and topic names an environment
+/// variable, read when the message is sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notify {
+    Slack {
+        webhook_env: String,
+    },
+    Zulip {
+        url_env: String,
+        email_env: String,
+        api_key_env: String,
+        stream: String,
+        topic: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,6 +136,15 @@ impl Config {
 
     pub fn channel(&self, name: &str) -> Option<&Channel> {
         self.channels.iter().find(|c| c.name == name)
+    }
+
+    /// The external Secrets of the channel's apps.
+    pub fn external_secrets(&self, channel: &Channel) -> Vec<ExternalSecret> {
+        self.apps
+            .iter()
+            .filter(|a| channel.apps.contains(&a.name))
+            .flat_map(|a| a.secrets.get(&channel.name).into_iter().flatten().cloned())
+            .collect()
     }
 
     /// The channels named (all when none are), each once however often it is named, or an
@@ -446,6 +475,11 @@ impl Validator<'_> {
             images,
             promotes_to: raw.promotes_to.as_ref().map(|t| t.value.clone()),
             prune: raw.prune,
+            notify: raw
+                .notify
+                .iter()
+                .map(|n| self.notify(n, &name.value))
+                .collect(),
         }
     }
 
@@ -543,12 +577,278 @@ impl Validator<'_> {
                     .unwrap_or_else(|| name.value.clone()),
             },
         };
+        let secrets = channels
+            .iter()
+            .map(|channel| {
+                let secrets = raw
+                    .secrets
+                    .iter()
+                    .filter_map(|(secret, spec)| {
+                        self.external_secret(&name.value, &namespace, secret, spec, channel)
+                    })
+                    .collect();
+                (channel.to_string(), secrets)
+            })
+            .collect();
+        for (secret, spec) in &raw.secrets {
+            for (variant, nested) in &spec.channels {
+                if !nested.channels.is_empty() {
+                    self.report(
+                        variant,
+                        format!(
+                            "the `{}` variant of Secret `{}` has `channels:` of its own",
+                            variant.value, secret.value
+                        ),
+                        "variants are one level deep: each channel's variant sits under the Secret's `channels:`",
+                    );
+                }
+            }
+            for variant in spec.channels.keys() {
+                if !channels.contains(&variant.value.as_str()) {
+                    self.report(
+                        variant,
+                        format!(
+                            "Secret `{}` of app `{}` has a variant for channel `{}`, which does not release the app",
+                            secret.value, name.value, variant.value
+                        ),
+                        &format!("channels releasing it: {}", channels.join(", ")),
+                    );
+                }
+            }
+        }
         App {
             name: name.value.clone(),
             driver,
             namespace,
             values,
             labels,
+            secrets,
+        }
+    }
+
+    /// One external Secret of `app` for `channel`, its channel variant merged; `None` (and
+    /// problems) when it is wrong. Problems are reported for the first channel only, so each
+    /// is reported once.
+    fn external_secret(
+        &mut self,
+        app: &str,
+        app_namespace: &str,
+        name: &Text,
+        raw: &raw::RawSecret,
+        channel: &str,
+    ) -> Option<ExternalSecret> {
+        let before = self.problems.len();
+        if let Err(why) = crate::object::names::check_subdomain(&name.value) {
+            self.report(
+                name,
+                format!("Secret name `{}` is invalid: {why}", name.value),
+                "lowercase letters, digits, `-` and `.`",
+            );
+        }
+        let variant = raw
+            .channels
+            .iter()
+            .find(|(c, _)| c.value == channel)
+            .map(|(_, v)| v);
+        let namespace = variant
+            .and_then(|v| v.namespace.as_ref())
+            .or(raw.namespace.as_ref());
+        if let Some(ns) = namespace {
+            self.check_dns_label(ns, "namespace");
+        }
+        let mut keys = BTreeMap::new();
+        let variant_keys = variant.into_iter().flat_map(|v| v.keys.iter());
+        for (key, source) in raw.keys.iter().chain(variant_keys) {
+            if let Some(source) = self.key_source(name, key, source) {
+                keys.insert(key.value.clone(), source);
+            }
+        }
+        if keys.is_empty() && self.problems.len() == before {
+            self.report(
+                name,
+                format!("Secret `{}` of app `{app}` has no keys", name.value),
+                "list each key and its source under `keys:`, e.g. `password: {env: DB_PASSWORD}`",
+            );
+        }
+        if self.problems.len() > before {
+            // Once for all channels: the same mistake is not reported per channel.
+            let reported: Vec<Problem> = self.problems.drain(before..).collect();
+            for problem in reported {
+                if !self.problems.contains(&problem) {
+                    self.problems.push(problem);
+                }
+            }
+            return None;
+        }
+        Some(ExternalSecret {
+            app: app.to_string(),
+            name: name.value.clone(),
+            namespace: namespace.map_or_else(|| app_namespace.to_string(), |n| n.value.clone()),
+            secret_type: variant
+                .and_then(|v| v.secret_type.clone())
+                .or_else(|| raw.secret_type.clone())
+                .unwrap_or_else(|| "Opaque".into()),
+            keys,
+            origin: self.at(name),
+        })
+    }
+
+    fn key_source(&mut self, secret: &Text, key: &Text, raw: &RawKeySource) -> Option<KeySource> {
+        let place = format!("Secret `{}`, key `{}`", secret.value, key.value);
+        if let Err(why) = crate::object::names::check_config_key(&key.value) {
+            self.report(
+                key,
+                format!("{place}: the key is invalid: {why}"),
+                "keys are letters, digits, `-`, `_` and `.`",
+            );
+            return None;
+        }
+        let given = [
+            raw.env.is_some(),
+            raw.file.is_some(),
+            raw.command.is_some(),
+            raw.sops.is_some(),
+        ];
+        if given.iter().filter(|g| **g).count() != 1 {
+            self.report(
+                key,
+                format!("{place}: give exactly one source of env, file, command and sops"),
+                "e.g. `password: {env: DB_PASSWORD}` or `password: {command: [vault, kv, get, -field=password, secret/db]}`",
+            );
+            return None;
+        }
+        let timeout = match &raw.timeout {
+            None => crate::secret::external::DEFAULT_TIMEOUT,
+            Some(text) => match humantime::parse_duration(text) {
+                Ok(timeout) if !timeout.is_zero() => timeout,
+                _ => {
+                    self.report(
+                        key,
+                        format!("{place}: timeout `{text}` is not a duration"),
+                        "e.g. `timeout: 10s`",
+                    );
+                    return None;
+                }
+            },
+        };
+        if raw.format.is_some() && raw.command.is_none() {
+            self.report(
+                key,
+                format!("{place}: `format` applies only to `command`"),
+                "sops files are read in the format of their extension",
+            );
+            return None;
+        }
+        if raw.key.is_some() && raw.format.is_none() && raw.sops.is_none() {
+            self.report(
+                key,
+                format!("{place}: `key` needs a source that gives a map"),
+                "add `format: json|yaml|dotenv` to the command, or use sops",
+            );
+            return None;
+        }
+        let source = if let Some(name) = &raw.env {
+            if name.is_empty() || name.contains('=') || name.contains('\0') {
+                self.report(
+                    key,
+                    format!("{place}: `{name}` is not an environment variable name"),
+                    "e.g. `env: DB_PASSWORD`",
+                );
+                return None;
+            }
+            SecretSource::Env(name.clone())
+        } else if let Some(path) = &raw.file {
+            let path = std::path::PathBuf::from(path);
+            // The repository is the git work tree around berth.yaml, else its directory.
+            let root = self.root();
+            let root = git2::Repository::discover(&root)
+                .ok()
+                .and_then(|r| r.workdir().map(Path::to_path_buf))
+                .unwrap_or(root)
+                .canonicalize()
+                .ok();
+            let full = path.canonicalize().unwrap_or_else(|_| path.clone());
+            let inside = root.is_some_and(|root| full.starts_with(root));
+            if !path.is_absolute() || inside {
+                self.report(
+                    key,
+                    format!("{place}: file {} is in the repository or not an absolute path", path.display()),
+                    "a secret file lives outside the repository (e.g. /run/secrets/db); for an encrypted file in the repository use `sops:`",
+                );
+                return None;
+            }
+            SecretSource::File(path)
+        } else if let Some(argv) = &raw.command {
+            if argv.first().is_none_or(|p| p.trim().is_empty()) {
+                self.report(
+                    key,
+                    format!("{place}: the command is empty"),
+                    "name a program and its arguments: `command: [vault, kv, get, ...]`",
+                );
+                return None;
+            }
+            SecretSource::Command {
+                argv: argv.clone(),
+                format: raw.format,
+                timeout,
+                dir: self.root(),
+            }
+        } else {
+            let path = raw.sops.as_deref().unwrap_or_default();
+            let at = Text {
+                value: path.to_string(),
+                referenced: key.referenced,
+                defined: key.defined,
+            };
+            let checked = self.file_path(&at, &[], EntryKind::File)?;
+            SecretSource::Sops {
+                file: self.root().join(&checked),
+                shown: checked,
+                timeout,
+            }
+        };
+        Some(KeySource {
+            source,
+            entry: raw.key.clone(),
+        })
+    }
+
+    /// The directory of berth.yaml.
+    fn root(&self) -> PathBuf {
+        self.file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."))
+    }
+
+    fn notify(&mut self, raw: &RawNotify, channel: &str) -> Notify {
+        let mut env = |text: &Text| {
+            let valid = !text.value.is_empty()
+                && text
+                    .value
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                self.report(
+                    text,
+                    format!("`{}` is not an environment variable name", text.value),
+                    "name the variable holding the URL or key (e.g. SLACK_WEBHOOK_URL), never the URL itself",
+                );
+            }
+            text.value.clone()
+        };
+        match raw {
+            RawNotify::Slack(slack) => Notify::Slack {
+                webhook_env: env(&slack.webhook_env),
+            },
+            RawNotify::Zulip(zulip) => Notify::Zulip {
+                url_env: env(&zulip.url_env),
+                email_env: env(&zulip.email_env),
+                api_key_env: env(&zulip.api_key_env),
+                stream: zulip.stream.clone(),
+                topic: zulip.topic.clone().unwrap_or_else(|| channel.to_string()),
+            },
         }
     }
 

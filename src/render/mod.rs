@@ -273,7 +273,14 @@ fn render_app(
         Driver::Helm { chart, release } => helm::render(&input, chart, release),
         Driver::Kustomize { overlay } => kustomize::render(&input, overlay),
     };
-    result.map_err(|p| tag_app(p, &app.name))
+    let mut manifests = result.map_err(|p| tag_app(p, &app.name))?;
+    // External Secrets: a stub each (no value); diff and apply fill it from its sources.
+    let secrets = app.secrets.get(&channel.name).into_iter().flatten();
+    manifests.extend(secrets.map(|secret| Manifest {
+        origin: secret.origin.clone(),
+        value: secret.stub(),
+    }));
+    Ok(manifests)
 }
 
 impl AppInput<'_> {

@@ -261,8 +261,8 @@ fn object(
             .app(&app.name)
             .object(key.to_string())
             .hint(
-                "remove the Secret from the manifests; berth will fill Secrets from external \
-                   secret sources (`secrets:` in berth.yaml) in a coming release",
+                "remove the Secret from the manifests and declare it under the app's `secrets:` \
+                 in berth.yaml: external secret sources (env, file, command or sops) per key",
             ));
         }
     }
@@ -361,32 +361,13 @@ fn set_labels(
     Ok(())
 }
 
-/// Rewrite `image:` of every container, init container and ephemeral container, wherever
-/// the pod spec sits (Deployment, CronJob, Pod, custom resources), as kustomize's images
-/// transformer does.
+/// Rewrite `image:` of every container, as kustomize's images transformer does.
 fn pin_images(value: &mut Value, pins: &[ImagePin]) {
-    match value {
-        Value::Object(map) => {
-            for (key, child) in map.iter_mut() {
-                let is_container_list = matches!(
-                    key.as_str(),
-                    "containers" | "initContainers" | "ephemeralContainers"
-                );
-                if let (true, Value::Array(containers)) = (is_container_list, &mut *child) {
-                    for container in containers.iter_mut() {
-                        if let Some(Value::String(image)) = container.get_mut("image")
-                            && let Some(pinned) = pinned_image(image, pins)
-                        {
-                            *image = pinned;
-                        }
-                    }
-                }
-                pin_images(child, pins);
-            }
+    crate::object::image::visit_images(value, &mut |image| {
+        if let Some(pinned) = pinned_image(image, pins) {
+            *image = pinned;
         }
-        Value::Array(items) => items.iter_mut().for_each(|v| pin_images(v, pins)),
-        _ => {}
-    }
+    });
 }
 
 /// Kubernetes' own API groups, whose quantity fields berth knows.
