@@ -166,7 +166,7 @@ pub fn run(
     repo: &Repository,
     config_dir: &Path,
     options: &Options,
-) -> Result<Vec<Outcome>, Problems> {
+) -> Result<Candidates, Problems> {
     let workdir = repo.workdir().ok_or_else(|| {
         Problem::new("the repository is bare").hint("run berth in a clone with a working tree")
     })?;
@@ -205,7 +205,10 @@ pub fn run(
     let generated = branch.starts_with(&format!("{CANDIDATE_PREFIX}/"))
         || config.channels.iter().any(|c| c.release_branch == branch);
     if generated {
-        return Ok(Vec::new());
+        return Ok(Candidates {
+            outcomes: Vec::new(),
+            failed: None,
+        });
     }
     let render_options = render::Options {
         source: SourceInfo {
@@ -214,23 +217,62 @@ pub fn run(
         },
         ..Default::default()
     };
-    let sets = render::render(&config, &channels, &source, &render_options)?;
-
+    // Every channel that renders gets its candidate, whichever others fail.
     let mut outcomes = Vec::new();
-    for (channel, set) in channels.iter().zip(&sets) {
-        outcomes.push(commit_channel(
-            repo,
-            channel,
-            set,
-            &branch,
-            source_commit,
-            options,
-        )?);
+    let mut failed = Vec::new();
+    let rendered = render::render_each(&config, &channels, &source, &render_options);
+    for (channel, (name, result)) in channels.iter().zip(rendered) {
+        match result {
+            Ok(set) => outcomes.push(commit_channel(
+                repo,
+                channel,
+                &set,
+                &branch,
+                source_commit,
+                options,
+            )?),
+            Err(problems) => failed.extend(problems.0.into_iter().map(|p| (name.clone(), p))),
+        }
     }
     if options.push {
         push(repo, workdir, &mut outcomes, &options.remote)?;
     }
-    Ok(outcomes)
+    let failed = match failed.is_empty() {
+        true => None,
+        false => {
+            let mut problems = Problems::merge_channels(failed);
+            let names: Vec<&str> = channels
+                .iter()
+                .map(|c| c.name.as_str())
+                .filter(|c| !outcomes.iter().any(|o| o.channel == *c))
+                .collect();
+            let made = match outcomes.is_empty() {
+                true => "no channel rendered".to_string(),
+                false => format!(
+                    "the candidates of {} were made",
+                    outcomes
+                        .iter()
+                        .map(|o| o.channel.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            problems.push(
+                Problem::new(format!("no candidate for {}: {made}", names.join(", ")))
+                    .hint("fix the problems above and run `berth candidate` again"),
+            );
+            Some(Problems(problems))
+        }
+    };
+    Ok(Candidates { outcomes, failed })
+}
+
+/// What `berth candidate` made, and the channels that failed to render.
+#[derive(Debug)]
+pub struct Candidates {
+    pub outcomes: Vec<Outcome>,
+    /// Why some channels have no candidate (the run still fails).
+    pub failed: Option<Problems>,
 }
 
 /// `config_dir` relative to the repository's working tree, `/`-separated ("" at the top).

@@ -253,8 +253,8 @@ fn candidate_command(cli: &Cli, args: &CandidateArgs, ci: &CiEnv) -> Result<u8, 
         push: args.push.is_some(),
         ci: ci.clone(),
     };
-    let outcomes = candidate::run(&repo, &root, &options)?;
-    if outcomes.is_empty() {
+    let candidate::Candidates { outcomes, failed } = candidate::run(&repo, &root, &options)?;
+    if outcomes.is_empty() && failed.is_none() {
         eprintln!("this is a candidate or release branch, not a source: no candidates made");
     }
     print(&match args.output {
@@ -273,7 +273,10 @@ fn candidate_command(cli: &Cli, args: &CandidateArgs, ci: &CiEnv) -> Result<u8, 
             })
             .collect(),
     })?;
-    Ok(exit::OK)
+    match failed {
+        Some(problems) => Err(problems),
+        None => Ok(exit::OK),
+    }
 }
 
 /// The plan `berth diff` reports: the channel's rendered tree against the cluster or `--against`.

@@ -57,6 +57,9 @@ pub struct App {
     pub namespace: String,
     pub values: Vec<String>,
     pub labels: BTreeMap<String, String>,
+    /// What is wrong with the app's paths, per channel: a missing chart fails only the
+    /// channels that release the app, when they are rendered.
+    pub broken: BTreeMap<String, Vec<Problem>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -473,9 +476,15 @@ impl Validator<'_> {
                 "put per-channel settings in the overlay (the path may use {channel})",
             );
         }
+        let mut broken = BTreeMap::new();
         let path = match &raw.path {
             Some(path) => self
-                .file_path(path, channels, EntryKind::Dir)
+                .per_channel(channels, &mut broken, |v, c| {
+                    v.file_path(path, &[c], EntryKind::Dir)
+                })
+                .into_iter()
+                .flatten()
+                .next()
                 .unwrap_or_default(),
             None => {
                 self.report(
@@ -497,21 +506,22 @@ impl Validator<'_> {
             }
         };
         if kind == DriverKind::Helm && !path.is_empty() {
-            for channel in channels {
+            self.per_channel(channels, &mut broken, |v, channel| {
                 let chart_file = source::join(&for_channel(&path, channel), "Chart.yaml");
-                if self.source.kind(&chart_file) != Some(EntryKind::File) {
-                    self.report(
-                        raw.path.as_ref().unwrap(),
+                // A missing directory is reported already.
+                let dir = v.source.kind(&for_channel(&path, channel)) == Some(EntryKind::Dir);
+                if dir && v.source.kind(&chart_file) != Some(EntryKind::File) {
+                    v.report(
+                        raw.path.as_ref().expect("a helm app with a path"),
+                        // The app is named when the channel renders.
                         format!(
-                            "app `{}`: {} is not a Helm chart (no Chart.yaml)",
-                            name.value,
-                            self.source.display(&for_channel(&path, channel)).display()
+                            "{} is not a Helm chart (no Chart.yaml)",
+                            v.source.display(&for_channel(&path, channel)).display()
                         ),
                         "point `path` at the chart's directory",
                     );
-                    break;
                 }
-            }
+            });
         }
         let namespace = match &raw.namespace {
             Some(ns) => {
@@ -523,7 +533,14 @@ impl Validator<'_> {
         let values = raw
             .values
             .iter()
-            .filter_map(|v| self.file_path(v, channels, EntryKind::File))
+            .filter_map(|value| {
+                self.per_channel(channels, &mut broken, |v, c| {
+                    v.file_path(value, &[c], EntryKind::File)
+                })
+                .into_iter()
+                .flatten()
+                .next()
+            })
             .collect();
         self.check_labels(&raw.labels, &format!("apps.{}.labels", name.value));
         let driver = match kind {
@@ -545,7 +562,33 @@ impl Validator<'_> {
             namespace,
             values,
             labels: raw.labels.clone(),
+            broken,
         }
+    }
+
+    /// Run `check` for each of `channels`, moving the problems it finds into `broken` under
+    /// that channel instead of failing the whole config.
+    fn per_channel<T>(
+        &mut self,
+        channels: &[&str],
+        broken: &mut BTreeMap<String, Vec<Problem>>,
+        mut check: impl FnMut(&mut Self, &str) -> T,
+    ) -> Vec<T> {
+        channels
+            .iter()
+            .map(|channel| {
+                let before = self.problems.len();
+                let result = check(self, channel);
+                let found: Vec<Problem> = self.problems.drain(before..).collect();
+                if !found.is_empty() {
+                    broken
+                        .entry(channel.to_string())
+                        .or_insert_with(Vec::new)
+                        .extend(found);
+                }
+                result
+            })
+            .collect()
     }
 
     /// Check a path from berth.yaml: inside the repository, and present as `kind` for every

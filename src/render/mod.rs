@@ -147,17 +147,42 @@ pub struct AppInput<'a> {
     pub info: &'a SourceInfo,
 }
 
-/// Render `channels`, each in full; apps of all channels in parallel.
+/// Render `channels`, each in full; apps of all channels in parallel. Fails if any channel
+/// fails, with every channel's problems.
 pub fn render(
     config: &Config,
     channels: &[&Channel],
     source: &dyn Source,
     options: &Options,
 ) -> Result<Vec<RenderedSet>, Problems> {
+    let mut sets = Vec::new();
+    let mut problems = Vec::new();
+    for (channel, result) in render_each(config, channels, source, options) {
+        match result {
+            Ok(set) => sets.push(set),
+            Err(found) => problems.extend(found.0.into_iter().map(|p| (channel.clone(), p))),
+        }
+    }
+    Problems::check(Problems::merge_channels(problems))?;
+    Ok(sets)
+}
+
+/// Render `channels`, each on its own: one channel's broken app does not stop the others.
+/// Problems do not name their channel yet (see [`Problems::merge_channels`]).
+pub fn render_each(
+    config: &Config,
+    channels: &[&Channel],
+    source: &dyn Source,
+    options: &Options,
+) -> Vec<(String, Result<RenderedSet, Problems>)> {
     let mut jobs = Vec::new();
+    let mut selected = BTreeMap::new();
     for channel in channels {
-        for app in select_apps(config, channel, &options.apps)? {
-            jobs.push((*channel, app));
+        match select_apps(config, channel, &options.apps) {
+            Ok(apps) => jobs.extend(apps.into_iter().map(|app| (*channel, app))),
+            Err(problems) => {
+                selected.insert(channel.name.as_str(), problems);
+            }
         }
     }
     type AppResult<'a> = (&'a Channel, &'a App, Result<Vec<Manifest>, Problems>);
@@ -172,9 +197,13 @@ pub fn render(
         })
         .collect();
 
-    let mut problems = Vec::new();
-    let mut sets = Vec::new();
+    let mut out = Vec::new();
     for channel in channels {
+        if let Some(problems) = selected.remove(channel.name.as_str()) {
+            out.push((channel.name.clone(), Err(problems)));
+            continue;
+        }
+        let mut problems = Vec::new();
         let mut per_app = Vec::new();
         for (c, app, result) in &results {
             if c.name != channel.name {
@@ -186,8 +215,8 @@ pub fn render(
             }
         }
         // Apps that rendered are still checked, so one run reports every problem.
-        match postprocess::run(config, channel, &per_app) {
-            Ok(objects) => sets.push(RenderedSet {
+        let result = match postprocess::run(config, channel, &per_app) {
+            Ok(objects) => Problems::check(problems).map(|()| RenderedSet {
                 channel: channel.name.clone(),
                 source: options.source.clone(),
                 apps: per_app
@@ -196,11 +225,14 @@ pub fn render(
                     .collect(),
                 objects,
             }),
-            Err(found) => problems.extend(found.0),
-        }
+            Err(found) => {
+                problems.extend(found.0);
+                Err(Problems(problems))
+            }
+        };
+        out.push((channel.name.clone(), result));
     }
-    Problems::check(problems)?;
-    Ok(sets)
+    out
 }
 
 fn select_apps<'a>(
@@ -252,6 +284,9 @@ fn render_app(
     source: &dyn Source,
     options: &Options,
 ) -> Result<Vec<Manifest>, Problems> {
+    if let Some(broken) = app.broken.get(&channel.name) {
+        return Err(tag_app(Problems(broken.clone()), &app.name));
+    }
     let values = match app.driver {
         // Overlays take no values; a channel's values files do not concern them.
         Driver::Kustomize { .. } => Value::Object(Default::default()),
