@@ -161,12 +161,18 @@ impl Problems {
                 continue;
             }
             match merged.iter_mut().find(|p| {
-                p.channel.is_some() && Problem { channel: None, ..(*p).clone() } == problem
+                p.channel.is_some()
+                    && Problem {
+                        channel: None,
+                        ..(*p).clone()
+                    } == problem
             }) {
                 Some(same) => {
                     let names = same.channel.as_mut().expect("found by its channel");
-                    names.push_str(", ");
-                    names.push_str(&channel);
+                    if !names.split(", ").any(|n| n == channel) {
+                        names.push_str(", ");
+                        names.push_str(&channel);
+                    }
                 }
                 None => {
                     problem.channel = Some(channel);

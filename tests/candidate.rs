@@ -470,7 +470,11 @@ fn a_channel_that_fails_to_render_does_not_stop_the_others() {
         "directory charts/reports does not exist",
         "no candidate for prod: the candidates of test were made",
     ]);
-    assert!(run.stdout.contains("candidates/test/feature/login"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("candidates/test/feature/login"),
+        "{}",
+        run.stdout
+    );
     assert!(!run.stdout.contains("candidates/prod/"), "{}", run.stdout);
     assert!(!repos.git(&["for-each-ref", TEST_REF]).is_empty());
     assert!(

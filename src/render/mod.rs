@@ -185,15 +185,20 @@ pub fn render_each(
             }
         }
     }
+    // An app whose paths are broken in a channel is reported for those, not for its tool.
+    let runnable = |(channel, app): &&(&Channel, &App)| !app.broken.contains_key(&channel.name);
+    let missing = missing_tools(jobs.iter().filter(runnable).map(|(_, app)| *app));
     type AppResult<'a> = (&'a Channel, &'a App, Result<Vec<Manifest>, Problems>);
     let results: Vec<AppResult> = jobs
         .par_iter()
         .map(|(channel, app)| {
-            (
-                *channel,
-                *app,
-                render_app(config, app, channel, source, options),
-            )
+            let result = match missing.get(&Tool::of(&app.driver)) {
+                Some(problem) if runnable(&&(*channel, *app)) => {
+                    Err(Problems::one(problem.clone()))
+                }
+                _ => render_app(config, app, channel, source, options),
+            };
+            (*channel, *app, result)
         })
         .collect();
 
@@ -233,6 +238,67 @@ pub fn render_each(
         out.push((channel.name.clone(), result));
     }
     out
+}
+
+/// One problem for each tool the drivers of `apps` need and that cannot be found, by the
+/// tool, naming the apps that need it: reported once, not once per app.
+fn missing_tools<'a>(apps: impl Iterator<Item = &'a App>) -> BTreeMap<Tool, Problem> {
+    let mut needed: BTreeMap<Tool, Vec<&str>> = BTreeMap::new();
+    for app in apps {
+        let names = needed.entry(Tool::of(&app.driver)).or_default();
+        if !names.contains(&app.name.as_str()) {
+            names.push(&app.name);
+        }
+    }
+    needed
+        .into_iter()
+        .filter_map(|(tool, apps)| {
+            let (program, hint) = match tool {
+                Tool::None => return None,
+                Tool::Helm => helm::program(),
+                Tool::Kustomize => kustomize::program(),
+            };
+            if program.is_empty() || findable(&program) {
+                return None;
+            }
+            let problem = Problem::new(format!(
+                "cannot find `{}`, needed to render {} {}",
+                program.to_string_lossy(),
+                if apps.len() == 1 { "app" } else { "apps" },
+                apps.join(", ")
+            ))
+            .hint(hint);
+            Some((tool, problem))
+        })
+        .collect()
+}
+
+/// The external tool a driver runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Tool {
+    None,
+    Helm,
+    Kustomize,
+}
+
+impl Tool {
+    pub fn of(driver: &Driver) -> Tool {
+        match driver {
+            Driver::Helm { .. } => Tool::Helm,
+            Driver::Kustomize { .. } => Tool::Kustomize,
+            Driver::Template { .. } | Driver::Manifests { .. } => Tool::None,
+        }
+    }
+}
+
+/// Whether `program` can be run: a path that is a file, or a name found on PATH.
+pub(crate) fn findable(program: &std::ffi::OsStr) -> bool {
+    let path = std::path::Path::new(program);
+    if path.components().count() > 1 {
+        return path.is_file();
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
 }
 
 fn select_apps<'a>(
@@ -380,10 +446,14 @@ pub(crate) fn run_tool(
             .collect::<Vec<_>>()
             .join(" ")
     );
+    // Not `shown`: its arguments may name temporary files, gone when the message is read.
     let output = command.output().map_err(|e| {
-        Problem::new(format!("cannot run `{shown}`: {e}"))
-            .in_file(at)
-            .hint(install_hint.to_string())
+        Problem::new(format!(
+            "cannot run `{}`: {e}",
+            command.get_program().to_string_lossy()
+        ))
+        .in_file(at)
+        .hint(install_hint.to_string())
     })?;
     if !output.status.success() {
         let stderr =
