@@ -88,10 +88,19 @@ pub fn diff_tree(
                 ..Default::default()
             };
             let set = render::render(config, &[channel], source, &options)?.remove(0);
+            // Say exactly what was rendered: HEAD's commit only when the files are HEAD's.
+            let (name, source_commit) = match (repo, options.source.commit) {
+                (Some(repo), Some(head)) if !git::has_uncommitted_changes(repo) => (
+                    format!("the working tree at {}", short_id(&head)),
+                    Some(head),
+                ),
+                (Some(_), _) => ("the working tree (uncommitted changes)".to_string(), None),
+                (None, _) => ("the working tree".to_string(), None),
+            };
             return Ok(NamedTree {
                 tree: set.tree(),
-                name: "the working tree".to_string(),
-                source_commit: options.source.commit,
+                name,
+                source_commit,
             });
         }
         DiffTree::Candidate => git::current_branch(need_repo()?, ci).ok_or_else(|| {

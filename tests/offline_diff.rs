@@ -42,7 +42,14 @@ fn unchanged_exits_0() {
 #[test]
 fn changes_exit_1_with_text_markdown_and_json_reports() {
     let repos = released_then_changed();
-    let text = repos.berth(&["diff", "-c", "test", "--against", "releases/test"]);
+    let text = repos.berth(&[
+        "diff",
+        "-c",
+        "test",
+        "--render",
+        "--against",
+        "releases/test",
+    ]);
     assert_eq!(text.code, 1, "{}", text.stderr);
     insta::assert_snapshot!("offline_text", redact_commits(&text.stdout));
 
@@ -50,6 +57,7 @@ fn changes_exit_1_with_text_markdown_and_json_reports() {
         "diff",
         "-c",
         "test",
+        "--render",
         "--against",
         "releases/test",
         "-o",
@@ -62,6 +70,7 @@ fn changes_exit_1_with_text_markdown_and_json_reports() {
         "diff",
         "-c",
         "test",
+        "--render",
         "--against",
         "releases/test",
         "-o",
@@ -121,6 +130,7 @@ fn the_report_can_go_to_a_file_and_context_is_adjustable() {
         "diff",
         "-c",
         "test",
+        "--render",
         "--against",
         "releases/test",
         "-o",
@@ -143,14 +153,28 @@ fn the_report_can_go_to_a_file_and_context_is_adjustable() {
 fn an_unknown_ref_is_an_error_not_no_changes() {
     let repos = released_then_changed();
     repos
-        .berth(&["diff", "-c", "test", "--against", "releases/nope"])
+        .berth(&[
+            "diff",
+            "-c",
+            "test",
+            "--render",
+            "--against",
+            "releases/nope",
+        ])
         .fails_with(&["cannot resolve `releases/nope`", "fetch"]);
 }
 
 #[test]
 fn colour_only_when_asked_or_on_a_terminal() {
     let repos = released_then_changed();
-    let plain = repos.berth(&["diff", "-c", "test", "--against", "releases/test"]);
+    let plain = repos.berth(&[
+        "diff",
+        "-c",
+        "test",
+        "--render",
+        "--against",
+        "releases/test",
+    ]);
     assert!(!plain.stdout.contains('\x1b'));
     let coloured = repos.berth(&[
         "--color",
@@ -158,6 +182,7 @@ fn colour_only_when_asked_or_on_a_terminal() {
         "diff",
         "-c",
         "test",
+        "--render",
         "--against",
         "releases/test",
     ]);
@@ -176,7 +201,14 @@ fn in_github_actions_the_job_summary_gets_the_report() {
     let run = run(berth_command()
         .current_dir(repos.work())
         .env("GITHUB_STEP_SUMMARY", &summary)
-        .args(["diff", "-c", "test", "--against", "releases/test"]));
+        .args([
+            "diff",
+            "-c",
+            "test",
+            "--render",
+            "--against",
+            "releases/test",
+        ]));
     assert_eq!(run.code, 1, "{}", run.stderr);
     let text = std::fs::read_to_string(&summary).unwrap();
     assert!(
@@ -184,4 +216,58 @@ fn in_github_actions_the_job_summary_gets_the_report() {
         "{text}"
     );
     assert!(text.contains("+  replicas: 2"), "{text}");
+}
+
+#[test]
+fn against_compares_the_branchs_candidate_like_a_live_diff() {
+    let repos = released_then_changed();
+    // The candidate was made before the change: without --render it is what is compared.
+    let run = repos.berth(&["diff", "-c", "test", "--against", "releases/test"]);
+    run.succeeds();
+    assert!(
+        run.stdout.contains("test: candidates/test/feature/x (")
+            && run.stdout.contains("against releases/test ("),
+        "{}",
+        run.stdout
+    );
+    repos.berth(&["candidate", "-c", "test"]).succeeds();
+    let run = repos.berth(&["diff", "-c", "test", "--against", "releases/test"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+}
+
+#[test]
+fn a_render_says_whether_it_had_uncommitted_changes() {
+    let repos = released_then_changed();
+    let head = repos.git(&["rev-parse", "HEAD"]);
+    let args = [
+        "diff",
+        "-c",
+        "test",
+        "--render",
+        "--against",
+        "releases/test",
+        "-o",
+        "json",
+    ];
+    let (_, clean, _) = json_report(repos.berth(&args));
+    assert_eq!(
+        clean["target"],
+        format!("the working tree at {}", &head[..12])
+    );
+    assert_eq!(clean["sourceCommit"], head.as_str());
+    repos.edit("apps/web/values-test.yaml", "replicas: 2", "replicas: 7");
+    let (_, dirty, _) = json_report(repos.berth(&args));
+    assert_eq!(dirty["target"], "the working tree (uncommitted changes)");
+    assert!(dirty["sourceCommit"].is_null(), "{dirty}");
+    let markdown = repos.berth(&[
+        "diff",
+        "-c",
+        "test",
+        "--render",
+        "--against",
+        "releases/test",
+        "-o",
+        "markdown",
+    ]);
+    assert!(!markdown.stdout.contains(&head[..7]), "{}", markdown.stdout);
 }

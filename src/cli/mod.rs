@@ -288,7 +288,8 @@ fn diff_plan(
 ) -> Result<crate::plan::Plan, Problems> {
     let channel = config.select_channels(std::slice::from_ref(&args.channel))?[0];
     let repo = crate::git::open_if_any(&config.root)?;
-    let choice = match (&args.tree, args.render || args.against.is_some()) {
+    // The same tree whether compared with the cluster or, offline, with `--against`.
+    let choice = match (&args.tree, args.render) {
         (Some(rev), _) => DiffTree::Rev(rev),
         (None, true) => DiffTree::Render,
         (None, false) => DiffTree::Candidate,

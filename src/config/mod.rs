@@ -295,6 +295,17 @@ impl Validator<'_> {
             }
             None => default_project(&root),
         };
+        if !self.problems.is_empty() {
+            // The config fails anyway: its apps' broken paths too, so one run reports all.
+            let broken = apps.iter().flat_map(|app| {
+                app.broken.iter().flat_map(move |(channel, found)| {
+                    found
+                        .iter()
+                        .map(move |p| (channel.clone(), p.clone().app(&app.name)))
+                })
+            });
+            self.problems.extend(Problems::merge_channels(broken));
+        }
         Problems::check(self.problems)?;
         Ok(Config {
             file: file.to_path_buf(),

@@ -65,6 +65,15 @@ pub fn open_if_any(dir: &Path) -> Result<Option<Repository>, Problem> {
     }
 }
 
+/// Whether the working tree differs from HEAD (untracked files count; ignored ones do not).
+pub fn has_uncommitted_changes(repo: &Repository) -> bool {
+    let mut options = git2::StatusOptions::new();
+    options.include_untracked(true).include_ignored(false);
+    // Unreadable status: claim nothing about the commit.
+    repo.statuses(Some(&mut options))
+        .map_or(true, |statuses| !statuses.is_empty())
+}
+
 /// A commit and the tree it holds, named as reports show it: `rev (1a2b3c4d5e6f)`.
 pub fn named_tree(repo: &Repository, rev: &str) -> Result<NamedTree, Problem> {
     let commit = resolve_commit(repo, rev)?;
