@@ -212,6 +212,21 @@ fn without_prune_objects_that_left_stay_and_stay_in_the_inventory() {
             .unwrap()
             .contains("api-cleanup")
     );
+    // Kept again by a later apply (and shown by a diff): still the api's, from its label.
+    let (_, report) = setup.apply_json(&[]);
+    let kept = report_object(&report, "shop-jobs/CronJob.batch/api-cleanup");
+    assert_eq!(kept["app"], "api", "{report:#}");
+    let text = setup.apply(&[]);
+    assert!(!text.stdout.contains("(no app)"), "{}", text.stdout);
+    let diff = setup
+        .cluster
+        .diff(&setup.repos.work(), &["--render", "-o", "json"]);
+    let (_, plan, _) = json_report(diff);
+    assert_eq!(
+        report_object(&plan, "shop-jobs/CronJob.batch/api-cleanup")["app"],
+        "api",
+        "{plan:#}"
+    );
     // A later apply with --prune still removes it.
     let (code, report) = setup.apply_json(&["--prune"]);
     assert_eq!(code, 0, "{report:#}");

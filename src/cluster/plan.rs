@@ -6,8 +6,8 @@ use super::{Cluster, Refusal, adopt, explain};
 use crate::diff::{normalize, unified};
 use crate::ignore::{IgnoreRule, apply_ignore_rules, desired_for_apply};
 use crate::object::{
-    FIELD_MANAGER, LABEL_CHANNEL, LABEL_PROJECT, ObjectKey, PRUNE_ANNOTATION, TreeObject, group_of,
-    label,
+    FIELD_MANAGER, LABEL_APP, LABEL_CHANNEL, LABEL_PROJECT, ObjectKey, PRUNE_ANNOTATION,
+    TreeObject, group_of, label,
 };
 use crate::plan::{Action, KeptReason, ObjectChange};
 use crate::secret::{mask_secret_pair, scrub};
@@ -269,10 +269,16 @@ impl Context<'_> {
         if label(&before, LABEL_CHANNEL) != Some(self.options.channel) {
             return None;
         }
+        // An object left over from an earlier release is in no tree berth has: its label
+        // says which app it came from.
+        let app = object
+            .app
+            .clone()
+            .or_else(|| label(&before, LABEL_APP).map(str::to_string));
         if let Some(other) = label(&before, LABEL_PROJECT).filter(|p| *p != self.options.project) {
             return Some(ObjectChange::kept(
                 object.key.clone(),
-                object.app.clone(),
+                app.clone(),
                 KeptReason::OtherProject {
                     project: other.to_string(),
                 },
@@ -281,7 +287,7 @@ impl Context<'_> {
         if before["metadata"]["annotations"][PRUNE_ANNOTATION] == "disabled" {
             return Some(ObjectChange::kept(
                 object.key.clone(),
-                object.app.clone(),
+                app.clone(),
                 KeptReason::PruneDisabled,
             ));
         }
@@ -289,7 +295,7 @@ impl Context<'_> {
         if object.is_secret() {
             mask_secret_pair(Some(&mut before), None);
         }
-        let mut change = ObjectChange::new(object.key.clone(), object.app.clone(), Action::Delete);
+        let mut change = ObjectChange::new(object.key.clone(), app.clone(), Action::Delete);
         change.diff = Some(unified(
             &object.file(),
             Some(&crate::yaml::to_string(&before)),
