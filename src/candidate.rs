@@ -217,6 +217,7 @@ pub fn run(
         return Ok(Candidates {
             outcomes: Vec::new(),
             failed: None,
+            warnings: String::new(),
         });
     }
     let render_options = render::Options {
@@ -229,17 +230,21 @@ pub fn run(
     // Every channel that renders gets its candidate, whichever others fail.
     let mut outcomes = Vec::new();
     let mut failed = Vec::new();
+    let mut warnings = String::new();
     let rendered = render::render_each(&config, &channels, &source, &render_options);
     for (channel, (name, result)) in channels.iter().zip(rendered) {
         match result {
-            Ok(set) => outcomes.push(commit_channel(
-                repo,
-                channel,
-                &set,
-                &branch,
-                source_commit,
-                options,
-            )?),
+            Ok(set) => {
+                warnings.push_str(&render::warnings(std::slice::from_ref(&set)));
+                outcomes.push(commit_channel(
+                    repo,
+                    channel,
+                    &set,
+                    &branch,
+                    source_commit,
+                    options,
+                )?)
+            }
             Err(problems) => failed.extend(problems.0.into_iter().map(|p| (name.clone(), p))),
         }
     }
@@ -273,7 +278,11 @@ pub fn run(
             Some(Problems(problems))
         }
     };
-    Ok(Candidates { outcomes, failed })
+    Ok(Candidates {
+        outcomes,
+        failed,
+        warnings,
+    })
 }
 
 /// What `berth candidate` made, and the channels that failed to render.
@@ -282,6 +291,8 @@ pub struct Candidates {
     pub outcomes: Vec<Outcome>,
     /// Why some channels have no candidate (the run still fails).
     pub failed: Option<Problems>,
+    /// The renders' warnings, `warning: …` lines.
+    pub warnings: String,
 }
 
 /// `config_dir` relative to the repository's working tree, `/`-separated ("" at the top).

@@ -671,7 +671,7 @@ fn objects_gone_long_ago_do_not_water_the_prune_guard_down() {
 }
 
 #[test]
-fn an_object_whose_key_changed_is_not_pruned() {
+fn a_custom_kind_taken_for_namespaced_is_refused_until_declared_cluster_scoped() {
     let setup = Release::quickstart();
     // A cluster-scoped kind whose CRD is installed outside the release.
     let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
@@ -685,12 +685,39 @@ fn an_object_whose_key_changed_is_not_pruned() {
     setup.change(|repos| {
         std::fs::write(repos.work().join("backups/global.yaml"), "apiVersion: example.com/v1\nkind: Global\nmetadata:\n  name: settings\nspec:\n  tier: gold\n").unwrap();
     });
+    // berth did not know the kind was cluster-scoped: its key carries a namespace, which the
+    // reviewed tree showed. Discovery says otherwise: refused, nothing created.
+    let render = setup.repos.berth(&["render", "-c", "test"]);
+    render.succeeds();
+    assert!(
+        render
+            .stderr
+            .contains("channel test, app backups: the scope of Global.example.com is unknown")
+            && render.stderr.contains("defaults.clusterScoped"),
+        "{}",
+        render.stderr
+    );
+    let diff = setup.cluster.diff(&setup.repos.work(), &[]);
+    assert!(
+        diff.stdout.contains(
+            "Global.example.com is cluster-scoped on the cluster: add it to defaults.clusterScoped"
+        ),
+        "{}",
+        diff.stdout
+    );
+    assert_eq!(diff.code, 2, "{}", diff.stderr);
     let (code, report) = setup.apply_json(&[]);
-    assert_eq!(code, 0, "{report:#}");
-    // berth did not know the kind was cluster-scoped: its key carried a namespace.
+    assert_eq!(code, 2, "{report:#}");
     assert_eq!(
         result_of(&report, "shop/Global.example.com/settings"),
-        "created"
+        "failed"
+    );
+    assert!(
+        setup
+            .cluster
+            .server
+            .object("example.com", "globals", "", "settings")
+            .is_none()
     );
     setup.change(|repos| {
         let config = repos.work().join("berth.yaml");
@@ -708,6 +735,10 @@ fn an_object_whose_key_changed_is_not_pruned() {
     let (code, report) = setup.apply_json(&["--prune"]);
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(report["summary"]["pruned"], 0, "{report:#}");
+    assert_eq!(
+        result_of(&report, "_cluster/Global.example.com/settings"),
+        "created"
+    );
     assert!(
         setup
             .cluster

@@ -174,6 +174,7 @@ fn render_command(
         source: crate::git::source_info(&config.root, ci),
     };
     let sets = render::render(config, &channels, source, &options)?;
+    eprint!("{}", render::warnings(&sets));
     let Some(dir) = &args.out else {
         return match args.output {
             RenderFormat::Yaml => print(&render::yaml_stream(&sets)),
@@ -253,7 +254,12 @@ fn candidate_command(cli: &Cli, args: &CandidateArgs, ci: &CiEnv) -> Result<u8, 
         push: args.push.is_some(),
         ci: ci.clone(),
     };
-    let candidate::Candidates { outcomes, failed } = candidate::run(&repo, &root, &options)?;
+    let candidate::Candidates {
+        outcomes,
+        failed,
+        warnings,
+    } = candidate::run(&repo, &root, &options)?;
+    eprint!("{warnings}");
     if outcomes.is_empty() && failed.is_none() {
         eprintln!("this is a candidate or release branch, not a source: no candidates made");
     }

@@ -152,6 +152,9 @@ impl Context<'_> {
                 object.kind()
             ));
         };
+        if let Some(mismatch) = scope_mismatch(object, &caps.scope) {
+            return fail(mismatch);
+        }
         let api = self.cluster.api(&resource, &caps, object.namespace());
         let live = match api.get_opt(object.name()).await {
             Ok(live) => live,
@@ -307,6 +310,26 @@ impl Context<'_> {
 
     fn describe(&self, err: &kube::Error, verb: &str, object: &TreeObject) -> String {
         explain(err, verb, &object.file()).message()
+    }
+}
+
+/// Why the tree's scope of `object` is not the cluster's: the reviewed tree would show a
+/// namespace the object does not have (a custom kind berth took for namespaced), or none.
+fn scope_mismatch(object: &TreeObject, scope: &kube::discovery::Scope) -> Option<String> {
+    let kind = match object.key.group() {
+        "" => object.kind().to_string(),
+        group => format!("{}.{group}", object.kind()),
+    };
+    match (scope, object.namespace()) {
+        (kube::discovery::Scope::Cluster, Some(namespace)) => Some(format!(
+            "{kind} is cluster-scoped on the cluster: add it to defaults.clusterScoped \
+             (the rendered tree places it in namespace `{namespace}`)"
+        )),
+        (kube::discovery::Scope::Namespaced, None) => Some(format!(
+            "{kind} is namespaced on the cluster, but the rendered tree has it cluster-scoped: \
+             remove it from defaults.clusterScoped"
+        )),
+        _ => None,
     }
 }
 

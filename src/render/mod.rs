@@ -47,6 +47,8 @@ pub struct RenderedSet {
     /// `(app, driver)` of each app rendered, in berth.yaml's order.
     pub apps: Vec<(String, &'static str)>,
     pub objects: Vec<RenderedObject>,
+    /// What berth had to assume (e.g. the scope of a custom kind it does not know).
+    pub warnings: Vec<Problem>,
 }
 
 impl RenderedSet {
@@ -94,6 +96,17 @@ fn release_manifest(set: &RenderedSet) -> String {
         apps,
     }
     .to_yaml()
+}
+
+/// Every warning of `sets`, each naming its channel, one per line: `warning: …`.
+pub fn warnings(sets: &[RenderedSet]) -> String {
+    let found = sets
+        .iter()
+        .flat_map(|s| s.warnings.iter().map(|w| (s.channel.clone(), w.clone())));
+    Problems::merge_channels(found)
+        .iter()
+        .map(|w| format!("warning: {w}\n"))
+        .collect()
 }
 
 /// All objects of `sets` as one YAML stream (`---` between documents).
@@ -221,7 +234,7 @@ pub fn render_each(
         }
         // Apps that rendered are still checked, so one run reports every problem.
         let result = match postprocess::run(config, channel, &per_app) {
-            Ok(objects) => Problems::check(problems).map(|()| RenderedSet {
+            Ok((objects, warnings)) => Problems::check(problems).map(|()| RenderedSet {
                 channel: channel.name.clone(),
                 source: options.source.clone(),
                 apps: per_app
@@ -229,6 +242,7 @@ pub fn render_each(
                     .map(|(app, _)| (app.name.clone(), app.driver.name()))
                     .collect(),
                 objects,
+                warnings,
             }),
             Err(found) => {
                 problems.extend(found.0);
