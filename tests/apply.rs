@@ -451,6 +451,35 @@ fn wait_times_out_naming_what_is_not_ready() {
 }
 
 #[test]
+fn wait_shows_why_pods_cannot_be_created() {
+    let setup = Release::quickstart();
+    let mut command = setup.apply_command(&["--wait", "--timeout", "3s"]);
+    let apply = std::thread::spawn(move || run(&mut command));
+    let why = "pods \"web-5d4f8-\" is forbidden: exceeded quota: compute, requested: cpu=500m, used: cpu=2, limited: cpu=2";
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        let web = setup.cluster.deployment("shop", "web").is_some()
+            && setup
+                .cluster
+                .server
+                .mark_deployment_failed_create("shop", "web", why)
+                .is_ok();
+        if web {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let run = apply.join().unwrap();
+    assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains(&format!("ReplicaFailure=True (FailedCreate: {why})")),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
 fn dry_run_writes_nothing_and_says_what_would_happen() {
     let setup = Release::quickstart();
     setup.cluster.server.reset_counters();
