@@ -10,6 +10,7 @@ use crate::git::{self, CommitSource};
 use crate::object::ObjectKey;
 use crate::plan::{Action, Counts};
 use crate::render::{self, RenderedSet};
+use crate::source::Source;
 use crate::tree::SourceInfo;
 use crate::tree::{NamedTree, RELEASE_FILE, RenderedTree, short_id};
 use git2::{Delta, Oid, Repository};
@@ -189,7 +190,36 @@ pub fn run(
         })?,
     };
     if !git2::Reference::is_valid_name(&ref_name("x", &branch)) {
-        return Err(Problem::new(format!("`{branch}` is not a valid branch name")).into());
+        let from = match (&options.branch, &options.ci.head_ref) {
+            (Some(_), _) => "--branch",
+            (None, Some(_)) => "GITHUB_HEAD_REF",
+            (None, None) => "the checked-out branch",
+        };
+        return Err(Problem::new(format!(
+            "`{branch}` (from {from}) is not a valid branch name"
+        ))
+        .hint(format!(
+            "the candidate is the branch {CANDIDATE_PREFIX}/<channel>/<branch>: git refuses \
+             spaces, `..`, `~`, `^`, `:`, `?`, `*`, `[`, `\\`, a leading `-` and a trailing `.lock` or `/`"
+        ))
+        .into());
+    }
+    if options.push && repo.find_remote(&options.remote).is_err() {
+        let remotes = repo.remotes().ok();
+        let known: Vec<&str> = remotes
+            .iter()
+            .flat_map(|r| r.iter().flatten())
+            .flatten()
+            .collect();
+        return Err(Problem::new(format!(
+            "cannot push: this repository has no remote `{}`",
+            options.remote
+        ))
+        .hint(match known.is_empty() {
+            true => "add one (`git remote add origin URL`), or leave out --push".to_string(),
+            false => format!("remotes: {}; name one with --push REMOTE", known.join(", ")),
+        })
+        .into());
     }
 
     let source = CommitSource::load(repo, source_commit, &root, Path::new(&root)).map_err(|e| {
@@ -205,9 +235,27 @@ pub fn run(
         .hint("is berth.yaml committed?")
     })?;
     let config_file = Path::new(&root).join(config::FILE_NAME);
-    let text = source.text(config::FILE_NAME).ok_or_else(|| {
-        Problem::new(format!("no berth.yaml in commit {source_commit}")).in_file(&config_file)
-    })?;
+    let text = match source.read(config::FILE_NAME) {
+        Ok(bytes) => crate::source::utf8_text(bytes, &config_file)?,
+        Err(_) => {
+            let hint = match config_dir.join(config::FILE_NAME).is_file() {
+                true => format!(
+                    "berth.yaml is in the working tree but not in that commit: candidates are \
+                     rendered from commits; `git add {}` and commit it",
+                    config_file.display()
+                ),
+                false => {
+                    "run berth candidate in the repository's configuration directory".to_string()
+                }
+            };
+            return Err(
+                Problem::new(format!("no berth.yaml in commit {source_commit}"))
+                    .in_file(&config_file)
+                    .hint(hint)
+                    .into(),
+            );
+        }
+    };
     let config = config::parse(&config_file, &text, &source)?;
     let channels = config.select_channels(&options.channels)?;
     // Pushing a candidate (or a release) triggers the same CI job again: it is no source.
@@ -327,6 +375,20 @@ fn commit_channel(
     let tree = set.tree();
     let tree_id = git::write_tree(repo, &tree)?;
     let name = ref_name(&channel.name, branch);
+    if let Some(other) = git::ref_conflict(repo, &name) {
+        let short = |r: &str| r.trim_start_matches("refs/heads/").to_string();
+        return Err(Problem::new(format!(
+            "cannot make the candidate branch {}: the branch {} exists, and git cannot hold a \
+             branch and another below it",
+            short(&name),
+            short(&other)
+        ))
+        .hint(format!(
+            "rename the source branch {branch}, or delete {} if it is stale (`git branch -D {}`)",
+            short(&other),
+            short(&other)
+        )));
+    }
     let current = git::ref_target(repo, &name)?;
     // A fresh CI clone has only the remote's copy of the candidate: it counts too.
     let tracking = format!(
@@ -519,9 +581,16 @@ fn push(
         );
         let refspec = format!("{}:{}", outcome.ref_name, outcome.ref_name);
         git::git_cli(workdir, &["push", "--quiet", &lease, remote, &refspec]).map_err(|p| {
-            p.hint(format!(
-                "someone else may have pushed {short}; fetch ({remote}) and run berth candidate again"
-            ))
+            // Only a refused lease means the branch moved; other failures speak for themselves.
+            let refused = ["stale info", "rejected", "fetch first"]
+                .iter()
+                .any(|m| p.message.contains(m));
+            match refused {
+                true => p.hint(format!(
+                    "someone else may have pushed {short}; fetch ({remote}) and run berth candidate again"
+                )),
+                false => p,
+            }
         })?;
         // Keep the remote-tracking ref in step, as a fetch would.
         let commit = Oid::from_str(&outcome.commit).expect("berth wrote this id");

@@ -9,6 +9,7 @@ mod drivers;
 mod github;
 mod hostile;
 mod offline_diff;
+mod readme;
 mod render;
 mod report;
 mod support;

@@ -194,14 +194,26 @@ pub fn default_project(root: &Path) -> String {
 
 /// Read and check the config at `file`, with the repository files read from `source`.
 pub fn load(file: &Path, source: &dyn Source) -> Result<Config, Problems> {
-    let text = std::fs::read_to_string(file).map_err(|e| Problem::io(file, &e))?;
-    parse(file, &text, source)
+    let bytes = std::fs::read(file).map_err(|e| Problem::io(file, &e))?;
+    parse(file, &source::utf8_text(bytes, file)?, source)
 }
 
 /// Parse and check config `text`, shown in messages as `file`.
 pub fn parse(file: &Path, text: &str, source: &dyn Source) -> Result<Config, Problems> {
+    let blank = text
+        .lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'));
+    if blank {
+        return Err(Problem::new("berth.yaml is empty")
+            .in_file(file)
+            .hint("it needs `apps:` and `channels:` (the README has an example; `berth schema` lists every key)")
+            .into());
+    }
     let raw: RawConfig = crate::yaml::from_str(text).map_err(|e| {
-        let hint = if e.message.contains("unknown field") {
+        let line = e.line.and_then(|l| text.lines().nth(l.saturating_sub(1) as usize));
+        let hint = if line.is_some_and(|l| l.contains('[') && l.contains("{channel}")) {
+            "`{` starts a mapping inside `[ ]`: quote the path, e.g. [\"apps/web/values-{channel}.yaml\"], or list it on its own `- ` line"
+        } else if e.message.contains("unknown field") {
             "`berth schema` prints every key berth.yaml accepts"
         } else if e.message.contains("unknown variant") {
             "drivers: template, helm, kustomize, manifests"

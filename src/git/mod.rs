@@ -250,6 +250,19 @@ pub fn update_ref(
     })
 }
 
+/// A local branch that stops `name` from being created: one at a directory of `name`
+/// (`a/b` for `a/b/c`) or below it (`a/b/c/d`).
+pub fn ref_conflict(repo: &Repository, name: &str) -> Option<String> {
+    let mut references = repo.references_glob("refs/heads/*").ok()?;
+    references
+        .names()
+        .flatten()
+        .find(|other| {
+            name.starts_with(&format!("{other}/")) || other.starts_with(&format!("{name}/"))
+        })
+        .map(str::to_string)
+}
+
 /// Run `git args…` in `dir` (for the network side: it reuses the credentials CI set up).
 pub fn git_cli(dir: &Path, args: &[&str]) -> Result<String, Problem> {
     let output = std::process::Command::new("git")

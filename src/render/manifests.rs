@@ -2,7 +2,7 @@
 //! order, taken as it is.
 
 use super::{AppInput, Manifest, parse_stream};
-use crate::error::{Problem, Problems};
+use crate::error::Problems;
 
 pub fn render(input: &AppInput<'_>, dir: &str) -> Result<Vec<Manifest>, Problems> {
     let files = input
@@ -25,10 +25,7 @@ pub fn render(input: &AppInput<'_>, dir: &str) -> Result<Vec<Manifest>, Problems
             .source
             .read(path)
             .map_err(|e| crate::source::read_problem(&shown, &e))
-            .and_then(|bytes| {
-                String::from_utf8(bytes)
-                    .map_err(|_| Problem::new("file is not UTF-8").in_file(&shown))
-            })
+            .and_then(|bytes| crate::source::utf8_text(bytes, &shown))
             .and_then(|text| parse_stream(&text, shown.clone(), 0));
         match parsed {
             Ok(found) => manifests.extend(found),

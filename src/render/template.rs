@@ -87,7 +87,7 @@ fn read_text(input: &AppInput<'_>, path: &str) -> Result<String, Problem> {
         .source
         .read(path)
         .map_err(|e| crate::source::read_problem(&shown, &e))?;
-    String::from_utf8(bytes).map_err(|_| Problem::new("file is not UTF-8").in_file(&shown))
+    crate::source::utf8_text(bytes, &shown)
 }
 
 /// What templates see: `channel`, `app`, `namespace`, `values`, `images`, `source`.

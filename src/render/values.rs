@@ -98,8 +98,7 @@ fn read_values_file(source: &dyn Source, path: &str) -> Result<Value, Problem> {
     let bytes = source
         .read(path)
         .map_err(|e| crate::source::read_problem(&shown, &e))?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| Problem::new("values file is not UTF-8").in_file(&shown))?;
+    let text = crate::source::utf8_text(bytes, &shown)?;
     if text.trim().is_empty() {
         return Ok(Value::Object(Map::new()));
     }
