@@ -604,10 +604,7 @@ impl Validator<'_> {
                 let result = check(self, channel);
                 let found: Vec<Problem> = self.problems.drain(before..).collect();
                 if !found.is_empty() {
-                    broken
-                        .entry(channel.to_string())
-                        .or_insert_with(Vec::new)
-                        .extend(found);
+                    broken.entry(channel.to_string()).or_default().extend(found);
                 }
                 result
             })
