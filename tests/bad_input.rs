@@ -745,14 +745,7 @@ fn a_stray_file_in_a_release_branch_names_the_branch_and_the_file() {
     repos.commit_all("a stray file");
     repos.git(&["checkout", "-q", "feature/x"]);
     repos
-        .berth(&[
-            "diff",
-            "-c",
-            "test",
-            "--render",
-            "--against",
-            "releases/test",
-        ])
+        .berth(&diff_rendered_against_release(&[]))
         .fails_with(&[
             "README.md",
             "releases/test (",
