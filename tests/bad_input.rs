@@ -747,14 +747,7 @@ fn a_stray_file_in_a_release_branch_names_the_branch_and_the_file() {
     repos.commit_all("a stray file");
     repos.git(&["checkout", "-q", "feature/x"]);
     repos
-        .berth(&[
-            "diff",
-            "-c",
-            "test",
-            "--render",
-            "--against",
-            "releases/test",
-        ])
+        .berth(&diff_rendered_against_release(&[]))
         .fails_with(&[
             "README.md",
             "releases/test (",
@@ -1011,4 +1004,109 @@ fn a_notification_with_a_url_instead_of_a_variable_name() {
         "is not an environment variable name",
         "hint:",
     ]);
+}
+
+// --- messages that say what to do (issue 11) -------------------------------------------------
+
+#[test]
+fn an_empty_berth_yaml_says_it_is_empty() {
+    for text in ["", "\n# nothing yet\n"] {
+        let r = repo(&[("berth.yaml", text)]);
+        render(r.path())
+            .fails_with(&["berth.yaml: berth.yaml is empty", "`apps:` and `channels:`"]);
+    }
+}
+
+#[test]
+fn a_file_that_is_not_utf8_names_the_line_and_offset() {
+    let r = repo(&[("berth.yaml", ONE_APP), ("m/.keep", "")]);
+    std::fs::write(
+        r.path().join("m/cm.yaml"),
+        b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: caf\xe9\n",
+    )
+    .unwrap();
+    render(r.path()).fails_with(&[
+        "m/cm.yaml:4:12",
+        "not UTF-8: byte 0xe9 at offset 52",
+        "save the file as UTF-8",
+    ]);
+    std::fs::write(r.path().join("berth.yaml"), b"apps: {}\n# \xff\n").unwrap();
+    render(r.path()).fails_with(&["berth.yaml:2:3", "not UTF-8: byte 0xff at offset 11"]);
+}
+
+#[test]
+fn a_channel_path_in_a_flow_sequence_hints_to_quote_it() {
+    let r = repo(&[
+        (
+            "berth.yaml",
+            "apps:\n  web:\n    driver: manifests\n    path: m\n    values: [v.yaml, v-{channel}.yaml]\nchannels:\n  test: {}\n",
+        ),
+        ("m/.keep", ""),
+    ]);
+    render(r.path()).fails_with(&["berth.yaml:5", "quote the path"]);
+}
+
+#[test]
+fn an_invalid_branch_name_says_where_it_came_from() {
+    let repos = GitRepos::new("quickstart");
+    repos
+        .berth(&["candidate", "--branch", "bad..name"])
+        .fails_with(&[
+            "`bad..name` (from --branch) is not a valid branch name",
+            "git refuses",
+        ]);
+    let run = run(berth_command()
+        .current_dir(repos.work())
+        .env("GITHUB_HEAD_REF", "feature/x.lock")
+        .args(["candidate"]));
+    run.fails_with(&["(from GITHUB_HEAD_REF)", "trailing `.lock`"]);
+}
+
+#[test]
+fn an_uncommitted_berth_yaml_hints_to_commit_it() {
+    let repos = GitRepos::with_files(&[("README", "x\n")]);
+    write_files(
+        &repos.work(),
+        &[
+            ("berth.yaml", ONE_APP),
+            (
+                "m/cm.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n",
+            ),
+        ],
+    );
+    repos.berth(&["candidate"]).fails_with(&[
+        "no berth.yaml in commit",
+        "in the working tree but not in that commit",
+        "git add berth.yaml",
+    ]);
+}
+
+#[test]
+fn a_branch_name_git_cannot_hold_beside_another_is_explained() {
+    let repos = GitRepos::new("quickstart");
+    repos.git(&["checkout", "-q", "-b", "feature/x"]);
+    repos.berth(&["candidate", "-c", "test"]).succeeds();
+    let before = repos.git(&["for-each-ref"]);
+    // A source branch named by CI, which git could not hold beside the first locally either.
+    repos.berth(&["candidate", "-c", "test", "--branch", "feature"]).fails_with(&[
+        "cannot make the candidate branch candidates/test/feature: the branch candidates/test/feature/x exists",
+        "rename the source branch feature",
+    ]);
+    assert_eq!(repos.git(&["for-each-ref"]), before, "no ref was changed");
+}
+
+#[test]
+fn pushing_to_a_missing_remote_names_the_remotes() {
+    let repos = GitRepos::new("quickstart");
+    repos.git(&["checkout", "-q", "-b", "feature/x"]);
+    let before = repos.git(&["for-each-ref"]);
+    let run = repos.berth(&["candidate", "--push", "upstream"]);
+    run.fails_with(&["no remote `upstream`", "remotes: origin"]);
+    assert!(!run.stderr.contains("someone else"), "{}", run.stderr);
+    assert_eq!(
+        repos.git(&["for-each-ref"]),
+        before,
+        "nothing was committed"
+    );
 }

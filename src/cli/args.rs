@@ -172,7 +172,7 @@ pub struct DiffArgs {
     #[arg(long, value_name = "REF")]
     pub against: Option<String>,
     /// The rendered tree to compare (e.g. the pull request's candidate commit). Default: the
-    /// channel's candidate for the current branch; with --against, a fresh render.
+    /// channel's candidate for the current branch, with or without --against.
     #[arg(long, value_name = "REV", conflicts_with = "render")]
     pub tree: Option<String>,
     /// Render the working tree instead of reading a rendered tree from git.

@@ -189,6 +189,7 @@ fn render_command(
         source: crate::git::source_info(&config.root, ci),
     };
     let sets = render::render(config, &channels, source, &options)?;
+    eprint!("{}", render::warnings(&sets));
     let Some(dir) = &args.out else {
         return match args.output {
             RenderFormat::Yaml => print(&render::yaml_stream(&sets)),
@@ -270,8 +271,13 @@ fn candidate_command(cli: &Cli, args: &CandidateArgs, ci: &CiEnv) -> Result<u8, 
         push: args.push.is_some(),
         ci: ci.clone(),
     };
-    let outcomes = candidate::run(&repo, &root, &options)?;
-    if outcomes.is_empty() {
+    let candidate::Candidates {
+        outcomes,
+        failed,
+        warnings,
+    } = candidate::run(&repo, &root, &options)?;
+    eprint!("{warnings}");
+    if outcomes.is_empty() && failed.is_none() {
         eprintln!("this is a candidate or release branch, not a source: no candidates made");
     }
     print(&match args.output {
@@ -290,7 +296,10 @@ fn candidate_command(cli: &Cli, args: &CandidateArgs, ci: &CiEnv) -> Result<u8, 
             })
             .collect(),
     })?;
-    Ok(exit::OK)
+    match failed {
+        Some(problems) => Err(problems),
+        None => Ok(exit::OK),
+    }
 }
 
 /// The plan `berth diff` reports: the channel's rendered tree against the cluster or `--against`.
@@ -302,25 +311,27 @@ fn diff_plan(
 ) -> Result<crate::plan::Plan, Problems> {
     let channel = config.select_channels(std::slice::from_ref(&args.channel))?[0];
     let repo = crate::git::open_if_any(&config.root)?;
-    let choice = match (&args.tree, args.render || args.against.is_some()) {
+    // The same tree whether compared with the cluster or, offline, with `--against`.
+    let choice = match (&args.tree, args.render) {
         (Some(rev), _) => DiffTree::Rev(rev),
         (None, true) => DiffTree::Render,
         (None, false) => DiffTree::Candidate,
     };
+    if let (Some(against), None) = (&args.against, &repo) {
+        return Err(
+            Problem::new(format!("--against {against} needs a git repository"))
+                .in_file(&config.root)
+                .hint("run berth inside a clone of the configuration repository")
+                .into(),
+        );
+    }
     let target = candidate::diff_tree(config, source, channel, choice, repo.as_ref(), ci, REMOTE)?;
     let plan = match (&args.against, &repo) {
         (Some(against), Some(repo)) => {
             let base = crate::git::named_tree(repo, against)?;
             crate::diff::offline(&channel.name, &base, target, args.unified)?
         }
-        (Some(against), None) => {
-            return Err(
-                Problem::new(format!("--against {against} needs a git repository"))
-                    .in_file(&config.root)
-                    .hint("run berth inside a clone of the configuration repository")
-                    .into(),
-            );
-        }
+        (Some(_), None) => unreachable!("refused above"),
         (None, repo) => {
             // The channel's current release: its objects that left the tree are prune candidates.
             let release = match repo {

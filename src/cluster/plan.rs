@@ -6,8 +6,8 @@ use super::{Cluster, Refusal, adopt, explain, inspect};
 use crate::diff::{normalize, unified};
 use crate::ignore::{IgnoreRule, apply_ignore_rules, desired_for_apply};
 use crate::object::{
-    FIELD_MANAGER, LABEL_CHANNEL, LABEL_PROJECT, ObjectKey, PRUNE_ANNOTATION, TreeObject, group_of,
-    label,
+    FIELD_MANAGER, LABEL_APP, LABEL_CHANNEL, LABEL_PROJECT, ObjectKey, PRUNE_ANNOTATION,
+    TreeObject, group_of, label,
 };
 use crate::plan::{Action, KeptReason, ObjectChange};
 use crate::secret::{mask_secret_pair, scrub};
@@ -188,6 +188,9 @@ impl Context<'_> {
                 object.kind()
             ));
         };
+        if let Some(mismatch) = scope_mismatch(object, &caps.scope) {
+            return fail(mismatch);
+        }
         let api = self.cluster.api(&resource, &caps, object.namespace());
         let live = match api.get_opt(object.name()).await {
             Ok(live) => live,
@@ -305,10 +308,16 @@ impl Context<'_> {
         if label(&before, LABEL_CHANNEL) != Some(self.options.channel) {
             return None;
         }
+        // An object left over from an earlier release is in no tree berth has: its label
+        // says which app it came from.
+        let app = object
+            .app
+            .clone()
+            .or_else(|| label(&before, LABEL_APP).map(str::to_string));
         if let Some(other) = label(&before, LABEL_PROJECT).filter(|p| *p != self.options.project) {
             return Some(ObjectChange::kept(
                 object.key.clone(),
-                object.app.clone(),
+                app.clone(),
                 KeptReason::OtherProject {
                     project: other.to_string(),
                 },
@@ -317,7 +326,7 @@ impl Context<'_> {
         if before["metadata"]["annotations"][PRUNE_ANNOTATION] == "disabled" {
             return Some(ObjectChange::kept(
                 object.key.clone(),
-                object.app.clone(),
+                app.clone(),
                 KeptReason::PruneDisabled,
             ));
         }
@@ -325,7 +334,7 @@ impl Context<'_> {
         if object.is_secret() {
             mask_secret_pair(Some(&mut before), None);
         }
-        let mut change = ObjectChange::new(object.key.clone(), object.app.clone(), Action::Delete);
+        let mut change = ObjectChange::new(object.key.clone(), app.clone(), Action::Delete);
         change.diff = Some(unified(
             &object.file(),
             Some(&crate::yaml::to_string(&before)),
@@ -337,6 +346,26 @@ impl Context<'_> {
 
     fn describe(&self, err: &kube::Error, verb: &str, object: &TreeObject) -> String {
         explain(err, verb, &object.file()).message()
+    }
+}
+
+/// Why the tree's scope of `object` is not the cluster's: the reviewed tree would show a
+/// namespace the object does not have (a custom kind berth took for namespaced), or none.
+fn scope_mismatch(object: &TreeObject, scope: &kube::discovery::Scope) -> Option<String> {
+    let kind = match object.key.group() {
+        "" => object.kind().to_string(),
+        group => format!("{}.{group}", object.kind()),
+    };
+    match (scope, object.namespace()) {
+        (kube::discovery::Scope::Cluster, Some(namespace)) => Some(format!(
+            "{kind} is cluster-scoped on the cluster: add it to defaults.clusterScoped \
+             (the rendered tree places it in namespace `{namespace}`)"
+        )),
+        (kube::discovery::Scope::Namespaced, None) => Some(format!(
+            "{kind} is namespaced on the cluster, but the rendered tree has it cluster-scoped: \
+             remove it from defaults.clusterScoped"
+        )),
+        _ => None,
     }
 }
 

@@ -61,6 +61,9 @@ pub struct App {
     pub labels: BTreeMap<String, String>,
     /// The app's external Secrets (`secrets:`) by channel, variants merged.
     pub secrets: BTreeMap<String, Vec<ExternalSecret>>,
+    /// What is wrong with the app's paths, per channel: a missing chart fails only the
+    /// channels that release the app, when they are rendered.
+    pub broken: BTreeMap<String, Vec<Problem>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -231,8 +234,20 @@ pub fn load(file: &Path, source: &dyn Source) -> Result<Config, Problems> {
 
 /// Parse and check config `text`, shown in messages as `file`.
 pub fn parse(file: &Path, text: &str, source: &dyn Source) -> Result<Config, Problems> {
+    let blank = text
+        .lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'));
+    if blank {
+        return Err(Problem::new("berth.yaml is empty")
+            .in_file(file)
+            .hint("it needs `apps:` and `channels:` (the README has an example; `berth schema` lists every key)")
+            .into());
+    }
     let raw: RawConfig = crate::yaml::from_str(text).map_err(|e| {
-        let hint = if e.message.contains("unknown field") {
+        let line = e.line.and_then(|l| text.lines().nth(l.saturating_sub(1) as usize));
+        let hint = if line.is_some_and(|l| l.contains('[') && l.contains("{channel}")) {
+            "`{` starts a mapping inside `[ ]`: quote the path, e.g. [\"apps/web/values-{channel}.yaml\"], or list it on its own `- ` line"
+        } else if e.message.contains("unknown field") {
             "`berth schema` prints every key berth.yaml accepts"
         } else if e.message.contains("unknown variant") {
             "drivers: template, helm, kustomize, manifests"
@@ -326,6 +341,17 @@ impl Validator<'_> {
             }
             None => default_project(&root),
         };
+        if !self.problems.is_empty() {
+            // The config fails anyway: its apps' broken paths too, so one run reports all.
+            let broken = apps.iter().flat_map(|app| {
+                app.broken.iter().flat_map(move |(channel, found)| {
+                    found
+                        .iter()
+                        .map(move |p| (channel.clone(), p.clone().app(&app.name)))
+                })
+            });
+            self.problems.extend(Problems::merge_channels(broken));
+        }
         Problems::check(self.problems)?;
         Ok(Config {
             file: file.to_path_buf(),
@@ -511,9 +537,15 @@ impl Validator<'_> {
                 "put per-channel settings in the overlay (the path may use {channel})",
             );
         }
+        let mut broken = BTreeMap::new();
         let path = match &raw.path {
             Some(path) => self
-                .file_path(path, channels, EntryKind::Dir)
+                .per_channel(channels, &mut broken, |v, c| {
+                    v.file_path(path, &[c], EntryKind::Dir)
+                })
+                .into_iter()
+                .flatten()
+                .next()
                 .unwrap_or_default(),
             None => {
                 self.report(
@@ -535,21 +567,22 @@ impl Validator<'_> {
             }
         };
         if kind == DriverKind::Helm && !path.is_empty() {
-            for channel in channels {
+            self.per_channel(channels, &mut broken, |v, channel| {
                 let chart_file = source::join(&for_channel(&path, channel), "Chart.yaml");
-                if self.source.kind(&chart_file) != Some(EntryKind::File) {
-                    self.report(
-                        raw.path.as_ref().unwrap(),
+                // A missing directory is reported already.
+                let dir = v.source.kind(&for_channel(&path, channel)) == Some(EntryKind::Dir);
+                if dir && v.source.kind(&chart_file) != Some(EntryKind::File) {
+                    v.report(
+                        raw.path.as_ref().expect("a helm app with a path"),
+                        // The app is named when the channel renders.
                         format!(
-                            "app `{}`: {} is not a Helm chart (no Chart.yaml)",
-                            name.value,
-                            self.source.display(&for_channel(&path, channel)).display()
+                            "{} is not a Helm chart (no Chart.yaml)",
+                            v.source.display(&for_channel(&path, channel)).display()
                         ),
                         "point `path` at the chart's directory",
                     );
-                    break;
                 }
-            }
+            });
         }
         let namespace = match &raw.namespace {
             Some(ns) => {
@@ -561,7 +594,14 @@ impl Validator<'_> {
         let values = raw
             .values
             .iter()
-            .filter_map(|v| self.file_path(v, channels, EntryKind::File))
+            .filter_map(|value| {
+                self.per_channel(channels, &mut broken, |v, c| {
+                    v.file_path(value, &[c], EntryKind::File)
+                })
+                .into_iter()
+                .flatten()
+                .next()
+            })
             .collect();
         let labels = self.labels(&raw.labels, &format!("apps.{}.labels", name.value));
         let driver = match kind {
@@ -623,6 +663,7 @@ impl Validator<'_> {
             values,
             labels,
             secrets,
+            broken,
         }
     }
 
@@ -850,6 +891,28 @@ impl Validator<'_> {
                 topic: zulip.topic.clone().unwrap_or_else(|| channel.to_string()),
             },
         }
+    }
+
+    /// Run `check` for each of `channels`, moving the problems it finds into `broken` under
+    /// that channel instead of failing the whole config.
+    fn per_channel<T>(
+        &mut self,
+        channels: &[&str],
+        broken: &mut BTreeMap<String, Vec<Problem>>,
+        mut check: impl FnMut(&mut Self, &str) -> T,
+    ) -> Vec<T> {
+        channels
+            .iter()
+            .map(|channel| {
+                let before = self.problems.len();
+                let result = check(self, channel);
+                let found: Vec<Problem> = self.problems.drain(before..).collect();
+                if !found.is_empty() {
+                    broken.entry(channel.to_string()).or_default().extend(found);
+                }
+                result
+            })
+            .collect()
     }
 
     /// Check a path from berth.yaml: inside the repository, and present as `kind` for every

@@ -47,6 +47,8 @@ pub struct RenderedSet {
     /// `(app, driver)` of each app rendered, in berth.yaml's order.
     pub apps: Vec<(String, &'static str)>,
     pub objects: Vec<RenderedObject>,
+    /// What berth had to assume (e.g. the scope of a custom kind it does not know).
+    pub warnings: Vec<Problem>,
 }
 
 impl RenderedSet {
@@ -94,6 +96,17 @@ fn release_manifest(set: &RenderedSet) -> String {
         apps,
     }
     .to_yaml()
+}
+
+/// Every warning of `sets`, each naming its channel, one per line: `warning: …`.
+pub fn warnings(sets: &[RenderedSet]) -> String {
+    let found = sets
+        .iter()
+        .flat_map(|s| s.warnings.iter().map(|w| (s.channel.clone(), w.clone())));
+    Problems::merge_channels(found)
+        .iter()
+        .map(|w| format!("warning: {w}\n"))
+        .collect()
 }
 
 /// All objects of `sets` as one YAML stream (`---` between documents).
@@ -147,34 +160,68 @@ pub struct AppInput<'a> {
     pub info: &'a SourceInfo,
 }
 
-/// Render `channels`, each in full; apps of all channels in parallel.
+/// Render `channels`, each in full; apps of all channels in parallel. Fails if any channel
+/// fails, with every channel's problems.
 pub fn render(
     config: &Config,
     channels: &[&Channel],
     source: &dyn Source,
     options: &Options,
 ) -> Result<Vec<RenderedSet>, Problems> {
-    let mut jobs = Vec::new();
-    for channel in channels {
-        for app in select_apps(config, channel, &options.apps)? {
-            jobs.push((*channel, app));
+    let mut sets = Vec::new();
+    let mut problems = Vec::new();
+    for (channel, result) in render_each(config, channels, source, options) {
+        match result {
+            Ok(set) => sets.push(set),
+            Err(found) => problems.extend(found.0.into_iter().map(|p| (channel.clone(), p))),
         }
     }
+    Problems::check(Problems::merge_channels(problems))?;
+    Ok(sets)
+}
+
+/// Render `channels`, each on its own: one channel's broken app does not stop the others.
+/// Problems do not name their channel yet (see [`Problems::merge_channels`]).
+pub fn render_each(
+    config: &Config,
+    channels: &[&Channel],
+    source: &dyn Source,
+    options: &Options,
+) -> Vec<(String, Result<RenderedSet, Problems>)> {
+    let mut jobs = Vec::new();
+    let mut selected = BTreeMap::new();
+    for channel in channels {
+        match select_apps(config, channel, &options.apps) {
+            Ok(apps) => jobs.extend(apps.into_iter().map(|app| (*channel, app))),
+            Err(problems) => {
+                selected.insert(channel.name.as_str(), problems);
+            }
+        }
+    }
+    // An app whose paths are broken in a channel is reported for those, not for its tool.
+    let runnable = |(channel, app): &&(&Channel, &App)| !app.broken.contains_key(&channel.name);
+    let missing = missing_tools(jobs.iter().filter(runnable).map(|(_, app)| *app));
     type AppResult<'a> = (&'a Channel, &'a App, Result<Vec<Manifest>, Problems>);
     let results: Vec<AppResult> = jobs
         .par_iter()
         .map(|(channel, app)| {
-            (
-                *channel,
-                *app,
-                render_app(config, app, channel, source, options),
-            )
+            let result = match missing.get(&Tool::of(&app.driver)) {
+                Some(problem) if runnable(&&(*channel, *app)) => {
+                    Err(Problems::one(problem.clone()))
+                }
+                _ => render_app(config, app, channel, source, options),
+            };
+            (*channel, *app, result)
         })
         .collect();
 
-    let mut problems = Vec::new();
-    let mut sets = Vec::new();
+    let mut out = Vec::new();
     for channel in channels {
+        if let Some(problems) = selected.remove(channel.name.as_str()) {
+            out.push((channel.name.clone(), Err(problems)));
+            continue;
+        }
+        let mut problems = Vec::new();
         let mut per_app = Vec::new();
         for (c, app, result) in &results {
             if c.name != channel.name {
@@ -186,8 +233,8 @@ pub fn render(
             }
         }
         // Apps that rendered are still checked, so one run reports every problem.
-        match postprocess::run(config, channel, &per_app) {
-            Ok(objects) => sets.push(RenderedSet {
+        let result = match postprocess::run(config, channel, &per_app) {
+            Ok((objects, warnings)) => Problems::check(problems).map(|()| RenderedSet {
                 channel: channel.name.clone(),
                 source: options.source.clone(),
                 apps: per_app
@@ -195,12 +242,77 @@ pub fn render(
                     .map(|(app, _)| (app.name.clone(), app.driver.name()))
                     .collect(),
                 objects,
+                warnings,
             }),
-            Err(found) => problems.extend(found.0),
+            Err(found) => {
+                problems.extend(found.0);
+                Err(Problems(problems))
+            }
+        };
+        out.push((channel.name.clone(), result));
+    }
+    out
+}
+
+/// One problem for each tool the drivers of `apps` need and that cannot be found, by the
+/// tool, naming the apps that need it: reported once, not once per app.
+fn missing_tools<'a>(apps: impl Iterator<Item = &'a App>) -> BTreeMap<Tool, Problem> {
+    let mut needed: BTreeMap<Tool, Vec<&str>> = BTreeMap::new();
+    for app in apps {
+        let names = needed.entry(Tool::of(&app.driver)).or_default();
+        if !names.contains(&app.name.as_str()) {
+            names.push(&app.name);
         }
     }
-    Problems::check(problems)?;
-    Ok(sets)
+    needed
+        .into_iter()
+        .filter_map(|(tool, apps)| {
+            let (program, hint) = match tool {
+                Tool::None => return None,
+                Tool::Helm => helm::program(),
+                Tool::Kustomize => kustomize::program(),
+            };
+            if program.is_empty() || findable(&program) {
+                return None;
+            }
+            let problem = Problem::new(format!(
+                "cannot find `{}`, needed to render {} {}",
+                program.to_string_lossy(),
+                if apps.len() == 1 { "app" } else { "apps" },
+                apps.join(", ")
+            ))
+            .hint(hint);
+            Some((tool, problem))
+        })
+        .collect()
+}
+
+/// The external tool a driver runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Tool {
+    None,
+    Helm,
+    Kustomize,
+}
+
+impl Tool {
+    pub fn of(driver: &Driver) -> Tool {
+        match driver {
+            Driver::Helm { .. } => Tool::Helm,
+            Driver::Kustomize { .. } => Tool::Kustomize,
+            Driver::Template { .. } | Driver::Manifests { .. } => Tool::None,
+        }
+    }
+}
+
+/// Whether `program` can be run: a path that is a file, or a name found on PATH.
+pub(crate) fn findable(program: &std::ffi::OsStr) -> bool {
+    let path = std::path::Path::new(program);
+    if path.components().count() > 1 {
+        return path.is_file();
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
 }
 
 fn select_apps<'a>(
@@ -252,6 +364,9 @@ fn render_app(
     source: &dyn Source,
     options: &Options,
 ) -> Result<Vec<Manifest>, Problems> {
+    if let Some(broken) = app.broken.get(&channel.name) {
+        return Err(tag_app(Problems(broken.clone()), &app.name));
+    }
     let values = match app.driver {
         // Overlays take no values; a channel's values files do not concern them.
         Driver::Kustomize { .. } => Value::Object(Default::default()),
@@ -352,10 +467,14 @@ pub(crate) fn run_tool(
             .collect::<Vec<_>>()
             .join(" ")
     );
+    // Not `shown`: its arguments may name temporary files, gone when the message is read.
     let output = command.output().map_err(|e| {
-        Problem::new(format!("cannot run `{shown}`: {e}"))
-            .in_file(at)
-            .hint(install_hint.to_string())
+        Problem::new(format!(
+            "cannot run `{}`: {e}",
+            command.get_program().to_string_lossy()
+        ))
+        .in_file(at)
+        .hint(install_hint.to_string())
     })?;
     if !output.status.success() {
         let stderr =

@@ -15,11 +15,12 @@ use rayon::prelude::*;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
+/// The channel's objects, and warnings about what berth had to assume.
 pub fn run(
     config: &Config,
     channel: &Channel,
     per_app: &[(&App, &[Manifest])],
-) -> Result<Vec<RenderedObject>, Problems> {
+) -> Result<(Vec<RenderedObject>, Vec<Problem>), Problems> {
     let mut work: Vec<(&App, Manifest)> = Vec::new();
     for (app, manifests) in per_app {
         for manifest in manifests.iter() {
@@ -62,7 +63,37 @@ pub fn run(
     }
     Problems::check(problems)?;
     objects.sort_by_cached_key(|o| o.key.to_string());
-    Ok(objects)
+    let warnings = unknown_scopes(&objects, &scopes);
+    Ok((objects, warnings))
+}
+
+/// One warning per custom kind whose scope berth does not know and took for namespaced: if
+/// it is cluster-scoped, the tree shows a namespace the object will not have.
+fn unknown_scopes(objects: &[RenderedObject], scopes: &Scopes) -> Vec<Problem> {
+    let mut warned = std::collections::BTreeSet::new();
+    objects
+        .iter()
+        .filter(|o| o.key.namespace().is_some())
+        .filter(|o| {
+            let api_version = o.body["apiVersion"].as_str().unwrap_or_default();
+            built_in_kinds(api_version).is_none()
+                && !scopes.is_known(o.key.group(), o.key.kind())
+                && warned.insert((o.key.group().to_string(), o.key.kind().to_string()))
+        })
+        .map(|o| {
+            Problem::new(format!(
+                "the scope of {}.{} is unknown (its CustomResourceDefinition is not in this \
+                 render): taken as namespaced, so {} is placed in namespace `{}`",
+                o.key.kind(),
+                o.key.group(),
+                o.key,
+                o.key.namespace().unwrap_or_default()
+            ))
+            .at(o.origin.clone())
+            .app(&o.app)
+            .hint("if the kind is cluster-scoped, add it to defaults.clusterScoped in berth.yaml")
+        })
+        .collect()
 }
 
 /// `kind: List` (what `kubectl get -o yaml` writes) holds its objects in `items`.

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use sha2::Digest;
 
 pub fn render(input: &AppInput<'_>, dir: &str) -> Result<Vec<Manifest>, Problems> {
+    let dir = &crate::config::for_channel(dir, &input.channel.name);
     let files = input
         .source
         .files_under(dir)
