@@ -1039,3 +1039,54 @@ mod incremental_equivalence {
         assert_eq!(exact_requests, 60, "a GET and a dry run each");
     }
 }
+
+#[test]
+fn a_list_that_fails_is_said_and_its_objects_are_checked_one_by_one() {
+    let (live, repo) = small::live();
+    live.server.inject(
+        Fault::status(500)
+            .on_method("GET")
+            .on_path("/api/v1/configmaps"),
+    );
+    let (code, plan, run) = live.diff_json(repo.path(), &["--render"]);
+    assert_eq!(code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("warning: cannot list ConfigMap (v1) of channel test")
+            && run.stderr.contains("checked one by one"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        report_object(&plan, "demo/ConfigMap/web-config")["action"],
+        "unchanged"
+    );
+}
+
+#[test]
+fn the_diff_counts_its_requests_and_an_unchanged_release_costs_a_few() {
+    let (live, repo) = small::live();
+    live.server.reset_counters();
+    let (code, plan, run) = live.diff_json(repo.path(), &["--render", "-v"]);
+    assert_eq!(code, 0, "{}", run.stderr);
+    let made = live.server.requests().len();
+    assert_eq!(plan["requests"], made, "{plan:#}");
+    assert!(
+        run.stderr
+            .contains(&format!("{made} requests to the API server at")),
+        "{}",
+        run.stderr
+    );
+    // Discovery, the release record, one LIST per kind: no request per object.
+    let per_object = live
+        .server
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("/namespaces/demo/"))
+        .count();
+    assert_eq!(per_object, 0, "{:?}", live.server.requests());
+    live.server.reset_counters();
+    let (_, exact, _) = live.diff_json(repo.path(), &["--render", "--exact"]);
+    assert_eq!(exact["requests"], live.server.requests().len());
+    assert!(exact["requests"].as_u64() > plan["requests"].as_u64());
+}
