@@ -657,14 +657,14 @@ mod secret_masking {
     use proptest::prelude::*;
     use std::sync::OnceLock;
 
-    struct Shared {
-        live: TestCluster,
-        runtime: tokio::runtime::Runtime,
-        cluster: Cluster,
+    pub(super) struct Shared {
+        pub(super) live: TestCluster,
+        pub(super) runtime: tokio::runtime::Runtime,
+        pub(super) cluster: Cluster,
     }
 
-    /// One server and one connection for all cases.
-    fn shared() -> &'static Shared {
+    /// One server and one connection for all cases (the incremental diff's property too).
+    pub(super) fn shared() -> &'static Shared {
         static SHARED: OnceLock<Shared> = OnceLock::new();
         SHARED.get_or_init(|| {
             let live = TestCluster::start();
@@ -822,43 +822,13 @@ mod secret_masking {
 mod incremental_equivalence {
     use super::*;
     use berth::cluster::plan::{Options, plan, plan_listed};
-    use berth::cluster::{Cluster, Target};
     use berth::object::{ObjectKey, TreeObject};
     use berth::release::outcome::Silent;
     use berth::report::{Format, render};
     use proptest::prelude::*;
-    use std::sync::OnceLock;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    struct Shared {
-        live: TestCluster,
-        runtime: tokio::runtime::Runtime,
-        cluster: Cluster,
-    }
-
-    fn shared() -> &'static Shared {
-        static SHARED: OnceLock<Shared> = OnceLock::new();
-        SHARED.get_or_init(|| {
-            let live = TestCluster::start();
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            let cluster = runtime
-                .block_on(Cluster::connect(&Target {
-                    kubeconfig: Some(&live.kubeconfig),
-                    context: Some("berth-test"),
-                    timeouts: Default::default(),
-                }))
-                .unwrap_or_else(|p| panic!("{p}"));
-            Shared {
-                live,
-                runtime,
-                cluster,
-            }
-        })
-    }
+    use super::secret_masking::shared;
 
     /// What the live object is, against the object berth renders.
     #[derive(Debug, Clone, Copy)]
