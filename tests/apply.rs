@@ -1228,3 +1228,27 @@ fn records_and_objects_written_before_projects_are_read_and_migrated() {
         .unwrap();
     assert_eq!(label(&config), "acme.shop");
 }
+
+/// A first apply into a namespace the release creates: one write per object, and no GET of
+/// any object in it (nothing can live in a namespace that did not exist).
+#[test]
+fn a_first_apply_into_a_new_namespace_reads_no_object_of_it() {
+    let setup = Release::new(GitRepos::with_files(&[
+        ("berth.yaml", small::BERTH_YAML),
+        ("web/namespace.yaml", small::NAMESPACE),
+        ("web/config.yaml", small::CONFIG),
+        ("web/deployment.yaml", &small::deployment("nginx:1.27", 2)),
+    ]));
+    setup.cluster.server.reset_counters();
+    let (code, report) = setup.apply_json(&[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["summary"]["created"], 3, "{report:#}");
+    let requests = setup.cluster.server.requests();
+    assert_eq!(report["requests"], requests.len());
+    let in_demo: Vec<_> = requests
+        .iter()
+        .filter(|r| r.path.contains("/namespaces/demo/"))
+        .map(|r| r.method.as_str())
+        .collect();
+    assert_eq!(in_demo, ["PATCH", "PATCH"], "{requests:?}");
+}

@@ -9,7 +9,7 @@ pub mod order;
 pub mod wait;
 
 use crate::ci::CiEnv;
-use crate::cluster::{Cluster, ClusterOptions, adopt, block_on, explain, inspect, plan};
+use crate::cluster::{Cluster, ClusterOptions, adopt, block_on, explain, plan};
 use crate::config::{Channel, Config};
 use crate::error::{Problem, Problems, kube_error};
 use crate::git;
@@ -125,7 +125,13 @@ pub fn apply_release(
                 target: cluster.context.as_deref().unwrap_or(&cluster.server),
                 objects: objects.len(),
             });
-            run(&mut cluster, &objects, &options, reporter).await
+            let mut report = run(&mut cluster, &objects, &options, reporter).await?;
+            report.requests = cluster.requests();
+            reporter.report(&Event::Requests {
+                count: report.requests,
+                server: &cluster.server,
+            });
+            Ok(report)
         })
         .map_err(Problems::from)
     });
@@ -228,7 +234,7 @@ async fn run_with(
     // A release already applied is checked without the lock: unchanged, it ends here having
     // written nothing. A dry run never takes the lock either.
     if settled || options.dry_run {
-        let changes = plan_changes(cluster, objects, &inventory, options).await;
+        let changes = plan_changes(cluster, objects, &inventory, options, reporter).await;
         check_prune_guard(&changes, objects, &inventory, options)?;
         let nothing_to_write = changes.iter().all(|c| match c.action {
             Action::Unchanged => true,
@@ -297,7 +303,7 @@ async fn apply_locked(
     let client = cluster.client.clone();
     // Plan under the lock: another apply may have changed things before we held it.
     let (previous, inventory) = last_release(&client, options).await?;
-    let changes = plan_changes(cluster, objects, &inventory, options).await;
+    let changes = plan_changes(cluster, objects, &inventory, options, reporter).await;
     check_prune_guard(&changes, objects, &inventory, options)?;
 
     let mut outcomes = apply_stages(cluster, objects, &changes, options, reporter).await;
@@ -391,6 +397,7 @@ async fn apply_locked(
         source_commit: options.source_commit.clone(),
         previous_source_commit: None,
         notifications: Vec::new(),
+        requests: 0,
     })
 }
 
@@ -401,15 +408,8 @@ async fn plan_changes(
     objects: &[TreeObject],
     inventory: &[TreeObject],
     options: &Options,
+    reporter: &dyn Reporter,
 ) -> Vec<ObjectChange> {
-    let live = inspect::list_live(
-        cluster,
-        objects,
-        &options.project,
-        &options.channel,
-        options.concurrency,
-    )
-    .await;
     let plan_options = plan::Options {
         project: &options.project,
         channel: &options.channel,
@@ -420,7 +420,7 @@ async fn plan_changes(
         concurrency: options.concurrency,
         context_lines: 0,
     };
-    plan::plan_listed(cluster, objects, inventory, &live, &plan_options).await
+    plan::plan_listed(cluster, objects, inventory, &plan_options, reporter).await
 }
 
 /// Refuse to prune more than the configured share of the last release, or all of it. The share
@@ -520,6 +520,7 @@ fn planned_report(objects: &[TreeObject], changes: &[ObjectChange], options: &Op
         source_commit: options.source_commit.clone(),
         previous_source_commit: None,
         notifications: Vec::new(),
+        requests: 0,
     }
 }
 
@@ -579,10 +580,16 @@ async fn apply_stages(
         }
         outcomes.extend(results);
         if stage == 0 {
-            // Custom resources need their CRDs established and discovered first.
+            // Custom resources need their CRDs established and discovered first; CRDs left
+            // unchanged are served already (no second discovery).
+            let written: BTreeSet<&ObjectKey> = changes
+                .iter()
+                .filter(|c| matches!(c.action, Action::Create | Action::Update))
+                .map(|c| &c.key)
+                .collect();
             let crds: Vec<&TreeObject> = objects
                 .iter()
-                .filter(|o| o.kind() == "CustomResourceDefinition")
+                .filter(|o| o.kind() == "CustomResourceDefinition" && written.contains(&o.key))
                 .collect();
             if !crds.is_empty() {
                 let not_ready = wait_ready(

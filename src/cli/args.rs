@@ -178,6 +178,10 @@ pub struct DiffArgs {
     /// Render the working tree instead of reading a rendered tree from git.
     #[arg(long)]
     pub render: bool,
+    /// Dry-run every object on the server, instead of only those the labelled LISTs cannot
+    /// prove unchanged (slower; the report is the same).
+    #[arg(long, conflicts_with = "against")]
+    pub exact: bool,
     #[arg(short = 'o', long, value_enum, default_value_t = ReportFormat::Text)]
     pub output: ReportFormat,
     /// Write the report to FILE instead of stdout (with --split: FILE's numbered parts).
@@ -283,6 +287,9 @@ pub struct ClusterArgs {
     /// Requests to the API server at once.
     #[arg(long, default_value_t = 16, value_name = "N")]
     pub concurrency: usize,
+    /// Say on stderr how many requests were made to the API server.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
     /// How long to wait for a connection to the API server (0: no limit).
     #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub connect_timeout: std::time::Duration,

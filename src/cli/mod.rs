@@ -346,9 +346,11 @@ fn diff_plan(
                 channel,
                 cluster: &ClusterOptions::from(&args.cluster),
                 context_lines: args.unified,
+                exact: args.exact,
             };
             let progress = Stderr {
                 progress: std::io::stderr().is_terminal(),
+                verbose: args.cluster.verbose,
             };
             crate::cluster::diff::diff(&options, target, &release, &progress)?
         }
@@ -453,6 +455,7 @@ fn apply_command(config: &Config, args: &ApplyArgs, ci: &CiEnv) -> Result<u8, Pr
     };
     let progress = Stderr {
         progress: args.output == OutcomeFormat::Text,
+        verbose: args.cluster.verbose,
     };
     let report = apply::apply_release(config, channel, &request, &progress)?;
     step_summary(ci, &report::apply::markdown(&report))?;
@@ -528,6 +531,7 @@ fn drift_command(config: &Config, args: &DriftArgs) -> Result<u8, Problems> {
         ),
         source_commit: checked.source_commit,
         objects: drift.changed.clone(),
+        requests: None,
     };
     emit(
         args.out.as_deref(),

@@ -135,6 +135,7 @@ mod tests {
             summary: Summary::default(),
             objects: Vec::new(),
             not_ready: Vec::new(),
+            requests: 0,
             source_commit: None,
             previous_source_commit: None,
             notifications: Vec::new(),

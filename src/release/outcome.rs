@@ -200,6 +200,8 @@ pub struct Report {
     pub summary: Summary,
     pub objects: Vec<Outcome>,
     pub not_ready: Vec<NotReady>,
+    /// Requests made to the API server.
+    pub requests: usize,
     /// The source commit of the release, and of the release before it: a compare link's ends
     /// (for messages; the record holds the source commit).
     #[serde(skip)]
@@ -295,12 +297,19 @@ pub enum Event<'a> {
     Checking { objects: usize, server: &'a str },
     /// Something went wrong that does not stop the work.
     Warning(String),
+    /// The work is done, having sent `count` requests to `server` (shown with `-v`).
+    Requests { count: usize, server: &'a str },
 }
 
 impl Event<'_> {
     /// Progress, as opposed to a warning the user must see whatever the output mode.
     pub fn is_progress(&self) -> bool {
         !matches!(self, Event::Warning(_))
+    }
+
+    /// Detail shown only when asked for (`-v`), whatever the output mode.
+    pub fn is_detail(&self) -> bool {
+        matches!(self, Event::Requests { .. })
     }
 }
 
@@ -348,6 +357,9 @@ impl fmt::Display for Event<'_> {
                 write!(f, "checking {objects} objects against {server} …")
             }
             Event::Warning(text) => f.write_str(text),
+            Event::Requests { count, server } => {
+                write!(f, "{count} requests to the API server at {server}")
+            }
         }
     }
 }
