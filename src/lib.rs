@@ -7,8 +7,9 @@
 //! - formats and rules: `source` (files of a directory or commit), `tree` (the rendered-tree
 //!   format), `ignore` (ignore rules), `secret` (masking, external secret sources);
 //! - the pipeline: `config` → `render` → `git` → `release` (resolution, record, notes,
-//!   outcomes) → `github` (REST client, pull-request comments) → `notify` (chat messages) → `candidate` → `diff` → `cluster` (connect, dry-run plan, live diff) →
-//!   `report` (one printer per format) → `apply`;
+//!   outcomes) → `github` (REST client, pull-request comments) → `notify` (chat messages) →
+//!   `candidate` → `diff` → `cluster` (connect, dry-run plan, live diff) → `status` (what runs
+//!   where, drift) → `report` (one printer per format) → `apply`;
 //! - `cli` on top: parse, dispatch, print.
 
 pub mod error;
