@@ -35,6 +35,7 @@ pub mod candidate;
 pub mod diff;
 
 pub mod cluster;
+pub mod promote;
 pub mod report;
 pub mod status;
 

@@ -10,6 +10,7 @@ mod fuzz;
 mod github;
 mod hostile;
 mod offline_diff;
+mod promotion;
 mod render;
 mod report;
 mod status;

@@ -87,6 +87,14 @@ pub fn run(cli: Cli, ci: &CiEnv) -> Result<u8, Problems> {
             let (config, _) = load_config(&cli)?;
             drift_command(&config, args)
         }
+        Command::Rollback(args) => {
+            let (config, _) = load_config(&cli)?;
+            rollback_command(&config, args, ci)
+        }
+        Command::Promote(args) => {
+            let (config, _) = load_config(&cli)?;
+            promote_command(&cli, &config, args, ci)
+        }
         Command::Diff(args) => {
             if args.split && args.out.is_none() && !args.github.comment {
                 return Err(Problem::new("--split writes numbered parts: where to?")
@@ -276,21 +284,20 @@ fn candidate_command(cli: &Cli, args: &CandidateArgs, ci: &CiEnv) -> Result<u8, 
     }
     print(&match args.output {
         OutcomeFormat::Json => json(&outcomes),
-        OutcomeFormat::Text => outcomes
-            .iter()
-            .map(|o| {
-                format!(
-                    "{}  {}  {}  {}  [{}]\n",
-                    o.channel,
-                    o.ref_name.trim_start_matches("refs/heads/"),
-                    short_id(&o.commit),
-                    o.changes.summary(),
-                    o.state.as_str()
-                )
-            })
-            .collect(),
+        OutcomeFormat::Text => outcomes.iter().map(candidate_line).collect(),
     })?;
     Ok(exit::OK)
+}
+
+fn candidate_line(o: &candidate::Outcome) -> String {
+    format!(
+        "{}  {}  {}  {}  [{}]\n",
+        o.channel,
+        o.ref_name.trim_start_matches("refs/heads/"),
+        short_id(&o.commit),
+        o.changes.summary(),
+        o.state.as_str()
+    )
 }
 
 /// The plan `berth diff` reports: the channel's rendered tree against the cluster or `--against`.
@@ -450,6 +457,96 @@ fn apply_command(config: &Config, args: &ApplyArgs, ci: &CiEnv) -> Result<u8, Pr
         OutcomeFormat::Text => report::apply::text(&report),
     })?;
     Ok(report.exit_code())
+}
+
+fn rollback_command(config: &Config, args: &RollbackArgs, ci: &CiEnv) -> Result<u8, Problems> {
+    use crate::release::rollback::{self, Target};
+    let channel = config.select_channels(std::slice::from_ref(&args.channel))?[0];
+    let repo = crate::git::open(&config.root)?;
+    let target = match &args.to {
+        Some(rev) => Target::To(rev.clone()),
+        None => Target::Steps(args.steps.unwrap_or(1)),
+    };
+    let mut done = rollback::rollback(&repo, channel, &target, REMOTE)?;
+    if let Some(remote) = &args.push {
+        let workdir = repo.workdir().unwrap_or(&config.root).to_path_buf();
+        rollback::push(&repo, &workdir, &mut done, remote)?;
+    }
+    let text = format!(
+        "{}  {}  rolled back from {} to {}{}\n",
+        done.branch,
+        short_id(&done.commit),
+        short_id(&done.from),
+        short_id(&done.to),
+        if done.pushed { "  [pushed]" } else { "" }
+    );
+    if !args.apply {
+        print(&match args.output {
+            OutcomeFormat::Json => json(&done),
+            OutcomeFormat::Text => text,
+        })?;
+        return Ok(exit::OK);
+    }
+    // JSON stays one document (the apply report); the rollback itself goes to stderr.
+    eprint!("{text}");
+    let apply = ApplyArgs {
+        channel: channel.name.clone(),
+        // The local branch: without --push the remote's copy is still the release rolled back.
+        release: Some(channel.release_branch.clone()),
+        prune: false,
+        allow_mass_prune: false,
+        allow_cascading_prune: false,
+        wait: args.wait,
+        timeout: args.timeout,
+        lock_timeout: std::time::Duration::from_secs(300),
+        force_conflicts: false,
+        dry_run: false,
+        push_notes: None,
+        output: args.output,
+        cluster: args.cluster.clone(),
+    };
+    apply_command(config, &apply, ci)
+}
+
+fn promote_command(
+    cli: &Cli,
+    config: &Config,
+    args: &PromoteArgs,
+    ci: &CiEnv,
+) -> Result<u8, Problems> {
+    let from = config.select_channels(std::slice::from_ref(&args.from))?[0];
+    let to_name = match (&args.to, &from.promotes_to) {
+        (Some(to), _) | (None, Some(to)) => to.clone(),
+        (None, None) => {
+            return Err(
+                Problem::new(format!("channel {} promotes to no channel", from.name))
+                    .hint(format!(
+                        "pass --to CHANNEL, or set `promotesTo` on channel {} in berth.yaml",
+                        from.name
+                    ))
+                    .into(),
+            );
+        }
+    };
+    let to = config.select_channels(std::slice::from_ref(&to_name))?[0];
+    let (_, root) = config_location(cli)?;
+    let repo = crate::git::open(&root)?;
+    let cluster = ClusterOptions::from(&args.cluster);
+    let options = crate::promote::Options {
+        config,
+        from,
+        to,
+        cluster: &cluster,
+        remote: args.push.as_deref().unwrap_or(REMOTE),
+        push: args.push.is_some(),
+        ci: ci.clone(),
+    };
+    let outcome = crate::promote::promote(&repo, &root, &options)?;
+    print(&match args.output {
+        OutcomeFormat::Json => json(&outcome),
+        OutcomeFormat::Text => candidate_line(&outcome),
+    })?;
+    Ok(exit::OK)
 }
 
 /// Write `text` to `out`, or print it.

@@ -1,0 +1,256 @@
+//! The promotion chain on real repositories (a bare origin and a clone) and the test API
+//! server: `berth rollback` and `berth promote`.
+
+use crate::support::Release;
+use crate::support::{Run, run};
+use serde_json::Value;
+
+/// The quickstart with two applied releases of `test`: web at 1 replica, then at 3.
+/// Returns the setup and the two release commits.
+fn two_releases() -> (Release, String, String) {
+    let setup = Release::quickstart();
+    setup.apply(&[]).succeeds();
+    let first = setup.repos.git(&["rev-parse", "releases/test"]);
+    setup.change(|repos| repos.edit("apps/web/values-test.yaml", "replicas: 1", "replicas: 3"));
+    setup.apply(&[]).succeeds();
+    let second = setup.repos.git(&["rev-parse", "releases/test"]);
+    assert_ne!(first, second);
+    (setup, first, second)
+}
+
+fn berth(setup: &Release, command: &[&str], args: &[&str]) -> Run {
+    run(&mut setup
+        .cluster
+        .berth_command(&setup.repos.work(), command, args))
+}
+
+fn replicas(setup: &Release) -> Value {
+    setup.cluster.deployment("shop", "web").expect("web")["spec"]["replicas"].clone()
+}
+
+#[test]
+fn rollback_commits_the_earlier_tree_on_top_applies_and_records_it() {
+    let (setup, first, second) = two_releases();
+    assert_eq!(replicas(&setup), 3);
+    let run = berth(
+        &setup,
+        &["rollback", "-c", "test"],
+        &["--apply", "-o", "json"],
+    );
+    run.succeeds();
+    let rollback = setup.repos.git(&["rev-parse", "releases/test"]);
+    // History moved forward: the rollback's parent is the release rolled back.
+    assert_eq!(setup.repos.git(&["rev-parse", "releases/test^"]), second);
+    assert_eq!(
+        setup.repos.git(&["rev-parse", "releases/test^{tree}"]),
+        setup
+            .repos
+            .git(&["rev-parse", &format!("{first}^{{tree}}")])
+    );
+    let message = setup
+        .repos
+        .git(&["log", "-1", "--format=%B", "releases/test"]);
+    assert!(
+        message.starts_with(&format!(
+            "Roll back test from {} to {}",
+            &second[..12],
+            &first[..12]
+        )),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("Berth-Rollback-From: {second}")),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("Berth-Rollback-To: {first}")),
+        "{message}"
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "releases/test  {}  rolled back from {} to {}",
+            &rollback[..12],
+            &second[..12],
+            &first[..12]
+        )),
+        "{}",
+        run.stderr
+    );
+    // Applied like any release and recorded.
+    let report: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report["result"], "succeeded", "{report:#}");
+    let record = setup.record();
+    assert_eq!(record["data"]["release"], rollback.as_str(), "{record:#}");
+    assert_eq!(record["data"]["result"], "succeeded");
+    assert_eq!(replicas(&setup), 1);
+}
+
+#[test]
+fn rollback_to_a_named_release_pushes_a_fast_forward_and_never_loses_a_concurrent_push() {
+    let (setup, first, second) = two_releases();
+    setup.repos.git(&["push", "-q", "origin", "releases/test"]);
+    let run = setup.repos.berth(&[
+        "rollback", "-c", "test", "--to", &first, "--push", "-o", "json",
+    ]);
+    run.succeeds();
+    let done: Value = serde_json::from_str(&run.stdout).unwrap();
+    let rollback = setup.repos.git(&["rev-parse", "releases/test"]);
+    assert_eq!(done["commit"], rollback.as_str());
+    assert_eq!(
+        (done["from"].as_str(), done["to"].as_str()),
+        (Some(&*second), Some(&*first))
+    );
+    assert_eq!(done["pushed"], true);
+    assert_eq!(
+        setup.repos.remote_ref("refs/heads/releases/test"),
+        Some(rollback.clone())
+    );
+    // Nothing to roll back to the same tree again.
+    setup
+        .repos
+        .berth(&["rollback", "-c", "test", "--to", &first])
+        .fails_with(&["already holds the tree of", "--steps N"]);
+
+    // Someone else pushes a release meanwhile: the rollback built on the stale copy is
+    // refused by the remote, and their release is still there.
+    let other = setup.dir_clone();
+    crate::support::git(&other, &["commit", "-q", "--allow-empty", "-m", "theirs"]);
+    crate::support::git(&other, &["push", "-q", "origin", "HEAD:releases/test"]);
+    let theirs = crate::support::git(&other, &["rev-parse", "HEAD"]);
+    setup
+        .repos
+        .berth(&["rollback", "-c", "test", "--steps", "1", "--push"])
+        .fails_with(&["git push", "someone else may have pushed releases/test"]);
+    assert_eq!(
+        setup.repos.remote_ref("refs/heads/releases/test"),
+        Some(theirs)
+    );
+}
+
+#[test]
+fn rollback_refuses_what_is_not_a_past_release_naming_it() {
+    let (setup, _, _) = two_releases();
+    let before = setup.repos.git(&["rev-parse", "releases/test"]);
+    let main = setup.repos.git(&["rev-parse", "main"]);
+    setup
+        .repos
+        .berth(&["rollback", "-c", "test", "--to", "main"])
+        .fails_with(&[
+            &format!(
+                "main ({}) is not a past release of channel test",
+                &main[..12]
+            ),
+            "berth history -c test",
+        ]);
+    setup
+        .repos
+        .berth(&["rollback", "-c", "test", "--steps", "9"])
+        .fails_with(&["releases/test has 1 earlier release, not 9"]);
+    setup
+        .repos
+        .berth(&["rollback", "-c", "staging"])
+        .fails_with(&["staging"]);
+    assert_eq!(setup.repos.git(&["rev-parse", "releases/test"]), before);
+}
+
+impl Release {
+    /// Another clone of origin, checked out at `releases/test`.
+    fn dir_clone(&self) -> std::path::PathBuf {
+        let dir = self.repos.dir.path().join("other");
+        crate::support::git(
+            self.repos.dir.path(),
+            &[
+                "clone",
+                "-q",
+                "-b",
+                "releases/test",
+                self.repos.origin().to_str().unwrap(),
+                "other",
+            ],
+        );
+        crate::support::git(&dir, &["config", "user.name", "Other"]);
+        crate::support::git(&dir, &["config", "user.email", "other@example.com"]);
+        dir
+    }
+}
+
+#[test]
+fn promote_makes_prods_candidate_from_the_source_test_applied_even_after_the_branch_moved() {
+    let setup = Release::quickstart();
+    let applied_source = setup.repos.git(&["rev-parse", "HEAD"]);
+    setup.apply(&[]).succeeds();
+    // The source branch moves on, and a newer release is merged but not applied.
+    setup.change(|repos| repos.edit("apps/web/values-test.yaml", "replicas: 1", "replicas: 3"));
+    let run = berth(&setup, &["promote", "test"], &["-o", "json"]);
+    run.succeeds();
+    let outcome: Value = serde_json::from_str(&run.stdout).unwrap();
+    let short = &applied_source[..12];
+    let branch = format!("candidates/prod/promote-{short}");
+    assert_eq!(
+        outcome["ref"],
+        format!("refs/heads/{branch}"),
+        "{outcome:#}"
+    );
+    let message = setup.repos.git(&["log", "-1", "--format=%B", &branch]);
+    assert!(
+        message.contains(&format!("Source-Commit: {applied_source}")),
+        "{message}"
+    );
+    let manifest = setup
+        .repos
+        .git(&["show", &format!("{branch}:.berth/release.yaml")]);
+    assert!(manifest.contains(&applied_source), "{manifest}");
+    assert!(manifest.contains("channel: prod"), "{manifest}");
+}
+
+#[test]
+fn promote_refuses_a_failed_apply_a_rollback_a_manual_deploy_and_a_channel_off_the_chain() {
+    let setup = Release::quickstart();
+    berth(&setup, &["promote", "test"], &[])
+        .fails_with(&["cannot promote test to prod", "test was never applied"]);
+    berth(&setup, &["promote", "test"], &["--to", "test"])
+        .fails_with(&["channel test does not promote to test (its promotesTo is prod)"]);
+    berth(&setup, &["promote", "prod"], &[])
+        .fails_with(&["channel prod promotes to no channel", "--to CHANNEL"]);
+
+    // A manual deploy of a candidate that is not the release.
+    setup.apply(&[]).succeeds();
+    setup
+        .repos
+        .edit("apps/web/values-test.yaml", "replicas: 1", "replicas: 2");
+    setup.repos.commit_all("manual");
+    setup.repos.berth(&["candidate", "-c", "test"]).succeeds();
+    setup
+        .apply(&["--ref", "candidates/test/feature/x"])
+        .succeeds();
+    berth(&setup, &["promote", "test"], &[])
+        .fails_with(&["was a manual deploy, not a release of releases/test"]);
+
+    // A rollback, applied, is never promoted onward.
+    setup.release();
+    setup.apply(&[]).succeeds();
+    berth(&setup, &["rollback", "-c", "test"], &["--apply"]).succeeds();
+    berth(&setup, &["promote", "test"], &[])
+        .fails_with(&["is a rollback from", "never promoted onward"]);
+
+    // A failed apply (the record says so) is not promoted.
+    let name = "berth-release-acme.shop.test";
+    setup.cluster.kubectl(&[
+        "patch",
+        "configmap",
+        name,
+        "-n",
+        "berth-system",
+        "--type=merge",
+        "-p",
+        r#"{"data":{"result":"failed"}}"#,
+    ]);
+    berth(&setup, &["promote", "test"], &[])
+        .fails_with(&["cannot promote test to prod: its last apply", "failed"]);
+    assert!(
+        setup
+            .repos
+            .git(&["branch", "--list", "candidates/prod/*"])
+            .is_empty()
+    );
+}
