@@ -254,3 +254,116 @@ fn promote_refuses_a_failed_apply_a_rollback_a_manual_deploy_and_a_channel_off_t
             .is_empty()
     );
 }
+
+const DIGEST: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+
+/// The image lines of every rendered file of `rev` that name `image`.
+fn images_in(repos: &crate::support::GitRepos, rev: &str, image: &str) -> Vec<String> {
+    repos
+        .git(&["grep", "-h", "image:", rev])
+        .lines()
+        .filter(|l| l.contains(image))
+        .map(|l| l.trim().to_string())
+        .collect()
+}
+
+#[test]
+fn set_image_commits_the_pin_updates_a_clean_checkout_and_builds_the_candidate() {
+    let repos = crate::support::GitRepos::new("quickstart");
+    let before = repos.git(&["rev-parse", "HEAD"]);
+    let pin = format!("ghcr.io/example/shop-api@{DIGEST}");
+    let run = repos.berth(&["set-image", "-c", "test", &pin, "--candidate", "--push"]);
+    run.succeeds();
+    let after = repos.git(&["rev-parse", "HEAD"]);
+    assert_eq!(repos.git(&["rev-parse", "HEAD^"]), before);
+    assert_eq!(
+        repos.git(&["status", "--porcelain"]),
+        "",
+        "the checkout follows"
+    );
+    assert_eq!(repos.remote_ref("refs/heads/main"), Some(after.clone()));
+    let file = std::fs::read_to_string(repos.work().join(".berth/images/test.yaml")).unwrap();
+    assert!(file.contains(&format!("digest: \"{DIGEST}\"")), "{file}");
+    assert!(
+        repos
+            .git(&["log", "-1", "--format=%s"])
+            .starts_with("Pin images for test: ghcr.io/example/shop-api@sha256:1111")
+    );
+    assert!(
+        run.stdout.contains("candidates/test/main"),
+        "{}",
+        run.stdout
+    );
+    // Every container of the image, in the Deployment (two) and the CronJob, is pinned.
+    let images = images_in(&repos, "candidates/test/main", "shop-api");
+    assert_eq!(images.len(), 3, "{images:?}");
+    for image in &images {
+        assert_eq!(image, &format!("image: ghcr.io/example/shop-api@{DIGEST}"));
+    }
+    assert_eq!(
+        repos.remote_ref("refs/heads/candidates/test/main"),
+        Some(repos.git(&["rev-parse", "candidates/test/main"]))
+    );
+    // Prod's pins are its own.
+    repos.berth(&["candidate", "-c", "prod"]).succeeds();
+    assert!(
+        images_in(&repos, "candidates/prod/main", "shop-api")
+            .iter()
+            .all(|i| !i.contains(DIGEST))
+    );
+
+    // A tag replaces the digest; the same pins again commit nothing.
+    repos
+        .berth(&["set-image", "-c", "test", "ghcr.io/example/shop-api=3.3.0"])
+        .succeeds();
+    let again = repos.berth(&["set-image", "-c", "test", "ghcr.io/example/shop-api=3.3.0"]);
+    again.succeeds();
+    assert!(again.stdout.contains("[unchanged]"), "{}", again.stdout);
+    let file = std::fs::read_to_string(repos.work().join(".berth/images/test.yaml")).unwrap();
+    assert!(
+        file.contains("newTag: \"3.3.0\"") && !file.contains("digest"),
+        "{file}"
+    );
+    repos.berth(&["candidate", "-c", "test"]).succeeds();
+    assert!(
+        images_in(&repos, "candidates/test/main", "shop-api")
+            .iter()
+            .all(|i| i == "image: ghcr.io/example/shop-api:3.3.0")
+    );
+}
+
+#[test]
+fn set_image_leaves_other_checkouts_alone_and_refuses_a_dirty_one() {
+    let repos = crate::support::GitRepos::new("quickstart");
+    let main = repos.git(&["rev-parse", "main"]);
+    // Checked out elsewhere: main gets the commit, the working tree is untouched.
+    repos.git(&["checkout", "-q", "-b", "feature/y"]);
+    std::fs::write(repos.work().join("notes.txt"), "mine\n").unwrap();
+    repos.git(&["add", "notes.txt"]);
+    repos
+        .berth(&[
+            "set-image",
+            "-c",
+            "prod",
+            "--branch",
+            "main",
+            "ghcr.io/example/shop-web=1.8.0",
+        ])
+        .succeeds();
+    assert_eq!(repos.git(&["rev-parse", "main^"]), main);
+    assert_eq!(repos.git(&["status", "--porcelain"]), "A  notes.txt");
+    assert!(!repos.work().join(".berth/images/prod.yaml").exists());
+    assert!(
+        repos
+            .git(&["show", "main:.berth/images/prod.yaml"])
+            .contains("newTag: \"1.8.0\"")
+    );
+
+    // On the branch with uncommitted changes: refused, nothing committed.
+    let head = repos.git(&["rev-parse", "HEAD"]);
+    repos
+        .berth(&["set-image", "-c", "test", "ghcr.io/example/shop-web=2"])
+        .fails_with(&["uncommitted changes", "nothing was committed"]);
+    assert_eq!(repos.git(&["rev-parse", "HEAD"]), head);
+    assert_eq!(repos.git(&["status", "--porcelain"]), "A  notes.txt");
+}

@@ -61,8 +61,32 @@ pub enum Command {
     /// Make the next channel's candidate from the source commit the channel last applied
     /// successfully (read from its release record, never from a branch tip).
     Promote(PromoteArgs),
+    /// Pin images for a channel (NAME=TAG or NAME@DIGEST) in its pins file
+    /// `.berth/images/<channel>.yaml`, committed on the current branch.
+    SetImage(SetImageArgs),
     /// Print the JSON Schema of berth.yaml (for editors).
     Schema,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SetImageArgs {
+    /// The channel whose pins change.
+    #[arg(short = 'c', long = "channel", value_name = "CHANNEL")]
+    pub channel: String,
+    /// NAME=TAG or NAME@DIGEST (e.g. ghcr.io/example/web=1.8.1).
+    #[arg(value_name = "PIN", required = true)]
+    pub pins: Vec<String>,
+    /// The branch to commit on (default: the current branch, or GITHUB_HEAD_REF / GITHUB_REF_NAME).
+    #[arg(long)]
+    pub branch: Option<String>,
+    /// Push the branch to REMOTE (a fast-forward, never forced).
+    #[arg(long, value_name = "REMOTE", num_args = 0..=1, default_missing_value = "origin")]
+    pub push: Option<String>,
+    /// Then build the channel's candidate from the new commit (pushed too with --push).
+    #[arg(long)]
+    pub candidate: bool,
+    #[arg(short = 'o', long, value_enum, default_value_t = OutcomeFormat::Text)]
+    pub output: OutcomeFormat,
 }
 
 #[derive(Debug, clap::Args)]

@@ -91,6 +91,7 @@ pub fn run(cli: Cli, ci: &CiEnv) -> Result<u8, Problems> {
             let (config, _) = load_config(&cli)?;
             rollback_command(&config, args, ci)
         }
+        Command::SetImage(args) => set_image_command(&cli, args, ci),
         Command::Promote(args) => {
             let (config, _) = load_config(&cli)?;
             promote_command(&cli, &config, args, ci)
@@ -506,6 +507,75 @@ fn rollback_command(config: &Config, args: &RollbackArgs, ci: &CiEnv) -> Result<
         cluster: args.cluster.clone(),
     };
     apply_command(config, &apply, ci)
+}
+
+fn set_image_command(cli: &Cli, args: &SetImageArgs, ci: &CiEnv) -> Result<u8, Problems> {
+    let (config, _) = load_config(cli)?;
+    let channel = config.select_channels(std::slice::from_ref(&args.channel))?[0];
+    let changes = args
+        .pins
+        .iter()
+        .map(|pin| config::pins::PinChange::parse(pin))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (_, root) = config_location(cli)?;
+    let repo = crate::git::open(&root)?;
+    let workdir = repo
+        .workdir()
+        .ok_or_else(|| {
+            Problem::new("the repository is bare").hint("run berth in a clone with a working tree")
+        })?
+        .to_path_buf();
+    let branch = match &args.branch {
+        Some(branch) => branch.clone(),
+        None => crate::git::current_branch(&repo, ci).ok_or_else(|| {
+            Problem::new("cannot tell which branch this is (HEAD is detached)")
+                .hint("pass --branch NAME")
+        })?,
+    };
+    let remote = args.push.as_deref().unwrap_or(REMOTE);
+    let relative = crate::git::relative_root(&workdir, &root)?;
+    let mut done =
+        crate::git::set_image(&repo, &relative, &channel.name, &branch, &changes, remote)?;
+    if args.push.is_some() && done.committed {
+        let commit = git2::Oid::from_str(&done.commit).expect("berth wrote this id");
+        crate::git::push_branch(&repo, &workdir, &branch, commit, remote)?;
+        done.pushed = true;
+    }
+    let candidate = match args.candidate {
+        true => candidate::run(
+            &repo,
+            &root,
+            &candidate::Options {
+                channels: vec![channel.name.clone()],
+                branch: Some(branch.clone()),
+                source: done.commit.clone(),
+                remote: remote.to_string(),
+                push: args.push.is_some(),
+                ci: ci.clone(),
+            },
+        )?
+        .pop(),
+        false => None,
+    };
+    print(&match args.output {
+        OutcomeFormat::Json => json(&serde_json::json!({ "pins": done, "candidate": candidate })),
+        OutcomeFormat::Text => {
+            let state = match (done.committed, done.pushed) {
+                (false, _) => "unchanged",
+                (true, false) => "committed",
+                (true, true) => "pushed",
+            };
+            format!(
+                "{}  {}  {}  {}  [{state}]\n{}",
+                done.channel,
+                done.branch,
+                short_id(&done.commit),
+                done.file,
+                candidate.as_ref().map(candidate_line).unwrap_or_default()
+            )
+        }
+    })?;
+    Ok(exit::OK)
 }
 
 fn promote_command(

@@ -198,28 +198,15 @@ pub fn rolled_back_from(repo: &Repository, commit: Oid) -> Option<String> {
 }
 
 /// Push the rollback to `remote` as a fast-forward (never forced: a release someone else pushed
-/// meanwhile makes it fail, losing nothing), and keep the remote-tracking ref in step.
+/// meanwhile makes it fail, losing nothing).
 pub fn push(
     repo: &Repository,
     workdir: &Path,
     rollback: &mut Rollback,
     remote: &str,
 ) -> Result<(), Problem> {
-    let full = format!("refs/heads/{}", rollback.branch);
-    git::git_cli(
-        workdir,
-        &["push", "--quiet", remote, &format!("{full}:{full}")],
-    )
-    .map_err(|p| {
-        p.hint(format!(
-            "someone else may have pushed {0}; fetch ({remote}) and run berth rollback again",
-            rollback.branch
-        ))
-    })?;
-    let tracking = format!("refs/remotes/{remote}/{}", rollback.branch);
     let commit = Oid::from_str(&rollback.commit).expect("berth wrote this id");
-    repo.reference(&tracking, commit, true, "berth rollback: pushed")
-        .map_err(|e| Problem::new(format!("cannot update {tracking}: {}", e.message())))?;
+    git::push_branch(repo, workdir, &rollback.branch, commit, remote)?;
     rollback.pushed = true;
     Ok(())
 }
