@@ -367,3 +367,88 @@ fn set_image_leaves_other_checkouts_alone_and_refuses_a_dirty_one() {
     assert_eq!(repos.git(&["rev-parse", "HEAD"]), head);
     assert_eq!(repos.git(&["status", "--porcelain"]), "A  notes.txt");
 }
+
+/// Add `checks` (YAML list items, indented for the channel) to the test channel in berth.yaml.
+fn with_checks(setup: &Release, checks: &str) {
+    setup.repos.edit(
+        "berth.yaml",
+        "    promotesTo: prod\n",
+        &format!("    promotesTo: prod\n    checks:\n{checks}"),
+    );
+}
+
+#[test]
+fn checks_run_after_apply_with_the_release_in_their_environment_and_no_credentials() {
+    let setup = Release::quickstart();
+    with_checks(
+        &setup,
+        "      - name: smoke\n        run: 'echo \"channel=$BERTH_CHANNEL release=$BERTH_RELEASE_COMMIT \
+         source=$BERTH_SOURCE_COMMIT context=$BERTH_CONTEXT token=${GITHUB_TOKEN:-withheld}\"'\n",
+    );
+    let release = setup.repos.git(&["rev-parse", "releases/test"]);
+    let source = setup.repos.git(&["rev-parse", "HEAD"]);
+    let mut command = setup.apply_command(&[]);
+    command.env("GITHUB_TOKEN", "ghp_secret_value");
+    let run = run(&mut command);
+    run.succeeds();
+    assert!(
+        run.stdout.contains("check passed    smoke ("),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains(&format!(
+            "| channel=test release={release} source={source} context=berth-test token=withheld"
+        )),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("ghp_secret_value"));
+    let record = setup.record();
+    assert_eq!(record["data"]["result"], "succeeded");
+    assert_eq!(record["data"]["checks"], "smoke passed\n");
+    // The passing checks let test be promoted.
+    berth(&setup, &["promote", "test"], &[]).succeeds();
+}
+
+#[test]
+fn a_failed_or_timed_out_check_makes_the_apply_checks_failed_recorded_and_not_promoted() {
+    let setup = Release::quickstart();
+    with_checks(
+        &setup,
+        "      - name: smoke\n        run: 'true'\n\
+         \x20     - name: login\n        run: 'echo cannot log in >&2; exit 3'\n\
+         \x20     - name: slow\n        run: 'sleep 30'\n        timeout: 1s\n",
+    );
+    let started = std::time::Instant::now();
+    let (code, report) = setup.apply_json(&[]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    assert_eq!(code, 4, "{report:#}");
+    assert_eq!(report["result"], "checks failed");
+    let checks = report["checks"].as_array().unwrap();
+    let results: Vec<(&str, &str)> = checks
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap(), c["result"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        results,
+        [
+            ("smoke", "passed"),
+            ("login", "failed"),
+            ("slow", "timed-out")
+        ]
+    );
+    assert_eq!(checks[1]["code"], 3);
+    assert_eq!(checks[1]["output"], "cannot log in\n");
+    assert_eq!(checks[2]["output"], "stopped after 1s");
+    let record = setup.record();
+    assert_eq!(record["data"]["result"], "checks failed");
+    assert_eq!(
+        record["data"]["checks"],
+        "smoke passed\nlogin failed\nslow timed-out\n"
+    );
+    berth(&setup, &["promote", "test"], &[]).fails_with(&[
+        "cannot promote test to prod: its last apply",
+        "checks failed",
+    ]);
+}

@@ -100,7 +100,20 @@ pub struct Channel {
     pub images: Vec<ImagePin>,
     pub promotes_to: Option<String>,
     pub prune: bool,
+    /// Run after each successful apply.
+    pub checks: Vec<Check>,
 }
+
+/// A command run after a successful apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub name: String,
+    pub run: String,
+    pub timeout: std::time::Duration,
+}
+
+/// How long a check may run unless it says.
+pub const CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImagePin {
@@ -420,6 +433,7 @@ impl Validator<'_> {
             images,
             promotes_to: raw.promotes_to.as_ref().map(|t| t.value.clone()),
             prune: raw.prune,
+            checks: self.checks(&raw.checks),
         }
     }
 
@@ -469,6 +483,46 @@ impl Validator<'_> {
             .collect();
         images.extend(own);
         images
+    }
+
+    fn checks(&mut self, raw: &[raw::RawCheck]) -> Vec<Check> {
+        let mut seen = BTreeSet::new();
+        raw.iter()
+            .map(|check| {
+                if check.name.value.trim().is_empty() {
+                    self.report(
+                        &check.name,
+                        "a check needs a name".into(),
+                        "e.g. `name: smoke`",
+                    );
+                } else if !seen.insert(check.name.value.clone()) {
+                    self.report(
+                        &check.name,
+                        format!("check `{}` is listed twice", check.name.value),
+                        "give each check of a channel its own name",
+                    );
+                }
+                let timeout = match &check.timeout {
+                    None => CHECK_TIMEOUT,
+                    Some(text) => match humantime::parse_duration(&text.value) {
+                        Ok(timeout) if !timeout.is_zero() => timeout,
+                        _ => {
+                            self.report(
+                                text,
+                                format!("check timeout `{}` is not a duration", text.value),
+                                "e.g. 90s, 5m or 1h",
+                            );
+                            CHECK_TIMEOUT
+                        }
+                    },
+                };
+                Check {
+                    name: check.name.value.clone(),
+                    run: check.run.clone(),
+                    timeout,
+                }
+            })
+            .collect()
     }
 
     fn image_pins(&mut self, pins: &[raw::RawImagePin]) -> Vec<ImagePin> {

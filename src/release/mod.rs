@@ -85,6 +85,7 @@ mod tests {
             images: Vec::new(),
             promotes_to: None,
             prune: false,
+            checks: Vec::new(),
         }
     }
 

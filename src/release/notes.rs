@@ -131,6 +131,7 @@ mod tests {
             summary: Summary::default(),
             objects: Vec::new(),
             not_ready: Vec::new(),
+            checks: Vec::new(),
         };
         let applied = Applied {
             by: "me@host",

@@ -1175,7 +1175,7 @@ fn candidate_moves_no_ref() {
 }
 
 #[test]
-fn image_pins_files_and_set_image_references() {
+fn checks_image_pins_files_and_set_image_references() {
     let pins = |name: &'static str, text: &str, expect: &[&str]| {
         config(name, ONE_APP, expect).file(".berth/images/test.yaml", text)
     };
