@@ -128,16 +128,12 @@ pub fn promote(
         commit: applied,
         name: from.release_branch.clone(),
     };
-    let source = release
-        .tree(repo)?
-        .manifest()?
-        .and_then(|m| m.source.commit)
-        .ok_or_else(|| {
-            refuse(format!(
-                "its release {} names no source commit",
-                short_id(&record.release)
-            ))
-        })?;
+    let source = release.source_commit(repo)?.ok_or_else(|| {
+        refuse(format!(
+            "its release {} names no source commit",
+            short_id(&record.release)
+        ))
+    })?;
     let candidate_options = candidate::Options {
         channels: vec![to.name.clone()],
         branch: Some(format!("{BRANCH_PREFIX}{}", short_id(&source))),

@@ -33,6 +33,11 @@ impl Release {
         ))?;
         Ok(tree)
     }
+
+    /// The source commit its manifest says it was rendered from.
+    pub fn source_commit(&self, repo: &Repository) -> Result<Option<String>, Problem> {
+        Ok(self.tree(repo)?.manifest()?.and_then(|m| m.source.commit))
+    }
 }
 
 /// The tip of the channel's release branch: `remote`'s copy when there is one (it is the

@@ -239,7 +239,8 @@ pub struct Report {
     pub summary: Summary,
     pub objects: Vec<Outcome>,
     pub not_ready: Vec<NotReady>,
-    /// The checks run after the apply, in order.
+    /// The checks run after the apply, in order (left out of JSON when none ran).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<CheckResult>,
 }
 

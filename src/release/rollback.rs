@@ -87,10 +87,7 @@ pub fn rollback(
         commit: to,
         name: channel.release_branch.clone(),
     };
-    let source_commit = earlier
-        .tree(repo)?
-        .manifest()?
-        .and_then(|m| m.source.commit);
+    let source_commit = earlier.source_commit(repo)?;
     let fail =
         |e: git2::Error| Problem::new(format!("cannot commit the rollback: {}", e.message()));
     let tip_commit = repo.find_commit(tip.commit).map_err(fail)?;
