@@ -83,6 +83,16 @@ fn rollback_commits_the_earlier_tree_on_top_applies_and_records_it() {
     assert_eq!(record["data"]["release"], rollback.as_str(), "{record:#}");
     assert_eq!(record["data"]["result"], "succeeded");
     assert_eq!(replicas(&setup), 1);
+    // History marks it as a rollback.
+    let history = setup.repos.berth(&["history", "-c", "test", "-n", "1"]);
+    history.succeeds();
+    assert!(
+        history
+            .stdout
+            .contains(&format!("  rollback from {}  succeeded at ", &second[..12])),
+        "{}",
+        history.stdout
+    );
 }
 
 #[test]
