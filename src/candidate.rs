@@ -180,7 +180,7 @@ pub fn run(
     let workdir = repo.workdir().ok_or_else(|| {
         Problem::new("the repository is bare").hint("run berth in a clone with a working tree")
     })?;
-    let root = relative_root(workdir, config_dir)?;
+    let root = git::relative_root(workdir, config_dir)?;
     let source_commit = git::resolve_commit(repo, &options.source)?;
     let branch = match &options.branch {
         Some(branch) => branch.clone(),
@@ -343,24 +343,14 @@ pub struct Candidates {
     pub warnings: String,
 }
 
-/// `config_dir` relative to the repository's working tree, `/`-separated ("" at the top).
-fn relative_root(workdir: &Path, config_dir: &Path) -> Result<String, Problem> {
-    let full = config_dir
-        .canonicalize()
-        .map_err(|e| Problem::io(config_dir, &e))?;
-    let top = workdir
-        .canonicalize()
-        .map_err(|e| Problem::io(workdir, &e))?;
-    let relative = full.strip_prefix(&top).map_err(|_| {
-        Problem::new("berth.yaml is outside the git repository")
-            .in_file(config_dir)
-            .hint("candidates are rendered from commits: keep berth.yaml in the repository")
-    })?;
-    Ok(relative
-        .components()
-        .map(|c| c.as_os_str().to_string_lossy())
-        .collect::<Vec<_>>()
-        .join("/"))
+impl Candidates {
+    /// The one candidate a single-channel run made; its channel's failure as the error.
+    pub fn single(mut self) -> Result<Option<Outcome>, Problems> {
+        match self.failed {
+            Some(problems) => Err(problems),
+            None => Ok(self.outcomes.pop()),
+        }
+    }
 }
 
 fn commit_channel(

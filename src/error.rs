@@ -11,6 +11,8 @@ pub mod exit {
     pub const ERROR: u8 = 2;
     /// `apply --wait` ran out of time before everything was ready.
     pub const TIMED_OUT: u8 = 3;
+    /// `apply`: the release applied, but a check after it failed.
+    pub const CHECKS_FAILED: u8 = 4;
 }
 
 /// A place in a file: `file`, `file:line` or `file:line:column` (1-based).

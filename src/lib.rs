@@ -37,6 +37,7 @@ pub mod candidate;
 pub mod diff;
 
 pub mod cluster;
+pub mod promote;
 pub mod report;
 pub mod status;
 

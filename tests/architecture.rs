@@ -82,6 +82,10 @@ const LAYERS: &[(&str, &str)] = &[
         "what runs where, history and drift: reads git, the release module and the live-diff machinery; writes nothing",
     ),
     (
+        "promote",
+        "a channel's last successful apply becomes the next channel's candidate: reads the record, makes a candidate",
+    ),
+    (
         "report",
         "one printer per output format, for plans, apply reports and status",
     ),

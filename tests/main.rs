@@ -11,6 +11,7 @@ mod github;
 mod hostile;
 mod notify;
 mod offline_diff;
+mod promotion;
 mod readme;
 mod render;
 mod report;

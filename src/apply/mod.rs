@@ -4,6 +4,7 @@
 //! apply by stages (namespaces and CRDs first) with server-side apply, prune what left the
 //! release, record the release, and wait until it is healthy.
 
+pub mod checks;
 pub mod lock;
 pub mod order;
 pub mod wait;
@@ -20,7 +21,7 @@ use crate::object::{
 };
 use crate::plan::{Action, KeptReason, ObjectChange};
 use crate::release::outcome::{
-    ApplyResult, Event, NotReady, ObjectResult, Outcome, Report, Reporter, Summary,
+    ApplyResult, CheckOutcome, Event, NotReady, ObjectResult, Outcome, Report, Reporter, Summary,
 };
 use crate::release::{self, notes, record};
 use crate::secret::scrub;
@@ -55,6 +56,9 @@ pub struct Options {
     pub ignore: Vec<IgnoreRule>,
     /// The CI run (or person) applying: the lock's holder and the record's author.
     pub ci: CiEnv,
+    /// Run after a successful apply (and its wait), with `check_env` in their environment.
+    pub checks: Vec<crate::config::Check>,
+    pub check_env: Vec<(String, String)>,
 }
 
 /// How long the channel's lock lives without renewal (it is renewed every third of it).
@@ -96,7 +100,7 @@ pub fn apply_release(
     // Every value is read before the cluster is reached: a failing source writes nothing.
     let filled = crate::secret::external::fill(&mut objects, &config.external_secrets(channel));
     let source = tree.manifest()?.map(|m| m.source).unwrap_or_default();
-    let options = Options {
+    let mut options = Options {
         project: config.project.clone(),
         channel: channel.name.clone(),
         release: release.commit.to_string(),
@@ -115,10 +119,13 @@ pub fn apply_release(
         concurrency: request.cluster.concurrency,
         ignore: config.ignore.clone(),
         ci: request.ci.clone(),
+        checks: channel.checks.clone(),
+        check_env: Vec::new(),
     };
     let report = filled.and_then(|()| {
         block_on(async {
             let mut cluster = Cluster::connect(&request.cluster.target(channel)).await?;
+            options.check_env = check_env(&options, request, &cluster);
             reporter.report(&Event::Started {
                 name: &release.name,
                 release: &options.release,
@@ -202,6 +209,28 @@ fn versions_of(objects: &[TreeObject]) -> BTreeMap<String, Vec<String>> {
         .into_iter()
         .map(|(app, images)| (app, images.into_iter().collect()))
         .collect()
+}
+
+/// What a check finds in its environment: the release, and how to reach its cluster.
+fn check_env(options: &Options, request: &Request, cluster: &Cluster) -> Vec<(String, String)> {
+    let mut env = vec![
+        ("BERTH_CHANNEL".to_string(), options.channel.clone()),
+        ("BERTH_RELEASE_COMMIT".to_string(), options.release.clone()),
+        (
+            "BERTH_SOURCE_COMMIT".to_string(),
+            options.source_commit.clone().unwrap_or_default(),
+        ),
+    ];
+    if let Some(context) = &cluster.context {
+        env.push(("BERTH_CONTEXT".to_string(), context.clone()));
+    }
+    if let Some(kubeconfig) = &request.cluster.kubeconfig {
+        let path = kubeconfig
+            .canonicalize()
+            .unwrap_or_else(|_| kubeconfig.clone());
+        env.push(("KUBECONFIG".to_string(), path.display().to_string()));
+    }
+    env
 }
 
 /// Apply `objects` (the release tree) to the channel.
@@ -371,6 +400,7 @@ async fn apply_locked(
         applied_by: identity,
         run: options.ci.run_url.clone(),
         result,
+        checks: None,
         inventory: kept,
     };
     held.confirm().await?;
@@ -386,6 +416,24 @@ async fn apply_locked(
             record::write(&client, &options.namespace, &release_record).await?;
         }
     }
+    let mut check_results = Vec::new();
+    if result == ApplyResult::Succeeded && !options.checks.is_empty() {
+        check_results = checks::run(&options.checks, &options.check_env).await;
+        release_record.checks = Some(
+            check_results
+                .iter()
+                .map(|c| format!("{} {}\n", c.name, c.outcome.as_str()))
+                .collect(),
+        );
+        if check_results
+            .iter()
+            .any(|c| c.outcome != CheckOutcome::Passed)
+        {
+            result = ApplyResult::ChecksFailed;
+            release_record.result = result;
+        }
+        record::write(&client, &options.namespace, &release_record).await?;
+    }
     Ok(Report {
         channel: options.channel.clone(),
         release: options.release.clone(),
@@ -398,6 +446,7 @@ async fn apply_locked(
         previous_source_commit: None,
         notifications: Vec::new(),
         requests: 0,
+        checks: check_results,
     })
 }
 
@@ -521,6 +570,7 @@ fn planned_report(objects: &[TreeObject], changes: &[ObjectChange], options: &Op
         previous_source_commit: None,
         notifications: Vec::new(),
         requests: 0,
+        checks: Vec::new(),
     }
 }
 
@@ -903,6 +953,8 @@ mod tests {
             concurrency: 1,
             ignore: Vec::new(),
             ci: CiEnv::default(),
+            checks: Vec::new(),
+            check_env: Vec::new(),
         }
     }
 

@@ -55,8 +55,84 @@ pub enum Command {
     /// Compare the channel's release with the live cluster: objects changed by someone else,
     /// and objects labelled for the channel that are in no release. Exit 0 none, 1 drift, 2 error.
     Drift(DriftArgs),
+    /// Roll a channel back: a new commit on its release branch holding an earlier release's
+    /// tree (history only moves forward), then apply it with --apply or `berth apply`.
+    Rollback(RollbackArgs),
+    /// Make the next channel's candidate from the source commit the channel last applied
+    /// successfully (read from its release record, never from a branch tip).
+    Promote(PromoteArgs),
+    /// Pin images for a channel (NAME=TAG or NAME@DIGEST) in its pins file
+    /// `.berth/images/<channel>.yaml`, committed on the current branch.
+    SetImage(SetImageArgs),
     /// Print the JSON Schema of berth.yaml (for editors).
     Schema,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SetImageArgs {
+    /// The channel whose pins change.
+    #[arg(short = 'c', long = "channel", value_name = "CHANNEL")]
+    pub channel: String,
+    /// NAME=TAG or NAME@DIGEST (e.g. ghcr.io/example/web=1.8.1).
+    #[arg(value_name = "PIN", required = true)]
+    pub pins: Vec<String>,
+    /// The branch to commit on (default: the current branch, or GITHUB_HEAD_REF / GITHUB_REF_NAME).
+    #[arg(long)]
+    pub branch: Option<String>,
+    /// Push the branch to REMOTE (a fast-forward, never forced).
+    #[arg(long, value_name = "REMOTE", num_args = 0..=1, default_missing_value = "origin")]
+    pub push: Option<String>,
+    /// Then build the channel's candidate from the new commit (pushed too with --push).
+    #[arg(long)]
+    pub candidate: bool,
+    #[arg(short = 'o', long, value_enum, default_value_t = OutcomeFormat::Text)]
+    pub output: OutcomeFormat,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RollbackArgs {
+    /// The channel to roll back.
+    #[arg(short = 'c', long = "channel", value_name = "CHANNEL")]
+    pub channel: String,
+    /// The earlier release to go back to (a commit of the release branch's history).
+    #[arg(long = "to", value_name = "REV", conflicts_with = "steps")]
+    pub to: Option<String>,
+    /// Go back N releases along the release branch (default: 1, the release before).
+    #[arg(long, value_name = "N")]
+    pub steps: Option<usize>,
+    /// Push the release branch to REMOTE (a fast-forward, never forced).
+    #[arg(long, value_name = "REMOTE", num_args = 0..=1, default_missing_value = "origin")]
+    pub push: Option<String>,
+    /// Apply the rollback at once, as `berth apply -c CHANNEL` would (lock, prune, record).
+    #[arg(long)]
+    pub apply: bool,
+    /// With --apply: wait until the applied objects are ready.
+    #[arg(long, requires = "apply")]
+    pub wait: bool,
+    /// How long --wait waits (e.g. 5m, 90s).
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+    #[arg(short = 'o', long, value_enum, default_value_t = OutcomeFormat::Text)]
+    pub output: OutcomeFormat,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PromoteArgs {
+    /// The channel to promote from (its last successful apply is promoted).
+    #[arg(value_name = "FROM")]
+    pub from: String,
+    /// The channel to promote to (default: FROM's `promotesTo`).
+    #[arg(long = "to", value_name = "TO")]
+    pub to: Option<String>,
+    /// Push the candidate to REMOTE (with --force-with-lease).
+    #[arg(long, value_name = "REMOTE", num_args = 0..=1, default_missing_value = "origin")]
+    pub push: Option<String>,
+    #[arg(short = 'o', long, value_enum, default_value_t = OutcomeFormat::Text)]
+    pub output: OutcomeFormat,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 #[derive(Debug, clap::Args)]

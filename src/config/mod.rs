@@ -1,6 +1,7 @@
 //! `berth.yaml`: found, parsed and checked before any work starts, so that every mistake in it
 //! is reported at once, with its file:line:column and a hint.
 
+pub mod pins;
 pub mod raw;
 
 use crate::error::{Location, Problem, Problems};
@@ -105,6 +106,8 @@ pub struct Channel {
     pub images: Vec<ImagePin>,
     pub promotes_to: Option<String>,
     pub prune: bool,
+    /// Run after each successful apply.
+    pub checks: Vec<Check>,
     pub notify: Vec<Notify>,
 }
 
@@ -123,6 +126,17 @@ pub enum Notify {
         topic: String,
     },
 }
+
+/// A command run after a successful apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub name: String,
+    pub run: String,
+    pub timeout: std::time::Duration,
+}
+
+/// How long a check may run unless it says.
+pub const CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImagePin {
@@ -464,9 +478,115 @@ impl Validator<'_> {
             .iter()
             .filter_map(|v| self.file_path(v, &[name.value.as_str()], EntryKind::File))
             .collect();
-        let images = raw
-            .images
-            .iter()
+        let images = self.channel_pins(&name.value, &raw.images);
+        Channel {
+            name: name.value.clone(),
+            context: raw.context.clone(),
+            release_branch,
+            apps,
+            values,
+            images,
+            promotes_to: raw.promotes_to.as_ref().map(|t| t.value.clone()),
+            prune: raw.prune,
+            checks: self.checks(&raw.checks),
+            notify: raw
+                .notify
+                .iter()
+                .map(|n| self.notify(n, &name.value))
+                .collect(),
+        }
+    }
+
+    /// The channel's image pins: those `berth set-image` recorded (its pins file) first, then
+    /// berth.yaml's.
+    fn channel_pins(&mut self, channel: &str, raw: &[raw::RawImagePin]) -> Vec<ImagePin> {
+        let own = self.image_pins(raw);
+        let file = pins::path(channel);
+        if self.source.kind(&file) != Some(EntryKind::File) {
+            return own;
+        }
+        let shown = self.source.display(&file);
+        let text = self
+            .source
+            .read(&file)
+            .map_err(|e| Problem::io(&shown, &e))
+            .and_then(|bytes| source::utf8_text(bytes, &shown));
+        let parsed = text.and_then(|text| pins::parse(&text, &shown));
+        let recorded = match parsed {
+            Ok(raw) => {
+                let mut file_validator = Validator {
+                    file: &shown,
+                    source: self.source,
+                    problems: Vec::new(),
+                };
+                let recorded = file_validator.image_pins(&raw.images);
+                self.problems.append(&mut file_validator.problems);
+                recorded
+            }
+            Err(problem) => {
+                self.problems.push(problem);
+                Vec::new()
+            }
+        };
+        // A recorded pin keeps berth.yaml's newName for its image.
+        let mut images: Vec<ImagePin> = recorded
+            .into_iter()
+            .map(|mut pin| {
+                if pin.new_name.is_none() {
+                    pin.new_name = own
+                        .iter()
+                        .find(|o| o.name == pin.name)
+                        .and_then(|o| o.new_name.clone());
+                }
+                pin
+            })
+            .collect();
+        images.extend(own);
+        images
+    }
+
+    fn checks(&mut self, raw: &[raw::RawCheck]) -> Vec<Check> {
+        let mut seen = BTreeSet::new();
+        raw.iter()
+            .map(|check| {
+                if check.name.value.trim().is_empty() {
+                    self.report(
+                        &check.name,
+                        "a check needs a name".into(),
+                        "e.g. `name: smoke`",
+                    );
+                } else if !seen.insert(check.name.value.clone()) {
+                    self.report(
+                        &check.name,
+                        format!("check `{}` is listed twice", check.name.value),
+                        "give each check of a channel its own name",
+                    );
+                }
+                let timeout = match &check.timeout {
+                    None => CHECK_TIMEOUT,
+                    Some(text) => match humantime::parse_duration(&text.value) {
+                        Ok(timeout) if !timeout.is_zero() => timeout,
+                        _ => {
+                            self.report(
+                                text,
+                                format!("check timeout `{}` is not a duration", text.value),
+                                "e.g. 90s, 5m or 1h",
+                            );
+                            CHECK_TIMEOUT
+                        }
+                    },
+                };
+                Check {
+                    name: check.name.value.clone(),
+                    run: check.run.clone(),
+                    timeout,
+                }
+            })
+            .collect()
+    }
+
+    fn image_pins(&mut self, pins: &[raw::RawImagePin]) -> Vec<ImagePin> {
+        pins.iter()
             .map(|pin| {
                 if pin.new_name.is_none() && pin.new_tag.is_none() && pin.digest.is_none() {
                     self.report(
@@ -491,22 +611,7 @@ impl Validator<'_> {
                     digest: pin.digest.clone(),
                 }
             })
-            .collect();
-        Channel {
-            name: name.value.clone(),
-            context: raw.context.clone(),
-            release_branch,
-            apps,
-            values,
-            images,
-            promotes_to: raw.promotes_to.as_ref().map(|t| t.value.clone()),
-            prune: raw.prune,
-            notify: raw
-                .notify
-                .iter()
-                .map(|n| self.notify(n, &name.value))
-                .collect(),
-        }
+            .collect()
     }
 
     fn app(&mut self, name: &Text, raw: &RawApp, defaults: &Defaults, channels: &[&str]) -> App {

@@ -205,6 +205,10 @@ pub struct RawChannel {
     /// The channel a release of this one is promoted to next (e.g. `test` → `prod`).
     #[schemars(with = "Option<String>")]
     pub promotes_to: Option<Text>,
+    /// Commands run after each successful apply (and its wait), in order; a failure makes the
+    /// apply's result "checks failed".
+    #[serde(default)]
+    pub checks: Vec<RawCheck>,
     /// Chat messages sent after each apply of the channel (success or failure). URLs and keys
     /// are read from environment variables, never written here.
     #[serde(default)]
@@ -244,6 +248,20 @@ pub struct RawZulip {
     pub stream: String,
     /// Default: the channel's name.
     pub topic: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawCheck {
+    /// What the check is called in reports and the release record.
+    #[schemars(with = "String")]
+    pub name: Text,
+    /// A shell command (`sh -c`), run with BERTH_CHANNEL, BERTH_RELEASE_COMMIT,
+    /// BERTH_SOURCE_COMMIT, BERTH_CONTEXT (and KUBECONFIG when --kubeconfig is given).
+    pub run: String,
+    /// How long it may run (e.g. 90s, 5m); default 5m.
+    #[schemars(with = "Option<String>")]
+    pub timeout: Option<Text>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

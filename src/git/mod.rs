@@ -2,7 +2,10 @@
 //! commits, move refs only with compare-and-swap, push through the git CLI. The worktree, the
 //! index and HEAD are never touched.
 
+mod set_image;
 mod source;
+
+pub use set_image::{PinCommit, push_branch, set_image};
 
 pub use source::CommitSource;
 
@@ -278,4 +281,24 @@ pub fn git_cli(dir: &Path, args: &[&str]) -> Result<String, Problem> {
         )));
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// `config_dir` relative to the repository's working tree, `/`-separated ("" at the top).
+pub fn relative_root(workdir: &Path, config_dir: &Path) -> Result<String, Problem> {
+    let full = config_dir
+        .canonicalize()
+        .map_err(|e| Problem::io(config_dir, &e))?;
+    let top = workdir
+        .canonicalize()
+        .map_err(|e| Problem::io(workdir, &e))?;
+    let relative = full.strip_prefix(&top).map_err(|_| {
+        Problem::new("berth.yaml is outside the git repository")
+            .in_file(config_dir)
+            .hint("candidates are rendered from commits: keep berth.yaml in the repository")
+    })?;
+    Ok(relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/"))
 }

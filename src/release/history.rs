@@ -20,6 +20,9 @@ pub struct Entry {
     pub source: SourceInfo,
     /// The note of its apply; `None`: never applied (or its note is not here).
     pub applied: Option<Note>,
+    /// For a rollback (`berth rollback`), the release it rolled back from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback_from: Option<String>,
 }
 
 /// The last `limit` releases of `tip`, newest first (first parents only: merges into the
@@ -58,6 +61,7 @@ pub fn history(
             committed_at,
             source,
             applied: notes::read(repo, channel, id),
+            rollback_from: super::rollback::rolled_back_from(repo, id),
         });
     }
     Ok(entries)

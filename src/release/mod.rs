@@ -6,6 +6,7 @@ pub mod history;
 pub mod notes;
 pub mod outcome;
 pub mod record;
+pub mod rollback;
 
 use crate::config::Channel;
 use crate::error::Problem;
@@ -31,6 +32,11 @@ impl Release {
             crate::tree::short_id(&self.commit.to_string())
         ))?;
         Ok(tree)
+    }
+
+    /// The source commit its manifest says it was rendered from.
+    pub fn source_commit(&self, repo: &Repository) -> Result<Option<String>, Problem> {
+        Ok(self.tree(repo)?.manifest()?.and_then(|m| m.source.commit))
     }
 }
 
@@ -85,6 +91,7 @@ mod tests {
             promotes_to: None,
             prune: false,
             notify: Vec::new(),
+            checks: Vec::new(),
         }
     }
 

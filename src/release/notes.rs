@@ -139,6 +139,7 @@ mod tests {
             source_commit: None,
             previous_source_commit: None,
             notifications: Vec::new(),
+            checks: Vec::new(),
         };
         let applied = Applied {
             by: "me@host",

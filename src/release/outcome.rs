@@ -33,6 +33,9 @@ pub enum ApplyResult {
     /// A release already applied, found unchanged: nothing was written.
     #[serde(rename = "no changes")]
     NoChanges,
+    /// Applied, but a check after it failed (or timed out).
+    #[serde(rename = "checks failed")]
+    ChecksFailed,
 }
 
 impl ApplyResult {
@@ -42,6 +45,7 @@ impl ApplyResult {
             ApplyResult::Failed => "failed",
             ApplyResult::TimedOut => "timed-out",
             ApplyResult::NoChanges => "no changes",
+            ApplyResult::ChecksFailed => "checks failed",
         }
     }
 
@@ -51,17 +55,19 @@ impl ApplyResult {
             ApplyResult::Failed,
             ApplyResult::TimedOut,
             ApplyResult::NoChanges,
+            ApplyResult::ChecksFailed,
         ]
         .into_iter()
         .find(|r| r.as_str() == text)
     }
 
-    /// 0 success, 2 failure, 3 timed out waiting.
+    /// 0 success, 2 failure, 3 timed out waiting, 4 a check failed.
     pub fn exit_code(self) -> u8 {
         match self {
             ApplyResult::Succeeded | ApplyResult::NoChanges => exit::OK,
             ApplyResult::Failed => exit::ERROR,
             ApplyResult::TimedOut => exit::TIMED_OUT,
+            ApplyResult::ChecksFailed => exit::CHECKS_FAILED,
         }
     }
 }
@@ -189,6 +195,39 @@ pub struct NotReady {
     pub reason: String,
 }
 
+/// How a check after the apply went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "result")]
+pub enum CheckOutcome {
+    Passed,
+    /// Exited non-zero (`code`: `None` when a signal ended it), or could not start.
+    Failed {
+        code: Option<i32>,
+    },
+    TimedOut,
+}
+
+impl CheckOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckOutcome::Passed => "passed",
+            CheckOutcome::Failed { .. } => "failed",
+            CheckOutcome::TimedOut => "timed-out",
+        }
+    }
+}
+
+/// One check's result, with what it printed (stdout and stderr, the last 16 KiB).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckResult {
+    pub name: String,
+    #[serde(flatten)]
+    pub outcome: CheckOutcome,
+    pub seconds: f64,
+    pub output: String,
+}
+
 /// What applying a release to a channel did.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -202,6 +241,9 @@ pub struct Report {
     pub not_ready: Vec<NotReady>,
     /// Requests made to the API server.
     pub requests: usize,
+    /// The checks run after the apply, in order (left out of JSON when none ran).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<CheckResult>,
     /// The source commit of the release, and of the release before it: a compare link's ends
     /// (for messages; the record holds the source commit).
     #[serde(skip)]
@@ -445,6 +487,7 @@ mod tests {
             ApplyResult::Failed,
             ApplyResult::TimedOut,
             ApplyResult::NoChanges,
+            ApplyResult::ChecksFailed,
         ] {
             assert_eq!(ApplyResult::parse(result.as_str()), Some(result));
             assert_eq!(

@@ -31,6 +31,8 @@ pub struct Record {
     pub applied_by: String,
     pub run: Option<String>,
     pub result: ApplyResult,
+    /// The checks run after the apply: `<name> <result>` a line.
+    pub checks: Option<String>,
     /// Tree key → apiVersion of every object berth manages in the channel.
     pub inventory: BTreeMap<ObjectKey, String>,
 }
@@ -73,6 +75,7 @@ impl Record {
             ("sourceCommit", &self.source_commit),
             ("sourceBranch", &self.source_branch),
             ("run", &self.run),
+            ("checks", &self.checks),
         ] {
             if let Some(value) = value {
                 data[field] = json!(value);
@@ -131,6 +134,7 @@ impl Record {
             applied_by: get("appliedBy").unwrap_or_default(),
             run: get("run"),
             result,
+            checks: get("checks"),
             inventory,
         }))
     }
@@ -210,7 +214,8 @@ mod tests {
             applied_at: "2026-11-22T02:00:00Z".into(),
             applied_by: "me".into(),
             run: None,
-            result: ApplyResult::Succeeded,
+            result: ApplyResult::ChecksFailed,
+            checks: Some("smoke passed\nlogin failed\n".into()),
             inventory: [
                 (
                     ObjectKey::parse("shop/Deployment.apps/web").unwrap(),

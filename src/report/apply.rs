@@ -31,6 +31,17 @@ pub fn text(report: &Report) -> String {
             pending.key, pending.reason
         ));
     }
+    for check in &report.checks {
+        text.push_str(&format!(
+            "  check {:<9} {} ({:.1}s)\n",
+            check.outcome.as_str(),
+            check.name,
+            check.seconds
+        ));
+        for line in check.output.lines() {
+            text.push_str(&format!("    | {line}\n"));
+        }
+    }
     text
 }
 
@@ -56,6 +67,13 @@ pub fn markdown(report: &Report) -> String {
         text.push_str(&format!(
             "- not ready `{}`: {}\n",
             pending.key, pending.reason
+        ));
+    }
+    for check in &report.checks {
+        text.push_str(&format!(
+            "- check `{}`: {}\n",
+            check.name,
+            check.outcome.as_str()
         ));
     }
     text

@@ -309,8 +309,14 @@ pub fn history_text(channel: &str, entries: &[Entry]) -> String {
                 text
             }
         };
+        let rollback = entry
+            .rollback_from
+            .as_deref()
+            .map_or(String::new(), |from| {
+                format!("  rollback from {}", short_id(from))
+            });
         out.push_str(&format!(
-            "{}  released {}  {applied}\n",
+            "{}  released {}{rollback}  {applied}\n",
             release_line(&entry.release, &entry.source),
             entry.committed_at
         ));

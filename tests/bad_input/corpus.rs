@@ -1173,3 +1173,53 @@ fn candidate_moves_no_ref() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+#[test]
+fn checks_image_pins_files_and_set_image_references() {
+    let pins = |name: &'static str, text: &str, expect: &[&str]| {
+        config(name, ONE_APP, expect).file(".berth/images/test.yaml", text)
+    };
+    run_all(vec![
+        pins(
+            "pins file: images is a mapping",
+            "images: {name: web}\n",
+            &[".berth/images/test.yaml:1:", "berth set-image"],
+        ),
+        pins(
+            "pins file: a pin that changes nothing",
+            "images:\n  - name: web\n",
+            &[
+                ".berth/images/test.yaml:2:",
+                "image pin `web` changes nothing",
+            ],
+        ),
+        pins(
+            "pins file: unknown key",
+            "images:\n  - name: web\n    tag: '1'\n",
+            &[".berth/images/test.yaml:3:", "unknown field"],
+        ),
+        pins(
+            "pins file: a name with a tag",
+            "images:\n  - name: web:1\n    newTag: '2'\n",
+            &[".berth/images/test.yaml:2:", "has a tag or digest"],
+        ),
+        config(
+            "set-image: no tag or digest",
+            ONE_APP,
+            &["`web:1` is not an image pin", "NAME=TAG"],
+        )
+        .args(&["set-image", "-c", "test", "web:1"]),
+        config("set-image: short digest", ONE_APP, &["digest `sha256:12`"]).args(&[
+            "set-image",
+            "-c",
+            "test",
+            "web@sha256:12",
+        ]),
+        config("set-image: unknown channel", ONE_APP, &["staging"]).args(&[
+            "set-image",
+            "-c",
+            "staging",
+            "web=1",
+        ]),
+    ]);
+}

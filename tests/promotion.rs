@@ -1,0 +1,464 @@
+//! The promotion chain on real repositories (a bare origin and a clone) and the test API
+//! server: `berth rollback` and `berth promote`.
+
+use crate::support::Release;
+use crate::support::{Run, run};
+use serde_json::Value;
+
+/// The quickstart with two applied releases of `test`: web at 1 replica, then at 3.
+/// Returns the setup and the two release commits.
+fn two_releases() -> (Release, String, String) {
+    let setup = Release::quickstart();
+    setup.apply(&[]).succeeds();
+    let first = setup.repos.git(&["rev-parse", "releases/test"]);
+    setup.change(|repos| repos.edit("apps/web/values-test.yaml", "replicas: 1", "replicas: 3"));
+    setup.apply(&[]).succeeds();
+    let second = setup.repos.git(&["rev-parse", "releases/test"]);
+    assert_ne!(first, second);
+    (setup, first, second)
+}
+
+fn berth(setup: &Release, command: &[&str], args: &[&str]) -> Run {
+    run(&mut setup
+        .cluster
+        .berth_command(&setup.repos.work(), command, args))
+}
+
+fn replicas(setup: &Release) -> Value {
+    setup.cluster.deployment("shop", "web").expect("web")["spec"]["replicas"].clone()
+}
+
+#[test]
+fn rollback_commits_the_earlier_tree_on_top_applies_and_records_it() {
+    let (setup, first, second) = two_releases();
+    assert_eq!(replicas(&setup), 3);
+    let run = berth(
+        &setup,
+        &["rollback", "-c", "test"],
+        &["--apply", "-o", "json"],
+    );
+    run.succeeds();
+    let rollback = setup.repos.git(&["rev-parse", "releases/test"]);
+    // History moved forward: the rollback's parent is the release rolled back.
+    assert_eq!(setup.repos.git(&["rev-parse", "releases/test^"]), second);
+    assert_eq!(
+        setup.repos.git(&["rev-parse", "releases/test^{tree}"]),
+        setup
+            .repos
+            .git(&["rev-parse", &format!("{first}^{{tree}}")])
+    );
+    let message = setup
+        .repos
+        .git(&["log", "-1", "--format=%B", "releases/test"]);
+    assert!(
+        message.starts_with(&format!(
+            "Roll back test from {} to {}",
+            &second[..12],
+            &first[..12]
+        )),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("Berth-Rollback-From: {second}")),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("Berth-Rollback-To: {first}")),
+        "{message}"
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "releases/test  {}  rolled back from {} to {}",
+            &rollback[..12],
+            &second[..12],
+            &first[..12]
+        )),
+        "{}",
+        run.stderr
+    );
+    // Applied like any release and recorded.
+    let report: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report["result"], "succeeded", "{report:#}");
+    let record = setup.record();
+    assert_eq!(record["data"]["release"], rollback.as_str(), "{record:#}");
+    assert_eq!(record["data"]["result"], "succeeded");
+    assert_eq!(replicas(&setup), 1);
+    // History marks it as a rollback.
+    let history = setup.repos.berth(&["history", "-c", "test", "-n", "1"]);
+    history.succeeds();
+    assert!(
+        history
+            .stdout
+            .contains(&format!("  rollback from {}  succeeded at ", &second[..12])),
+        "{}",
+        history.stdout
+    );
+}
+
+#[test]
+fn rollback_to_a_named_release_pushes_a_fast_forward_and_never_loses_a_concurrent_push() {
+    let (setup, first, second) = two_releases();
+    setup.repos.git(&["push", "-q", "origin", "releases/test"]);
+    let run = setup.repos.berth(&[
+        "rollback", "-c", "test", "--to", &first, "--push", "-o", "json",
+    ]);
+    run.succeeds();
+    let done: Value = serde_json::from_str(&run.stdout).unwrap();
+    let rollback = setup.repos.git(&["rev-parse", "releases/test"]);
+    assert_eq!(done["commit"], rollback.as_str());
+    assert_eq!(
+        (done["from"].as_str(), done["to"].as_str()),
+        (Some(&*second), Some(&*first))
+    );
+    assert_eq!(done["pushed"], true);
+    assert_eq!(
+        setup.repos.remote_ref("refs/heads/releases/test"),
+        Some(rollback.clone())
+    );
+    // Nothing to roll back to the same tree again.
+    setup
+        .repos
+        .berth(&["rollback", "-c", "test", "--to", &first])
+        .fails_with(&["already holds the tree of", "--steps N"]);
+
+    // Someone else pushes a release meanwhile: the rollback built on the stale copy is
+    // refused by the remote, and their release is still there.
+    let other = setup.dir_clone();
+    crate::support::git(&other, &["commit", "-q", "--allow-empty", "-m", "theirs"]);
+    crate::support::git(&other, &["push", "-q", "origin", "HEAD:releases/test"]);
+    let theirs = crate::support::git(&other, &["rev-parse", "HEAD"]);
+    setup
+        .repos
+        .berth(&["rollback", "-c", "test", "--steps", "1", "--push"])
+        .fails_with(&["git push", "someone else may have pushed releases/test"]);
+    assert_eq!(
+        setup.repos.remote_ref("refs/heads/releases/test"),
+        Some(theirs)
+    );
+}
+
+#[test]
+fn rollback_refuses_what_is_not_a_past_release_naming_it() {
+    let (setup, _, _) = two_releases();
+    let before = setup.repos.git(&["rev-parse", "releases/test"]);
+    let main = setup.repos.git(&["rev-parse", "main"]);
+    setup
+        .repos
+        .berth(&["rollback", "-c", "test", "--to", "main"])
+        .fails_with(&[
+            &format!(
+                "main ({}) is not a past release of channel test",
+                &main[..12]
+            ),
+            "berth history -c test",
+        ]);
+    setup
+        .repos
+        .berth(&["rollback", "-c", "test", "--steps", "9"])
+        .fails_with(&["releases/test has 1 earlier release, not 9"]);
+    setup
+        .repos
+        .berth(&["rollback", "-c", "staging"])
+        .fails_with(&["staging"]);
+    assert_eq!(setup.repos.git(&["rev-parse", "releases/test"]), before);
+}
+
+impl Release {
+    /// Another clone of origin, checked out at `releases/test`.
+    fn dir_clone(&self) -> std::path::PathBuf {
+        let dir = self.repos.dir.path().join("other");
+        crate::support::git(
+            self.repos.dir.path(),
+            &[
+                "clone",
+                "-q",
+                "-b",
+                "releases/test",
+                self.repos.origin().to_str().unwrap(),
+                "other",
+            ],
+        );
+        crate::support::git(&dir, &["config", "user.name", "Other"]);
+        crate::support::git(&dir, &["config", "user.email", "other@example.com"]);
+        dir
+    }
+}
+
+#[test]
+fn promote_makes_prods_candidate_from_the_source_test_applied_even_after_the_branch_moved() {
+    let setup = Release::quickstart();
+    let applied_source = setup.repos.git(&["rev-parse", "HEAD"]);
+    setup.apply(&[]).succeeds();
+    // The source branch moves on, and a newer release is merged but not applied.
+    setup.change(|repos| repos.edit("apps/web/values-test.yaml", "replicas: 1", "replicas: 3"));
+    let run = berth(&setup, &["promote", "test"], &["-o", "json"]);
+    run.succeeds();
+    let outcome: Value = serde_json::from_str(&run.stdout).unwrap();
+    let short = &applied_source[..12];
+    let branch = format!("candidates/prod/promote-{short}");
+    assert_eq!(
+        outcome["ref"],
+        format!("refs/heads/{branch}"),
+        "{outcome:#}"
+    );
+    let message = setup.repos.git(&["log", "-1", "--format=%B", &branch]);
+    assert!(
+        message.contains(&format!("Source-Commit: {applied_source}")),
+        "{message}"
+    );
+    let manifest = setup
+        .repos
+        .git(&["show", &format!("{branch}:.berth/release.yaml")]);
+    assert!(manifest.contains(&applied_source), "{manifest}");
+    assert!(manifest.contains("channel: prod"), "{manifest}");
+}
+
+#[test]
+fn promote_refuses_a_failed_apply_a_rollback_a_manual_deploy_and_a_channel_off_the_chain() {
+    let setup = Release::quickstart();
+    berth(&setup, &["promote", "test"], &[])
+        .fails_with(&["cannot promote test to prod", "test was never applied"]);
+    berth(&setup, &["promote", "test"], &["--to", "test"])
+        .fails_with(&["channel test does not promote to test (its promotesTo is prod)"]);
+    berth(&setup, &["promote", "prod"], &[])
+        .fails_with(&["channel prod promotes to no channel", "--to CHANNEL"]);
+
+    // A manual deploy of a candidate that is not the release.
+    setup.apply(&[]).succeeds();
+    setup
+        .repos
+        .edit("apps/web/values-test.yaml", "replicas: 1", "replicas: 2");
+    setup.repos.commit_all("manual");
+    setup.repos.berth(&["candidate", "-c", "test"]).succeeds();
+    setup
+        .apply(&["--ref", "candidates/test/feature/x"])
+        .succeeds();
+    berth(&setup, &["promote", "test"], &[])
+        .fails_with(&["was a manual deploy, not a release of releases/test"]);
+
+    // A rollback, applied, is never promoted onward.
+    setup.release();
+    setup.apply(&[]).succeeds();
+    berth(&setup, &["rollback", "-c", "test"], &["--apply"]).succeeds();
+    berth(&setup, &["promote", "test"], &[])
+        .fails_with(&["is a rollback from", "never promoted onward"]);
+
+    // A failed apply (the record says so) is not promoted.
+    let name = "berth-release-acme.shop.test";
+    setup.cluster.kubectl(&[
+        "patch",
+        "configmap",
+        name,
+        "-n",
+        "berth-system",
+        "--type=merge",
+        "-p",
+        r#"{"data":{"result":"failed"}}"#,
+    ]);
+    berth(&setup, &["promote", "test"], &[])
+        .fails_with(&["cannot promote test to prod: its last apply", "failed"]);
+    assert!(
+        setup
+            .repos
+            .git(&["branch", "--list", "candidates/prod/*"])
+            .is_empty()
+    );
+}
+
+const DIGEST: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+
+/// The image lines of every rendered file of `rev` that name `image`.
+fn images_in(repos: &crate::support::GitRepos, rev: &str, image: &str) -> Vec<String> {
+    repos
+        .git(&["grep", "-h", "image:", rev])
+        .lines()
+        .filter(|l| l.contains(image))
+        .map(|l| l.trim().to_string())
+        .collect()
+}
+
+#[test]
+fn set_image_commits_the_pin_updates_a_clean_checkout_and_builds_the_candidate() {
+    let repos = crate::support::GitRepos::new("quickstart");
+    let before = repos.git(&["rev-parse", "HEAD"]);
+    let pin = format!("ghcr.io/example/shop-api@{DIGEST}");
+    let run = repos.berth(&["set-image", "-c", "test", &pin, "--candidate", "--push"]);
+    run.succeeds();
+    let after = repos.git(&["rev-parse", "HEAD"]);
+    assert_eq!(repos.git(&["rev-parse", "HEAD^"]), before);
+    assert_eq!(
+        repos.git(&["status", "--porcelain"]),
+        "",
+        "the checkout follows"
+    );
+    assert_eq!(repos.remote_ref("refs/heads/main"), Some(after.clone()));
+    let file = std::fs::read_to_string(repos.work().join(".berth/images/test.yaml")).unwrap();
+    assert!(file.contains(&format!("digest: \"{DIGEST}\"")), "{file}");
+    assert!(
+        repos
+            .git(&["log", "-1", "--format=%s"])
+            .starts_with("Pin images for test: ghcr.io/example/shop-api@sha256:1111")
+    );
+    assert!(
+        run.stdout.contains("candidates/test/main"),
+        "{}",
+        run.stdout
+    );
+    // Every container of the image, in the Deployment (two) and the CronJob, is pinned.
+    let images = images_in(&repos, "candidates/test/main", "shop-api");
+    assert_eq!(images.len(), 3, "{images:?}");
+    for image in &images {
+        assert_eq!(image, &format!("image: ghcr.io/example/shop-api@{DIGEST}"));
+    }
+    assert_eq!(
+        repos.remote_ref("refs/heads/candidates/test/main"),
+        Some(repos.git(&["rev-parse", "candidates/test/main"]))
+    );
+    // Prod's pins are its own.
+    repos.berth(&["candidate", "-c", "prod"]).succeeds();
+    assert!(
+        images_in(&repos, "candidates/prod/main", "shop-api")
+            .iter()
+            .all(|i| !i.contains(DIGEST))
+    );
+
+    // A tag replaces the digest; the same pins again commit nothing.
+    repos
+        .berth(&["set-image", "-c", "test", "ghcr.io/example/shop-api=3.3.0"])
+        .succeeds();
+    let again = repos.berth(&["set-image", "-c", "test", "ghcr.io/example/shop-api=3.3.0"]);
+    again.succeeds();
+    assert!(again.stdout.contains("[unchanged]"), "{}", again.stdout);
+    let file = std::fs::read_to_string(repos.work().join(".berth/images/test.yaml")).unwrap();
+    assert!(
+        file.contains("newTag: \"3.3.0\"") && !file.contains("digest"),
+        "{file}"
+    );
+    repos.berth(&["candidate", "-c", "test"]).succeeds();
+    assert!(
+        images_in(&repos, "candidates/test/main", "shop-api")
+            .iter()
+            .all(|i| i == "image: ghcr.io/example/shop-api:3.3.0")
+    );
+}
+
+#[test]
+fn set_image_leaves_other_checkouts_alone_and_refuses_a_dirty_one() {
+    let repos = crate::support::GitRepos::new("quickstart");
+    let main = repos.git(&["rev-parse", "main"]);
+    // Checked out elsewhere: main gets the commit, the working tree is untouched.
+    repos.git(&["checkout", "-q", "-b", "feature/y"]);
+    std::fs::write(repos.work().join("notes.txt"), "mine\n").unwrap();
+    repos.git(&["add", "notes.txt"]);
+    repos
+        .berth(&[
+            "set-image",
+            "-c",
+            "prod",
+            "--branch",
+            "main",
+            "ghcr.io/example/shop-web=1.8.0",
+        ])
+        .succeeds();
+    assert_eq!(repos.git(&["rev-parse", "main^"]), main);
+    assert_eq!(repos.git(&["status", "--porcelain"]), "A  notes.txt");
+    assert!(!repos.work().join(".berth/images/prod.yaml").exists());
+    assert!(
+        repos
+            .git(&["show", "main:.berth/images/prod.yaml"])
+            .contains("newTag: \"1.8.0\"")
+    );
+
+    // On the branch with uncommitted changes: refused, nothing committed.
+    let head = repos.git(&["rev-parse", "HEAD"]);
+    repos
+        .berth(&["set-image", "-c", "test", "ghcr.io/example/shop-web=2"])
+        .fails_with(&["uncommitted changes", "nothing was committed"]);
+    assert_eq!(repos.git(&["rev-parse", "HEAD"]), head);
+    assert_eq!(repos.git(&["status", "--porcelain"]), "A  notes.txt");
+}
+
+/// Add `checks` (YAML list items, indented for the channel) to the test channel in berth.yaml.
+fn with_checks(setup: &Release, checks: &str) {
+    setup.repos.edit(
+        "berth.yaml",
+        "    promotesTo: prod\n",
+        &format!("    promotesTo: prod\n    checks:\n{checks}"),
+    );
+}
+
+#[test]
+fn checks_run_after_apply_with_the_release_in_their_environment_and_no_credentials() {
+    let setup = Release::quickstart();
+    with_checks(
+        &setup,
+        "      - name: smoke\n        run: 'echo \"channel=$BERTH_CHANNEL release=$BERTH_RELEASE_COMMIT \
+         source=$BERTH_SOURCE_COMMIT context=$BERTH_CONTEXT token=${GITHUB_TOKEN:-withheld}\"'\n",
+    );
+    let release = setup.repos.git(&["rev-parse", "releases/test"]);
+    let source = setup.repos.git(&["rev-parse", "HEAD"]);
+    let mut command = setup.apply_command(&[]);
+    command.env("GITHUB_TOKEN", "ghp_secret_value");
+    let run = run(&mut command);
+    run.succeeds();
+    assert!(
+        run.stdout.contains("check passed    smoke ("),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains(&format!(
+            "| channel=test release={release} source={source} context=berth-test token=withheld"
+        )),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("ghp_secret_value"));
+    let record = setup.record();
+    assert_eq!(record["data"]["result"], "succeeded");
+    assert_eq!(record["data"]["checks"], "smoke passed\n");
+    // The passing checks let test be promoted.
+    berth(&setup, &["promote", "test"], &[]).succeeds();
+}
+
+#[test]
+fn a_failed_or_timed_out_check_makes_the_apply_checks_failed_recorded_and_not_promoted() {
+    let setup = Release::quickstart();
+    with_checks(
+        &setup,
+        "      - name: smoke\n        run: 'true'\n\
+         \x20     - name: login\n        run: 'echo cannot log in >&2; exit 3'\n\
+         \x20     - name: slow\n        run: 'sleep 30'\n        timeout: 1s\n",
+    );
+    let started = std::time::Instant::now();
+    let (code, report) = setup.apply_json(&[]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    assert_eq!(code, 4, "{report:#}");
+    assert_eq!(report["result"], "checks failed");
+    let checks = report["checks"].as_array().unwrap();
+    let results: Vec<(&str, &str)> = checks
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap(), c["result"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        results,
+        [
+            ("smoke", "passed"),
+            ("login", "failed"),
+            ("slow", "timed-out")
+        ]
+    );
+    assert_eq!(checks[1]["code"], 3);
+    assert_eq!(checks[1]["output"], "cannot log in\n");
+    assert_eq!(checks[2]["output"], "stopped after 1s");
+    let record = setup.record();
+    assert_eq!(record["data"]["result"], "checks failed");
+    assert_eq!(
+        record["data"]["checks"],
+        "smoke passed\nlogin failed\nslow timed-out\n"
+    );
+    berth(&setup, &["promote", "test"], &[]).fails_with(&[
+        "cannot promote test to prod: its last apply",
+        "checks failed",
+    ]);
+}
