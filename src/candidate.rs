@@ -92,6 +92,7 @@ pub fn diff_tree(
                 tree: set.tree(),
                 name: "the working tree".to_string(),
                 source_commit: options.source.commit,
+                tree_id: None,
             });
         }
         DiffTree::Candidate => git::current_branch(need_repo()?, ci).ok_or_else(|| {

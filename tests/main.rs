@@ -12,6 +12,7 @@ mod hostile;
 mod offline_diff;
 mod render;
 mod report;
+mod reviewed_plan;
 mod status;
 mod support;
 mod tour;

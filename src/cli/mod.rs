@@ -109,10 +109,15 @@ pub fn run(cli: Cli, ci: &CiEnv) -> Result<u8, Problems> {
             }
             let run = || {
                 let (config, source) = load_config(&cli)?;
-                diff_plan(&config, &source, args, ci)
+                let (plan, tree) = diff_plan(&config, &source, args, ci)?;
+                let reviewed = match tree {
+                    Some(tree) => record_reviewed_plan(&config, &plan, &tree, args)?,
+                    None => None,
+                };
+                Ok::<_, Problems>((plan, reviewed))
             };
-            let plan = match (run(), &commenter) {
-                (Ok(plan), _) => plan,
+            let (plan, reviewed) = match (run(), &commenter) {
+                (Ok(done), _) => done,
                 (Err(problems), Some(commenter)) => {
                     return Err(commenter.post_failure(&args.channel, problems));
                 }
@@ -127,8 +132,9 @@ pub fn run(cli: Cli, ci: &CiEnv) -> Result<u8, Problems> {
                 comment::annotate(ci, &plan)?;
             }
             if let Some(commenter) = &commenter {
-                let max = comment::comment_chars(args.max_chars);
-                let bodies = match args.split {
+                // Room for the reviewed plan's line.
+                let max = comment::comment_chars(args.max_chars).saturating_sub(200);
+                let mut bodies = match args.split {
                     true => report::markdown_parts(&plan, max),
                     false => vec![report::markdown_limited(
                         &plan,
@@ -136,6 +142,9 @@ pub fn run(cli: Cli, ci: &CiEnv) -> Result<u8, Problems> {
                         full_report(args, ci).as_deref(),
                     )],
                 };
+                if let (Some(line), Some(last)) = (&reviewed, bodies.last_mut()) {
+                    last.push_str(&format!("\n{line}\n"));
+                }
                 commenter.post(&args.channel, &bodies)?;
             }
             Ok(plan.exit_code())
@@ -293,13 +302,47 @@ fn candidate_command(cli: &Cli, args: &CandidateArgs, ci: &CiEnv) -> Result<u8, 
     Ok(exit::OK)
 }
 
-/// The plan `berth diff` reports: the channel's rendered tree against the cluster or `--against`.
+/// Record the plan of a cluster diff of a committed tree as its reviewed plan (pushed with
+/// `--push-notes`), unless some object could not be checked: such a plan was not all seen.
+/// Returns the line the pull request's comment shows.
+fn record_reviewed_plan(
+    config: &Config,
+    plan: &crate::plan::Plan,
+    tree: &str,
+    args: &DiffArgs,
+) -> Result<Option<String>, Problems> {
+    use crate::release::reviewed;
+    if plan.counts().error > 0 {
+        return Ok(None);
+    }
+    let repo = crate::git::open(&config.root)?;
+    let tree = git2::Oid::from_str(tree)
+        .map_err(|e| Problem::new(format!("bad tree id {tree}: {}", e.message())))?;
+    let workdir = repo.workdir().unwrap_or(&config.root).to_path_buf();
+    let digest = reviewed::PlanDigest::of(plan);
+    if let Some(remote) = &args.push_notes {
+        reviewed::fetch(&workdir, remote, &plan.channel)?;
+    }
+    reviewed::write(&repo, &plan.channel, tree, &digest)?;
+    if let Some(remote) = &args.push_notes {
+        reviewed::push(&workdir, remote, &plan.channel)?;
+    }
+    Ok(Some(format!(
+        "<sub>Reviewed plan `{}` of tree `{}`: `berth apply` checks its own plan against it ({}).</sub>",
+        digest.id(),
+        short_id(&tree.to_string()),
+        reviewed::notes_ref(&plan.channel)
+    )))
+}
+
+/// The plan `berth diff` reports: the channel's rendered tree against the cluster or `--against`,
+/// and, for a cluster diff of a committed tree, that tree's id.
 fn diff_plan(
     config: &Config,
     source: &DirSource,
     args: &DiffArgs,
     ci: &CiEnv,
-) -> Result<crate::plan::Plan, Problems> {
+) -> Result<(crate::plan::Plan, Option<String>), Problems> {
     let channel = config.select_channels(std::slice::from_ref(&args.channel))?[0];
     let repo = crate::git::open_if_any(&config.root)?;
     let choice = match (&args.tree, args.render || args.against.is_some()) {
@@ -308,10 +351,12 @@ fn diff_plan(
         (None, false) => DiffTree::Candidate,
     };
     let target = candidate::diff_tree(config, source, channel, choice, repo.as_ref(), ci, REMOTE)?;
+    let tree_id = target.tree_id.clone();
     let plan = match (&args.against, &repo) {
         (Some(against), Some(repo)) => {
             let base = crate::git::named_tree(repo, against)?;
-            crate::diff::offline(&channel.name, &base, target, args.unified)?
+            let plan = crate::diff::offline(&channel.name, &base, target, args.unified)?;
+            return Ok((plan, None));
         }
         (Some(against), None) => {
             return Err(
@@ -342,7 +387,7 @@ fn diff_plan(
             crate::cluster::diff::diff(&options, target, &release, &progress)?
         }
     };
-    Ok(plan)
+    Ok((plan, tree_id))
 }
 
 /// Where the full diff is, for a shortened Markdown report: `--full-out`, else the run's
@@ -439,6 +484,8 @@ fn apply_command(config: &Config, args: &ApplyArgs, ci: &CiEnv) -> Result<u8, Pr
         wait: args.wait.then_some(args.timeout),
         lock_wait: args.lock_timeout,
         ci: ci.clone(),
+        accept_changed_plan: args.accept_changed_plan,
+        require_reviewed_plan: args.require_reviewed_plan,
     };
     let progress = Stderr {
         progress: args.output == OutcomeFormat::Text,
