@@ -184,23 +184,7 @@ pub fn run(
         return Err(Problem::new(format!("`{branch}` is not a valid branch name")).into());
     }
 
-    let source = CommitSource::load(repo, source_commit, &root, Path::new(&root)).map_err(|e| {
-        Problem::new(format!(
-            "cannot read {} at commit {source_commit}: {}",
-            if root.is_empty() {
-                "the repository"
-            } else {
-                &root
-            },
-            e.message()
-        ))
-        .hint("is berth.yaml committed?")
-    })?;
-    let config_file = Path::new(&root).join(config::FILE_NAME);
-    let text = source.text(config::FILE_NAME).ok_or_else(|| {
-        Problem::new(format!("no berth.yaml in commit {source_commit}")).in_file(&config_file)
-    })?;
-    let config = config::parse(&config_file, &text, &source)?;
+    let (source, config) = load_commit(repo, source_commit, &root)?;
     let channels = config.select_channels(&options.channels)?;
     // Pushing a candidate (or a release) triggers the same CI job again: it is no source.
     let generated = branch.starts_with(&format!("{CANDIDATE_PREFIX}/"))
@@ -232,6 +216,69 @@ pub fn run(
         push(repo, workdir, &mut outcomes, &options.remote)?;
     }
     Ok(outcomes)
+}
+
+/// The files of `commit` below `root` and the berth.yaml committed there.
+fn load_commit(
+    repo: &Repository,
+    commit: Oid,
+    root: &str,
+) -> Result<(CommitSource, config::Config), Problems> {
+    let source = CommitSource::load(repo, commit, root, Path::new(root)).map_err(|e| {
+        Problem::new(format!(
+            "cannot read {} at commit {commit}: {}",
+            if root.is_empty() {
+                "the repository"
+            } else {
+                root
+            },
+            e.message()
+        ))
+        .hint("is berth.yaml committed?")
+    })?;
+    let config_file = Path::new(root).join(config::FILE_NAME);
+    let text = source.text(config::FILE_NAME).ok_or_else(|| {
+        Problem::new(format!("no berth.yaml in commit {commit}")).in_file(&config_file)
+    })?;
+    let config = config::parse(&config_file, &text, &source)?;
+    Ok((source, config))
+}
+
+/// The channels of `head` whose rendered tree differs from the one `since` renders: a channel
+/// new since then counts as changed, and so does every channel when `since` does not render
+/// (a commit before berth.yaml, or one that fails): better a job too many than a change missed.
+pub fn changed_channels(
+    repo: &Repository,
+    config_dir: &Path,
+    since: &str,
+    head: &str,
+) -> Result<Vec<String>, Problems> {
+    let workdir = repo.workdir().ok_or_else(|| {
+        Problem::new("the repository is bare").hint("run berth in a clone with a working tree")
+    })?;
+    let root = relative_root(workdir, config_dir)?;
+    // In berth.yaml's order.
+    let render_commit = |rev: &str| -> Result<Vec<(String, RenderedTree)>, Problems> {
+        let commit = git::resolve_commit(repo, rev)?;
+        let (source, config) = load_commit(repo, commit, &root)?;
+        let channels: Vec<&Channel> = config.channels.iter().collect();
+        let sets = render::render(&config, &channels, &source, &render::Options::default())?;
+        Ok(sets
+            .into_iter()
+            .map(|s| (s.channel.clone(), s.tree()))
+            .collect())
+    };
+    let now = render_commit(head)?;
+    // The base must exist (a typo is an error); only its rendering may fail.
+    git::resolve_commit(repo, since)?;
+    let before: BTreeMap<String, RenderedTree> = render_commit(since)
+        .map(|sets| sets.into_iter().collect())
+        .unwrap_or_default();
+    Ok(now
+        .into_iter()
+        .filter(|(channel, tree)| before.get(channel) != Some(tree))
+        .map(|(channel, _)| channel)
+        .collect())
 }
 
 /// `config_dir` relative to the repository's working tree, `/`-separated ("" at the top).

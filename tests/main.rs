@@ -4,6 +4,7 @@ mod apply;
 mod architecture;
 mod bad_input;
 mod candidate;
+mod channels;
 mod cluster_diff;
 mod drivers;
 mod fuzz;

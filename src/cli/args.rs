@@ -55,8 +55,23 @@ pub enum Command {
     /// Compare the channel's release with the live cluster: objects changed by someone else,
     /// and objects labelled for the channel that are in no release. Exit 0 none, 1 drift, 2 error.
     Drift(DriftArgs),
+    /// List the channels (with --changed-since, those whose rendered tree changed); `-o json`
+    /// prints a GitHub Actions `strategy.matrix`.
+    Channels(ChannelsArgs),
     /// Print the JSON Schema of berth.yaml (for editors).
     Schema,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ChannelsArgs {
+    /// Only the channels whose rendered tree at HEAD differs from the one at REV (e.g. the
+    /// push's `github.event.before`).
+    #[arg(long, value_name = "REV")]
+    pub changed_since: Option<String>,
+    /// `json`: `{"include":[{"channel":…,"releaseBranch":…}]}` on one line, for
+    /// `strategy.matrix: ${{ fromJSON(…) }}`.
+    #[arg(short = 'o', long, value_enum, default_value_t = OutcomeFormat::Text)]
+    pub output: OutcomeFormat,
 }
 
 #[derive(Debug, clap::Args)]

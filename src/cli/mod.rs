@@ -87,6 +87,10 @@ pub fn run(cli: Cli, ci: &CiEnv) -> Result<u8, Problems> {
             let (config, _) = load_config(&cli)?;
             drift_command(&config, args)
         }
+        Command::Channels(args) => {
+            let (config, _) = load_config(&cli)?;
+            channels_command(&config, args)
+        }
         Command::Diff(args) => {
             if args.split && args.out.is_none() && !args.github.comment {
                 return Err(Problem::new("--split writes numbered parts: where to?")
@@ -576,4 +580,31 @@ fn drift_command(config: &Config, args: &DriftArgs) -> Result<u8, Problems> {
     } else {
         exit::CHANGES
     })
+}
+
+fn channels_command(config: &Config, args: &ChannelsArgs) -> Result<u8, Problems> {
+    let names: Vec<String> = match &args.changed_since {
+        Some(since) => {
+            let repo = crate::git::open(&config.root)?;
+            candidate::changed_channels(&repo, &config.root, since, "HEAD")?
+        }
+        None => config.channels.iter().map(|c| c.name.clone()).collect(),
+    };
+    let channels: Vec<&config::Channel> = config
+        .channels
+        .iter()
+        .filter(|c| names.contains(&c.name))
+        .collect();
+    print(&match args.output {
+        OutcomeFormat::Json => {
+            let include: Vec<serde_json::Value> = channels
+                .iter()
+                .map(|c| serde_json::json!({"channel": c.name, "releaseBranch": c.release_branch}))
+                .collect();
+            // One line: it goes into $GITHUB_OUTPUT as `matrix=…`.
+            format!("{}\n", serde_json::json!({ "include": include }))
+        }
+        OutcomeFormat::Text => channels.iter().map(|c| format!("{}\n", c.name)).collect(),
+    })?;
+    Ok(exit::OK)
 }
