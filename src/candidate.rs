@@ -168,10 +168,7 @@ pub fn run(
     config_dir: &Path,
     options: &Options,
 ) -> Result<Vec<Outcome>, Problems> {
-    let workdir = repo.workdir().ok_or_else(|| {
-        Problem::new("the repository is bare").hint("run berth in a clone with a working tree")
-    })?;
-    let root = relative_root(workdir, config_dir)?;
+    let (workdir, root) = relative_root(repo, config_dir)?;
     let source_commit = git::resolve_commit(repo, &options.source)?;
     let branch = match &options.branch {
         Some(branch) => branch.clone(),
@@ -253,10 +250,7 @@ pub fn changed_channels(
     since: &str,
     head: &str,
 ) -> Result<Vec<String>, Problems> {
-    let workdir = repo.workdir().ok_or_else(|| {
-        Problem::new("the repository is bare").hint("run berth in a clone with a working tree")
-    })?;
-    let root = relative_root(workdir, config_dir)?;
+    let (_, root) = relative_root(repo, config_dir)?;
     // In berth.yaml's order.
     let render_commit = |rev: &str| -> Result<Vec<(String, RenderedTree)>, Problems> {
         let commit = git::resolve_commit(repo, rev)?;
@@ -281,8 +275,15 @@ pub fn changed_channels(
         .collect())
 }
 
-/// `config_dir` relative to the repository's working tree, `/`-separated ("" at the top).
-fn relative_root(workdir: &Path, config_dir: &Path) -> Result<String, Problem> {
+/// The repository's working tree, and `config_dir` relative to it, `/`-separated ("" at the
+/// top).
+fn relative_root<'r>(
+    repo: &'r Repository,
+    config_dir: &Path,
+) -> Result<(&'r Path, String), Problem> {
+    let workdir = repo.workdir().ok_or_else(|| {
+        Problem::new("the repository is bare").hint("run berth in a clone with a working tree")
+    })?;
     let full = config_dir
         .canonicalize()
         .map_err(|e| Problem::io(config_dir, &e))?;
@@ -294,11 +295,12 @@ fn relative_root(workdir: &Path, config_dir: &Path) -> Result<String, Problem> {
             .in_file(config_dir)
             .hint("candidates are rendered from commits: keep berth.yaml in the repository")
     })?;
-    Ok(relative
+    let root = relative
         .components()
         .map(|c| c.as_os_str().to_string_lossy())
         .collect::<Vec<_>>()
-        .join("/"))
+        .join("/");
+    Ok((workdir, root))
 }
 
 fn commit_channel(

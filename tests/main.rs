@@ -17,3 +17,4 @@ mod reviewed_plan;
 mod status;
 mod support;
 mod tour;
+mod workflows;

@@ -10,13 +10,7 @@ fn a_reviewed_plan_is_applied_and_a_plan_changed_since_is_refused_unless_accepte
     setup
         .apply(&["--require-reviewed-plan"])
         .fails_with(&["no reviewed plan for releases/test", "--push-notes"]);
-    let first = setup.apply(&[]);
-    first.succeeds();
-    assert!(
-        first.stderr.contains("warning: no reviewed plan for tree"),
-        "{}",
-        first.stderr
-    );
+    said(setup.apply(&[]), "warning: no reviewed plan for tree");
 
     // Reviewed, then applied: the plan is the one reviewed, and the note went to origin.
     setup.change(|repos| repos.edit("apps/web/values-test.yaml", "replicas: 1", "replicas: 3"));
@@ -38,12 +32,9 @@ fn a_reviewed_plan_is_applied_and_a_plan_changed_since_is_refused_unless_accepte
     setup
         .repos
         .git(&["update-ref", "-d", "refs/notes/berth-plan/test"]);
-    let applied = setup.apply(&["--require-reviewed-plan", "--push-notes"]);
-    applied.succeeds();
-    assert!(
-        applied.stderr.contains("the plan is the one reviewed"),
-        "{}",
-        applied.stderr
+    said(
+        setup.apply(&["--require-reviewed-plan", "--push-notes"]),
+        "the plan is the one reviewed",
     );
 
     // Reviewed; then someone deletes an object of the release by hand before the merge lands.
@@ -61,30 +52,25 @@ fn a_reviewed_plan_is_applied_and_a_plan_changed_since_is_refused_unless_accepte
         "--accept-changed-plan",
     ]);
     // Nothing was written: the reviewed change is not applied either.
-    assert_eq!(
-        setup.cluster.deployment("shop", "web").unwrap()["spec"]["replicas"],
-        3
+    let replicas = || setup.cluster.deployment("shop", "web").unwrap()["spec"]["replicas"].clone();
+    assert_eq!(replicas(), 3);
+    said(
+        setup.apply(&["--accept-changed-plan"]),
+        "shop/ConfigMap/api-config: reviewed: unchanged, now: create",
     );
-    let accepted = setup.apply(&["--accept-changed-plan"]);
-    accepted.succeeds();
-    assert!(
-        accepted
-            .stderr
-            .contains("shop/ConfigMap/api-config: reviewed: unchanged, now: create"),
-        "{}",
-        accepted.stderr
-    );
-    assert_eq!(
-        setup.cluster.deployment("shop", "web").unwrap()["spec"]["replicas"],
-        4
-    );
-    assert!(
-        setup
-            .cluster
-            .server
-            .object("", "configmaps", "shop", "api-config")
-            .is_some()
-    );
+    assert_eq!(replicas(), 4);
+    let config_map = setup
+        .cluster
+        .server
+        .object("", "configmaps", "shop", "api-config");
+    assert!(config_map.is_some());
+}
+
+/// The run succeeded and said `text` on stderr.
+#[track_caller]
+fn said(run: Run, text: &str) {
+    run.succeeds();
+    assert!(run.stderr.contains(text), "{}", run.stderr);
 }
 
 #[test]
