@@ -102,6 +102,7 @@ pub fn diff_tree(
                 tree: set.tree(),
                 name,
                 source_commit,
+                tree_id: None,
             });
         }
         DiffTree::Candidate => git::current_branch(need_repo()?, ci).ok_or_else(|| {
@@ -351,6 +352,94 @@ impl Candidates {
             None => Ok(self.outcomes.pop()),
         }
     }
+}
+
+/// The files of `commit` below `root` and the berth.yaml committed there.
+fn load_commit(
+    repo: &Repository,
+    commit: Oid,
+    root: &str,
+) -> Result<(CommitSource, config::Config), Problems> {
+    let source = CommitSource::load(repo, commit, root, Path::new(root)).map_err(|e| {
+        Problem::new(format!(
+            "cannot read {} at commit {commit}: {}",
+            if root.is_empty() {
+                "the repository"
+            } else {
+                root
+            },
+            e.message()
+        ))
+        .hint("is berth.yaml committed?")
+    })?;
+    let config_file = Path::new(root).join(config::FILE_NAME);
+    let text = source.text(config::FILE_NAME).ok_or_else(|| {
+        Problem::new(format!("no berth.yaml in commit {commit}")).in_file(&config_file)
+    })?;
+    let config = config::parse(&config_file, &text, &source)?;
+    Ok((source, config))
+}
+
+/// The channels of `head` whose rendered tree differs from the one `since` renders: a channel
+/// new since then counts as changed, and so does every channel when `since` does not render
+/// (a commit before berth.yaml, or one that fails): better a job too many than a change missed.
+pub fn changed_channels(
+    repo: &Repository,
+    config_dir: &Path,
+    since: &str,
+    head: &str,
+) -> Result<Vec<String>, Problems> {
+    let (_, root) = relative_root(repo, config_dir)?;
+    // In berth.yaml's order.
+    let render_commit = |rev: &str| -> Result<Vec<(String, RenderedTree)>, Problems> {
+        let commit = git::resolve_commit(repo, rev)?;
+        let (source, config) = load_commit(repo, commit, &root)?;
+        let channels: Vec<&Channel> = config.channels.iter().collect();
+        let sets = render::render(&config, &channels, &source, &render::Options::default())?;
+        Ok(sets
+            .into_iter()
+            .map(|s| (s.channel.clone(), s.tree()))
+            .collect())
+    };
+    let now = render_commit(head)?;
+    // The base must exist (a typo is an error); only its rendering may fail.
+    git::resolve_commit(repo, since)?;
+    let before: BTreeMap<String, RenderedTree> = render_commit(since)
+        .map(|sets| sets.into_iter().collect())
+        .unwrap_or_default();
+    Ok(now
+        .into_iter()
+        .filter(|(channel, tree)| before.get(channel) != Some(tree))
+        .map(|(channel, _)| channel)
+        .collect())
+}
+
+/// The repository's working tree, and `config_dir` relative to it, `/`-separated ("" at the
+/// top).
+fn relative_root<'r>(
+    repo: &'r Repository,
+    config_dir: &Path,
+) -> Result<(&'r Path, String), Problem> {
+    let workdir = repo.workdir().ok_or_else(|| {
+        Problem::new("the repository is bare").hint("run berth in a clone with a working tree")
+    })?;
+    let full = config_dir
+        .canonicalize()
+        .map_err(|e| Problem::io(config_dir, &e))?;
+    let top = workdir
+        .canonicalize()
+        .map_err(|e| Problem::io(workdir, &e))?;
+    let relative = full.strip_prefix(&top).map_err(|_| {
+        Problem::new("berth.yaml is outside the git repository")
+            .in_file(config_dir)
+            .hint("candidates are rendered from commits: keep berth.yaml in the repository")
+    })?;
+    let root = relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/");
+    Ok((workdir, root))
 }
 
 fn commit_channel(

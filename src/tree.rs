@@ -36,6 +36,8 @@ pub struct NamedTree {
     pub name: String,
     /// The commit the tree was rendered from, when known.
     pub source_commit: Option<String>,
+    /// The git tree id, when the tree is a commit's (what a reviewed plan is keyed by).
+    pub tree_id: Option<String>,
 }
 
 /// The commit a render was made from, when known.

@@ -21,8 +21,10 @@ use crate::object::{
 };
 use crate::plan::{Action, KeptReason, ObjectChange};
 use crate::release::outcome::{
-    ApplyResult, CheckOutcome, Event, NotReady, ObjectResult, Outcome, Report, Reporter, Summary,
+    ApplyResult, CheckOutcome, Event, NotReady, ObjectResult, Outcome, Report, Reporter, Review,
+    Summary,
 };
+use crate::release::reviewed::{self, PlanDigest};
 use crate::release::{self, notes, record};
 use crate::secret::scrub;
 use futures_util::StreamExt;
@@ -59,6 +61,10 @@ pub struct Options {
     /// Run after a successful apply (and its wait), with `check_env` in their environment.
     pub checks: Vec<crate::config::Check>,
     pub check_env: Vec<(String, String)>,
+    /// The plan reviewed for the release's tree (`berth diff`), if one was recorded.
+    pub reviewed: Option<PlanDigest>,
+    /// Apply even when the plan is not the reviewed one.
+    pub accept_changed_plan: bool,
 }
 
 /// How long the channel's lock lives without renewal (it is renewed every third of it).
@@ -83,6 +89,10 @@ pub struct Request {
     pub wait: Option<Duration>,
     pub lock_wait: Duration,
     pub ci: CiEnv,
+    /// Apply even when the plan differs from the reviewed one.
+    pub accept_changed_plan: bool,
+    /// Refuse a release whose tree has no reviewed plan.
+    pub require_reviewed_plan: bool,
 }
 
 /// Apply the channel's release: resolve it (the remote's release branch first), read its tree
@@ -100,6 +110,29 @@ pub fn apply_release(
     // Every value is read before the cluster is reached: a failing source writes nothing.
     let filled = crate::secret::external::fill(&mut objects, &config.external_secrets(channel));
     let source = tree.manifest()?.map(|m| m.source).unwrap_or_default();
+    let workdir = repo.workdir().unwrap_or(&config.root).to_path_buf();
+    if let Some(remote) = &request.push_notes {
+        reviewed::fetch(&workdir, remote, &channel.name)?;
+    }
+    let tree_id = reviewed::tree_of(&repo, release.commit)?;
+    let reviewed_plan = reviewed::read(&repo, &channel.name, tree_id);
+    if reviewed_plan.is_none() {
+        if request.require_reviewed_plan {
+            return Err(Problem::new(format!(
+                "no reviewed plan for {} (tree {}): --require-reviewed-plan refuses to apply it",
+                release.name,
+                crate::tree::short_id(&tree_id.to_string())
+            ))
+            .hint(format!(
+                "run `berth diff -c {} --tree <the release's commit> --push-notes` (the pull request's diff comment does), then apply again",
+                channel.name
+            ))
+            .into());
+        }
+        reporter.report(&Event::Review(Review::NotRecorded {
+            tree: &tree_id.to_string(),
+        }));
+    }
     let mut options = Options {
         project: config.project.clone(),
         channel: channel.name.clone(),
@@ -121,6 +154,8 @@ pub fn apply_release(
         ci: request.ci.clone(),
         checks: channel.checks.clone(),
         check_env: Vec::new(),
+        reviewed: reviewed_plan,
+        accept_changed_plan: request.accept_changed_plan,
     };
     let report = filled.and_then(|()| {
         block_on(async {
@@ -170,7 +205,6 @@ pub fn apply_release(
         );
     }
     if !report.dry_run && report.result != ApplyResult::NoChanges {
-        let workdir = repo.workdir().unwrap_or(&config.root).to_path_buf();
         if let Some(remote) = &request.push_notes {
             notes::fetch(&workdir, remote, &channel.name)?;
         }
@@ -265,6 +299,9 @@ async fn run_with(
     if settled || options.dry_run {
         let changes = plan_changes(cluster, objects, &inventory, options, reporter).await;
         check_prune_guard(&changes, objects, &inventory, options)?;
+        if options.dry_run && !settled {
+            check_reviewed(&changes, options, reporter)?;
+        }
         let nothing_to_write = changes.iter().all(|c| match c.action {
             Action::Unchanged => true,
             Action::Delete => !options.prune,
@@ -334,6 +371,7 @@ async fn apply_locked(
     let (previous, inventory) = last_release(&client, options).await?;
     let changes = plan_changes(cluster, objects, &inventory, options, reporter).await;
     check_prune_guard(&changes, objects, &inventory, options)?;
+    check_reviewed(&changes, options, reporter)?;
 
     let mut outcomes = apply_stages(cluster, objects, &changes, options, reporter).await;
     // A prune check that failed (e.g. a forbidden GET) fails the release too.
@@ -505,6 +543,46 @@ fn check_prune_guard(
         .hint("check that the release is complete; if this is intended, pass --allow-mass-prune"));
     }
     Ok(())
+}
+
+/// Refuse a plan that is not the reviewed one (the cluster changed since the review, or another
+/// release landed first), naming each object that differs, unless `--accept-changed-plan`.
+fn check_reviewed(
+    changes: &[ObjectChange],
+    options: &Options,
+    reporter: &dyn Reporter,
+) -> Result<(), Problem> {
+    let Some(reviewed) = &options.reviewed else {
+        return Ok(());
+    };
+    let now = PlanDigest::of_changes(changes);
+    let differences = reviewed.differences(&now);
+    if differences.is_empty() {
+        reporter.report(&Event::Review(Review::Matches {
+            digest: &reviewed.id(),
+        }));
+        return Ok(());
+    }
+    if options.accept_changed_plan {
+        reporter.report(&Event::Review(Review::ChangedAccepted {
+            differences: &differences,
+        }));
+        return Ok(());
+    }
+    let listed: String = differences
+        .iter()
+        .map(|(key, what)| format!("\n  {key}: {what}"))
+        .collect();
+    let mut problem = Problem::new(format!(
+        "the plan of channel {} is not the one reviewed ({}); nothing was applied:{listed}",
+        options.channel,
+        reviewed.id()
+    ))
+    .hint("someone changed the cluster since the review, or another release landed first: run `berth diff` again to review the plan as it is now, or pass --accept-changed-plan");
+    if let [(key, _)] = differences.as_slice() {
+        problem = problem.object(key.to_string());
+    }
+    Err(problem)
 }
 
 fn stage_of(object: &TreeObject) -> usize {
@@ -955,6 +1033,8 @@ mod tests {
             ci: CiEnv::default(),
             checks: Vec::new(),
             check_env: Vec::new(),
+            reviewed: None,
+            accept_changed_plan: false,
         }
     }
 

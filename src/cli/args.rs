@@ -64,6 +64,9 @@ pub enum Command {
     /// Pin images for a channel (NAME=TAG or NAME@DIGEST) in its pins file
     /// `.berth/images/<channel>.yaml`, committed on the current branch.
     SetImage(SetImageArgs),
+    /// List the channels (with --changed-since, those whose rendered tree changed); `-o json`
+    /// prints a GitHub Actions `strategy.matrix`.
+    Channels(ChannelsArgs),
     /// Print the JSON Schema of berth.yaml (for editors).
     Schema,
 }
@@ -85,6 +88,18 @@ pub struct SetImageArgs {
     /// Then build the channel's candidate from the new commit (pushed too with --push).
     #[arg(long)]
     pub candidate: bool,
+    #[arg(short = 'o', long, value_enum, default_value_t = OutcomeFormat::Text)]
+    pub output: OutcomeFormat,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ChannelsArgs {
+    /// Only the channels whose rendered tree at HEAD differs from the one at REV (e.g. the
+    /// push's `github.event.before`).
+    #[arg(long, value_name = "REV")]
+    pub changed_since: Option<String>,
+    /// `json`: `{"include":[{"channel":…,"releaseBranch":…}]}` on one line, for
+    /// `strategy.matrix: ${{ fromJSON(…) }}`.
     #[arg(short = 'o', long, value_enum, default_value_t = OutcomeFormat::Text)]
     pub output: OutcomeFormat,
 }
@@ -278,6 +293,10 @@ pub struct DiffArgs {
     /// Also write the full report, never shortened, to FILE (e.g. a CI artifact).
     #[arg(long, value_name = "FILE")]
     pub full_out: Option<PathBuf>,
+    /// Push the reviewed plan (refs/notes/berth-plan/<channel>, on the tree compared) to
+    /// REMOTE, for `apply` to check.
+    #[arg(long, value_name = "REMOTE", num_args = 0..=1, default_missing_value = "origin")]
+    pub push_notes: Option<String>,
     #[command(flatten)]
     pub github: PullRequestArgs,
     #[command(flatten)]
@@ -342,9 +361,18 @@ pub struct ApplyArgs {
     /// Show what would be done; write nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Push the release note (refs/notes/berth/<channel>) to REMOTE.
+    /// Push the release note (refs/notes/berth/<channel>) to REMOTE; the reviewed plans
+    /// (refs/notes/berth-plan/<channel>) are fetched from it.
     #[arg(long, value_name = "REMOTE", num_args = 0..=1, default_missing_value = "origin")]
     pub push_notes: Option<String>,
+    /// Apply even when the plan differs from the one reviewed (`berth diff` of the release's
+    /// tree, e.g. the pull request's comment): the cluster changed since, or another release
+    /// landed first.
+    #[arg(long)]
+    pub accept_changed_plan: bool,
+    /// Refuse to apply a release whose tree has no reviewed plan.
+    #[arg(long)]
+    pub require_reviewed_plan: bool,
     #[arg(short = 'o', long, value_enum, default_value_t = OutcomeFormat::Text)]
     pub output: OutcomeFormat,
     #[command(flatten)]

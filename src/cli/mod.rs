@@ -96,6 +96,10 @@ pub fn run(cli: Cli, ci: &CiEnv) -> Result<u8, Problems> {
             let (config, _) = load_config(&cli)?;
             promote_command(&cli, &config, args, ci)
         }
+        Command::Channels(args) => {
+            let (config, _) = load_config(&cli)?;
+            channels_command(&config, args)
+        }
         Command::Diff(args) => {
             if args.split && args.out.is_none() && !args.github.comment {
                 return Err(Problem::new("--split writes numbered parts: where to?")
@@ -118,10 +122,15 @@ pub fn run(cli: Cli, ci: &CiEnv) -> Result<u8, Problems> {
             }
             let run = || {
                 let (config, source) = load_config(&cli)?;
-                diff_plan(&config, &source, args, ci)
+                let (plan, tree) = diff_plan(&config, &source, args, ci)?;
+                let reviewed = match tree {
+                    Some(tree) => record_reviewed_plan(&config, &plan, &tree, args)?,
+                    None => None,
+                };
+                Ok::<_, Problems>((plan, reviewed))
             };
-            let plan = match (run(), &commenter) {
-                (Ok(plan), _) => plan,
+            let (plan, reviewed) = match (run(), &commenter) {
+                (Ok(done), _) => done,
                 (Err(problems), Some(commenter)) => {
                     return Err(commenter.post_failure(&args.channel, problems));
                 }
@@ -136,8 +145,9 @@ pub fn run(cli: Cli, ci: &CiEnv) -> Result<u8, Problems> {
                 comment::annotate(ci, &plan)?;
             }
             if let Some(commenter) = &commenter {
-                let max = comment::comment_chars(args.max_chars);
-                let bodies = match args.split {
+                // Room for the reviewed plan's line.
+                let max = comment::comment_chars(args.max_chars).saturating_sub(200);
+                let mut bodies = match args.split {
                     true => report::markdown_parts(&plan, max),
                     false => vec![report::markdown_limited(
                         &plan,
@@ -145,6 +155,9 @@ pub fn run(cli: Cli, ci: &CiEnv) -> Result<u8, Problems> {
                         full_report(args, ci).as_deref(),
                     )],
                 };
+                if let (Some(line), Some(last)) = (&reviewed, bodies.last_mut()) {
+                    last.push_str(&format!("\n{line}\n"));
+                }
                 commenter.post(&args.channel, &bodies)?;
             }
             Ok(plan.exit_code())
@@ -310,13 +323,47 @@ fn candidate_line(o: &candidate::Outcome) -> String {
     )
 }
 
-/// The plan `berth diff` reports: the channel's rendered tree against the cluster or `--against`.
+/// Record the plan of a cluster diff of a committed tree as its reviewed plan (pushed with
+/// `--push-notes`), unless some object could not be checked: such a plan was not all seen.
+/// Returns the line the pull request's comment shows.
+fn record_reviewed_plan(
+    config: &Config,
+    plan: &crate::plan::Plan,
+    tree: &str,
+    args: &DiffArgs,
+) -> Result<Option<String>, Problems> {
+    use crate::release::reviewed;
+    if plan.counts().error > 0 {
+        return Ok(None);
+    }
+    let repo = crate::git::open(&config.root)?;
+    let tree = git2::Oid::from_str(tree)
+        .map_err(|e| Problem::new(format!("bad tree id {tree}: {}", e.message())))?;
+    let workdir = repo.workdir().unwrap_or(&config.root).to_path_buf();
+    let digest = reviewed::PlanDigest::of(plan);
+    if let Some(remote) = &args.push_notes {
+        reviewed::fetch(&workdir, remote, &plan.channel)?;
+    }
+    reviewed::write(&repo, &plan.channel, tree, &digest)?;
+    if let Some(remote) = &args.push_notes {
+        reviewed::push(&workdir, remote, &plan.channel)?;
+    }
+    Ok(Some(format!(
+        "<sub>Reviewed plan `{}` of tree `{}`: `berth apply` checks its own plan against it ({}).</sub>",
+        digest.id(),
+        short_id(&tree.to_string()),
+        reviewed::notes_ref(&plan.channel)
+    )))
+}
+
+/// The plan `berth diff` reports: the channel's rendered tree against the cluster or `--against`,
+/// and, for a cluster diff of a committed tree, that tree's id.
 fn diff_plan(
     config: &Config,
     source: &DirSource,
     args: &DiffArgs,
     ci: &CiEnv,
-) -> Result<crate::plan::Plan, Problems> {
+) -> Result<(crate::plan::Plan, Option<String>), Problems> {
     let channel = config.select_channels(std::slice::from_ref(&args.channel))?[0];
     let repo = crate::git::open_if_any(&config.root)?;
     // The same tree whether compared with the cluster or, offline, with `--against`.
@@ -334,10 +381,12 @@ fn diff_plan(
         );
     }
     let target = candidate::diff_tree(config, source, channel, choice, repo.as_ref(), ci, REMOTE)?;
+    let tree_id = target.tree_id.clone();
     let plan = match (&args.against, &repo) {
         (Some(against), Some(repo)) => {
             let base = crate::git::named_tree(repo, against)?;
-            crate::diff::offline(&channel.name, &base, target, args.unified)?
+            let plan = crate::diff::offline(&channel.name, &base, target, args.unified)?;
+            return Ok((plan, None));
         }
         (Some(_), None) => unreachable!("refused above"),
         (None, repo) => {
@@ -363,7 +412,7 @@ fn diff_plan(
             crate::cluster::diff::diff(&options, target, &release, &progress)?
         }
     };
-    Ok(plan)
+    Ok((plan, tree_id))
 }
 
 /// Where the full diff is, for a shortened Markdown report: `--full-out`, else the run's
@@ -460,6 +509,8 @@ fn apply_command(config: &Config, args: &ApplyArgs, ci: &CiEnv) -> Result<u8, Pr
         wait: args.wait.then_some(args.timeout),
         lock_wait: args.lock_timeout,
         ci: ci.clone(),
+        accept_changed_plan: args.accept_changed_plan,
+        require_reviewed_plan: args.require_reviewed_plan,
     };
     let progress = Stderr {
         progress: args.output == OutcomeFormat::Text,
@@ -517,6 +568,10 @@ fn rollback_command(config: &Config, args: &RollbackArgs, ci: &CiEnv) -> Result<
         force_conflicts: false,
         dry_run: false,
         push_notes: None,
+        // A rollback goes back to a tree reviewed long ago, against an older cluster: its
+        // recorded plan is stale by design.
+        accept_changed_plan: true,
+        require_reviewed_plan: false,
         output: args.output,
         cluster: args.cluster.clone(),
     };
@@ -711,4 +766,31 @@ fn drift_command(config: &Config, args: &DriftArgs) -> Result<u8, Problems> {
     } else {
         exit::CHANGES
     })
+}
+
+fn channels_command(config: &Config, args: &ChannelsArgs) -> Result<u8, Problems> {
+    let names: Vec<String> = match &args.changed_since {
+        Some(since) => {
+            let repo = crate::git::open(&config.root)?;
+            candidate::changed_channels(&repo, &config.root, since, "HEAD")?
+        }
+        None => config.channels.iter().map(|c| c.name.clone()).collect(),
+    };
+    let channels: Vec<&config::Channel> = config
+        .channels
+        .iter()
+        .filter(|c| names.contains(&c.name))
+        .collect();
+    print(&match args.output {
+        OutcomeFormat::Json => {
+            let include: Vec<serde_json::Value> = channels
+                .iter()
+                .map(|c| serde_json::json!({"channel": c.name, "releaseBranch": c.release_branch}))
+                .collect();
+            // One line: it goes into $GITHUB_OUTPUT as `matrix=…`.
+            format!("{}\n", serde_json::json!({ "include": include }))
+        }
+        OutcomeFormat::Text => channels.iter().map(|c| format!("{}\n", c.name)).collect(),
+    })?;
+    Ok(exit::OK)
 }

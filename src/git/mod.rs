@@ -85,6 +85,10 @@ pub fn named_tree(repo: &Repository, rev: &str) -> Result<NamedTree, Problem> {
     tree.check_rendered(&name)?;
     Ok(NamedTree {
         source_commit: tree.manifest()?.and_then(|m| m.source.commit),
+        tree_id: repo
+            .find_commit(commit)
+            .ok()
+            .map(|c| c.tree_id().to_string()),
         tree,
         name,
     })

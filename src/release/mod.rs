@@ -6,6 +6,7 @@ pub mod history;
 pub mod notes;
 pub mod outcome;
 pub mod record;
+pub mod reviewed;
 pub mod rollback;
 
 use crate::config::Channel;

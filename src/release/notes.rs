@@ -79,27 +79,34 @@ pub fn read(repo: &Repository, channel: &str, commit: Oid) -> Option<Note> {
 
 /// Add (or replace) the note of `commit` under `refs/notes/berth/<channel>`.
 pub fn write(repo: &Repository, channel: &str, commit: Oid, text: &str) -> Result<(), Problem> {
+    write_ref(repo, &notes_ref(channel), commit, text)
+}
+
+/// Add (or replace) the note of `object` (a commit or a tree) under `notes`.
+pub(crate) fn write_ref(
+    repo: &Repository,
+    notes: &str,
+    object: Oid,
+    text: &str,
+) -> Result<(), Problem> {
     let signature = repo
         .signature()
         .or_else(|_| git2::Signature::now("berth", "berth@localhost"))
-        .map_err(|e| Problem::new(format!("cannot sign the release note: {}", e.message())))?;
-    repo.note(
-        &signature,
-        &signature,
-        Some(&notes_ref(channel)),
-        commit,
-        text,
-        true,
-    )
-    .map_err(|e| Problem::new(format!("cannot write the release note: {}", e.message())))?;
+        .map_err(|e| Problem::new(format!("cannot sign the git note: {}", e.message())))?;
+    repo.note(&signature, &signature, Some(notes), object, text, true)
+        .map_err(|e| Problem::new(format!("cannot write the git note: {}", e.message())))?;
     Ok(())
 }
 
 /// Fetch the channel's notes from `remote`, when it has any (CI clones do not fetch notes):
 /// a pushed note must add to the channel's history, never replace it.
 pub fn fetch(workdir: &Path, remote: &str, channel: &str) -> Result<(), Problem> {
-    let notes = notes_ref(channel);
-    let listed = git::git_cli(workdir, &["ls-remote", remote, &notes])?;
+    fetch_ref(workdir, remote, &notes_ref(channel))
+}
+
+/// Fetch the notes ref `notes` from `remote`, when it has it.
+pub(crate) fn fetch_ref(workdir: &Path, remote: &str, notes: &str) -> Result<(), Problem> {
+    let listed = git::git_cli(workdir, &["ls-remote", remote, notes])?;
     if listed.trim().is_empty() {
         return Ok(()); // the remote has no notes for the channel yet
     }
@@ -112,7 +119,11 @@ pub fn fetch(workdir: &Path, remote: &str, channel: &str) -> Result<(), Problem>
 
 /// Push the channel's notes to `remote`, without force.
 pub fn push(workdir: &Path, remote: &str, channel: &str) -> Result<(), Problem> {
-    let notes = notes_ref(channel);
+    push_ref(workdir, remote, &notes_ref(channel))
+}
+
+/// Push the notes ref `notes` to `remote`, without force.
+pub(crate) fn push_ref(workdir: &Path, remote: &str, notes: &str) -> Result<(), Problem> {
     git::git_cli(
         workdir,
         &["push", "--quiet", remote, &format!("{notes}:{notes}")],

@@ -341,12 +341,31 @@ pub enum Event<'a> {
     Warning(String),
     /// The work is done, having sent `count` requests to `server` (shown with `-v`).
     Requests { count: usize, server: &'a str },
+    /// How the plan compares with the reviewed one.
+    Review(Review<'a>),
+}
+
+/// How apply's plan compares with the plan reviewed for the release's tree.
+#[derive(Debug, Clone, Copy)]
+pub enum Review<'a> {
+    /// The same plan: what was reviewed is what is applied.
+    Matches { digest: &'a str },
+    /// `berth diff` recorded no plan for the tree.
+    NotRecorded { tree: &'a str },
+    /// It differs, and `--accept-changed-plan` applies it anyway.
+    ChangedAccepted {
+        differences: &'a [(ObjectKey, String)],
+    },
 }
 
 impl Event<'_> {
     /// Progress, as opposed to a warning the user must see whatever the output mode.
     pub fn is_progress(&self) -> bool {
-        !matches!(self, Event::Warning(_))
+        !matches!(
+            self,
+            Event::Warning(_)
+                | Event::Review(Review::NotRecorded { .. } | Review::ChangedAccepted { .. })
+        )
     }
 
     /// Detail shown only when asked for (`-v`), whatever the output mode.
@@ -401,6 +420,24 @@ impl fmt::Display for Event<'_> {
             Event::Warning(text) => f.write_str(text),
             Event::Requests { count, server } => {
                 write!(f, "{count} requests to the API server at {server}")
+            }
+            Event::Review(Review::Matches { digest }) => {
+                write!(f, "the plan is the one reviewed ({digest})")
+            }
+            Event::Review(Review::NotRecorded { tree }) => write!(
+                f,
+                "warning: no reviewed plan for tree {}: nobody ran `berth diff` of this release against the cluster (--require-reviewed-plan refuses)",
+                crate::tree::short_id(tree)
+            ),
+            Event::Review(Review::ChangedAccepted { differences }) => {
+                write!(
+                    f,
+                    "warning: the plan differs from the one reviewed (--accept-changed-plan):"
+                )?;
+                for (key, what) in *differences {
+                    write!(f, "\n  {key}: {what}")?;
+                }
+                Ok(())
             }
         }
     }
