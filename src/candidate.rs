@@ -423,23 +423,7 @@ fn relative_root<'r>(
     let workdir = repo.workdir().ok_or_else(|| {
         Problem::new("the repository is bare").hint("run berth in a clone with a working tree")
     })?;
-    let full = config_dir
-        .canonicalize()
-        .map_err(|e| Problem::io(config_dir, &e))?;
-    let top = workdir
-        .canonicalize()
-        .map_err(|e| Problem::io(workdir, &e))?;
-    let relative = full.strip_prefix(&top).map_err(|_| {
-        Problem::new("berth.yaml is outside the git repository")
-            .in_file(config_dir)
-            .hint("candidates are rendered from commits: keep berth.yaml in the repository")
-    })?;
-    let root = relative
-        .components()
-        .map(|c| c.as_os_str().to_string_lossy())
-        .collect::<Vec<_>>()
-        .join("/");
-    Ok((workdir, root))
+    Ok((workdir, git::relative_root(workdir, config_dir)?))
 }
 
 fn commit_channel(
