@@ -5,7 +5,8 @@ pub mod raw;
 
 use crate::error::{Location, Problem, Problems};
 use crate::source::{self, EntryKind, Source};
-use raw::{DriverKind, Labels, RawApp, RawChannel, RawConfig, Text};
+pub use raw::DriverKind;
+use raw::{Labels, RawApp, RawAppChannel, RawChannel, RawConfig, Text};
 use serde_saphyr::Spanned;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -54,10 +55,43 @@ pub struct Defaults {
 #[derive(Debug, Clone)]
 pub struct App {
     pub name: String,
+    pub kind: DriverKind,
+    pub labels: BTreeMap<String, String>,
+    /// The app as each channel releasing it renders it: `{channel}` replaced and the channel's
+    /// overrides (`apps.<app>.channels.<channel>`) applied.
+    pub variants: BTreeMap<String, Variant>,
+    /// Every values file the app names for any channel: they may sit beside its manifests and
+    /// are not manifests.
+    pub values_files: BTreeSet<String>,
+}
+
+/// What of an app may differ per channel, concrete (no `{channel}` left).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Variant {
     pub driver: Driver,
     pub namespace: String,
-    pub values: Vec<String>,
-    pub labels: BTreeMap<String, String>,
+    pub values: Vec<ValuesFile>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValuesFile {
+    pub path: String,
+    /// Skipped where it does not exist, instead of an error.
+    pub optional: bool,
+}
+
+impl App {
+    /// The app in `channel`. Config holds a variant for every channel that releases the app,
+    /// and only those channels render it.
+    pub fn in_channel(&self, channel: &str) -> &Variant {
+        self.variants
+            .get(channel)
+            .expect("config holds a variant for every channel releasing the app")
+    }
+
+    pub fn driver_name(&self) -> &'static str {
+        driver_name(self.kind)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -202,7 +236,13 @@ pub fn load(file: &Path, source: &dyn Source) -> Result<Config, Problems> {
 
 /// Parse and check config `text`, shown in messages as `file`.
 pub fn parse(file: &Path, text: &str, source: &dyn Source) -> Result<Config, Problems> {
-    let raw: RawConfig = crate::yaml::from_str(text).map_err(|e| {
+    let raw: RawConfig = crate::yaml::from_str(text).map_err(|mut e| {
+        // serde's words for an untagged enum name a Rust type, not what to write.
+        if e.message.contains("untagged enum RawValuesFile") {
+            e.message = "a values entry is a path or `{file: PATH, optional: true}`, with no \
+                         other keys"
+                .into();
+        }
         let hint = if e.message.contains("unknown field") {
             "`berth schema` prints every key berth.yaml accepts"
         } else if e.message.contains("unknown variant") {
@@ -238,9 +278,13 @@ impl Validator<'_> {
         }
     }
 
+    /// Report a problem at `text`, once: a key every channel shares would otherwise be
+    /// reported once per channel.
     fn report<T>(&mut self, text: &Spanned<T>, message: String, hint: &str) {
         let problem = Problem::new(message).at(self.at(text)).hint(hint);
-        self.problems.push(problem);
+        if !self.problems.contains(&problem) {
+            self.problems.push(problem);
+        }
     }
 
     fn run(mut self, raw: RawConfig, file: &Path) -> Result<Config, Problems> {
@@ -280,7 +324,7 @@ impl Validator<'_> {
                     .filter(|c| c.apps.contains(&name.value))
                     .map(|c| c.name.as_str())
                     .collect();
-                self.app(name, app, &defaults, &used_by)
+                self.app(name, app, &defaults, &used_by, &channel_names)
             })
             .collect();
         self.check_promotion_cycles(&raw, &channels);
@@ -407,7 +451,7 @@ impl Validator<'_> {
         let values = raw
             .values
             .iter()
-            .filter_map(|v| self.file_path(v, &[name.value.as_str()], EntryKind::File))
+            .filter_map(|v| self.file_path(v, &v.value, Some(&name.value), EntryKind::File, false))
             .collect();
         let images = raw
             .images
@@ -449,15 +493,26 @@ impl Validator<'_> {
         }
     }
 
-    fn app(&mut self, name: &Text, raw: &RawApp, defaults: &Defaults, channels: &[&str]) -> App {
+    fn app(
+        &mut self,
+        name: &Text,
+        raw: &RawApp,
+        defaults: &Defaults,
+        used_by: &[&str],
+        all_channels: &[String],
+    ) -> App {
         self.check_dns_label(name, "app name");
         let kind = raw.driver.value;
-        let driver_at = Text {
-            value: String::new(),
-            referenced: raw.driver.referenced,
-            defined: raw.driver.defined,
-        };
-        if let Some(release) = raw.release.as_ref().filter(|_| kind != DriverKind::Helm) {
+        let overrides: Vec<(Option<&Text>, &RawAppChannel)> = raw
+            .channels
+            .iter()
+            .map(|(channel, over)| (Some(channel), over))
+            .collect();
+        let releases = raw
+            .release
+            .iter()
+            .chain(overrides.iter().filter_map(|(_, o)| o.release.as_ref()));
+        for release in releases.filter(|_| kind != DriverKind::Helm) {
             self.report(
                 release,
                 format!(
@@ -467,23 +522,105 @@ impl Validator<'_> {
                 "remove it, or set `driver: helm`",
             );
         }
-        if kind == DriverKind::Kustomize && !raw.values.is_empty() {
-            self.report(
-                &raw.values[0],
-                format!(
-                    "app `{}`: kustomize overlays take no values files",
-                    name.value
-                ),
-                "put per-channel settings in the overlay (the path may use {channel})",
-            );
+        if kind == DriverKind::Kustomize {
+            let first_values = raw.values.first().or_else(|| {
+                overrides
+                    .iter()
+                    .find_map(|(_, o)| o.values.as_ref()?.first())
+            });
+            if let Some(values) = first_values {
+                self.report(
+                    values,
+                    format!(
+                        "app `{}`: kustomize overlays take no values files",
+                        name.value
+                    ),
+                    "put per-channel settings in the overlay (the path may use {channel})",
+                );
+            }
         }
-        let path = match &raw.path {
-            Some(path) => self
-                .file_path(path, channels, EntryKind::Dir)
-                .unwrap_or_default(),
+        for (channel, _) in &raw.channels {
+            if !all_channels.contains(&channel.value) {
+                self.report(
+                    channel,
+                    format!(
+                        "app `{}` has settings for channel `{}`, which is not defined",
+                        name.value, channel.value
+                    ),
+                    &format!("channels defined: {}", all_channels.join(", ")),
+                );
+            } else if !used_by.contains(&channel.value.as_str()) {
+                self.report(
+                    channel,
+                    format!(
+                        "app `{}` has settings for channel `{}`, which does not release it",
+                        name.value, channel.value
+                    ),
+                    &format!(
+                        "add the app to channel {}'s `apps:`, or remove these settings",
+                        channel.value
+                    ),
+                );
+            }
+        }
+        let labels = self.labels(&raw.labels, &format!("apps.{}.labels", name.value));
+        let mut variants = BTreeMap::new();
+        if used_by.is_empty() {
+            // Released nowhere: still check what does not depend on a channel.
+            self.variant(name, raw, None, None, defaults);
+        }
+        for channel in used_by {
+            let over = raw
+                .channels
+                .iter()
+                .find(|(c, _)| c.value == *channel)
+                .map(|(_, o)| o);
+            if let Some(variant) = self.variant(name, raw, over, Some(channel), defaults) {
+                variants.insert(channel.to_string(), variant);
+            }
+        }
+        // Values files of every channel, released through or not, are kept out of manifests.
+        let mut values_files = BTreeSet::new();
+        for values in
+            std::iter::once(&raw.values).chain(raw.channels.values().flat_map(|o| &o.values))
+        {
+            for file in values {
+                if let Ok(path) = source::normalize(file.value.path()) {
+                    values_files.extend(all_channels.iter().map(|c| for_channel(&path, c)));
+                }
+            }
+        }
+        App {
+            name: name.value.clone(),
+            kind,
+            labels,
+            variants,
+            values_files,
+        }
+    }
+
+    /// The app in `channel` (`None`: released through no channel; only what does not name the
+    /// channel is checked). Each key comes from the channel's override when it sets one.
+    fn variant(
+        &mut self,
+        name: &Text,
+        raw: &RawApp,
+        over: Option<&RawAppChannel>,
+        channel: Option<&str>,
+        defaults: &Defaults,
+    ) -> Option<Variant> {
+        let kind = raw.driver.value;
+        let concrete = |text: &Text| Text {
+            value: channel.map_or(text.value.clone(), |c| for_channel(&text.value, c)),
+            referenced: text.referenced,
+            defined: text.defined,
+        };
+        let path_text = over.and_then(|o| o.path.as_ref()).or(raw.path.as_ref());
+        let path = match path_text {
+            Some(path) => self.file_path(path, &path.value, channel, EntryKind::Dir, false),
             None => {
                 self.report(
-                    &driver_at,
+                    &raw.driver,
                     format!(
                         "app `{}`: the {} driver needs `path`",
                         name.value,
@@ -497,104 +634,132 @@ impl Validator<'_> {
                         _ => "path: the directory of the app's manifests, e.g. apps/web",
                     },
                 );
-                String::new()
+                None
             }
         };
-        if kind == DriverKind::Helm && !path.is_empty() {
-            for channel in channels {
-                let chart_file = source::join(&for_channel(&path, channel), "Chart.yaml");
-                if self.source.kind(&chart_file) != Some(EntryKind::File) {
-                    self.report(
-                        raw.path.as_ref().unwrap(),
-                        format!(
-                            "app `{}`: {} is not a Helm chart (no Chart.yaml)",
-                            name.value,
-                            self.source.display(&for_channel(&path, channel)).display()
-                        ),
-                        "point `path` at the chart's directory",
-                    );
-                    break;
-                }
-            }
+        if let (DriverKind::Helm, Some(chart), Some(at)) = (kind, &path, path_text) {
+            self.chart(&name.value, at, chart);
         }
-        let namespace = match &raw.namespace {
-            Some(ns) => {
-                self.check_dns_label(ns, "namespace");
-                ns.value.clone()
+        let namespace = match over
+            .and_then(|o| o.namespace.as_ref())
+            .or(raw.namespace.as_ref())
+        {
+            Some(ns) if channel.is_some() || !ns.value.contains("{channel}") => {
+                let ns = concrete(ns);
+                self.check_dns_label(&ns, "namespace");
+                ns.value
             }
+            Some(_) => String::new(),
             None => defaults.namespace.clone(),
         };
-        let values = raw
-            .values
+        let release = match over
+            .and_then(|o| o.release.as_ref())
+            .or(raw.release.as_ref())
+        {
+            Some(release) if channel.is_some() || !release.value.contains("{channel}") => {
+                let release = concrete(release);
+                self.check_release_name(&release);
+                release.value
+            }
+            Some(_) => String::new(),
+            None => name.value.clone(),
+        };
+        let values = over
+            .and_then(|o| o.values.as_ref())
+            .unwrap_or(&raw.values)
             .iter()
-            .filter_map(|v| self.file_path(v, channels, EntryKind::File))
+            .filter_map(|file| {
+                let optional = file.value.optional();
+                let path =
+                    self.file_path(file, file.value.path(), channel, EntryKind::File, optional)?;
+                Some(ValuesFile { path, optional })
+            })
             .collect();
-        let labels = self.labels(&raw.labels, &format!("apps.{}.labels", name.value));
+        let path = path?;
         let driver = match kind {
             DriverKind::Template => Driver::Template { dir: path },
             DriverKind::Manifests => Driver::Manifests { dir: path },
             DriverKind::Kustomize => Driver::Kustomize { overlay: path },
             DriverKind::Helm => Driver::Helm {
                 chart: path,
-                release: raw
-                    .release
-                    .as_ref()
-                    .map(|r| r.value.clone())
-                    .unwrap_or_else(|| name.value.clone()),
+                release,
             },
         };
-        App {
-            name: name.value.clone(),
+        Some(Variant {
             driver,
             namespace,
             values,
-            labels,
+        })
+    }
+
+    /// A chart directory: it must hold a Chart.yaml.
+    fn chart(&mut self, app: &str, at: &Text, chart: &str) {
+        let chart_file = source::join(chart, "Chart.yaml");
+        if self.source.kind(&chart_file) != Some(EntryKind::File) {
+            self.report(
+                at,
+                format!(
+                    "app `{app}`: {} is not a Helm chart (no Chart.yaml)",
+                    self.source.display(chart).display()
+                ),
+                "point `path` at the chart's directory",
+            );
         }
     }
 
-    /// Check a path from berth.yaml: inside the repository, and present as `kind` for every
-    /// channel it is used in (`{channel}` is replaced per channel).
-    fn file_path(&mut self, path: &Text, channels: &[&str], kind: EntryKind) -> Option<String> {
-        let normalized = match source::normalize(&path.value) {
+    /// Check a path from berth.yaml (written at `at`) for `channel`: inside the repository, and
+    /// present as `kind` (a missing `optional` one is fine). Returns it with `{channel}` replaced;
+    /// `None` when it is wrong, or names the channel and no channel is given.
+    fn file_path<T>(
+        &mut self,
+        at: &Spanned<T>,
+        path: &str,
+        channel: Option<&str>,
+        kind: EntryKind,
+        optional: bool,
+    ) -> Option<String> {
+        let normalized = match source::normalize(path) {
             Ok(p) => p,
             Err(message) => {
-                self.report(path, message, "write paths relative to berth.yaml");
+                self.report(at, message, "write paths relative to berth.yaml");
                 return None;
             }
         };
-        let concrete: Vec<String> = if normalized.contains("{channel}") {
-            channels
-                .iter()
-                .map(|c| for_channel(&normalized, c))
-                .collect()
-        } else {
-            vec![normalized.clone()]
+        let candidate = match channel {
+            Some(channel) => for_channel(&normalized, channel),
+            None if normalized.contains("{channel}") => return None,
+            None => normalized,
         };
-        for candidate in concrete {
-            if let Some(link) = self.source.outside_link(&candidate) {
-                self.report(path, link.to_string(), source::OutsideLink::HINT);
-                return None;
-            }
-            let found = self.source.kind(&candidate);
-            if found != Some(kind) {
-                let what = match kind {
-                    EntryKind::Dir => "directory",
-                    EntryKind::File => "file",
-                };
-                let shown = self.source.display(&candidate);
-                let message = match found {
-                    None => format!("{what} {} does not exist", shown.display()),
-                    Some(_) => format!("{} is not a {what}", shown.display()),
-                };
-                self.report(
-                    path,
-                    message,
-                    "paths are relative to the directory of berth.yaml",
-                );
-                return None;
-            }
+        if let Some(link) = self.source.outside_link(&candidate) {
+            self.report(at, link.to_string(), source::OutsideLink::HINT);
+            return None;
         }
-        Some(normalized)
+        let found = self.source.kind(&candidate);
+        if found != Some(kind) && !(optional && found.is_none()) {
+            let what = match kind {
+                EntryKind::Dir => "directory",
+                EntryKind::File => "file",
+            };
+            let shown = self.source.display(&candidate);
+            let (message, hint) = match found {
+                None => (
+                    format!("{what} {} does not exist", shown.display()),
+                    if kind == EntryKind::File && path.contains("{channel}") {
+                        "paths are relative to the directory of berth.yaml; a values file only \
+                         some channels have is written `{file: PATH, optional: true}`"
+                    } else {
+                        "paths are relative to the directory of berth.yaml"
+                    },
+                ),
+                Some(_) => (
+                    format!("{} is not a {what}", shown.display()),
+                    "paths are relative to the directory of berth.yaml",
+                ),
+            };
+            self.report(at, message, hint);
+            return None;
+        }
+        Some(candidate)
     }
 
     fn apply_settings(&mut self, raw: &raw::RawApply) -> ApplySettings {
@@ -652,6 +817,23 @@ impl Validator<'_> {
                 project,
                 format!("project `{}` is invalid: {why}", project.value),
                 "it is a label value and part of object names: at most 63 lowercase letters, digits, `-` and `.`, e.g. `acme.shop`",
+            );
+        }
+    }
+
+    /// Helm's rule for release names: a DNS subdomain of at most 53 characters.
+    fn check_release_name(&mut self, release: &Text) {
+        let checked = crate::object::names::check_subdomain(&release.value).and_then(|()| {
+            match release.value.len() {
+                0..=53 => Ok(()),
+                n => Err(format!("it is {n} characters long (at most 53)")),
+            }
+        });
+        if let Err(why) = checked {
+            self.report(
+                release,
+                format!("helm release name `{}` is invalid: {why}", release.value),
+                "use lowercase letters, digits, `-` and `.`, at most 53 characters",
             );
         }
     }

@@ -5,14 +5,12 @@
 //! named in helm's `# Source:` comments.
 
 use super::{AppInput, Manifest, parse_stream, run_tool};
-use crate::config::for_channel;
 use crate::error::{Location, Problem, Problems};
 use crate::source::Source;
 use std::process::Command;
 
 pub fn render(input: &AppInput<'_>, chart: &str, release: &str) -> Result<Vec<Manifest>, Problems> {
-    let chart = for_channel(chart, &input.channel.name);
-    let shown_chart = input.source.display(&chart);
+    let shown_chart = input.source.display(chart);
     let root = input
         .source
         .on_disk()
@@ -37,33 +35,27 @@ pub fn render(input: &AppInput<'_>, chart: &str, release: &str) -> Result<Vec<Ma
     command
         .arg("template")
         .arg(release)
-        .arg(root.join(&chart))
+        .arg(root.join(chart))
         .arg("--namespace")
-        .arg(&input.app.namespace)
+        .arg(&input.variant.namespace)
         .arg("--include-crds")
         .arg("--values")
         .arg(values_file.path());
     // The temporary values file is gone by the time a person reads the error: name the files
     // it was layered from instead.
     let layers: Vec<String> = input
-        .app
+        .variant
         .values
         .iter()
+        .filter(|f| !f.optional || input.source.kind(&f.path).is_some())
+        .map(|f| &f.path)
         .chain(&input.channel.values)
-        .map(|f| {
-            format!(
-                " -f {}",
-                input
-                    .source
-                    .display(&for_channel(f, &input.channel.name))
-                    .display()
-            )
-        })
+        .map(|f| format!(" -f {}", input.source.display(f).display()))
         .collect();
     let rerun = format!(
         "helm template {release} {} --namespace {} --include-crds{}",
         shown_chart.display(),
-        input.app.namespace,
+        input.variant.namespace,
         layers.concat()
     );
     let output = run_tool(
@@ -74,7 +66,7 @@ pub fn render(input: &AppInput<'_>, chart: &str, release: &str) -> Result<Vec<Ma
         &rerun,
         &|| crate::secret::secret_like_values(&input.values),
     )?;
-    split_by_source(&output, input.source, &chart)
+    split_by_source(&output, input.source, chart)
 }
 
 /// Parse helm's output, attributing each document to the chart file of its `# Source:` line.

@@ -12,7 +12,7 @@ pub mod postprocess;
 pub mod template;
 pub mod values;
 
-use crate::config::{App, Channel, Config, Driver};
+use crate::config::{App, Channel, Config, Driver, Variant};
 use crate::error::{Location, Problem, Problems};
 use crate::object::ObjectKey;
 use crate::source::Source;
@@ -140,6 +140,8 @@ pub struct Options {
 pub struct AppInput<'a> {
     pub config: &'a Config,
     pub app: &'a App,
+    /// The app as this channel renders it.
+    pub variant: &'a Variant,
     pub channel: &'a Channel,
     pub source: &'a dyn Source,
     /// Values layered: app files, channel files, `--set`.
@@ -192,7 +194,7 @@ pub fn render(
                 source: options.source.clone(),
                 apps: per_app
                     .iter()
-                    .map(|(app, _)| (app.name.clone(), app.driver.name()))
+                    .map(|(app, _)| (app.name.clone(), app.driver_name()))
                     .collect(),
                 objects,
             }),
@@ -252,22 +254,23 @@ fn render_app(
     source: &dyn Source,
     options: &Options,
 ) -> Result<Vec<Manifest>, Problems> {
-    let values = match app.driver {
+    let variant = app.in_channel(&channel.name);
+    let values = match variant.driver {
         // Overlays take no values; a channel's values files do not concern them.
         Driver::Kustomize { .. } => Value::Object(Default::default()),
-        _ => {
-            values::layer(app, channel, source, &options.sets).map_err(|p| tag_app(p, &app.name))?
-        }
+        _ => values::layer(variant, channel, source, &options.sets)
+            .map_err(|p| tag_app(p, &app.name))?,
     };
     let input = AppInput {
         config,
         app,
+        variant,
         channel,
         source,
         values,
         info: &options.source,
     };
-    let result = match &app.driver {
+    let result = match &variant.driver {
         Driver::Template { dir } => template::render(&input, dir),
         Driver::Manifests { dir } => manifests::render(&input, dir),
         Driver::Helm { chart, release } => helm::render(&input, chart, release),
@@ -280,12 +283,7 @@ impl AppInput<'_> {
     /// The app's values files for every channel: they may sit beside its manifests, and are
     /// not manifests.
     pub fn is_values_file(&self, path: &str) -> bool {
-        self.app.values.iter().any(|pattern| {
-            self.config
-                .channels
-                .iter()
-                .any(|c| crate::config::for_channel(pattern, &c.name) == path)
-        })
+        self.app.values_files.contains(path)
     }
 }
 

@@ -104,7 +104,7 @@ fn context(input: &AppInput<'_>) -> JinjaValue {
     let context = json!({
         "channel": input.channel.name,
         "app": input.app.name,
-        "namespace": input.app.namespace,
+        "namespace": input.variant.namespace,
         "values": input.values,
         "images": images,
         "source": {
