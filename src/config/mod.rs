@@ -1,6 +1,7 @@
 //! `berth.yaml`: found, parsed and checked before any work starts, so that every mistake in it
 //! is reported at once, with its file:line:column and a hint.
 
+pub mod chart;
 pub mod raw;
 
 use crate::error::{Location, Problem, Problems};
@@ -703,6 +704,63 @@ impl Validator<'_> {
                     self.source.display(chart).display()
                 ),
                 "point `path` at the chart's directory",
+            );
+            return;
+        }
+        let shown = self.source.display(chart);
+        let dependencies = match chart::dependencies(self.source, chart) {
+            Ok(dependencies) => dependencies,
+            Err(why) => {
+                self.report(
+                    at,
+                    format!("app `{app}`: cannot read the chart's Chart.yaml: {why}"),
+                    "fix Chart.yaml; `helm lint` shows what helm makes of it",
+                );
+                return;
+            }
+        };
+        for dependency in dependencies {
+            if dependency.found != chart::Found::Missing {
+                continue;
+            }
+            let name = &dependency.name;
+            let (whence, hint) = match dependency.repository.strip_prefix("file://") {
+                Some(_) => (
+                    "which is not a chart directory inside the repository".to_string(),
+                    format!(
+                        "file:// paths are relative to {} and must name a directory with a \
+                         Chart.yaml inside the repository",
+                        shown.display()
+                    ),
+                ),
+                None => (
+                    "which the commit does not hold (berth never fetches charts)".to_string(),
+                    format!(
+                        "vendor it: where a network exists, run `helm dependency build {}` and \
+                         commit {}/charts/{name}-<version>.tgz (not ignored by .gitignore); or \
+                         put the chart in the repository and set `repository: file://<path>`",
+                        shown.display(),
+                        shown.display()
+                    ),
+                ),
+            };
+            let version = dependency
+                .version
+                .as_deref()
+                .map(|v| format!(" {v}"))
+                .unwrap_or_default();
+            let repository = if dependency.repository.is_empty() {
+                String::new()
+            } else {
+                format!(" from {}", dependency.repository)
+            };
+            self.report(
+                at,
+                format!(
+                    "app `{app}`: chart {} depends on `{name}`{version}{repository}, {whence}",
+                    shown.display()
+                ),
+                &hint,
             );
         }
     }

@@ -5,6 +5,7 @@
 //! named in helm's `# Source:` comments.
 
 use super::{AppInput, Manifest, parse_stream, run_tool};
+use crate::config::chart;
 use crate::error::{Location, Problem, Problems};
 use crate::source::Source;
 use std::process::Command;
@@ -31,11 +32,16 @@ pub fn render(input: &AppInput<'_>, chart: &str, release: &str) -> Result<Vec<Ma
         ),
         None => "install helm 3 or 4 (https://helm.sh), or set BERTH_HELM to its path".to_string(),
     };
+    let staged = stage(input.source, chart)?;
+    let chart_dir = match &staged {
+        Some(dir) => dir.path().join(chart),
+        None => root.join(chart),
+    };
     let mut command = Command::new(configured.unwrap_or_else(|| "helm".into()));
     command
         .arg("template")
         .arg(release)
-        .arg(root.join(chart))
+        .arg(chart_dir)
         .arg("--namespace")
         .arg(&input.variant.namespace)
         .arg("--include-crds")
@@ -67,6 +73,76 @@ pub fn render(input: &AppInput<'_>, chart: &str, release: &str) -> Result<Vec<Ma
         &|| crate::secret::secret_like_values(&input.values),
     )?;
     split_by_source(&output, input.source, chart)
+}
+
+/// When the chart has `file://` dependencies that are not in its `charts/`, a copy of it (at the
+/// same relative path in a temporary directory) with them put there, as `helm dependency build`
+/// would: helm renders only what `charts/` holds, and berth never fetches.
+fn stage(source: &dyn Source, chart: &str) -> Result<Option<tempfile::TempDir>, Problem> {
+    let shown = source.display(chart);
+    let dependencies = dependencies(source, chart)?;
+    if !dependencies
+        .iter()
+        .any(|d| matches!(d.found, chart::Found::Local(_)))
+    {
+        return Ok(None);
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("berth-chart-")
+        .tempdir()
+        .map_err(|e| Problem::io(&shown, &e))?;
+    copy_chart(source, chart, &dir.path().join(chart), 0)?;
+    Ok(Some(dir))
+}
+
+fn dependencies(source: &dyn Source, chart: &str) -> Result<Vec<chart::Dependency>, Problem> {
+    chart::dependencies(source, chart).map_err(|why| {
+        Problem::new(format!("cannot read the chart's Chart.yaml: {why}"))
+            .in_file(source.display(chart))
+    })
+}
+
+/// Copy the chart at `from` to `to`, and its `file://` dependencies (theirs too) into
+/// `to/charts/<name>`.
+fn copy_chart(
+    source: &dyn Source,
+    from: &str,
+    to: &std::path::Path,
+    depth: usize,
+) -> Result<(), Problem> {
+    let shown = source.display(from);
+    if depth > 16 {
+        return Err(Problem::new("file:// chart dependencies form a loop")
+            .in_file(&shown)
+            .hint("a chart may not depend on itself, directly or through others"));
+    }
+    for file in source
+        .files_under(from)
+        .map_err(|e| Problem::io(&shown, &e))?
+    {
+        let below = file
+            .strip_prefix(from)
+            .unwrap_or(&file)
+            .trim_start_matches('/');
+        let target = to.join(below);
+        let bytes = source
+            .read(&file)
+            .map_err(|e| crate::source::read_problem(&source.display(&file), &e))?;
+        std::fs::create_dir_all(target.parent().unwrap_or(to))
+            .and_then(|()| std::fs::write(&target, bytes))
+            .map_err(|e| Problem::io(&target, &e))?;
+    }
+    for dependency in dependencies(source, from)? {
+        if let chart::Found::Local(dir) = dependency.found {
+            copy_chart(
+                source,
+                &dir,
+                &to.join("charts").join(&dependency.name),
+                depth + 1,
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// Parse helm's output, attributing each document to the chart file of its `# Source:` line.

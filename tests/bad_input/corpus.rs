@@ -1108,6 +1108,78 @@ fn command_lines() {
     ]);
 }
 
+/// A helm app whose chart's Chart.yaml is `chart`.
+fn chart(name: &'static str, chart: &str, expect: &[&str]) -> Case {
+    Case::new(
+        name,
+        &[
+            (
+                "berth.yaml",
+                "apps:\n  web:\n    driver: helm\n    path: charts/web\nchannels:\n  test: {}\n",
+            ),
+            ("charts/web/Chart.yaml", chart),
+            (
+                "charts/other/Chart.yaml",
+                "apiVersion: v2\nname: other\nversion: 1.0.0\n",
+            ),
+        ],
+        expect,
+    )
+}
+
+#[test]
+fn helm_chart_dependencies() {
+    const HEAD: &str = "apiVersion: v2\nname: web\nversion: 1.0.0\ndependencies:\n";
+    run_all(vec![
+        chart(
+            "a dependency from a chart repository that is not vendored",
+            &format!(
+                "{HEAD}  - name: redis\n    version: 17.3.2\n    repository: https://charts.bitnami.com/bitnami\n"
+            ),
+            &[
+                "berth.yaml:4:",
+                "charts/web depends on `redis` 17.3.2 from https://charts.bitnami.com/bitnami",
+                "never fetches",
+                "helm dependency build",
+                "charts/web/charts/redis-<version>.tgz",
+            ],
+        ),
+        chart(
+            "a file:// dependency that is not there",
+            &format!("{HEAD}  - name: common\n    repository: file://../common\n"),
+            &[
+                "berth.yaml:4:",
+                "depends on `common` from file://../common",
+                "not a chart directory",
+            ],
+        ),
+        chart(
+            "a file:// dependency outside the repository",
+            &format!("{HEAD}  - name: other\n    repository: file://../../../other\n"),
+            &[
+                "berth.yaml:4:",
+                "depends on `other`",
+                "inside the repository",
+            ],
+        ),
+        chart(
+            "a vendored directory without Chart.yaml",
+            &format!("{HEAD}  - name: other\n    repository: https://example.com\n"),
+            &["berth.yaml:4:", "depends on `other`"],
+        )
+        .file("charts/web/charts/other/values.yaml", "a: 1\n"),
+        chart(
+            "dependencies that are not a list",
+            &format!("{HEAD}  name: redis\n"),
+            &[
+                "berth.yaml:4:",
+                "cannot read the chart's Chart.yaml",
+                "Chart.yaml:5",
+            ],
+        ),
+    ]);
+}
+
 /// Every branch and note of `dir` (a work tree or a bare repository).
 /// An app `web` (manifests in `m`) released through test and prod, whose app keys are `keys`.
 fn variant(name: &'static str, keys: &str, expect: &[&str]) -> Case {
