@@ -564,3 +564,47 @@ fn a_missing_values_file_is_an_error_unless_optional() {
         "optional: true",
     ]);
 }
+
+/// `render -a APP` without `-c` renders the app in every channel that releases it (and no
+/// other channel), instead of failing on the first channel that does not.
+#[test]
+fn an_app_alone_renders_in_every_channel_that_has_it() {
+    let repo = repo(&[
+        (
+            "berth.yaml",
+            "apps:\n  web:\n    driver: manifests\n    path: m\n    namespace: web\n  api:\n    driver: manifests\n    path: m\n    namespace: api\nchannels:\n  test:\n    apps: [web]\n  staging:\n    apps: [web, api]\n  prod:\n    apps: [api]\n",
+        ),
+        (
+            "m/x.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n",
+        ),
+    ]);
+    let rendered = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["render", "-o", "json"];
+        all.extend(args);
+        let out = berth(repo.path(), &all);
+        let list: serde_json::Value = serde_json::from_str(&out.succeeds().stdout).unwrap();
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| {
+                format!(
+                    "{} {}",
+                    o["metadata"]["labels"]["berth.dev/channel"]
+                        .as_str()
+                        .unwrap(),
+                    o["metadata"]["labels"]["berth.dev/app"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    assert_eq!(rendered(&["-a", "api"]), ["staging api", "prod api"]);
+    assert_eq!(
+        rendered(&["-a", "web", "-a", "api"]),
+        ["test web", "staging api", "staging web", "prod api"]
+    );
+    // Naming the channel still refuses an app it does not release.
+    berth(repo.path(), &["render", "-c", "test", "-a", "api"])
+        .fails_with(&["app `api` is not released through channel `test`"]);
+}

@@ -178,6 +178,10 @@ pub struct DiffArgs {
     /// Render the working tree instead of reading a rendered tree from git.
     #[arg(long)]
     pub render: bool,
+    /// Only this app's objects (repeatable; default: all): the others are left out of the
+    /// report, their prune candidates too.
+    #[arg(short = 'a', long = "app", value_name = "APP")]
+    pub apps: Vec<String>,
     #[arg(short = 'o', long, value_enum, default_value_t = ReportFormat::Text)]
     pub output: ReportFormat,
     /// Write the report to FILE instead of stdout (with --split: FILE's numbered parts).

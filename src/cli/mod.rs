@@ -182,9 +182,24 @@ fn render_command(
     args: &RenderArgs,
     ci: &CiEnv,
 ) -> Result<u8, Problems> {
-    let channels = config.select_channels(&args.channels)?;
+    let mut channels = config.select_channels(&args.channels)?;
+    // `-a web` alone: every channel releasing web, not every channel.
+    let skip_unreleased = args.channels.is_empty() && !args.apps.is_empty();
+    if skip_unreleased {
+        config.check_apps(&args.apps)?;
+        channels.retain(|c| args.apps.iter().any(|a| c.apps.contains(a)));
+        if channels.is_empty() {
+            return Err(
+                Problem::new(format!("no channel releases {}", args.apps.join(" or ")))
+                    .in_file(&config.file)
+                    .hint("add the app to a channel's `apps:`")
+                    .into(),
+            );
+        }
+    }
     let options = render::Options {
         apps: args.apps.clone(),
+        skip_unreleased,
         sets: args.sets.clone(),
         source: crate::git::source_info(&config.root, ci),
     };
@@ -301,6 +316,7 @@ fn diff_plan(
     ci: &CiEnv,
 ) -> Result<crate::plan::Plan, Problems> {
     let channel = config.select_channels(std::slice::from_ref(&args.channel))?[0];
+    config.check_apps(&args.apps)?;
     let repo = crate::git::open_if_any(&config.root)?;
     let choice = match (&args.tree, args.render || args.against.is_some()) {
         (Some(rev), _) => DiffTree::Rev(rev),
@@ -342,7 +358,7 @@ fn diff_plan(
             crate::cluster::diff::diff(&options, target, &release, &progress)?
         }
     };
-    Ok(plan)
+    Ok(plan.only_apps(&args.apps))
 }
 
 /// Where the full diff is, for a shortened Markdown report: `--full-out`, else the run's

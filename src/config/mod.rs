@@ -153,6 +153,23 @@ impl Config {
         self.channels.iter().find(|c| c.name == name)
     }
 
+    /// Refuse app names berth.yaml does not define (e.g. from `--app`).
+    pub fn check_apps(&self, names: &[String]) -> Result<(), Problems> {
+        let known: Vec<&str> = self.apps.iter().map(|a| a.name.as_str()).collect();
+        let mut problems = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            // `-a web -a web` names web once; an unknown app is reported once.
+            if !names[..i].contains(name) && self.app(name).is_none() {
+                problems.push(
+                    Problem::new(format!("unknown app `{name}`"))
+                        .in_file(&self.file)
+                        .hint(format!("apps defined: {}", known.join(", "))),
+                );
+            }
+        }
+        Problems::check(problems)
+    }
+
     /// The channels named (all when none are), each once however often it is named, or an
     /// error naming the unknown ones.
     pub fn select_channels(&self, names: &[String]) -> Result<Vec<&Channel>, Problems> {

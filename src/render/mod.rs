@@ -131,6 +131,9 @@ pub fn json_list(sets: &[RenderedSet]) -> String {
 pub struct Options {
     /// Only these apps (all of the channel's when empty).
     pub apps: Vec<String>,
+    /// Skip the apps of `apps` a channel does not release instead of refusing them (`render -a`
+    /// without `-c` renders each app in every channel that has it).
+    pub skip_unreleased: bool,
     /// `--set key=value` overrides, layered last.
     pub sets: Vec<values::SetValue>,
     pub source: SourceInfo,
@@ -158,7 +161,7 @@ pub fn render(
 ) -> Result<Vec<RenderedSet>, Problems> {
     let mut jobs = Vec::new();
     for channel in channels {
-        for app in select_apps(config, channel, &options.apps)? {
+        for app in select_apps(config, channel, options)? {
             jobs.push((*channel, app));
         }
     }
@@ -208,22 +211,13 @@ pub fn render(
 fn select_apps<'a>(
     config: &'a Config,
     channel: &Channel,
-    wanted: &[String],
+    options: &Options,
 ) -> Result<Vec<&'a App>, Problems> {
+    let wanted = &options.apps;
+    config.check_apps(wanted)?;
     let mut problems = Vec::new();
-    // `-a web -a web` selects web once (the filter below) and reports an unknown app once.
     for (i, name) in wanted.iter().enumerate() {
-        if wanted[..i].contains(name) {
-            continue;
-        }
-        if config.app(name).is_none() {
-            let known: Vec<&str> = config.apps.iter().map(|a| a.name.as_str()).collect();
-            problems.push(
-                Problem::new(format!("unknown app `{name}`"))
-                    .in_file(&config.file)
-                    .hint(format!("apps defined: {}", known.join(", "))),
-            );
-        } else if !channel.apps.contains(name) {
+        if !wanted[..i].contains(name) && !channel.apps.contains(name) && !options.skip_unreleased {
             problems.push(
                 Problem::new(format!(
                     "app `{name}` is not released through channel `{}`",
