@@ -192,15 +192,9 @@ fn in_github_actions_the_job_summary_gets_the_report() {
 fn a_partial_diff_shows_only_the_apps_named() {
     let repos = released_then_changed();
     let json = |apps: &[&str]| {
-        let mut args = vec![
-            "diff",
-            "-c",
-            "test",
-            "--against",
-            "releases/test",
-            "-o",
-            "json",
-        ];
+        let mut args: Vec<&str> = "diff -c test --against releases/test -o json"
+            .split(' ')
+            .collect();
         for app in apps {
             args.extend(["-a", app]);
         }

@@ -73,7 +73,7 @@ pub fn dependencies(source: &dyn Source, chart: &str) -> Result<Vec<Dependency>,
             } else {
                 match repository
                     .strip_prefix("file://")
-                    .and_then(|rel| resolve(chart, rel))
+                    .and_then(|rel| source::resolve_relative(chart, rel))
                 {
                     Some(dir)
                         if source.outside_link(&dir).is_none()
@@ -93,42 +93,4 @@ pub fn dependencies(source: &dyn Source, chart: &str) -> Result<Vec<Dependency>,
             }
         })
         .collect())
-}
-
-/// `rel` (from a `file://` URL) relative to the repository directory `dir`; `None` when it
-/// leaves the repository or is absolute.
-fn resolve(dir: &str, rel: &str) -> Option<String> {
-    if rel.starts_with('/') {
-        return None;
-    }
-    let mut parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty()).collect();
-    for part in rel.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop()?;
-            }
-            other => parts.push(other),
-        }
-    }
-    Some(parts.join("/"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn file_urls_resolve_inside_the_repository_only() {
-        assert_eq!(
-            resolve("charts/web", "../common").as_deref(),
-            Some("charts/common")
-        );
-        assert_eq!(
-            resolve("charts/web", "./sub/").as_deref(),
-            Some("charts/web/sub")
-        );
-        assert_eq!(resolve("web", "../../x"), None);
-        assert_eq!(resolve("web", "/abs"), None);
-    }
 }

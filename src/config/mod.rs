@@ -881,12 +881,7 @@ impl Validator<'_> {
     }
 
     fn check_project(&mut self, project: &Text) {
-        let checked = crate::object::names::check_subdomain(&project.value).and_then(|()| {
-            match project.value.len() {
-                0..=63 => Ok(()),
-                n => Err(format!("it is {n} characters long (at most 63)")),
-            }
-        });
+        let checked = subdomain_of_at_most(&project.value, 63);
         if let Err(why) = checked {
             self.report(
                 project,
@@ -898,12 +893,7 @@ impl Validator<'_> {
 
     /// Helm's rule for release names: a DNS subdomain of at most 53 characters.
     fn check_release_name(&mut self, release: &Text) {
-        let checked = crate::object::names::check_subdomain(&release.value).and_then(|()| {
-            match release.value.len() {
-                0..=53 => Ok(()),
-                n => Err(format!("it is {n} characters long (at most 53)")),
-            }
-        });
+        let checked = subdomain_of_at_most(&release.value, 53);
         if let Err(why) = checked {
             self.report(
                 release,
@@ -967,6 +957,14 @@ impl Validator<'_> {
             }
         }
     }
+}
+
+/// A DNS subdomain of at most `max` characters (a project, a Helm release name).
+fn subdomain_of_at_most(name: &str, max: usize) -> Result<(), String> {
+    crate::object::names::check_subdomain(name).and_then(|()| match name.len() {
+        n if n > max => Err(format!("it is {n} characters long (at most {max})")),
+        _ => Ok(()),
+    })
 }
 
 fn driver_name(kind: DriverKind) -> &'static str {
