@@ -38,7 +38,9 @@ fn main() {
             ci: Default::default(),
         };
         let start = Instant::now();
-        let outcomes = candidate::run(&repo, dir.path(), &options).expect("candidate");
+        let outcomes = candidate::run(&repo, dir.path(), &options)
+            .expect("candidate")
+            .outcomes;
         berth_times.push(start.elapsed());
         assert_eq!(
             outcomes[0].changes.create,

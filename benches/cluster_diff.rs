@@ -1,47 +1,37 @@
-//! `cargo bench --bench cluster_diff`: `berth diff` of 1,000 objects (20 apps × 50: ConfigMaps,
-//! Services, Deployments; half live and unchanged, a quarter changed, a quarter new) against the
-//! test API server with 2 ms added per request, side by side with
-//! `kubectl diff --server-side --field-manager=berth` (its default `--concurrency`, and 16) on
-//! the same objects and the same kubeconfig. Wall time, best and median of several runs.
+//! `cargo bench --bench cluster_diff`: what a live diff costs against the test API server with
+//! added latency per request (`BERTH_BENCH_LATENCY_MS`, default 2), at 1,000 objects (and 5,000
+//! with `BERTH_BENCH_BIG=1`), with 0, 20 and all objects changed. One table: `berth diff`
+//! (incremental, and `--exact`), `kubectl diff --server-side` (default `--concurrency`, and 16;
+//! at 20 changed only, as its cost does not depend on it), and the floor of asking about every
+//! object: a bare concurrent GET + dry-run apply loop (16 at once) with berth's client. Commands
+//! run alternately, `BERTH_BENCH_RUNS` times (default 3) after a warm-up; medians, ratios to
+//! berth's incremental diff, requests, and each child's peak memory (getrusage via wait4).
 
+use berth::cluster::{Cluster, Target};
 use berth_testserver::TestServer;
+use futures_util::StreamExt;
+use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const APPS: usize = 20;
 const OBJECTS_PER_APP: usize = 50;
-const LATENCY: Duration = Duration::from_millis(2);
-const RUNS: usize = 3;
+const PROJECT: &str = "bench";
 
-fn runs() -> usize {
-    std::env::var("BERTH_BENCH_RUNS")
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
         .ok()
         .and_then(|r| r.parse().ok())
-        .unwrap_or(RUNS)
+        .unwrap_or(default)
 }
 
-#[derive(Clone, Copy, PartialEq)]
-enum State {
-    Unchanged,
-    Changed,
-    New,
-}
-
-fn state(j: usize) -> State {
-    match j % 4 {
-        0 | 1 => State::Unchanged,
-        2 => State::Changed,
-        _ => State::New,
-    }
-}
-
-/// Object `j` of app `app`, at `version` (live objects that changed are at version 1, the tree at 2).
+/// Object `j` of app `app`, at `version` (changed objects are live at version 1).
 fn object(app: usize, j: usize, version: u32) -> Value {
-    let name = format!("app-{app:02}-{j:02}");
-    let namespace = format!("bench-{app:02}");
-    let labels = json!({"app.kubernetes.io/name": name, "berth.dev/channel": "test", "berth.dev/app": format!("app-{app:02}")});
+    let name = format!("app-{app:03}-{j:02}");
+    let namespace = format!("bench-{app:03}");
+    let labels = json!({"app.kubernetes.io/name": name, "berth.dev/channel": "test",
+        "berth.dev/project": PROJECT, "berth.dev/app": format!("app-{app:03}")});
     let metadata = json!({"name": name, "namespace": namespace, "labels": labels});
     match j % 3 {
         0 => json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata,
@@ -60,7 +50,7 @@ fn object(app: usize, j: usize, version: u32) -> Value {
     }
 }
 
-fn git(dir: &Path, args: &[&str]) -> String {
+fn git(dir: &Path, args: &[&str]) {
     let output = Command::new("git")
         .args(args)
         .current_dir(dir)
@@ -71,19 +61,36 @@ fn git(dir: &Path, args: &[&str]) -> String {
         .output()
         .expect("git runs");
     assert!(output.status.success(), "git {args:?}: {output:?}");
-    String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
-struct Timing {
+/// One run of a child: wall time and its peak RSS in MiB (wait4's rusage of that child).
+#[allow(clippy::zombie_processes)] // reaped by wait4, for its rusage
+fn measure(mut command: Command, expect: i32) -> (Duration, f64) {
+    let started = Instant::now();
+    let child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("runs");
+    let mut status = 0;
+    // SAFETY: rusage is plain data filled in by wait4 for the child just spawned.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    let took = started.elapsed();
+    assert!(pid > 0, "wait4 failed");
+    let code = libc::WEXITSTATUS(status);
+    assert_eq!(code, expect, "{command:?}");
+    (took, usage.ru_maxrss as f64 / 1024.0)
+}
+
+struct Row {
     name: String,
     times: Vec<Duration>,
+    peak_mib: f64,
+    requests: usize,
 }
 
-impl Timing {
-    fn best(&self) -> Duration {
-        *self.times.iter().min().unwrap()
-    }
-
+impl Row {
     fn median(&self) -> Duration {
         let mut times = self.times.clone();
         times.sort();
@@ -91,58 +98,30 @@ impl Timing {
     }
 }
 
-/// Run `command` `runs` times (after one warm-up), checking its exit code each time.
-fn time(name: &str, runs: usize, expect_code: i32, mut command: impl FnMut() -> Command) -> Timing {
-    let mut times = Vec::new();
-    for run in 0..=runs {
-        let started = Instant::now();
-        let output = command()
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .output()
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        let took = started.elapsed();
-        assert_eq!(
-            output.status.code(),
-            Some(expect_code),
-            "{name}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        if run > 0 {
-            times.push(took);
-        }
-    }
-    Timing {
-        name: name.to_string(),
-        times,
-    }
+/// The objects of the tree, a committed rendered tree (branch `bench`) and kubectl's files.
+struct Setup {
+    _work: tempfile::TempDir,
+    repo: PathBuf,
+    manifests: PathBuf,
+    objects: Vec<Value>,
 }
 
-fn main() {
+fn setup(size: usize) -> Setup {
     let work = tempfile::tempdir().expect("temp dir");
     let repo = work.path().join("repo");
     let manifests = work.path().join("manifests");
-
-    // The rendered tree, committed as a branch (what `berth diff --tree` reads), and the same
-    // objects as plain files for kubectl.
     let mut release = String::from("channel: test\napps:\n");
-    let mut counts = [0usize; 3];
-    let srv = TestServer::start_blocking();
-    for app in 0..APPS {
-        srv.apply_object(
-            &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": format!("bench-{app:02}")}}),
-            "setup",
-        )
-        .expect("namespace");
+    let mut objects = Vec::new();
+    for app in 0..size / OBJECTS_PER_APP {
         release.push_str(&format!(
-            "  app-{app:02}:\n    driver: manifests\n    objects:\n"
+            "  app-{app:03}:\n    driver: manifests\n    objects:\n"
         ));
         for j in 0..OBJECTS_PER_APP {
             let body = object(app, j, 2);
             let kind = body["kind"].as_str().unwrap();
             let group = if kind == "Deployment" { ".apps" } else { "" };
             let key = format!(
-                "bench-{app:02}/{kind}{group}/{}",
+                "bench-{app:03}/{kind}{group}/{}",
                 body["metadata"]["name"].as_str().unwrap()
             );
             release.push_str(&format!("      - {key}\n"));
@@ -155,14 +134,7 @@ fn main() {
                 std::fs::create_dir_all(file.parent().unwrap()).unwrap();
                 std::fs::write(file, &yaml).unwrap();
             }
-            let s = state(j);
-            match s {
-                State::Unchanged => srv.apply_object(&body, "berth").map(drop),
-                State::Changed => srv.apply_object(&object(app, j, 1), "berth").map(drop),
-                State::New => Ok(()),
-            }
-            .unwrap_or_else(|e| panic!("seeding {key}: {e}"));
-            counts[s as usize] += 1;
+            objects.push(body);
         }
     }
     std::fs::create_dir_all(repo.join(".berth")).unwrap();
@@ -170,135 +142,231 @@ fn main() {
     git(&repo, &["init", "-q", "-b", "bench"]);
     git(&repo, &["add", "-A"]);
     git(&repo, &["commit", "-q", "-m", "rendered tree"]);
-    // berth.yaml lives on another branch, checked out: the channel `test` and its context.
+    // berth.yaml lives on another branch, checked out.
     git(&repo, &["checkout", "-q", "--orphan", "main"]);
     git(&repo, &["rm", "-rq", "--cached", "."]);
-    std::fs::remove_dir_all(repo.join(".berth")).unwrap();
-    for app in 0..APPS {
-        std::fs::remove_dir_all(repo.join(format!("bench-{app:02}"))).unwrap();
+    for entry in std::fs::read_dir(&repo).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap() != ".git" {
+            std::fs::remove_dir_all(path).unwrap();
+        }
     }
     std::fs::create_dir_all(repo.join("m")).unwrap();
     std::fs::write(
         repo.join("berth.yaml"),
-        "apps:\n  none:\n    driver: manifests\n    path: m\nchannels:\n  test: {}\n",
+        format!("project: {PROJECT}\napps:\n  none:\n    driver: manifests\n    path: m\nchannels:\n  test: {{}}\n"),
     )
     .unwrap();
     git(&repo, &["add", "-A"]);
     git(&repo, &["commit", "-q", "-m", "config"]);
-
-    let kubeconfig = srv
-        .write_kubeconfig(work.path().join("kubeconfig"))
-        .unwrap();
-    srv.set_latency(LATENCY);
-    let runs = runs();
-    let objects = APPS * OBJECTS_PER_APP;
-    println!(
-        "cluster diff: {objects} objects ({} unchanged, {} changed, {} new) in {APPS} namespaces, {} ms added per request, {runs} runs after a warm-up",
-        counts[0],
-        counts[1],
-        counts[2],
-        LATENCY.as_millis()
-    );
-
-    // Check berth's answer once, then time it.
-    let berth = env!("CARGO_BIN_EXE_berth");
-    let berth_command = || {
-        let mut c = Command::new(berth);
-        c.current_dir(&repo).env("NO_COLOR", "1").args([
-            "diff",
-            "-c",
-            "test",
-            "--tree",
-            "bench",
-            "--kubeconfig",
-            kubeconfig.to_str().unwrap(),
-            "--context",
-            "berth-test",
-            "-o",
-            "json",
-        ]);
-        c
-    };
-    let output = berth_command().output().expect("berth runs");
-    let plan: Value = serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("berth: {e}: {}", String::from_utf8_lossy(&output.stderr)));
-    assert_eq!(
-        plan["counts"],
-        json!({"create": counts[2], "update": counts[1], "delete": 0, "unchanged": counts[0], "error": 0}),
-        "berth's plan"
-    );
-    assert_eq!(output.status.code(), Some(1));
-
-    srv.reset_counters();
-    let berth_timing = time(
-        "berth diff (--concurrency 16, default)",
-        runs,
-        1,
-        berth_command,
-    );
-    let berth_requests = srv.requests().len() / (runs + 1);
-    let berth_peak = srv.max_in_flight();
-
-    let kubectl = |concurrency: Option<&str>| {
-        let manifests = manifests.clone();
-        let kubeconfig = kubeconfig.clone();
-        let concurrency = concurrency.map(str::to_string);
-        move || {
-            let mut c = Command::new("kubectl");
-            c.env("KUBECONFIG", &kubeconfig).args([
-                "diff",
-                "--server-side",
-                "--field-manager=berth",
-                "-f",
-                manifests.to_str().unwrap(),
-            ]);
-            if let Some(n) = &concurrency {
-                c.args(["--concurrency", n]);
-            }
-            c
-        }
-    };
-    srv.reset_counters();
-    let kubectl_default = time(
-        "kubectl diff --server-side (default --concurrency)",
-        runs,
-        1,
-        kubectl(None),
-    );
-    let kubectl_requests = srv.requests().len() / (runs + 1);
-    let kubectl_peak = srv.max_in_flight();
-    srv.reset_counters();
-    let kubectl_16 = time(
-        "kubectl diff --server-side --concurrency 16",
-        runs,
-        1,
-        kubectl(Some("16")),
-    );
-    let kubectl_16_peak = srv.max_in_flight();
-    assert_eq!(srv.count_writes(), 0, "a diff wrote");
-
-    println!(
-        "{:<52} {:>10} {:>10} {:>9} {:>9}",
-        "", "best", "median", "requests", "peak"
-    );
-    for (timing, requests, peak) in [
-        (&berth_timing, berth_requests, berth_peak),
-        (&kubectl_default, kubectl_requests, kubectl_peak),
-        (&kubectl_16, kubectl_requests, kubectl_16_peak),
-    ] {
-        println!(
-            "{:<52} {:>8.0}ms {:>8.0}ms {:>9} {:>9}",
-            timing.name,
-            timing.best().as_secs_f64() * 1000.0,
-            timing.median().as_secs_f64() * 1000.0,
-            requests,
-            peak
-        );
+    Setup {
+        _work: work,
+        repo,
+        manifests,
+        objects,
     }
-    let ratio = |t: &Timing| t.median().as_secs_f64() / berth_timing.median().as_secs_f64();
+}
+
+/// A server holding the tree's objects, the first `changed` of them at an older version.
+fn server(setup: &Setup, changed: usize) -> TestServer {
+    let srv = TestServer::start_blocking();
+    let apps = setup.objects.len() / OBJECTS_PER_APP;
+    for app in 0..apps {
+        srv.apply_object(
+            &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": format!("bench-{app:03}")}}),
+            "setup",
+        )
+        .expect("namespace");
+        for j in 0..OBJECTS_PER_APP {
+            let index = app * OBJECTS_PER_APP + j;
+            // Changed objects spread over the apps and kinds.
+            let stride = setup.objects.len() / changed.max(1);
+            let older = changed > 0 && index.is_multiple_of(stride) && index / stride < changed;
+            let version = if older { 1 } else { 2 };
+            srv.apply_object(&object(app, j, version), "berth")
+                .expect("seeding");
+        }
+    }
+    srv
+}
+
+/// The floor of asking about every object: a GET and a dry-run apply each, 16 at once.
+fn floor(kubeconfig: &Path, objects: &[Value]) -> Duration {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let cluster = Cluster::connect(&Target {
+            kubeconfig: Some(kubeconfig),
+            context: Some("berth-test"),
+            timeouts: Default::default(),
+        })
+        .await
+        .unwrap_or_else(|p| panic!("{p}"));
+        let started = Instant::now();
+        futures_util::stream::iter(objects)
+            .map(|object| {
+                let cluster = &cluster;
+                async move {
+                    let api_version = object["apiVersion"].as_str().unwrap();
+                    let kind = object["kind"].as_str().unwrap();
+                    let (resource, caps) = cluster.resolve(api_version, kind).unwrap();
+                    let api =
+                        cluster.api(&resource, &caps, object["metadata"]["namespace"].as_str());
+                    let name = object["metadata"]["name"].as_str().unwrap();
+                    api.get_opt(name).await.unwrap();
+                    let params = PatchParams::apply("berth").dry_run();
+                    api.patch(name, &params, &Patch::Apply(object))
+                        .await
+                        .unwrap();
+                }
+            })
+            .buffer_unordered(16)
+            .collect::<Vec<()>>()
+            .await;
+        started.elapsed()
+    })
+}
+
+fn main() {
+    let latency = Duration::from_millis(env_usize("BERTH_BENCH_LATENCY_MS", 2) as u64);
+    let runs = env_usize("BERTH_BENCH_RUNS", 3);
+    let mut sizes = vec![1000];
+    if std::env::var_os("BERTH_BENCH_BIG").is_some() {
+        sizes.push(5000);
+    }
+    let berth = env!("CARGO_BIN_EXE_berth");
     println!(
-        "kubectl / berth (median): {:.1}× with kubectl's default concurrency, {:.1}× with --concurrency 16",
-        ratio(&kubectl_default),
-        ratio(&kubectl_16)
+        "cluster diff: {} ms added per request; medians of {runs} alternating runs after a warm-up",
+        latency.as_millis()
     );
+    println!(
+        "| objects | changed | run | median | × berth | requests | peak RSS |\n|---|---|---|---|---|---|---|"
+    );
+    for size in sizes {
+        let setup = setup(size);
+        for changed in [0, 20, size] {
+            let srv = server(&setup, changed);
+            let work = tempfile::tempdir().unwrap();
+            let kubeconfig = srv
+                .write_kubeconfig(work.path().join("kubeconfig"))
+                .unwrap();
+            srv.set_latency(latency);
+            let expect = if changed == 0 { 0 } else { 1 };
+            let diff = |exact: bool| {
+                let mut c = Command::new(berth);
+                c.current_dir(&setup.repo).env("NO_COLOR", "1").args([
+                    "diff",
+                    "-c",
+                    "test",
+                    "--tree",
+                    "bench",
+                    "--kubeconfig",
+                    kubeconfig.to_str().unwrap(),
+                    "--context",
+                    "berth-test",
+                    "-o",
+                    "json",
+                ]);
+                if exact {
+                    c.arg("--exact");
+                }
+                c
+            };
+            // Check berth's answer once: both modes count the same.
+            let counts = |exact: bool| {
+                let out = diff(exact).output().unwrap();
+                let plan: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+                    panic!("berth: {e}: {}", String::from_utf8_lossy(&out.stderr))
+                });
+                (
+                    plan["counts"].clone(),
+                    plan["requests"].as_u64().unwrap() as usize,
+                )
+            };
+            let (incremental, incremental_requests) = counts(false);
+            let (exact, exact_requests) = counts(true);
+            assert_eq!(incremental, exact);
+            assert_eq!(incremental["update"], changed, "{incremental}");
+            let kubectl = |concurrency: Option<&str>| {
+                let mut c = Command::new("kubectl");
+                c.env("KUBECONFIG", &kubeconfig).args([
+                    "diff",
+                    "--server-side",
+                    "--field-manager=berth",
+                    "-f",
+                    setup.manifests.to_str().unwrap(),
+                ]);
+                if let Some(n) = concurrency {
+                    c.args(["--concurrency", n]);
+                }
+                c
+            };
+            let with_kubectl = changed == 20;
+            let mut rows: Vec<(Row, Box<dyn Fn() -> Command>)> = vec![
+                (
+                    row("berth diff", incremental_requests),
+                    Box::new(|| diff(false)),
+                ),
+                (
+                    row("berth diff --exact", exact_requests),
+                    Box::new(|| diff(true)),
+                ),
+            ];
+            if with_kubectl {
+                rows.push((
+                    row("kubectl diff --server-side", 0),
+                    Box::new(|| kubectl(None)),
+                ));
+                rows.push((
+                    row("kubectl diff --server-side --concurrency 16", 0),
+                    Box::new(|| kubectl(Some("16"))),
+                ));
+            }
+            let mut floor_times = Vec::new();
+            for run in 0..=runs {
+                for (row, command) in rows.iter_mut() {
+                    srv.reset_counters();
+                    let (took, peak) = measure(command(), expect);
+                    if run > 0 {
+                        row.times.push(took);
+                        row.peak_mib = row.peak_mib.max(peak);
+                        if row.name.starts_with("kubectl") {
+                            row.requests = srv.requests().len();
+                        }
+                    }
+                }
+                let took = floor(&kubeconfig, &setup.objects);
+                if run > 0 {
+                    floor_times.push(took);
+                }
+            }
+            assert_eq!(srv.count_writes(), 0, "a diff wrote");
+            let mut floor_row = row("floor: GET + dry run per object, 16 at once", 2 * size);
+            floor_row.times = floor_times;
+            let base = rows[0].0.median().as_secs_f64();
+            for row in rows.iter().map(|(r, _)| r).chain([&floor_row]) {
+                let median = row.median().as_secs_f64();
+                let peak = if row.peak_mib > 0.0 {
+                    format!("{:.0} MiB", row.peak_mib)
+                } else {
+                    "(in process)".to_string()
+                };
+                println!(
+                    "| {size} | {changed} | {} | {:.2} s | {:.1}× | {} | {peak} |",
+                    row.name,
+                    median,
+                    median / base,
+                    row.requests,
+                );
+            }
+        }
+    }
+}
+
+fn row(name: &str, requests: usize) -> Row {
+    Row {
+        name: name.to_string(),
+        times: Vec::new(),
+        peak_mib: 0.0,
+        requests,
+    }
 }

@@ -10,6 +10,7 @@ use crate::git::{self, CommitSource};
 use crate::object::ObjectKey;
 use crate::plan::{Action, Counts};
 use crate::render::{self, RenderedSet};
+use crate::source::Source;
 use crate::tree::SourceInfo;
 use crate::tree::{NamedTree, RELEASE_FILE, RenderedTree, short_id};
 use git2::{Delta, Oid, Repository};
@@ -88,10 +89,19 @@ pub fn diff_tree(
                 ..Default::default()
             };
             let set = render::render(config, &[channel], source, &options)?.remove(0);
+            // Say exactly what was rendered: HEAD's commit only when the files are HEAD's.
+            let (name, source_commit) = match (repo, options.source.commit) {
+                (Some(repo), Some(head)) if !git::has_uncommitted_changes(repo) => (
+                    format!("the working tree at {}", short_id(&head)),
+                    Some(head),
+                ),
+                (Some(_), _) => ("the working tree (uncommitted changes)".to_string(), None),
+                (None, _) => ("the working tree".to_string(), None),
+            };
             return Ok(NamedTree {
                 tree: set.tree(),
-                name: "the working tree".to_string(),
-                source_commit: options.source.commit,
+                name,
+                source_commit,
             });
         }
         DiffTree::Candidate => git::current_branch(need_repo()?, ci).ok_or_else(|| {
@@ -166,7 +176,7 @@ pub fn run(
     repo: &Repository,
     config_dir: &Path,
     options: &Options,
-) -> Result<Vec<Outcome>, Problems> {
+) -> Result<Candidates, Problems> {
     let workdir = repo.workdir().ok_or_else(|| {
         Problem::new("the repository is bare").hint("run berth in a clone with a working tree")
     })?;
@@ -180,7 +190,36 @@ pub fn run(
         })?,
     };
     if !git2::Reference::is_valid_name(&ref_name("x", &branch)) {
-        return Err(Problem::new(format!("`{branch}` is not a valid branch name")).into());
+        let from = match (&options.branch, &options.ci.head_ref) {
+            (Some(_), _) => "--branch",
+            (None, Some(_)) => "GITHUB_HEAD_REF",
+            (None, None) => "the checked-out branch",
+        };
+        return Err(Problem::new(format!(
+            "`{branch}` (from {from}) is not a valid branch name"
+        ))
+        .hint(format!(
+            "the candidate is the branch {CANDIDATE_PREFIX}/<channel>/<branch>: git refuses \
+             spaces, `..`, `~`, `^`, `:`, `?`, `*`, `[`, `\\`, a leading `-` and a trailing `.lock` or `/`"
+        ))
+        .into());
+    }
+    if options.push && repo.find_remote(&options.remote).is_err() {
+        let remotes = repo.remotes().ok();
+        let known: Vec<&str> = remotes
+            .iter()
+            .flat_map(|r| r.iter().flatten())
+            .flatten()
+            .collect();
+        return Err(Problem::new(format!(
+            "cannot push: this repository has no remote `{}`",
+            options.remote
+        ))
+        .hint(match known.is_empty() {
+            true => "add one (`git remote add origin URL`), or leave out --push".to_string(),
+            false => format!("remotes: {}; name one with --push REMOTE", known.join(", ")),
+        })
+        .into());
     }
 
     let source = CommitSource::load(repo, source_commit, &root, Path::new(&root)).map_err(|e| {
@@ -196,16 +235,38 @@ pub fn run(
         .hint("is berth.yaml committed?")
     })?;
     let config_file = Path::new(&root).join(config::FILE_NAME);
-    let text = source.text(config::FILE_NAME).ok_or_else(|| {
-        Problem::new(format!("no berth.yaml in commit {source_commit}")).in_file(&config_file)
-    })?;
+    let text = match source.read(config::FILE_NAME) {
+        Ok(bytes) => crate::source::utf8_text(bytes, &config_file)?,
+        Err(_) => {
+            let hint = match config_dir.join(config::FILE_NAME).is_file() {
+                true => format!(
+                    "berth.yaml is in the working tree but not in that commit: candidates are \
+                     rendered from commits; `git add {}` and commit it",
+                    config_file.display()
+                ),
+                false => {
+                    "run berth candidate in the repository's configuration directory".to_string()
+                }
+            };
+            return Err(
+                Problem::new(format!("no berth.yaml in commit {source_commit}"))
+                    .in_file(&config_file)
+                    .hint(hint)
+                    .into(),
+            );
+        }
+    };
     let config = config::parse(&config_file, &text, &source)?;
     let channels = config.select_channels(&options.channels)?;
     // Pushing a candidate (or a release) triggers the same CI job again: it is no source.
     let generated = branch.starts_with(&format!("{CANDIDATE_PREFIX}/"))
         || config.channels.iter().any(|c| c.release_branch == branch);
     if generated {
-        return Ok(Vec::new());
+        return Ok(Candidates {
+            outcomes: Vec::new(),
+            failed: None,
+            warnings: String::new(),
+        });
     }
     let render_options = render::Options {
         source: SourceInfo {
@@ -214,23 +275,72 @@ pub fn run(
         },
         ..Default::default()
     };
-    let sets = render::render(&config, &channels, &source, &render_options)?;
-
+    // Every channel that renders gets its candidate, whichever others fail.
     let mut outcomes = Vec::new();
-    for (channel, set) in channels.iter().zip(&sets) {
-        outcomes.push(commit_channel(
-            repo,
-            channel,
-            set,
-            &branch,
-            source_commit,
-            options,
-        )?);
+    let mut failed = Vec::new();
+    let mut warnings = String::new();
+    let rendered = render::render_each(&config, &channels, &source, &render_options);
+    for (channel, (name, result)) in channels.iter().zip(rendered) {
+        match result {
+            Ok(set) => {
+                warnings.push_str(&render::warnings(std::slice::from_ref(&set)));
+                outcomes.push(commit_channel(
+                    repo,
+                    channel,
+                    &set,
+                    &branch,
+                    source_commit,
+                    options,
+                )?)
+            }
+            Err(problems) => failed.extend(problems.0.into_iter().map(|p| (name.clone(), p))),
+        }
     }
     if options.push {
         push(repo, workdir, &mut outcomes, &options.remote)?;
     }
-    Ok(outcomes)
+    let failed = match failed.is_empty() {
+        true => None,
+        false => {
+            let mut problems = Problems::merge_channels(failed);
+            let names: Vec<&str> = channels
+                .iter()
+                .map(|c| c.name.as_str())
+                .filter(|c| !outcomes.iter().any(|o| o.channel == *c))
+                .collect();
+            let made = match outcomes.is_empty() {
+                true => "no channel rendered".to_string(),
+                false => format!(
+                    "the candidates of {} were made",
+                    outcomes
+                        .iter()
+                        .map(|o| o.channel.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            problems.push(
+                Problem::new(format!("no candidate for {}: {made}", names.join(", ")))
+                    .hint("fix the problems above and run `berth candidate` again"),
+            );
+            Some(Problems(problems))
+        }
+    };
+    Ok(Candidates {
+        outcomes,
+        failed,
+        warnings,
+    })
+}
+
+/// What `berth candidate` made, and the channels that failed to render.
+#[derive(Debug)]
+pub struct Candidates {
+    pub outcomes: Vec<Outcome>,
+    /// Why some channels have no candidate (the run still fails).
+    pub failed: Option<Problems>,
+    /// The renders' warnings, `warning: …` lines.
+    pub warnings: String,
 }
 
 /// `config_dir` relative to the repository's working tree, `/`-separated ("" at the top).
@@ -265,6 +375,20 @@ fn commit_channel(
     let tree = set.tree();
     let tree_id = git::write_tree(repo, &tree)?;
     let name = ref_name(&channel.name, branch);
+    if let Some(other) = git::ref_conflict(repo, &name) {
+        let short = |r: &str| r.trim_start_matches("refs/heads/").to_string();
+        return Err(Problem::new(format!(
+            "cannot make the candidate branch {}: the branch {} exists, and git cannot hold a \
+             branch and another below it",
+            short(&name),
+            short(&other)
+        ))
+        .hint(format!(
+            "rename the source branch {branch}, or delete {} if it is stale (`git branch -D {}`)",
+            short(&other),
+            short(&other)
+        )));
+    }
     let current = git::ref_target(repo, &name)?;
     // A fresh CI clone has only the remote's copy of the candidate: it counts too.
     let tracking = format!(
@@ -457,9 +581,16 @@ fn push(
         );
         let refspec = format!("{}:{}", outcome.ref_name, outcome.ref_name);
         git::git_cli(workdir, &["push", "--quiet", &lease, remote, &refspec]).map_err(|p| {
-            p.hint(format!(
-                "someone else may have pushed {short}; fetch ({remote}) and run berth candidate again"
-            ))
+            // Only a refused lease means the branch moved; other failures speak for themselves.
+            let refused = ["stale info", "rejected", "fetch first"]
+                .iter()
+                .any(|m| p.message.contains(m));
+            match refused {
+                true => p.hint(format!(
+                    "someone else may have pushed {short}; fetch ({remote}) and run berth candidate again"
+                )),
+                false => p,
+            }
         })?;
         // Keep the remote-tracking ref in step, as a fetch would.
         let commit = Oid::from_str(&outcome.commit).expect("berth wrote this id");

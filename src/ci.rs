@@ -13,6 +13,8 @@ pub struct CiEnv {
     pub ref_name: Option<String>,
     /// The workflow run's URL.
     pub run_url: Option<String>,
+    /// `GITHUB_SERVER_URL`, e.g. `https://github.com`: for compare links.
+    pub server_url: Option<String>,
     /// `GITHUB_ACTOR`: who triggered the run.
     pub actor: Option<String>,
     pub job: Option<String>,
@@ -131,6 +133,7 @@ impl CiEnv {
             head_ref: var("GITHUB_HEAD_REF"),
             ref_name: var("GITHUB_REF_NAME"),
             run_url,
+            server_url: var("GITHUB_SERVER_URL"),
             actor: var("GITHUB_ACTOR"),
             job: var("GITHUB_JOB"),
             run_attempt: var("GITHUB_RUN_ATTEMPT"),

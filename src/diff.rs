@@ -68,6 +68,7 @@ pub fn offline(
         channel: channel.to_string(),
         base: base.name.clone(),
         objects: compare_trees(&base.tree, &target.tree, context)?,
+        requests: None,
         target: target.name,
         source_commit: target.source_commit,
     })

@@ -56,6 +56,8 @@ impl fmt::Display for Location {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     pub location: Option<Location>,
+    /// The channel (or channels, `test, prod`) whose render or run failed.
+    pub channel: Option<String>,
     pub app: Option<String>,
     pub object: Option<String>,
     pub message: String,
@@ -66,6 +68,7 @@ impl Problem {
     pub fn new(message: impl Into<String>) -> Self {
         Problem {
             location: None,
+            channel: None,
             app: None,
             object: None,
             message: message.into(),
@@ -108,6 +111,12 @@ impl fmt::Display for Problem {
         if let Some(location) = &self.location {
             write!(f, "{location}: ")?;
         }
+        if let Some(channel) = &self.channel {
+            match channel.contains(", ") {
+                true => write!(f, "channels {channel}, ")?,
+                false => write!(f, "channel {channel}, ")?,
+            }
+        }
         match (&self.app, &self.object) {
             (Some(app), Some(object)) => write!(f, "app {app}, {object}: ")?,
             (Some(app), None) => write!(f, "app {app}: ")?,
@@ -138,6 +147,40 @@ impl Problems {
         } else {
             Err(Problems(found))
         }
+    }
+}
+
+impl Problems {
+    /// Name `channel` in every problem that names none, and merge a problem found the same in
+    /// several channels (a missing file of an app they share) into one naming them all.
+    pub fn merge_channels(found: impl IntoIterator<Item = (String, Problem)>) -> Vec<Problem> {
+        let mut merged: Vec<Problem> = Vec::new();
+        for (channel, mut problem) in found {
+            if problem.channel.is_some() {
+                merged.push(problem);
+                continue;
+            }
+            match merged.iter_mut().find(|p| {
+                p.channel.is_some()
+                    && Problem {
+                        channel: None,
+                        ..(*p).clone()
+                    } == problem
+            }) {
+                Some(same) => {
+                    let names = same.channel.as_mut().expect("found by its channel");
+                    if !names.split(", ").any(|n| n == channel) {
+                        names.push_str(", ");
+                        names.push_str(&channel);
+                    }
+                }
+                None => {
+                    problem.channel = Some(channel);
+                    merged.push(problem);
+                }
+            }
+        }
+        merged
     }
 }
 

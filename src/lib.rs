@@ -5,9 +5,9 @@
 //! - vocabulary: `error`, `yaml`, `object` (keys, names, labels), `plan` (changes), `ci` (the
 //!   CI run, read once);
 //! - formats and rules: `source` (files of a directory or commit), `tree` (the rendered-tree
-//!   format), `ignore` (ignore rules), `secret` (masking);
+//!   format), `ignore` (ignore rules), `secret` (masking, external secret sources);
 //! - the pipeline: `config` → `render` → `git` → `release` (resolution, record, notes,
-//!   outcomes) → `github` (REST client, pull-request comments) → `candidate` → `diff` → `cluster` (connect, dry-run plan, live diff) →
+//!   outcomes) → `github` (REST client, pull-request comments) → `notify` (chat messages) → `candidate` → `diff` → `cluster` (connect, dry-run plan, live diff) →
 //!   `report` (one printer per format) → `apply`;
 //! - `cli` on top: parse, dispatch, print.
 
@@ -30,6 +30,7 @@ pub mod git;
 pub mod release;
 
 pub mod github;
+pub mod notify;
 
 pub mod candidate;
 pub mod diff;

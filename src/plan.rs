@@ -170,6 +170,9 @@ pub struct Plan {
     pub source_commit: Option<String>,
     /// Every object of either side, sorted by key; unchanged ones carry no diff.
     pub objects: Vec<ObjectChange>,
+    /// Requests made to the API server (a live diff only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests: Option<usize>,
 }
 
 impl Plan {
@@ -238,6 +241,7 @@ mod tests {
                     ObjectChange::new(key, Some(app.to_string()), *action)
                 })
                 .collect(),
+            requests: None,
         }
     }
 

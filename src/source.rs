@@ -82,15 +82,28 @@ pub fn read_text(source: &dyn Source, path: &str) -> Result<String, Problem> {
     utf8_text(bytes, &shown)
 }
 
-/// `bytes` as text, or a problem at the line of the first byte that is not UTF-8 (files
-/// saved as UTF-16 or Latin-1 by some editors).
+/// `bytes` of the file `shown` as text; if they are not UTF-8, a problem at the line and
+/// column of the first bad byte, with its offset, as an editor would find it.
 pub fn utf8_text(bytes: Vec<u8>, shown: &Path) -> Result<String, Problem> {
     String::from_utf8(bytes).map_err(|e| {
-        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-        let line = valid.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
-        Problem::new("the file is not UTF-8 text")
-            .at(crate::error::Location::at(shown, Some(line), None))
-            .hint("save it as UTF-8 (e.g. `iconv -f UTF-16 -t UTF-8`, or the editor's encoding setting)")
+        let offset = e.utf8_error().valid_up_to();
+        let before = &e.as_bytes()[..offset];
+        let line = before.iter().filter(|b| **b == b'\n').count() as u64 + 1;
+        let line_start = before
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |i| i + 1);
+        // Characters, not bytes, before it on its line.
+        let column = String::from_utf8_lossy(&before[line_start..])
+            .chars()
+            .count() as u64
+            + 1;
+        Problem::new(format!(
+            "not UTF-8: byte 0x{:02x} at offset {offset} is not valid text",
+            e.as_bytes()[offset]
+        ))
+        .at(crate::error::Location::at(shown, Some(line), Some(column)))
+        .hint("save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)")
     })
 }
 

@@ -212,6 +212,21 @@ fn without_prune_objects_that_left_stay_and_stay_in_the_inventory() {
             .unwrap()
             .contains("api-cleanup")
     );
+    // Kept again by a later apply (and shown by a diff): still the api's, from its label.
+    let (_, report) = setup.apply_json(&[]);
+    let kept = report_object(&report, "shop-jobs/CronJob.batch/api-cleanup");
+    assert_eq!(kept["app"], "api", "{report:#}");
+    let text = setup.apply(&[]);
+    assert!(!text.stdout.contains("(no app)"), "{}", text.stdout);
+    let diff = setup
+        .cluster
+        .diff(&setup.repos.work(), &["--render", "-o", "json"]);
+    let (_, plan, _) = json_report(diff);
+    assert_eq!(
+        report_object(&plan, "shop-jobs/CronJob.batch/api-cleanup")["app"],
+        "api",
+        "{plan:#}"
+    );
     // A later apply with --prune still removes it.
     let (code, report) = setup.apply_json(&["--prune"]);
     assert_eq!(code, 0, "{report:#}");
@@ -436,6 +451,35 @@ fn wait_times_out_naming_what_is_not_ready() {
 }
 
 #[test]
+fn wait_shows_why_pods_cannot_be_created() {
+    let setup = Release::quickstart();
+    let mut command = setup.apply_command(&["--wait", "--timeout", "3s"]);
+    let apply = std::thread::spawn(move || run(&mut command));
+    let why = "pods \"web-5d4f8-\" is forbidden: exceeded quota: compute, requested: cpu=500m, used: cpu=2, limited: cpu=2";
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        let web = setup.cluster.deployment("shop", "web").is_some()
+            && setup
+                .cluster
+                .server
+                .mark_deployment_failed_create("shop", "web", why)
+                .is_ok();
+        if web {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let run = apply.join().unwrap();
+    assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains(&format!("ReplicaFailure=True (FailedCreate: {why})")),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
 fn dry_run_writes_nothing_and_says_what_would_happen() {
     let setup = Release::quickstart();
     setup.cluster.server.reset_counters();
@@ -656,7 +700,7 @@ fn objects_gone_long_ago_do_not_water_the_prune_guard_down() {
 }
 
 #[test]
-fn an_object_whose_key_changed_is_not_pruned() {
+fn a_custom_kind_taken_for_namespaced_is_refused_until_declared_cluster_scoped() {
     let setup = Release::quickstart();
     // A cluster-scoped kind whose CRD is installed outside the release.
     let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
@@ -670,12 +714,39 @@ fn an_object_whose_key_changed_is_not_pruned() {
     setup.change(|repos| {
         std::fs::write(repos.work().join("backups/global.yaml"), "apiVersion: example.com/v1\nkind: Global\nmetadata:\n  name: settings\nspec:\n  tier: gold\n").unwrap();
     });
+    // berth did not know the kind was cluster-scoped: its key carries a namespace, which the
+    // reviewed tree showed. Discovery says otherwise: refused, nothing created.
+    let render = setup.repos.berth(&["render", "-c", "test"]);
+    render.succeeds();
+    assert!(
+        render
+            .stderr
+            .contains("channel test, app backups: the scope of Global.example.com is unknown")
+            && render.stderr.contains("defaults.clusterScoped"),
+        "{}",
+        render.stderr
+    );
+    let diff = setup.cluster.diff(&setup.repos.work(), &[]);
+    assert!(
+        diff.stdout.contains(
+            "Global.example.com is cluster-scoped on the cluster: add it to defaults.clusterScoped"
+        ),
+        "{}",
+        diff.stdout
+    );
+    assert_eq!(diff.code, 2, "{}", diff.stderr);
     let (code, report) = setup.apply_json(&[]);
-    assert_eq!(code, 0, "{report:#}");
-    // berth did not know the kind was cluster-scoped: its key carried a namespace.
+    assert_eq!(code, 2, "{report:#}");
     assert_eq!(
         result_of(&report, "shop/Global.example.com/settings"),
-        "created"
+        "failed"
+    );
+    assert!(
+        setup
+            .cluster
+            .server
+            .object("example.com", "globals", "", "settings")
+            .is_none()
     );
     setup.change(|repos| {
         let config = repos.work().join("berth.yaml");
@@ -693,6 +764,10 @@ fn an_object_whose_key_changed_is_not_pruned() {
     let (code, report) = setup.apply_json(&["--prune"]);
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(report["summary"]["pruned"], 0, "{report:#}");
+    assert_eq!(
+        result_of(&report, "_cluster/Global.example.com/settings"),
+        "created"
+    );
     assert!(
         setup
             .cluster
@@ -1152,4 +1227,28 @@ fn records_and_objects_written_before_projects_are_read_and_migrated() {
         .object("", "configmaps", "demo", "web-config")
         .unwrap();
     assert_eq!(label(&config), "acme.shop");
+}
+
+/// A first apply into a namespace the release creates: one write per object, and no GET of
+/// any object in it (nothing can live in a namespace that did not exist).
+#[test]
+fn a_first_apply_into_a_new_namespace_reads_no_object_of_it() {
+    let setup = Release::new(GitRepos::with_files(&[
+        ("berth.yaml", small::BERTH_YAML),
+        ("web/namespace.yaml", small::NAMESPACE),
+        ("web/config.yaml", small::CONFIG),
+        ("web/deployment.yaml", &small::deployment("nginx:1.27", 2)),
+    ]));
+    setup.cluster.server.reset_counters();
+    let (code, report) = setup.apply_json(&[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["summary"]["created"], 3, "{report:#}");
+    let requests = setup.cluster.server.requests();
+    assert_eq!(report["requests"], requests.len());
+    let in_demo: Vec<_> = requests
+        .iter()
+        .filter(|r| r.path.contains("/namespaces/demo/"))
+        .map(|r| r.method.as_str())
+        .collect();
+    assert_eq!(in_demo, ["PATCH", "PATCH"], "{requests:?}");
 }

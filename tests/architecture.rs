@@ -42,7 +42,7 @@ const LAYERS: &[(&str, &str)] = &[
     ),
     (
         "secret",
-        "masking and scrubbing of Secret values, for every report",
+        "masking and scrubbing of Secret values, and the external sources values are read from at diff and apply time (config declares them, diff and apply fill stubs)",
     ),
     ("config", "berth.yaml: the first stage"),
     (
@@ -60,6 +60,10 @@ const LAYERS: &[(&str, &str)] = &[
     (
         "github",
         "GitHub's REST API and berth's pull-request comments: needs only error and ci; candidate pull requests will use it, report names its comment marker",
+    ),
+    (
+        "notify",
+        "chat messages after an apply: reads the typed apply report and the channel's config, sends over github's HTTP client; apply calls it",
     ),
     (
         "candidate",

@@ -747,14 +747,7 @@ fn a_stray_file_in_a_release_branch_names_the_branch_and_the_file() {
     repos.commit_all("a stray file");
     repos.git(&["checkout", "-q", "feature/x"]);
     repos
-        .berth(&[
-            "diff",
-            "-c",
-            "test",
-            "--render",
-            "--against",
-            "releases/test",
-        ])
+        .berth(&diff_rendered_against_release(&[]))
         .fails_with(&[
             "README.md",
             "releases/test (",
@@ -904,4 +897,216 @@ fn a_github_api_url_that_is_not_http() {
         "GITHUB_API_URL api.github.com is not an http(s) URL",
         "hint:",
     ]);
+}
+
+/// berth.yaml with one external Secret of `web`, its keys as given.
+fn secret_repo(keys: &str) -> tempfile::TempDir {
+    repo(&[
+        (
+            "berth.yaml",
+            &format!(
+                "apps:\n  web:\n    driver: manifests\n    path: m\n    secrets:\n      db:\n        keys:\n{keys}channels:\n  test: {{}}\n"
+            ),
+        ),
+        ("m/x.yaml", ONE_CONFIG_MAP),
+    ])
+}
+
+#[test]
+fn a_secret_key_with_two_sources_or_none() {
+    let r = secret_repo("          password: {env: A, file: /run/a}\n");
+    render(r.path()).fails_with(&[
+        "berth.yaml:8",
+        "Secret `db`, key `password`: give exactly one source",
+        "hint:",
+    ]);
+    let r = secret_repo("          password: {}\n");
+    render(r.path()).fails_with(&["berth.yaml:8", "exactly one source"]);
+    assert!(!r.path().join("out").exists());
+}
+
+#[test]
+fn a_secret_file_inside_the_repository_is_refused() {
+    let r = secret_repo("          password: {file: m/x.yaml}\n");
+    render(r.path()).fails_with(&[
+        "berth.yaml:8",
+        "is in the repository or not an absolute path",
+        "hint:",
+        "sops",
+    ]);
+    // An absolute path into the repository is refused as well.
+    let r = repo(&[("m/x.yaml", ONE_CONFIG_MAP)]);
+    let own = r.path().canonicalize().unwrap().join("m/x.yaml");
+    let keys = format!("          password: {{file: {}}}\n", own.display());
+    let text = std::fs::read_to_string(secret_repo(&keys).path().join("berth.yaml")).unwrap();
+    write_files(r.path(), &[("berth.yaml", &text)]);
+    render(r.path()).fails_with(&["berth.yaml:8", "is in the repository"]);
+}
+
+#[test]
+fn a_bad_secret_key_name_format_or_missing_sops_file() {
+    let r = secret_repo("          \"pass word\": {env: A}\n");
+    render(r.path()).fails_with(&["berth.yaml:8", "the key is invalid", "hint:"]);
+    let r = secret_repo("          password: {env: A, format: json}\n");
+    render(r.path()).fails_with(&["berth.yaml:8", "`format` applies only to `command`"]);
+    let r = secret_repo("          password: {sops: secrets/db.enc.yaml}\n");
+    render(r.path()).fails_with(&["berth.yaml:8", "secrets/db.enc.yaml does not exist"]);
+    let r = secret_repo("          password: {command: [vault], timeout: soon}\n");
+    render(r.path()).fails_with(&["berth.yaml:8", "timeout `soon` is not a duration"]);
+}
+
+#[test]
+fn an_inline_secret_beside_an_external_one_of_the_same_name() {
+    let r = repo(&[
+        (
+            "berth.yaml",
+            "apps:\n  web:\n    driver: manifests\n    path: m\n    secrets:\n      db:\n        keys:\n          password: {env: A}\nchannels:\n  test: {}\n",
+        ),
+        (
+            "m/db.yaml",
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n",
+        ),
+    ]);
+    render(r.path()).fails_with(&["Secret", "db", "rendered twice", "hint:"]);
+}
+
+#[test]
+fn a_secret_variant_for_a_channel_that_does_not_release_the_app() {
+    let r = repo(&[
+        (
+            "berth.yaml",
+            "apps:\n  web:\n    driver: manifests\n    path: m\n    secrets:\n      db:\n        keys:\n          password: {env: A}\n        channels:\n          prod:\n            keys:\n              password: {env: B}\nchannels:\n  test: {}\n",
+        ),
+        ("m/x.yaml", ONE_CONFIG_MAP),
+    ]);
+    render(r.path()).fails_with(&[
+        "berth.yaml:10",
+        "channel `prod`, which does not release the app",
+        "hint:",
+    ]);
+    let r = secret_repo(
+        "          password: {env: A}\n        channels:\n          test:\n            channels:\n              test: {}\n",
+    );
+    render(r.path()).fails_with(&["berth.yaml:10", "has `channels:` of its own", "hint:"]);
+}
+
+#[test]
+fn a_notification_with_a_url_instead_of_a_variable_name() {
+    let r = repo(&[
+        (
+            "berth.yaml",
+            "apps:\n  web:\n    driver: manifests\n    path: m\nchannels:\n  test:\n    notify:\n      - slack: {webhookEnv: \"https://hooks.slack.com/services/T/B/x\"}\n",
+        ),
+        ("m/x.yaml", ONE_CONFIG_MAP),
+    ]);
+    render(r.path()).fails_with(&[
+        "berth.yaml:8",
+        "is not an environment variable name",
+        "hint:",
+    ]);
+}
+
+// --- messages that say what to do (issue 11) -------------------------------------------------
+
+#[test]
+fn an_empty_berth_yaml_says_it_is_empty() {
+    for text in ["", "\n# nothing yet\n"] {
+        let r = repo(&[("berth.yaml", text)]);
+        render(r.path())
+            .fails_with(&["berth.yaml: berth.yaml is empty", "`apps:` and `channels:`"]);
+    }
+}
+
+#[test]
+fn a_file_that_is_not_utf8_names_the_line_and_offset() {
+    let r = repo(&[("berth.yaml", ONE_APP), ("m/.keep", "")]);
+    std::fs::write(
+        r.path().join("m/cm.yaml"),
+        b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: caf\xe9\n",
+    )
+    .unwrap();
+    render(r.path()).fails_with(&[
+        "m/cm.yaml:4:12",
+        "not UTF-8: byte 0xe9 at offset 52",
+        "save the file as UTF-8",
+    ]);
+    std::fs::write(r.path().join("berth.yaml"), b"apps: {}\n# \xff\n").unwrap();
+    render(r.path()).fails_with(&["berth.yaml:2:3", "not UTF-8: byte 0xff at offset 11"]);
+}
+
+#[test]
+fn a_channel_path_in_a_flow_sequence_hints_to_quote_it() {
+    let r = repo(&[
+        (
+            "berth.yaml",
+            "apps:\n  web:\n    driver: manifests\n    path: m\n    values: [v.yaml, v-{channel}.yaml]\nchannels:\n  test: {}\n",
+        ),
+        ("m/.keep", ""),
+    ]);
+    render(r.path()).fails_with(&["berth.yaml:5", "quote the path"]);
+}
+
+#[test]
+fn an_invalid_branch_name_says_where_it_came_from() {
+    let repos = GitRepos::new("quickstart");
+    repos
+        .berth(&["candidate", "--branch", "bad..name"])
+        .fails_with(&[
+            "`bad..name` (from --branch) is not a valid branch name",
+            "git refuses",
+        ]);
+    let run = run(berth_command()
+        .current_dir(repos.work())
+        .env("GITHUB_HEAD_REF", "feature/x.lock")
+        .args(["candidate"]));
+    run.fails_with(&["(from GITHUB_HEAD_REF)", "trailing `.lock`"]);
+}
+
+#[test]
+fn an_uncommitted_berth_yaml_hints_to_commit_it() {
+    let repos = GitRepos::with_files(&[("README", "x\n")]);
+    write_files(
+        &repos.work(),
+        &[
+            ("berth.yaml", ONE_APP),
+            (
+                "m/cm.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n",
+            ),
+        ],
+    );
+    repos.berth(&["candidate"]).fails_with(&[
+        "no berth.yaml in commit",
+        "in the working tree but not in that commit",
+        "git add berth.yaml",
+    ]);
+}
+
+#[test]
+fn a_branch_name_git_cannot_hold_beside_another_is_explained() {
+    let repos = GitRepos::new("quickstart");
+    repos.git(&["checkout", "-q", "-b", "feature/x"]);
+    repos.berth(&["candidate", "-c", "test"]).succeeds();
+    let before = repos.git(&["for-each-ref"]);
+    // A source branch named by CI, which git could not hold beside the first locally either.
+    repos.berth(&["candidate", "-c", "test", "--branch", "feature"]).fails_with(&[
+        "cannot make the candidate branch candidates/test/feature: the branch candidates/test/feature/x exists",
+        "rename the source branch feature",
+    ]);
+    assert_eq!(repos.git(&["for-each-ref"]), before, "no ref was changed");
+}
+
+#[test]
+fn pushing_to_a_missing_remote_names_the_remotes() {
+    let repos = GitRepos::new("quickstart");
+    repos.git(&["checkout", "-q", "-b", "feature/x"]);
+    let before = repos.git(&["for-each-ref"]);
+    let run = repos.berth(&["candidate", "--push", "upstream"]);
+    run.fails_with(&["no remote `upstream`", "remotes: origin"]);
+    assert!(!run.stderr.contains("someone else"), "{}", run.stderr);
+    assert_eq!(
+        repos.git(&["for-each-ref"]),
+        before,
+        "nothing was committed"
+    );
 }

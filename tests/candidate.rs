@@ -439,3 +439,50 @@ fn a_fresh_clone_reuses_the_candidate_it_would_make_again() {
     assert_eq!(again[0]["updated"], false);
     assert_eq!(again[0]["pushed"], false);
 }
+
+/// quickstart with an app released only in prod whose chart is missing.
+fn prod_only_app_broken(repos: &GitRepos) {
+    repos.edit(
+        "berth.yaml",
+        "  prod:\n",
+        "  prod:\n    apps: [platform, web, api, backups, reports]\n",
+    );
+    repos.edit(
+        "berth.yaml",
+        "channels:\n  test:\n",
+        "  reports:\n    driver: helm\n    path: charts/reports\n\nchannels:\n  test:\n    apps: [platform, web, api, backups]\n",
+    );
+    repos.commit_all("a prod-only app whose chart is missing");
+}
+
+#[test]
+fn a_channel_that_fails_to_render_does_not_stop_the_others() {
+    let repos = on_feature_branch();
+    prod_only_app_broken(&repos);
+    // The test channel alone does not use the broken app.
+    repos.berth(&["render", "-c", "test"]).succeeds();
+    let run = repos.berth(&["candidate", "-c", "test"]);
+    run.succeeds();
+    // All channels: test's candidate is made, the run fails naming prod.
+    let run = repos.berth(&["candidate"]);
+    run.fails_with(&[
+        "channel prod, app reports",
+        "directory charts/reports does not exist",
+        "no candidate for prod: the candidates of test were made",
+    ]);
+    assert!(
+        run.stdout.contains("candidates/test/feature/login"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("candidates/prod/"), "{}", run.stdout);
+    assert!(!repos.git(&["for-each-ref", TEST_REF]).is_empty());
+    assert!(
+        repos
+            .git(&["for-each-ref", "refs/heads/candidates/prod"])
+            .is_empty()
+    );
+    repos
+        .berth(&["render", "-c", "prod"])
+        .fails_with(&["berth.yaml:", "channel prod, app reports"]);
+}

@@ -425,7 +425,8 @@ fn a_forbidden_object_is_an_error_naming_it() {
     let (live, repo) = small::live();
     live.server
         .inject(Fault::status(403).on_path("/api/v1/namespaces/demo/configmaps/web-config"));
-    let run = live.diff(repo.path(), &["--render"]);
+    // Per object: the incremental diff does not read an unchanged object on its own.
+    let run = live.diff(repo.path(), &["--render", "--exact"]);
     assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
     let error = error_line(&run, "demo/ConfigMap/web-config");
     assert!(error.contains("forbidden"), "{error}");
@@ -450,7 +451,7 @@ fn a_server_error_on_one_object_leaves_the_others_reported() {
             .on_method("PATCH")
             .on_path("/api/v1/namespaces/demo/configmaps/web-config"),
     );
-    let (code, plan, run) = live.diff_json(repo.path(), &["--render"]);
+    let (code, plan, run) = live.diff_json(repo.path(), &["--render", "--exact"]);
     assert_eq!(code, 2, "{}", run.stderr);
     let config = report_object(&plan, "demo/ConfigMap/web-config");
     assert_eq!(config["action"], "error");
@@ -471,7 +472,7 @@ fn a_server_error_on_one_object_leaves_the_others_reported() {
         "unchanged"
     );
     // The text report shows both the change and the error.
-    let run = live.diff(repo.path(), &["--render"]);
+    let run = live.diff(repo.path(), &["--render", "--exact"]);
     assert_eq!(run.code, 2);
     assert!(
         run.stdout.contains("+        image: nginx:1.28"),
@@ -580,7 +581,12 @@ fn dry_runs_are_parallel_bounded_and_never_write() {
         live.server.reset_counters();
         let run = live.diff(
             repo.path(),
-            &["--render", "--concurrency", &concurrency.to_string()],
+            &[
+                "--render",
+                "--exact",
+                "--concurrency",
+                &concurrency.to_string(),
+            ],
         );
         assert_eq!(run.code, 1, "{}", run.stderr);
         assert!(
@@ -651,14 +657,14 @@ mod secret_masking {
     use proptest::prelude::*;
     use std::sync::OnceLock;
 
-    struct Shared {
-        live: TestCluster,
-        runtime: tokio::runtime::Runtime,
-        cluster: Cluster,
+    pub(super) struct Shared {
+        pub(super) live: TestCluster,
+        pub(super) runtime: tokio::runtime::Runtime,
+        pub(super) cluster: Cluster,
     }
 
-    /// One server and one connection for all cases.
-    fn shared() -> &'static Shared {
+    /// One server and one connection for all cases (the incremental diff's property too).
+    pub(super) fn shared() -> &'static Shared {
         static SHARED: OnceLock<Shared> = OnceLock::new();
         SHARED.get_or_init(|| {
             let live = TestCluster::start();
@@ -736,6 +742,7 @@ mod secret_masking {
             target: "t".into(),
             source_commit: None,
             objects: changes,
+            requests: None,
         };
         [Format::Text, Format::Markdown, Format::Json]
             .into_iter()
@@ -808,4 +815,248 @@ mod secret_masking {
             }
         }
     }
+}
+
+/// Property: the incremental diff (labelled LISTs, dry runs only for what may have changed)
+/// reports exactly what `--exact` (a dry run for every object) reports.
+mod incremental_equivalence {
+    use super::*;
+    use berth::cluster::plan::{Options, plan, plan_listed};
+    use berth::object::{ObjectKey, TreeObject};
+    use berth::release::outcome::Silent;
+    use berth::report::{Format, render};
+    use proptest::prelude::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::secret_masking::shared;
+
+    /// What the live object is, against the object berth renders.
+    #[derive(Debug, Clone, Copy)]
+    enum Live {
+        /// Applied by berth as rendered.
+        Same,
+        /// Applied by berth at another version.
+        Changed,
+        /// Not there.
+        Absent,
+        /// Applied by berth, then one field set otherwise by another manager (force).
+        TakenOver,
+        /// As rendered, but the tree lists the env items in another order.
+        Reordered,
+        /// As rendered, but the tree writes the CPU request as `0.1` (live: `100m`).
+        Quantity,
+        /// There, applied by kubectl without berth's labels.
+        Unlabelled,
+        /// There, labelled for another project.
+        OtherProject,
+    }
+
+    const STATES: [Live; 8] = [
+        Live::Same,
+        Live::Changed,
+        Live::Absent,
+        Live::TakenOver,
+        Live::Reordered,
+        Live::Quantity,
+        Live::Unlabelled,
+        Live::OtherProject,
+    ];
+
+    /// Object `name` of kind `kind` (0 ConfigMap, 1 Service, 2 Deployment) at `version`.
+    fn body(kind: usize, ns: &str, name: &str, version: u32, project: Option<&str>) -> Value {
+        let mut labels = json!({"app": name});
+        if let Some(project) = project {
+            labels["berth.dev/project"] = json!(project);
+            labels["berth.dev/channel"] = json!("test");
+        }
+        let metadata = json!({"name": name, "namespace": ns, "labels": labels});
+        match kind {
+            0 => json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata,
+                "data": {"a": version.to_string(), "b": "same"}}),
+            1 => json!({"apiVersion": "v1", "kind": "Service", "metadata": metadata,
+                "spec": {"selector": {"app": name},
+                    "ports": [{"name": "http", "port": 80 + version, "targetPort": 8080}]}}),
+            _ => json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata,
+                "spec": {"replicas": version,
+                    "selector": {"matchLabels": {"app": name}},
+                    "template": {"metadata": {"labels": {"app": name}},
+                        "spec": {"containers": [{"name": "main", "image": format!("x:{version}"),
+                            "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}],
+                            "resources": {"requests": {"cpu": "100m"}}}]}}}}),
+        }
+    }
+
+    /// The one field another manager takes over.
+    fn taken_over(kind: usize, ns: &str, name: &str) -> Value {
+        let metadata = json!({"name": name, "namespace": ns});
+        match kind {
+            0 => {
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": {"a": "edited"}})
+            }
+            1 => json!({"apiVersion": "v1", "kind": "Service", "metadata": metadata,
+                "spec": {"selector": {"app": "edited"}}}),
+            _ => json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata,
+                "spec": {"replicas": 7}}),
+        }
+    }
+
+    /// Seed each object's live state in a fresh namespace; the tree objects.
+    fn setup(objects: &[(usize, Live)]) -> Vec<TreeObject> {
+        static CASE: AtomicUsize = AtomicUsize::new(0);
+        let live = &shared().live;
+        let ns = format!("eq-{}", CASE.fetch_add(1, Ordering::Relaxed));
+        live.namespace(&ns);
+        let ours = Some("acme.shop");
+        let mut tree = Vec::new();
+        for (i, (kind, state)) in objects.iter().enumerate() {
+            let name = format!("o{i}");
+            let rendered = body(*kind, &ns, &name, 1, ours);
+            match state {
+                Live::Same | Live::Reordered | Live::Quantity => live.seed(&rendered, "berth"),
+                Live::Changed => live.seed(&body(*kind, &ns, &name, 2, ours), "berth"),
+                Live::Absent => {}
+                Live::TakenOver => {
+                    live.seed(&rendered, "berth");
+                    live.seed(&taken_over(*kind, &ns, &name), "editor");
+                }
+                Live::Unlabelled => live.seed(&body(*kind, &ns, &name, 1, None), "kubectl"),
+                Live::OtherProject => {
+                    live.seed(&body(*kind, &ns, &name, 1, Some("other.project")), "berth")
+                }
+            }
+            let mut desired = rendered;
+            if *kind == 2 {
+                let container = &mut desired["spec"]["template"]["spec"]["containers"][0];
+                match state {
+                    Live::Reordered => container["env"].as_array_mut().unwrap().reverse(),
+                    Live::Quantity => container["resources"]["requests"]["cpu"] = json!("0.1"),
+                    _ => {}
+                }
+            }
+            tree.push(TreeObject {
+                key: ObjectKey::of(&desired),
+                app: Some("web".into()),
+                body: desired,
+            });
+        }
+        tree.sort_by(|a, b| a.key.cmp(&b.key));
+        tree
+    }
+
+    /// The JSON report of a plan of `tree`, and the requests it made.
+    fn report(tree: &[TreeObject], exact: bool) -> (String, usize) {
+        let shared = shared();
+        let options = Options {
+            force: false,
+            dry_run_creates: true,
+            project: "acme.shop",
+            channel: "test",
+            ignore: &[],
+            concurrency: 4,
+            context_lines: 3,
+        };
+        let before = shared.cluster.requests();
+        let changes = shared.runtime.block_on(async {
+            if exact {
+                plan(&shared.cluster, tree, &[], &options).await
+            } else {
+                plan_listed(&shared.cluster, tree, &[], &options, &Silent).await
+            }
+        });
+        let requests = shared.cluster.requests() - before;
+        let plan = berth::plan::Plan {
+            channel: "test".into(),
+            base: "the cluster".into(),
+            target: "t".into(),
+            source_commit: None,
+            objects: changes,
+            requests: None,
+        };
+        (render(&plan, Format::Json, false), requests)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn the_incremental_diff_reports_what_the_exact_one_does(
+            objects in prop::collection::vec((0..3usize, prop::sample::select(STATES.to_vec())), 1..10)
+        ) {
+            let tree = setup(&objects);
+            let (incremental, _) = report(&tree, false);
+            let (exact, _) = report(&tree, true);
+            prop_assert_eq!(incremental, exact, "{:?}", objects);
+        }
+    }
+
+    /// Every state at once, and what the incremental diff costs: one LIST per kind and a
+    /// request or two per object that may have changed, none per unchanged one.
+    #[test]
+    fn unchanged_objects_cost_no_request_of_their_own() {
+        let all: Vec<(usize, Live)> = (0..3)
+            .flat_map(|kind| STATES.iter().map(move |s| (kind, *s)))
+            .collect();
+        let tree = setup(&all);
+        let (incremental, _) = report(&tree, false);
+        let (exact, _) = report(&tree, true);
+        assert_eq!(incremental, exact);
+        let same: Vec<(usize, Live)> = (0..30).map(|i| (i % 3, Live::Same)).collect();
+        let tree = setup(&same);
+        let (text, requests) = report(&tree, false);
+        assert!(text.contains("\"unchanged\": 30"), "{text}");
+        assert_eq!(requests, 3, "one LIST per kind");
+        let (_, exact_requests) = report(&tree, true);
+        assert_eq!(exact_requests, 60, "a GET and a dry run each");
+    }
+}
+
+#[test]
+fn a_list_that_fails_is_said_and_its_objects_are_checked_one_by_one() {
+    let (live, repo) = small::live();
+    live.server.inject(
+        Fault::status(500)
+            .on_method("GET")
+            .on_path("/api/v1/configmaps"),
+    );
+    let (code, plan, run) = live.diff_json(repo.path(), &["--render"]);
+    assert_eq!(code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("warning: cannot list ConfigMap (v1) of channel test")
+            && run.stderr.contains("checked one by one"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        report_object(&plan, "demo/ConfigMap/web-config")["action"],
+        "unchanged"
+    );
+}
+
+#[test]
+fn the_diff_counts_its_requests_and_an_unchanged_release_costs_a_few() {
+    let (live, repo) = small::live();
+    live.server.reset_counters();
+    let (code, plan, run) = live.diff_json(repo.path(), &["--render", "-v"]);
+    assert_eq!(code, 0, "{}", run.stderr);
+    let made = live.server.requests().len();
+    assert_eq!(plan["requests"], made, "{plan:#}");
+    assert!(
+        run.stderr
+            .contains(&format!("{made} requests to the API server at")),
+        "{}",
+        run.stderr
+    );
+    // Discovery, the release record, one LIST per kind: no request per object.
+    let per_object = live
+        .server
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("/namespaces/demo/"))
+        .count();
+    assert_eq!(per_object, 0, "{:?}", live.server.requests());
+    live.server.reset_counters();
+    let (_, exact, _) = live.diff_json(repo.path(), &["--render", "--exact"]);
+    assert_eq!(exact["requests"], live.server.requests().len());
+    assert!(exact["requests"].as_u64() > plan["requests"].as_u64());
 }

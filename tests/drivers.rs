@@ -259,8 +259,7 @@ fn a_missing_kustomize_command_names_berth_kustomize() {
         .env("BERTH_KUSTOMIZE", "/nonexistent/kustomize build")
         .args(["render", "--channel", "test", "--app", "queue"]));
     rendered.fails_with(&[
-        "cannot run `/nonexistent/kustomize build",
-        "apps/queue/overlays/test",
+        "cannot find `/nonexistent/kustomize`, needed to render app queue",
         "BERTH_KUSTOMIZE",
     ]);
 }
@@ -520,11 +519,46 @@ fn a_missing_helm_names_berth_helm() {
         .env("BERTH_HELM", "/nonexistent/bin/helm")
         .args(["render", "--channel", "prod", "--app", "metrics"]));
     rendered.fails_with(&[
-        "cannot run `/nonexistent/bin/helm template metrics",
-        "charts/metrics",
-        "app metrics",
+        "cannot find `/nonexistent/bin/helm`, needed to render app metrics",
         "BERTH_HELM",
     ]);
+}
+
+#[test]
+fn a_missing_helm_is_reported_once_for_every_app_that_needs_it() {
+    let chart = "apiVersion: v2\nname: c\nversion: 0.1.0\n";
+    let repo = repo(&[
+        (
+            "berth.yaml",
+            "apps:\n  web: {driver: helm, path: charts/web}\n  api: {driver: helm, path: charts/api}\n  \
+             plain: {driver: manifests, path: plain}\nchannels:\n  test: {}\n  prod: {}\n",
+        ),
+        ("charts/web/Chart.yaml", chart),
+        ("charts/api/Chart.yaml", chart),
+        (
+            "plain/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n",
+        ),
+    ]);
+    let rendered = run(berth_command()
+        .current_dir(repo.path())
+        .env("PATH", "/nonexistent")
+        .args(["render"]));
+    rendered.fails_with(&[
+        "channels test, prod, cannot find `helm`, needed to render apps web, api",
+        "install helm 3 or 4 (https://helm.sh), or set BERTH_HELM",
+    ]);
+    assert_eq!(
+        rendered.stderr.matches("error:").count(),
+        1,
+        "{}",
+        rendered.stderr
+    );
+    assert!(
+        !rendered.stderr.contains("berth-values-"),
+        "{}",
+        rendered.stderr
+    );
 }
 
 /// The stand-in's checks are real: a wrong command line or values that did not reach it fail.

@@ -48,30 +48,18 @@ fn assert_no_token(run: &Run) {
     );
 }
 
-const DIFF: &[&str] = &[
-    "diff",
-    "-c",
-    "test",
-    "--against",
-    "releases/test",
-    "--comment",
-];
+/// `berth diff … --comment` of the test channel's fresh render against its release.
+fn diff() -> Vec<&'static str> {
+    diff_rendered_against_release(&["--comment"])
+}
 
 /// A Markdown report of `repos`' diff, made earlier (as a workflow's artifact would be).
 fn markdown_report(repos: &GitRepos) -> String {
     let report = repos.work().join("../diff.md");
     let file = report.to_str().unwrap();
-    let run = repos.berth(&[
-        "diff",
-        "-c",
-        "test",
-        "--against",
-        "releases/test",
-        "-o",
-        "markdown",
-        "--out",
-        file,
-    ]);
+    let run = repos.berth(&diff_rendered_against_release(&[
+        "-o", "markdown", "--out", file,
+    ]));
     assert_eq!(run.code, 1, "{}", run.stderr);
     file.to_string()
 }
@@ -102,7 +90,7 @@ fn the_comment_is_created_then_updated_in_place_and_others_are_untouched() {
     let elsewhere = gh.seed_comment(8, BOT_LOGIN, "<!-- berth:diff channel=test -->\nother PR");
     let repos = released_then_changed();
     let sha = head(&repos);
-    let run = berth_gh(&gh, &repos.work(), &sha, DIFF);
+    let run = berth_gh(&gh, &repos.work(), &sha, &diff());
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
         run.stderr
@@ -156,7 +144,7 @@ fn the_comment_is_created_then_updated_in_place_and_others_are_untouched() {
         .find(|c| c.login == BOT_LOGIN)
         .unwrap()
         .id;
-    let run = berth_gh(&gh, &repos.work(), &sha2, DIFF);
+    let run = berth_gh(&gh, &repos.work(), &sha2, &diff());
     assert_eq!(run.code, 1, "{}", run.stderr);
     let comments = gh.comments(PR);
     assert_eq!(comments.len(), 3, "{comments:#?}");
@@ -186,7 +174,7 @@ fn split_parts_are_created_in_order_then_shrunk_back() {
     }
     let repos = released_then_changed();
     let sha = head(&repos);
-    let mut split = DIFF.to_vec();
+    let mut split = diff();
     split.extend(["--split", "--max-chars", "1000"]);
     let run = berth_gh(&gh, &repos.work(), &sha, &split);
     assert_eq!(run.code, 1, "{}", run.stderr);
@@ -211,7 +199,7 @@ fn split_parts_are_created_in_order_then_shrunk_back() {
     );
 
     // Unsplit again: the first part becomes the whole report, the others are deleted.
-    let run = berth_gh(&gh, &repos.work(), &sha, DIFF);
+    let run = berth_gh(&gh, &repos.work(), &sha, &diff());
     assert_eq!(run.code, 1, "{}", run.stderr);
     let bodies = ours(&gh);
     assert_eq!(bodies.len(), 1, "{bodies:#?}");
@@ -241,7 +229,7 @@ fn a_report_of_an_earlier_commit_is_marked_outdated() {
     repos.edit("apps/web/values-test.yaml", "replicas: 2", "replicas: 3");
     let new = repos.commit_all("more");
     let writes_before = gh.writes().len();
-    let run = berth_gh(&gh, &repos.work(), &new, DIFF);
+    let run = berth_gh(&gh, &repos.work(), &new, &diff());
     assert_eq!(run.code, 1, "{}", run.stderr);
     let writes: Vec<_> = gh.writes().into_iter().skip(writes_before).collect();
     assert_eq!(writes.len(), 2, "{writes:#?}");
@@ -277,7 +265,7 @@ fn a_failed_diff_replaces_the_comment_with_its_error() {
     let gh = GitHubServer::start(TOKEN);
     let repos = released_then_changed();
     let sha = head(&repos);
-    let run = berth_gh(&gh, &repos.work(), &sha, DIFF);
+    let run = berth_gh(&gh, &repos.work(), &sha, &diff());
     assert_eq!(run.code, 1, "{}", run.stderr);
     let id = gh.comments(PR)[0].id;
 
@@ -289,6 +277,7 @@ fn a_failed_diff_replaces_the_comment_with_its_error() {
             "diff",
             "-c",
             "test",
+            "--render",
             "--against",
             "releases/gone",
             "--comment",
@@ -378,7 +367,7 @@ fn refusals_name_the_missing_permission_and_never_the_token() {
     let repos = released_then_changed();
     let sha = head(&repos);
     gh.fail_next(Fault::Forbidden, 1);
-    let run = berth_gh(&gh, &repos.work(), &sha, DIFF);
+    let run = berth_gh(&gh, &repos.work(), &sha, &diff());
     run.fails_with(&[
         "403",
         "Resource not accessible by integration",
@@ -386,7 +375,7 @@ fn refusals_name_the_missing_permission_and_never_the_token() {
     ]);
 
     // Another token: 401, and neither token is printed.
-    let run = run_with_token(&gh, &repos.work(), "ghs_wrongToken123", DIFF);
+    let run = run_with_token(&gh, &repos.work(), "ghs_wrongToken123", &diff());
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("401 Bad credentials"), "{}", run.stderr);
     assert!(run.stderr.contains("GITHUB_TOKEN"), "{}", run.stderr);
@@ -408,14 +397,14 @@ fn run_with_token(gh: &GitHubServer, dir: &Path, token: &str, args: &[&str]) -> 
 fn commenting_needs_a_token_a_pull_request_and_berths_report() {
     let repos = released_then_changed();
     // No token: exit 2 before any diff, saying what to set.
-    let mut with_pr = DIFF.to_vec();
+    let mut with_pr = diff();
     with_pr.extend(["--pr", "7"]);
     berth(&repos.work(), &with_pr).fails_with(&["no GitHub token", "GITHUB_TOKEN"]);
     // Not a pull request event and no --pr.
     let gh = GitHubServer::start(TOKEN);
     let run = run(berth_command()
         .current_dir(repos.work())
-        .args(DIFF)
+        .args(diff())
         .env("GITHUB_API_URL", gh.api_url())
         .env("GITHUB_REPOSITORY", gh.repository())
         .env("GITHUB_TOKEN", TOKEN));

@@ -42,31 +42,15 @@ fn unchanged_exits_0() {
 #[test]
 fn changes_exit_1_with_text_markdown_and_json_reports() {
     let repos = released_then_changed();
-    let text = repos.berth(&["diff", "-c", "test", "--against", "releases/test"]);
+    let text = repos.berth(&diff_rendered_against_release(&[]));
     assert_eq!(text.code, 1, "{}", text.stderr);
     insta::assert_snapshot!("offline_text", redact_commits(&text.stdout));
 
-    let markdown = repos.berth(&[
-        "diff",
-        "-c",
-        "test",
-        "--against",
-        "releases/test",
-        "-o",
-        "markdown",
-    ]);
+    let markdown = repos.berth(&diff_rendered_against_release(&["-o", "markdown"]));
     assert_eq!(markdown.code, 1);
     insta::assert_snapshot!("offline_markdown", redact_commits(&markdown.stdout));
 
-    let json = repos.berth(&[
-        "diff",
-        "-c",
-        "test",
-        "--against",
-        "releases/test",
-        "-o",
-        "json",
-    ]);
+    let json = repos.berth(&diff_rendered_against_release(&["-o", "json"]));
     assert_eq!(json.code, 1);
     let plan: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
     assert_eq!(plan["counts"]["create"], 1);
@@ -117,19 +101,9 @@ fn a_candidate_tree_can_be_compared_instead_of_a_fresh_render() {
 fn the_report_can_go_to_a_file_and_context_is_adjustable() {
     let repos = released_then_changed();
     let file = repos.dir.path().join("diff.md");
-    let run = repos.berth(&[
-        "diff",
-        "-c",
-        "test",
-        "--against",
-        "releases/test",
-        "-o",
-        "markdown",
-        "--out",
-        file.to_str().unwrap(),
-        "-U",
-        "0",
-    ]);
+    let mut args = diff_rendered_against_release(&["-o", "markdown", "-U", "0", "--out"]);
+    args.push(file.to_str().unwrap());
+    let run = repos.berth(&args);
     assert_eq!(run.code, 1);
     assert!(run.stdout.is_empty());
     let report = std::fs::read_to_string(file).unwrap();
@@ -143,24 +117,25 @@ fn the_report_can_go_to_a_file_and_context_is_adjustable() {
 fn an_unknown_ref_is_an_error_not_no_changes() {
     let repos = released_then_changed();
     repos
-        .berth(&["diff", "-c", "test", "--against", "releases/nope"])
+        .berth(&[
+            "diff",
+            "-c",
+            "test",
+            "--render",
+            "--against",
+            "releases/nope",
+        ])
         .fails_with(&["cannot resolve `releases/nope`", "fetch"]);
 }
 
 #[test]
 fn colour_only_when_asked_or_on_a_terminal() {
     let repos = released_then_changed();
-    let plain = repos.berth(&["diff", "-c", "test", "--against", "releases/test"]);
+    let plain = repos.berth(&diff_rendered_against_release(&[]));
     assert!(!plain.stdout.contains('\x1b'));
-    let coloured = repos.berth(&[
-        "--color",
-        "always",
-        "diff",
-        "-c",
-        "test",
-        "--against",
-        "releases/test",
-    ]);
+    let mut args = vec!["--color", "always"];
+    args.extend(diff_rendered_against_release(&[]));
+    let coloured = repos.berth(&args);
     assert!(
         coloured.stdout.contains("\x1b[31m-  replicas: 1\x1b[0m"),
         "{}",
@@ -176,7 +151,7 @@ fn in_github_actions_the_job_summary_gets_the_report() {
     let run = run(berth_command()
         .current_dir(repos.work())
         .env("GITHUB_STEP_SUMMARY", &summary)
-        .args(["diff", "-c", "test", "--against", "releases/test"]));
+        .args(diff_rendered_against_release(&[])));
     assert_eq!(run.code, 1, "{}", run.stderr);
     let text = std::fs::read_to_string(&summary).unwrap();
     assert!(
@@ -191,6 +166,8 @@ fn in_github_actions_the_job_summary_gets_the_report() {
 #[test]
 fn a_partial_diff_shows_only_the_apps_named() {
     let repos = released_then_changed();
+    // The change is compared through the branch's candidate.
+    repos.berth(&["candidate", "-c", "test"]).succeeds();
     let json = |apps: &[&str]| {
         let mut args: Vec<&str> = "diff -c test --against releases/test -o json"
             .split(' ')
@@ -254,4 +231,40 @@ fn a_partial_diff_shows_only_the_apps_named() {
             "wbe",
         ])
         .fails_with(&["unknown app `wbe`", "apps defined:"]);
+}
+
+#[test]
+fn against_compares_the_branchs_candidate_like_a_live_diff() {
+    let repos = released_then_changed();
+    // The candidate was made before the change: without --render it is what is compared.
+    let run = repos.berth(&["diff", "-c", "test", "--against", "releases/test"]);
+    run.succeeds();
+    assert!(
+        run.stdout.contains("test: candidates/test/feature/x (")
+            && run.stdout.contains("against releases/test ("),
+        "{}",
+        run.stdout
+    );
+    repos.berth(&["candidate", "-c", "test"]).succeeds();
+    let run = repos.berth(&["diff", "-c", "test", "--against", "releases/test"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+}
+
+#[test]
+fn a_render_says_whether_it_had_uncommitted_changes() {
+    let repos = released_then_changed();
+    let head = repos.git(&["rev-parse", "HEAD"]);
+    let args = diff_rendered_against_release(&["-o", "json"]);
+    let (_, clean, _) = json_report(repos.berth(&args));
+    assert_eq!(
+        clean["target"],
+        format!("the working tree at {}", &head[..12])
+    );
+    assert_eq!(clean["sourceCommit"], head.as_str());
+    repos.edit("apps/web/values-test.yaml", "replicas: 2", "replicas: 7");
+    let (_, dirty, _) = json_report(repos.berth(&args));
+    assert_eq!(dirty["target"], "the working tree (uncommitted changes)");
+    assert!(dirty["sourceCommit"].is_null(), "{dirty}");
+    let markdown = repos.berth(&diff_rendered_against_release(&["-o", "markdown"]));
+    assert!(!markdown.stdout.contains(&head[..7]), "{}", markdown.stdout);
 }

@@ -530,6 +530,27 @@ fn an_app_varies_per_channel_without_being_split() {
     );
 }
 
+/// A channel's variant with a broken path fails that channel alone, when it is rendered.
+#[test]
+fn a_variants_broken_path_fails_only_its_channel() {
+    let repo = repo(&[
+        (
+            "berth.yaml",
+            "apps:\n  web:\n    driver: manifests\n    path: m\n    channels:\n      prod:\n        path: gone\nchannels:\n  test: {}\n  prod: {}\n",
+        ),
+        (
+            "m/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\n",
+        ),
+    ]);
+    berth(repo.path(), &["render", "-c", "test"]).succeeds();
+    berth(repo.path(), &["render", "-c", "prod"]).fails_with(&[
+        "berth.yaml:7:",
+        "channel prod, app web",
+        "directory gone does not exist",
+    ]);
+}
+
 /// A values file only some channels have is skipped where it is optional; one that is not
 /// optional is still required in every channel.
 #[test]

@@ -9,11 +9,12 @@ pub mod order;
 pub mod wait;
 
 use crate::ci::CiEnv;
-use crate::cluster::{Cluster, ClusterOptions, adopt, block_on, explain, inspect, plan};
+use crate::cluster::{Cluster, ClusterOptions, adopt, block_on, explain, plan};
 use crate::config::{Channel, Config};
 use crate::error::{Problem, Problems, kube_error};
 use crate::git;
 use crate::ignore::{IgnoreRule, desired_for_apply, is_ignored_anywhere};
+use crate::notify;
 use crate::object::{
     FIELD_MANAGER, LABEL_CHANNEL, LABEL_PROJECT, ObjectKey, PRUNE_ANNOTATION, TreeObject, group_of,
 };
@@ -91,7 +92,9 @@ pub fn apply_release(
     let repo = git::open(&config.root)?;
     let release = release::resolve(&repo, channel, request.rev.as_deref(), &request.remote)?;
     let tree = release.tree(&repo)?;
-    let objects = tree.objects()?;
+    let mut objects = tree.objects()?;
+    // Every value is read before the cluster is reached: a failing source writes nothing.
+    let filled = crate::secret::external::fill(&mut objects, &config.external_secrets(channel));
     let source = tree.manifest()?.map(|m| m.source).unwrap_or_default();
     let options = Options {
         project: config.project.clone(),
@@ -113,16 +116,52 @@ pub fn apply_release(
         ignore: config.ignore.clone(),
         ci: request.ci.clone(),
     };
-    let report = block_on(async {
-        let mut cluster = Cluster::connect(&request.cluster.target(channel)).await?;
-        reporter.report(&Event::Started {
-            name: &release.name,
-            release: &options.release,
-            target: cluster.context.as_deref().unwrap_or(&cluster.server),
-            objects: objects.len(),
-        });
-        run(&mut cluster, &objects, &options, reporter).await
-    })?;
+    let report = filled.and_then(|()| {
+        block_on(async {
+            let mut cluster = Cluster::connect(&request.cluster.target(channel)).await?;
+            reporter.report(&Event::Started {
+                name: &release.name,
+                release: &options.release,
+                target: cluster.context.as_deref().unwrap_or(&cluster.server),
+                objects: objects.len(),
+            });
+            let mut report = run(&mut cluster, &objects, &options, reporter).await?;
+            report.requests = cluster.requests();
+            reporter.report(&Event::Requests {
+                count: report.requests,
+                server: &cluster.server,
+            });
+            Ok(report)
+        })
+        .map_err(Problems::from)
+    });
+    let versions = versions_of(&objects);
+    let message = |outcome| notify::Message {
+        channel: &channel.name,
+        outcome,
+        release: &options.release,
+        versions: &versions,
+        ci: &request.ci,
+    };
+    let mut report = match report {
+        Ok(report) => report,
+        Err(problems) => {
+            if !request.dry_run {
+                let why = notify::summary_of(&problems);
+                let told = message(Err(why.as_str()));
+                notify::send(&channel.notify, &told, notify::Retry::default(), reporter);
+            }
+            return Err(problems);
+        }
+    };
+    if notify::worth_telling(&report) {
+        report.notifications = notify::send(
+            &channel.notify,
+            &message(Ok(&report)),
+            notify::Retry::default(),
+            reporter,
+        );
+    }
     if !report.dry_run && report.result != ApplyResult::NoChanges {
         let workdir = repo.workdir().unwrap_or(&config.root).to_path_buf();
         if let Some(remote) = &request.push_notes {
@@ -146,6 +185,25 @@ pub fn apply_release(
     Ok(report)
 }
 
+/// Per app, the images its objects run: the versions a chat message names.
+fn versions_of(objects: &[TreeObject]) -> BTreeMap<String, Vec<String>> {
+    let mut versions: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for object in objects {
+        let Some(app) = &object.app else { continue };
+        let mut body = object.body.clone();
+        crate::object::image::visit_images(&mut body, &mut |image| {
+            versions
+                .entry(app.clone())
+                .or_default()
+                .insert(image.clone());
+        });
+    }
+    versions
+        .into_iter()
+        .map(|(app, images)| (app, images.into_iter().collect()))
+        .collect()
+}
+
 /// Apply `objects` (the release tree) to the channel.
 pub async fn run(
     cluster: &mut Cluster,
@@ -155,13 +213,28 @@ pub async fn run(
 ) -> Result<Report, Problem> {
     let client = cluster.client.clone();
     let (previous, inventory) = last_release(&client, options).await?;
+    let previous_source = previous.as_ref().and_then(|r| r.source_commit.clone());
+    let mut report = run_with(cluster, objects, options, reporter, previous, inventory).await?;
+    report.previous_source_commit = previous_source;
+    Ok(report)
+}
+
+async fn run_with(
+    cluster: &mut Cluster,
+    objects: &[TreeObject],
+    options: &Options,
+    reporter: &dyn Reporter,
+    previous: Option<record::Record>,
+    inventory: Vec<TreeObject>,
+) -> Result<Report, Problem> {
+    let client = cluster.client.clone();
     let settled = previous
         .as_ref()
         .is_some_and(|r| r.release == options.release && r.result == ApplyResult::Succeeded);
     // A release already applied is checked without the lock: unchanged, it ends here having
     // written nothing. A dry run never takes the lock either.
     if settled || options.dry_run {
-        let changes = plan_changes(cluster, objects, &inventory, options).await;
+        let changes = plan_changes(cluster, objects, &inventory, options, reporter).await;
         check_prune_guard(&changes, objects, &inventory, options)?;
         let nothing_to_write = changes.iter().all(|c| match c.action {
             Action::Unchanged => true,
@@ -230,7 +303,7 @@ async fn apply_locked(
     let client = cluster.client.clone();
     // Plan under the lock: another apply may have changed things before we held it.
     let (previous, inventory) = last_release(&client, options).await?;
-    let changes = plan_changes(cluster, objects, &inventory, options).await;
+    let changes = plan_changes(cluster, objects, &inventory, options, reporter).await;
     check_prune_guard(&changes, objects, &inventory, options)?;
 
     let mut outcomes = apply_stages(cluster, objects, &changes, options, reporter).await;
@@ -321,6 +394,10 @@ async fn apply_locked(
         summary: Summary::of(&outcomes),
         objects: outcomes,
         not_ready,
+        source_commit: options.source_commit.clone(),
+        previous_source_commit: None,
+        notifications: Vec::new(),
+        requests: 0,
     })
 }
 
@@ -331,15 +408,8 @@ async fn plan_changes(
     objects: &[TreeObject],
     inventory: &[TreeObject],
     options: &Options,
+    reporter: &dyn Reporter,
 ) -> Vec<ObjectChange> {
-    let live = inspect::list_live(
-        cluster,
-        objects,
-        &options.project,
-        &options.channel,
-        options.concurrency,
-    )
-    .await;
     let plan_options = plan::Options {
         project: &options.project,
         channel: &options.channel,
@@ -350,7 +420,7 @@ async fn plan_changes(
         concurrency: options.concurrency,
         context_lines: 0,
     };
-    plan::plan_listed(cluster, objects, inventory, &live, &plan_options).await
+    plan::plan_listed(cluster, objects, inventory, &plan_options, reporter).await
 }
 
 /// Refuse to prune more than the configured share of the last release, or all of it. The share
@@ -447,6 +517,10 @@ fn planned_report(objects: &[TreeObject], changes: &[ObjectChange], options: &Op
         summary: Summary::of(&outcomes),
         objects: outcomes,
         not_ready: Vec::new(),
+        source_commit: options.source_commit.clone(),
+        previous_source_commit: None,
+        notifications: Vec::new(),
+        requests: 0,
     }
 }
 
@@ -506,10 +580,16 @@ async fn apply_stages(
         }
         outcomes.extend(results);
         if stage == 0 {
-            // Custom resources need their CRDs established and discovered first.
+            // Custom resources need their CRDs established and discovered first; CRDs left
+            // unchanged are served already (no second discovery).
+            let written: BTreeSet<&ObjectKey> = changes
+                .iter()
+                .filter(|c| matches!(c.action, Action::Create | Action::Update))
+                .map(|c| &c.key)
+                .collect();
             let crds: Vec<&TreeObject> = objects
                 .iter()
-                .filter(|o| o.kind() == "CustomResourceDefinition")
+                .filter(|o| o.kind() == "CustomResourceDefinition" && written.contains(&o.key))
                 .collect();
             if !crds.is_empty() {
                 let not_ready = wait_ready(

@@ -34,8 +34,17 @@ fn condition_text(object: &Value) -> String {
                 c["type"].as_str().unwrap_or("?"),
                 c["status"].as_str().unwrap_or("?")
             );
-            if let Some(reason) = c["reason"].as_str() {
-                text.push_str(&format!(" ({reason})"));
+            // The message says why, but only where something is wrong: a healthy
+            // condition's message ("has successfully progressed") is noise.
+            let message = c["message"]
+                .as_str()
+                .filter(|_| condition_is_trouble(c))
+                .map(shorten);
+            match (c["reason"].as_str(), message) {
+                (Some(reason), Some(message)) => text.push_str(&format!(" ({reason}: {message})")),
+                (Some(reason), None) => text.push_str(&format!(" ({reason})")),
+                (None, Some(message)) => text.push_str(&format!(" ({message})")),
+                (None, None) => {}
             }
             text
         })
@@ -46,6 +55,28 @@ fn condition_text(object: &Value) -> String {
         format!("; conditions: {}", conditions.join(", "))
     }
 }
+
+/// A condition reporting a failure (`ReplicaFailure=True`, `Failed=True`) or the lack of
+/// what it names (`Available=False`).
+fn condition_is_trouble(condition: &Value) -> bool {
+    let kind = condition["type"].as_str().unwrap_or("");
+    match condition["status"].as_str() {
+        Some("True") => kind.ends_with("Failure") || kind == "Failed",
+        Some("False") => !(kind.ends_with("Failure") || kind == "Failed"),
+        _ => false,
+    }
+}
+
+/// The first line of a controller's message, at most [`MESSAGE_CHARS`] characters.
+fn shorten(message: &str) -> String {
+    let line = message.lines().next().unwrap_or("").trim();
+    match line.char_indices().nth(MESSAGE_CHARS) {
+        Some((end, _)) => format!("{}…", &line[..end]),
+        None => line.to_string(),
+    }
+}
+
+const MESSAGE_CHARS: usize = 160;
 
 /// How ready `object` (as read from the API server) is.
 pub fn readiness(object: &Value) -> Readiness {
@@ -160,6 +191,33 @@ mod tests {
         deployment["status"]["availableReplicas"] = json!(1);
         assert!(
             matches!(readiness(&deployment), Readiness::InProgress(why) if why.contains("1 available of 2"))
+        );
+    }
+
+    #[test]
+    fn failing_conditions_say_why_shortened() {
+        let long = format!(
+            "pods \"web-1\" is forbidden: {}\nsecond line",
+            "x".repeat(300)
+        );
+        let deployment = json!({"kind": "Deployment", "metadata": {"generation": 1}, "spec": {"replicas": 1},
+            "status": {"observedGeneration": 1, "conditions": [
+                {"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated", "message": "is progressing"},
+                {"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate", "message": long}]}});
+        let Readiness::InProgress(why) = readiness(&deployment) else {
+            panic!("not in progress")
+        };
+        assert!(
+            why.contains("Progressing=True (ReplicaSetUpdated)"),
+            "{why}"
+        );
+        assert!(
+            why.contains("ReplicaFailure=True (FailedCreate: pods \"web-1\" is forbidden: xxx"),
+            "{why}"
+        );
+        assert!(
+            why.ends_with("x…)") && !why.contains("second line"),
+            "{why}"
         );
     }
 

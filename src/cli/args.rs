@@ -172,7 +172,7 @@ pub struct DiffArgs {
     #[arg(long, value_name = "REF")]
     pub against: Option<String>,
     /// The rendered tree to compare (e.g. the pull request's candidate commit). Default: the
-    /// channel's candidate for the current branch; with --against, a fresh render.
+    /// channel's candidate for the current branch, with or without --against.
     #[arg(long, value_name = "REV", conflicts_with = "render")]
     pub tree: Option<String>,
     /// Render the working tree instead of reading a rendered tree from git.
@@ -182,6 +182,10 @@ pub struct DiffArgs {
     /// report, their prune candidates too.
     #[arg(short = 'a', long = "app", value_name = "APP")]
     pub apps: Vec<String>,
+    /// Dry-run every object on the server, instead of only those the labelled LISTs cannot
+    /// prove unchanged (slower; the report is the same).
+    #[arg(long, conflicts_with = "against")]
+    pub exact: bool,
     #[arg(short = 'o', long, value_enum, default_value_t = ReportFormat::Text)]
     pub output: ReportFormat,
     /// Write the report to FILE instead of stdout (with --split: FILE's numbered parts).
@@ -287,6 +291,9 @@ pub struct ClusterArgs {
     /// Requests to the API server at once.
     #[arg(long, default_value_t = 16, value_name = "N")]
     pub concurrency: usize,
+    /// Say on stderr how many requests were made to the API server.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
     /// How long to wait for a connection to the API server (0: no limit).
     #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub connect_timeout: std::time::Duration,

@@ -204,6 +204,7 @@ fn render_command(
         source: crate::git::source_info(&config.root, ci),
     };
     let sets = render::render(config, &channels, source, &options)?;
+    eprint!("{}", render::warnings(&sets));
     let Some(dir) = &args.out else {
         return match args.output {
             RenderFormat::Yaml => print(&render::yaml_stream(&sets)),
@@ -285,8 +286,13 @@ fn candidate_command(cli: &Cli, args: &CandidateArgs, ci: &CiEnv) -> Result<u8, 
         push: args.push.is_some(),
         ci: ci.clone(),
     };
-    let outcomes = candidate::run(&repo, &root, &options)?;
-    if outcomes.is_empty() {
+    let candidate::Candidates {
+        outcomes,
+        failed,
+        warnings,
+    } = candidate::run(&repo, &root, &options)?;
+    eprint!("{warnings}");
+    if outcomes.is_empty() && failed.is_none() {
         eprintln!("this is a candidate or release branch, not a source: no candidates made");
     }
     print(&match args.output {
@@ -305,7 +311,10 @@ fn candidate_command(cli: &Cli, args: &CandidateArgs, ci: &CiEnv) -> Result<u8, 
             })
             .collect(),
     })?;
-    Ok(exit::OK)
+    match failed {
+        Some(problems) => Err(problems),
+        None => Ok(exit::OK),
+    }
 }
 
 /// The plan `berth diff` reports: the channel's rendered tree against the cluster or `--against`.
@@ -318,25 +327,27 @@ fn diff_plan(
     let channel = config.select_channels(std::slice::from_ref(&args.channel))?[0];
     config.check_apps(&args.apps)?;
     let repo = crate::git::open_if_any(&config.root)?;
-    let choice = match (&args.tree, args.render || args.against.is_some()) {
+    // The same tree whether compared with the cluster or, offline, with `--against`.
+    let choice = match (&args.tree, args.render) {
         (Some(rev), _) => DiffTree::Rev(rev),
         (None, true) => DiffTree::Render,
         (None, false) => DiffTree::Candidate,
     };
+    if let (Some(against), None) = (&args.against, &repo) {
+        return Err(
+            Problem::new(format!("--against {against} needs a git repository"))
+                .in_file(&config.root)
+                .hint("run berth inside a clone of the configuration repository")
+                .into(),
+        );
+    }
     let target = candidate::diff_tree(config, source, channel, choice, repo.as_ref(), ci, REMOTE)?;
     let plan = match (&args.against, &repo) {
         (Some(against), Some(repo)) => {
             let base = crate::git::named_tree(repo, against)?;
             crate::diff::offline(&channel.name, &base, target, args.unified)?
         }
-        (Some(against), None) => {
-            return Err(
-                Problem::new(format!("--against {against} needs a git repository"))
-                    .in_file(&config.root)
-                    .hint("run berth inside a clone of the configuration repository")
-                    .into(),
-            );
-        }
+        (Some(_), None) => unreachable!("refused above"),
         (None, repo) => {
             // The channel's current release: its objects that left the tree are prune candidates.
             let release = match repo {
@@ -351,9 +362,11 @@ fn diff_plan(
                 channel,
                 cluster: &ClusterOptions::from(&args.cluster),
                 context_lines: args.unified,
+                exact: args.exact,
             };
             let progress = Stderr {
                 progress: std::io::stderr().is_terminal(),
+                verbose: args.cluster.verbose,
             };
             crate::cluster::diff::diff(&options, target, &release, &progress)?
         }
@@ -458,6 +471,7 @@ fn apply_command(config: &Config, args: &ApplyArgs, ci: &CiEnv) -> Result<u8, Pr
     };
     let progress = Stderr {
         progress: args.output == OutcomeFormat::Text,
+        verbose: args.cluster.verbose,
     };
     let report = apply::apply_release(config, channel, &request, &progress)?;
     step_summary(ci, &report::apply::markdown(&report))?;
@@ -533,6 +547,7 @@ fn drift_command(config: &Config, args: &DriftArgs) -> Result<u8, Problems> {
         ),
         source_commit: checked.source_commit,
         objects: drift.changed.clone(),
+        requests: None,
     };
     emit(
         args.out.as_deref(),

@@ -17,6 +17,8 @@ pub struct Options<'a> {
     pub cluster: &'a ClusterOptions,
     /// Lines of context around each change.
     pub context_lines: usize,
+    /// Dry-run every object (`--exact`) instead of judging most from labelled LISTs.
+    pub exact: bool,
 }
 
 /// Plan `target` against the live cluster of the channel. `release` is the tree of the
@@ -27,13 +29,19 @@ pub fn diff(
     release: &RenderedTree,
     reporter: &dyn Reporter,
 ) -> Result<Plan, Problems> {
-    let desired = target.tree.objects()?;
+    let mut desired = target.tree.objects()?;
+    // Before the cluster is reached: a source that fails stops the diff having asked nothing.
+    crate::secret::external::fill(
+        &mut desired,
+        &options.config.external_secrets(options.channel),
+    )?;
     let release_objects = release.objects()?;
     let Options {
         config,
         channel,
         cluster,
         context_lines,
+        exact,
     } = options;
     let plan = block_on(async {
         let live = Cluster::connect(&cluster.target(channel)).await?;
@@ -79,7 +87,16 @@ pub fn diff(
             concurrency: cluster.concurrency,
             context_lines: *context_lines,
         };
-        let objects = plan::plan(&live, &desired, &previous, &plan_options).await;
+        let objects = if *exact {
+            plan::plan(&live, &desired, &previous, &plan_options).await
+        } else {
+            plan::plan_listed(&live, &desired, &previous, &plan_options, reporter).await
+        };
+        let requests = live.requests();
+        reporter.report(&Event::Requests {
+            count: requests,
+            server: &live.server,
+        });
         let base = live.describe();
         Ok(Plan {
             channel: channel.name.clone(),
@@ -87,6 +104,7 @@ pub fn diff(
             target: target.name,
             source_commit: target.source_commit,
             objects,
+            requests: Some(requests),
         })
     })?;
     Ok(plan)

@@ -10,52 +10,128 @@ use kube::api::ListParams;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
 
-/// The live objects of `project`'s `channel` among the kinds of `objects`, keyed by tree key.
+/// What the labelled LISTs said: the live objects of the project's channel, and which kinds
+/// were listed in full (so an object of such a kind missing from the answer is not berth's).
+#[derive(Debug, Default)]
+pub struct Listed {
+    live: HashMap<ObjectKey, Value>,
+    /// Kinds listed, by (apiVersion, kind): whether they are namespaced.
+    kinds: HashMap<(String, String), bool>,
+    /// LISTs that failed or could not be decoded: their objects are checked one by one.
+    pub warnings: Vec<String>,
+}
+
+/// What the LISTs know of one object of the tree.
+#[derive(Debug, Clone, Copy)]
+pub enum Seen<'a> {
+    /// Listed, labelled for the project's channel.
+    Live(&'a Value),
+    /// Its kind was listed and it was not among the answer: it does not exist with berth's
+    /// labels (it may still exist without them).
+    Absent,
+    /// Its kind was not listed (not served, or the LIST failed), or its tree key cannot be
+    /// matched with the answer (a namespaced object without a namespace).
+    Unknown,
+}
+
+impl Listed {
+    /// Every object the LISTs returned.
+    pub fn keys(&self) -> impl Iterator<Item = &ObjectKey> {
+        self.live.keys()
+    }
+
+    pub fn seen(&self, object: &TreeObject) -> Seen<'_> {
+        if let Some(live) = self.live.get(&object.key) {
+            return Seen::Live(live);
+        }
+        let kind = (object.api_version().to_string(), object.kind().to_string());
+        match self.kinds.get(&kind) {
+            Some(namespaced) if *namespaced == object.namespace().is_some() => Seen::Absent,
+            _ => Seen::Unknown,
+        }
+    }
+}
+
+/// The live objects of `project`'s `channel` among the kinds of `objects`: one labelled LIST
+/// per kind, across all namespaces. Other managers' field sets are dropped as the answers come
+/// in (only the entries' names are kept, which the take-over from kubectl apply looks at).
 pub async fn list_live(
     cluster: &Cluster,
     objects: &[TreeObject],
     project: &str,
     channel: &str,
     concurrency: usize,
-) -> HashMap<ObjectKey, Value> {
-    let mut kinds: BTreeMap<(&str, &str), ()> = BTreeMap::new();
+) -> Listed {
+    let mut kinds: BTreeMap<(&str, &str), usize> = BTreeMap::new();
     for object in objects {
-        kinds.insert((object.api_version(), object.kind()), ());
+        *kinds
+            .entry((object.api_version(), object.kind()))
+            .or_default() += 1;
     }
     let selector = format!("{LABEL_PROJECT}={project},{LABEL_CHANNEL}={channel}");
-    let lists: Vec<Vec<Value>> = futures_util::stream::iter(kinds.into_keys())
-        .map(|(api_version, kind)| {
+    let lists: Vec<_> = futures_util::stream::iter(kinds)
+        .map(|((api_version, kind), count)| {
             let selector = selector.clone();
             async move {
-                let Some((resource, caps)) = cluster.resolve(api_version, kind) else {
-                    return Vec::new();
-                };
+                let (resource, caps) = cluster.resolve(api_version, kind)?;
+                let namespaced = matches!(caps.scope, kube::discovery::Scope::Namespaced);
                 // Across all namespaces (or cluster-wide): one request per kind.
                 let api = cluster.api(&resource, &caps, None);
-                match api.list(&ListParams::default().labels(&selector)).await {
-                    Ok(list) => list
+                let answer = match api.list(&ListParams::default().labels(&selector)).await {
+                    Ok(list) => Ok(list
                         .items
                         .into_iter()
-                        .filter_map(|o| {
-                            let mut value = serde_json::to_value(o).ok()?;
+                        .map(|o| {
+                            let mut value =
+                                serde_json::to_value(o).expect("listed objects serialize");
                             // Items of a list carry no apiVersion/kind of their own.
                             value["apiVersion"] = Value::String(api_version.to_string());
                             value["kind"] = Value::String(kind.to_string());
-                            Some(value)
+                            drop_other_field_sets(&mut value);
+                            value
                         })
-                        .collect(),
-                    Err(_) => Vec::new(), // the per-object path will report it
-                }
+                        .collect::<Vec<_>>()),
+                    Err(err) => Err(format!(
+                        "warning: cannot list {kind} ({api_version}) of channel {channel}: {}; its {count} object(s) are checked one by one (a GET and a dry run each)",
+                        crate::error::kube_error(&err)
+                    )),
+                };
+                Some(((api_version, kind, namespaced), answer))
             }
         })
         .buffer_unordered(concurrency.max(1))
+        .filter_map(|answer| async move { answer })
         .collect()
         .await;
-    let mut live = HashMap::new();
-    for item in lists.into_iter().flatten() {
-        live.insert(ObjectKey::of(&item), item);
+    let mut listed = Listed::default();
+    for ((api_version, kind, namespaced), answer) in lists {
+        match answer {
+            Ok(items) => {
+                listed
+                    .kinds
+                    .insert((api_version.to_string(), kind.to_string()), namespaced);
+                for item in items {
+                    listed.live.insert(ObjectKey::of(&item), item);
+                }
+            }
+            Err(warning) => listed.warnings.push(warning),
+        }
     }
-    live
+    listed.warnings.sort();
+    listed
+}
+
+/// Other managers' field sets are the bulk of a listed object and are never read: drop them.
+fn drop_other_field_sets(object: &mut Value) {
+    if let Some(Value::Array(entries)) = object.pointer_mut("/metadata/managedFields") {
+        for entry in entries {
+            if entry["manager"] != FIELD_MANAGER
+                && let Value::Object(entry) = entry
+            {
+                entry.shift_remove("fieldsV1");
+            }
+        }
+    }
 }
 
 /// Whether applying `desired` as berth would certainly change nothing in `live`: every field of

@@ -13,6 +13,8 @@ use kube::api::{ApiResource, DynamicObject};
 use kube::discovery::{ApiCapabilities, Discovery, Scope};
 use kube::{Api, Client};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A connected cluster, with what it serves.
 pub struct Cluster {
@@ -22,6 +24,8 @@ pub struct Cluster {
     pub server: String,
     /// The kubeconfig context used, if any.
     pub context: Option<String>,
+    /// Requests sent to the API server so far (discovery included).
+    requests: Arc<AtomicUsize>,
 }
 
 /// Where the kubeconfig and context come from: flags first, then the channel's `context`, then
@@ -83,13 +87,23 @@ impl Cluster {
                 target.timeouts,
             ))
         };
-        let client = Client::try_from(config).map_err(refused)?;
+        let requests = Arc::new(AtomicUsize::new(0));
+        let counter = requests.clone();
+        let count = tower::util::MapRequestLayer::new(move |request| {
+            counter.fetch_add(1, Ordering::Relaxed);
+            request
+        });
+        let client = kube::client::ClientBuilder::try_from(config)
+            .map_err(refused)?
+            .with_layer(&count)
+            .build();
         let discovery = discover(&client).await.map_err(refused)?;
         Ok(Cluster {
             client,
             discovery,
             server,
             context,
+            requests,
         })
     }
 
@@ -99,6 +113,11 @@ impl Cluster {
             Some(context) => format!("the cluster ({context})"),
             None => format!("the cluster at {}", self.server),
         }
+    }
+
+    /// How many requests this connection has sent to the API server.
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::Relaxed)
     }
 
     /// Discover again, e.g. after CRDs were created.

@@ -2,19 +2,21 @@
 //! dry run compared with the live object; for each object that left the release, a prune
 //! preview. Requests run in parallel, bounded.
 
-use super::{Cluster, Refusal, adopt, explain, inspect};
+use super::inspect::{self, Listed, Seen};
+use super::{Cluster, Refusal, adopt, explain};
 use crate::diff::{normalize, unified};
 use crate::ignore::{IgnoreRule, apply_ignore_rules, desired_for_apply};
 use crate::object::{
-    FIELD_MANAGER, LABEL_CHANNEL, LABEL_PROJECT, ObjectKey, PRUNE_ANNOTATION, TreeObject, group_of,
-    label,
+    FIELD_MANAGER, LABEL_APP, LABEL_CHANNEL, LABEL_PROJECT, ObjectKey, PRUNE_ANNOTATION,
+    TreeObject, group_of, label,
 };
 use crate::plan::{Action, KeptReason, ObjectChange};
+use crate::release::outcome::{Event, Reporter};
 use crate::secret::{mask_secret_pair, scrub};
 use futures_util::StreamExt;
-use kube::api::{Patch, PatchParams};
+use kube::api::{DynamicObject, Patch, PatchParams};
 use serde_json::Value;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 /// How a plan marks an object taken over from client-side `kubectl apply`.
 pub const ADOPTED_NOTE: &str = "adopted from kubectl apply: its fields pass to berth, and those this release leaves out are removed";
@@ -63,86 +65,91 @@ pub struct Options<'a> {
     pub context_lines: usize,
 }
 
-/// Plan `target` against the cluster; `previous` is the channel's current release, whose
-/// objects missing from `target` are shown as deletions when berth still owns them live.
+/// Plan `target` against the cluster, asking the server about every object (`diff --exact`);
+/// `previous` is the channel's current release, whose objects missing from `target` are shown
+/// as deletions when berth still owns them live.
 pub async fn plan(
     cluster: &Cluster,
     target: &[TreeObject],
     previous: &[TreeObject],
     options: &Options<'_>,
 ) -> Vec<ObjectChange> {
-    // What this same change creates, so that objects depending on it are not errors.
-    let new_namespaces: BTreeSet<&str> = target
-        .iter()
-        .filter(|o| o.kind() == "Namespace" && o.api_version() == "v1")
-        .map(|o| o.name())
-        .collect();
-    let new_kinds: BTreeSet<(&str, &str)> = target
-        .iter()
-        .filter(|o| o.kind() == "CustomResourceDefinition")
-        .filter_map(|o| {
-            Some((
-                o.body["spec"]["group"].as_str()?,
-                o.body["spec"]["names"]["kind"].as_str()?,
-            ))
-        })
-        .collect();
-    let context = Context {
-        cluster,
-        options,
-        new_namespaces: &new_namespaces,
-        new_kinds: &new_kinds,
-    };
-
+    let context = Context::new(cluster, target, options, None);
     let gone = left_release(cluster, target, previous);
-    let checks = target
-        .iter()
-        .map(Check::Apply)
-        .chain(gone.into_iter().map(Check::Prune));
-    let mut changes: Vec<ObjectChange> = futures_util::stream::iter(checks)
-        .map(|check| context.run(check))
-        .buffer_unordered(options.concurrency.max(1))
-        .filter_map(|c| async move { c })
-        .collect()
-        .await;
-    changes.sort_by(|a, b| a.key.cmp(&b.key));
-    changes
+    context.check(target.iter().collect(), gone).await
 }
 
-/// [`plan`], with the objects whose live state (`live`, from [`super::inspect::list_live`])
-/// already matches known without asking: one LIST per kind replaces a GET and a dry run each,
-/// so an unchanged release costs a handful of requests.
+/// Plan as [`plan`] does, asking about fewer objects: one labelled LIST per kind proves most
+/// objects unchanged (see [`inspect`]) and gives the live object of the rest, so only what may
+/// have changed is dry-run. An object its LIST did not return is a create without a GET when
+/// the server's dry run says it did not exist, or without any request when its namespace is
+/// created by this same change. Reports what [`plan`] reports (tests/cluster_diff.rs proves it).
 pub async fn plan_listed(
     cluster: &Cluster,
     target: &[TreeObject],
     previous: &[TreeObject],
-    live: &HashMap<ObjectKey, Value>,
     options: &Options<'_>,
+    reporter: &dyn Reporter,
 ) -> Vec<ObjectChange> {
+    let listed = inspect::list_live(
+        cluster,
+        target,
+        options.project,
+        options.channel,
+        options.concurrency,
+    )
+    .await;
+    plan_with(cluster, target, previous, &listed, options, reporter).await
+}
+
+/// [`plan_listed`] with the LISTs' answer already at hand (drift lists more kinds, for orphans).
+pub async fn plan_with(
+    cluster: &Cluster,
+    target: &[TreeObject],
+    previous: &[TreeObject],
+    listed: &Listed,
+    options: &Options<'_>,
+    reporter: &dyn Reporter,
+) -> Vec<ObjectChange> {
+    for warning in &listed.warnings {
+        reporter.report(&Event::Warning(warning.clone()));
+    }
     let mut known = Vec::new();
     let mut ask = Vec::new();
     for object in target {
-        let current = live.get(&object.key);
-        let desired = desired_for_apply(&object.body, current, options.ignore);
-        match current {
-            Some(current) if inspect::unchanged(&desired, current) => {
+        if let Seen::Live(current) = listed.seen(object) {
+            let desired = desired_for_apply(&object.body, Some(current), options.ignore);
+            // A take-over from kubectl apply is a change even when no value changes.
+            if !adopt::adoptable(current) && inspect::unchanged(&desired, current) {
                 known.push(ObjectChange::new(
                     object.key.clone(),
                     object.app.clone(),
                     Action::Unchanged,
                 ));
+                continue;
             }
-            _ => ask.push(object.clone()),
         }
+        ask.push(object);
     }
-    let gone: Vec<TreeObject> = left_release(cluster, target, previous)
-        .into_iter()
-        .cloned()
+    let mut context = Context::new(cluster, target, options, Some(listed));
+    // Namespaces first: what lives in one that does not exist yet needs no request at all.
+    let (namespaces, rest): (Vec<&TreeObject>, Vec<&TreeObject>) =
+        ask.into_iter().partition(|o| is_namespace(o));
+    let mut changes = context.check(namespaces, Vec::new()).await;
+    context.created_namespaces = changes
+        .iter()
+        .filter(|c| c.action == Action::Create && c.note.is_none())
+        .map(|c| c.key.name().to_string())
         .collect();
-    let mut changes = plan(cluster, &ask, &gone, options).await;
+    let gone = left_release(cluster, target, previous);
+    changes.extend(context.check(rest, gone).await);
     changes.extend(known);
     changes.sort_by(|a, b| a.key.cmp(&b.key));
     changes
+}
+
+fn is_namespace(object: &TreeObject) -> bool {
+    object.kind() == "Namespace" && object.api_version() == "v1"
 }
 
 enum Check<'a> {
@@ -153,11 +160,63 @@ enum Check<'a> {
 struct Context<'a> {
     cluster: &'a Cluster,
     options: &'a Options<'a>,
-    new_namespaces: &'a BTreeSet<&'a str>,
-    new_kinds: &'a BTreeSet<(&'a str, &'a str)>,
+    /// What this same change creates, so that objects depending on it are not errors.
+    new_namespaces: BTreeSet<&'a str>,
+    new_kinds: BTreeSet<(&'a str, &'a str)>,
+    /// The labelled LISTs' answer, when planning from them.
+    listed: Option<&'a Listed>,
+    /// Namespaces the server said do not exist (planned as creates): nothing lives in them.
+    created_namespaces: BTreeSet<String>,
 }
 
-impl Context<'_> {
+impl<'a> Context<'a> {
+    fn new(
+        cluster: &'a Cluster,
+        target: &'a [TreeObject],
+        options: &'a Options<'a>,
+        listed: Option<&'a Listed>,
+    ) -> Self {
+        let new_namespaces = target
+            .iter()
+            .filter(|o| is_namespace(o))
+            .map(|o| o.name())
+            .collect();
+        let new_kinds = target
+            .iter()
+            .filter(|o| o.kind() == "CustomResourceDefinition")
+            .filter_map(|o| {
+                Some((
+                    o.body["spec"]["group"].as_str()?,
+                    o.body["spec"]["names"]["kind"].as_str()?,
+                ))
+            })
+            .collect();
+        Context {
+            cluster,
+            options,
+            new_namespaces,
+            new_kinds,
+            listed,
+            created_namespaces: BTreeSet::new(),
+        }
+    }
+
+    /// Check `apply` and `prune` in parallel, bounded; sorted by key.
+    async fn check(&self, apply: Vec<&TreeObject>, prune: Vec<&TreeObject>) -> Vec<ObjectChange> {
+        let checks = apply
+            .into_iter()
+            .map(Check::Apply)
+            .chain(prune.into_iter().map(Check::Prune));
+        let mut changes: Vec<ObjectChange> = futures_util::stream::iter(checks)
+            .map(|check| self.run(check))
+            .buffer_unordered(self.options.concurrency.max(1))
+            .filter_map(|c| async move { c })
+            .collect()
+            .await;
+        changes.sort_by(|a, b| a.key.cmp(&b.key));
+        changes
+    }
+
     async fn run(&self, check: Check<'_>) -> Option<ObjectChange> {
         match check {
             Check::Apply(object) => Some(self.apply(object).await),
@@ -188,14 +247,51 @@ impl Context<'_> {
                 object.kind()
             ));
         };
+        if let Some(mismatch) = scope_mismatch(object, &caps.scope) {
+            return fail(mismatch);
+        }
         let api = self.cluster.api(&resource, &caps, object.namespace());
-        let live = match api.get_opt(object.name()).await {
-            Ok(live) => live,
-            Err(err) => return fail(self.describe(&err, "get", object)),
+        let seen = self.listed.map_or(Seen::Unknown, |l| l.seen(object));
+        let live = match seen {
+            Seen::Live(live) => Some(live.clone()),
+            Seen::Absent => {
+                if let Some(ns) = object
+                    .namespace()
+                    .filter(|ns| self.created_namespaces.contains(*ns))
+                {
+                    return if self.options.dry_run_creates {
+                        self.unvalidated_create(
+                            object,
+                            &format!("its namespace `{ns}` is created by this same change"),
+                        )
+                    } else {
+                        ObjectChange::new(object.key.clone(), object.app.clone(), Action::Create)
+                    };
+                }
+                if self.options.dry_run_creates {
+                    // Not berth's: most likely it does not exist, which the dry run tells
+                    // (no resourceVersion); if it does exist, it is read and asked about again.
+                    match self.dry_run(&api, object, None).await {
+                        Ok(after) if after.metadata.resource_version.is_none() => {
+                            return self.compare(object, None, &after, false);
+                        }
+                        Ok(_) => {}
+                        Err(err) => return self.refused(&err, object),
+                    }
+                }
+                match self.get(&api, object).await {
+                    Ok(live) => live,
+                    Err(change) => return *change,
+                }
+            }
+            Seen::Unknown => match self.get(&api, object).await {
+                Ok(live) => live,
+                Err(change) => return *change,
+            },
         };
         if let Some(other) = live
             .as_ref()
-            .and_then(|l| l.metadata.labels.as_ref()?.get(LABEL_PROJECT))
+            .and_then(|l| label(l, LABEL_PROJECT))
             .filter(|other| *other != self.options.project)
         {
             return fail(other_project(other, self.options.project));
@@ -203,35 +299,76 @@ impl Context<'_> {
         if live.is_none() && !self.options.dry_run_creates {
             return ObjectChange::new(object.key.clone(), object.app.clone(), Action::Create);
         }
-        let live_value = live.as_ref().map(to_value);
-        let desired = desired_for_apply(&object.body, live_value.as_ref(), self.options.ignore);
         // Taken over from client-side `kubectl apply`, berth will own that manager's fields:
         // as apply hands them over first, the dry run does not stop at them.
-        let adopt = live_value.as_ref().is_some_and(adopt::adoptable);
-        let mut params = PatchParams::apply(FIELD_MANAGER).dry_run();
-        params.force = self.options.force || adopt;
-        let dry_run = match api
-            .patch(object.name(), &params, &Patch::Apply(&desired))
-            .await
-        {
-            Ok(result) => result,
+        let adopt = live.as_ref().is_some_and(adopt::adoptable);
+        match self.dry_run(&api, object, live.as_ref()).await {
+            Ok(after) => self.compare(object, live, &after, adopt),
+            Err(err) => self.refused(&err, object),
+        }
+    }
+
+    /// The live object, or the change saying why it could not be read.
+    async fn get(
+        &self,
+        api: &kube::Api<DynamicObject>,
+        object: &TreeObject,
+    ) -> Result<Option<Value>, Box<ObjectChange>> {
+        match api.get_opt(object.name()).await {
+            Ok(live) => Ok(live.as_ref().map(to_value)),
             Err(err) => {
-                return match explain(&err, "apply", &object.file()) {
-                    Refusal::MissingNamespace(ns) if self.new_namespaces.contains(ns.as_str()) => {
-                        self.unvalidated_create(
-                            object,
-                            &format!("its namespace `{ns}` is created by this same change"),
-                        )
-                    }
-                    Refusal::MissingNamespace(ns) => fail(format!(
-                        "namespace `{ns}` does not exist, and this release does not create it: add a Namespace object or create it first"
-                    )),
-                    Refusal::Other(message) => fail(message),
-                };
+                let mut change =
+                    ObjectChange::new(object.key.clone(), object.app.clone(), Action::Error);
+                change.error = Some(scrub(&self.describe(&err, "get", object), &object.body));
+                Err(Box::new(change))
             }
+        }
+    }
+
+    /// The server's dry run of applying `object` over `live`.
+    async fn dry_run(
+        &self,
+        api: &kube::Api<DynamicObject>,
+        object: &TreeObject,
+        live: Option<&Value>,
+    ) -> Result<DynamicObject, kube::Error> {
+        let desired = desired_for_apply(&object.body, live, self.options.ignore);
+        let mut params = PatchParams::apply(FIELD_MANAGER).dry_run();
+        params.force = self.options.force || live.is_some_and(adopt::adoptable);
+        api.patch(object.name(), &params, &Patch::Apply(&desired))
+            .await
+    }
+
+    /// The change a refused dry run means.
+    fn refused(&self, err: &kube::Error, object: &TreeObject) -> ObjectChange {
+        let fail = |message: String| {
+            let mut change =
+                ObjectChange::new(object.key.clone(), object.app.clone(), Action::Error);
+            change.error = Some(scrub(&message, &object.body));
+            change
         };
-        let mut after = to_value(&dry_run);
-        let mut before = live_value;
+        match explain(err, "apply", &object.file()) {
+            Refusal::MissingNamespace(ns) if self.new_namespaces.contains(ns.as_str()) => self
+                .unvalidated_create(
+                    object,
+                    &format!("its namespace `{ns}` is created by this same change"),
+                ),
+            Refusal::MissingNamespace(ns) => fail(format!(
+                "namespace `{ns}` does not exist, and this release does not create it: add a Namespace object or create it first"
+            )),
+            Refusal::Other(message) => fail(message),
+        }
+    }
+
+    /// The dry run's result against the live object.
+    fn compare(
+        &self,
+        object: &TreeObject,
+        mut before: Option<Value>,
+        dry_run: &DynamicObject,
+        adopt: bool,
+    ) -> ObjectChange {
+        let mut after = to_value(dry_run);
         for side in before.iter_mut().chain([&mut after]) {
             normalize(side);
             apply_ignore_rules(side, self.options.ignore);
@@ -305,10 +442,16 @@ impl Context<'_> {
         if label(&before, LABEL_CHANNEL) != Some(self.options.channel) {
             return None;
         }
+        // An object left over from an earlier release is in no tree berth has: its label
+        // says which app it came from.
+        let app = object
+            .app
+            .clone()
+            .or_else(|| label(&before, LABEL_APP).map(str::to_string));
         if let Some(other) = label(&before, LABEL_PROJECT).filter(|p| *p != self.options.project) {
             return Some(ObjectChange::kept(
                 object.key.clone(),
-                object.app.clone(),
+                app.clone(),
                 KeptReason::OtherProject {
                     project: other.to_string(),
                 },
@@ -317,7 +460,7 @@ impl Context<'_> {
         if before["metadata"]["annotations"][PRUNE_ANNOTATION] == "disabled" {
             return Some(ObjectChange::kept(
                 object.key.clone(),
-                object.app.clone(),
+                app.clone(),
                 KeptReason::PruneDisabled,
             ));
         }
@@ -325,7 +468,7 @@ impl Context<'_> {
         if object.is_secret() {
             mask_secret_pair(Some(&mut before), None);
         }
-        let mut change = ObjectChange::new(object.key.clone(), object.app.clone(), Action::Delete);
+        let mut change = ObjectChange::new(object.key.clone(), app.clone(), Action::Delete);
         change.diff = Some(unified(
             &object.file(),
             Some(&crate::yaml::to_string(&before)),
@@ -337,6 +480,26 @@ impl Context<'_> {
 
     fn describe(&self, err: &kube::Error, verb: &str, object: &TreeObject) -> String {
         explain(err, verb, &object.file()).message()
+    }
+}
+
+/// Why the tree's scope of `object` is not the cluster's: the reviewed tree would show a
+/// namespace the object does not have (a custom kind berth took for namespaced), or none.
+fn scope_mismatch(object: &TreeObject, scope: &kube::discovery::Scope) -> Option<String> {
+    let kind = match object.key.group() {
+        "" => object.kind().to_string(),
+        group => format!("{}.{group}", object.kind()),
+    };
+    match (scope, object.namespace()) {
+        (kube::discovery::Scope::Cluster, Some(namespace)) => Some(format!(
+            "{kind} is cluster-scoped on the cluster: add it to defaults.clusterScoped \
+             (the rendered tree places it in namespace `{namespace}`)"
+        )),
+        (kube::discovery::Scope::Namespaced, None) => Some(format!(
+            "{kind} is namespaced on the cluster, but the rendered tree has it cluster-scoped: \
+             remove it from defaults.clusterScoped"
+        )),
+        _ => None,
     }
 }
 

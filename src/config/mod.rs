@@ -5,9 +5,10 @@ pub mod chart;
 pub mod raw;
 
 use crate::error::{Location, Problem, Problems};
+use crate::secret::external::{ExternalSecret, KeySource, Source as SecretSource};
 use crate::source::{self, EntryKind, Source};
 pub use raw::DriverKind;
-use raw::{Labels, RawApp, RawAppChannel, RawChannel, RawConfig, Text};
+use raw::{Labels, RawApp, RawAppChannel, RawChannel, RawConfig, RawKeySource, RawNotify, Text};
 use serde_saphyr::Spanned;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -64,6 +65,11 @@ pub struct App {
     /// Every values file the app names for any channel: they may sit beside its manifests and
     /// are not manifests.
     pub values_files: BTreeSet<String>,
+    /// The app's external Secrets (`secrets:`) by channel, variants merged.
+    pub secrets: BTreeMap<String, Vec<ExternalSecret>>,
+    /// What is wrong with the app's paths, per channel: a missing chart fails only the
+    /// channels that release the app, when they are rendered.
+    pub broken: BTreeMap<String, Vec<Problem>>,
 }
 
 /// What of an app may differ per channel, concrete (no `{channel}` left).
@@ -134,6 +140,23 @@ pub struct Channel {
     pub images: Vec<ImagePin>,
     pub promotes_to: Option<String>,
     pub prune: bool,
+    pub notify: Vec<Notify>,
+}
+
+/// A chat told about applies; every field but the stream and topic names an environment
+/// variable, read when the message is sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notify {
+    Slack {
+        webhook_env: String,
+    },
+    Zulip {
+        url_env: String,
+        email_env: String,
+        api_key_env: String,
+        stream: String,
+        topic: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,6 +191,15 @@ impl Config {
             }
         }
         Problems::check(problems)
+    }
+
+    /// The external Secrets of the channel's apps.
+    pub fn external_secrets(&self, channel: &Channel) -> Vec<ExternalSecret> {
+        self.apps
+            .iter()
+            .filter(|a| channel.apps.contains(&a.name))
+            .flat_map(|a| a.secrets.get(&channel.name).into_iter().flatten().cloned())
+            .collect()
     }
 
     /// The channels named (all when none are), each once however often it is named, or an
@@ -254,6 +286,15 @@ pub fn load(file: &Path, source: &dyn Source) -> Result<Config, Problems> {
 
 /// Parse and check config `text`, shown in messages as `file`.
 pub fn parse(file: &Path, text: &str, source: &dyn Source) -> Result<Config, Problems> {
+    let blank = text
+        .lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'));
+    if blank {
+        return Err(Problem::new("berth.yaml is empty")
+            .in_file(file)
+            .hint("it needs `apps:` and `channels:` (the README has an example; `berth schema` lists every key)")
+            .into());
+    }
     let raw: RawConfig = crate::yaml::from_str(text).map_err(|mut e| {
         // serde's words for an untagged enum name a Rust type, not what to write.
         if e.message.contains("untagged enum RawValuesFile") {
@@ -261,7 +302,10 @@ pub fn parse(file: &Path, text: &str, source: &dyn Source) -> Result<Config, Pro
                          other keys"
                 .into();
         }
-        let hint = if e.message.contains("unknown field") {
+        let line = e.line.and_then(|l| text.lines().nth(l.saturating_sub(1) as usize));
+        let hint = if line.is_some_and(|l| l.contains('[') && l.contains("{channel}")) {
+            "`{` starts a mapping inside `[ ]`: quote the path, e.g. [\"apps/web/values-{channel}.yaml\"], or list it on its own `- ` line"
+        } else if e.message.contains("unknown field") {
             "`berth schema` prints every key berth.yaml accepts"
         } else if e.message.contains("unknown variant") {
             "drivers: template, helm, kustomize, manifests"
@@ -359,6 +403,17 @@ impl Validator<'_> {
             }
             None => default_project(&root),
         };
+        if !self.problems.is_empty() {
+            // The config fails anyway: its apps' broken paths too, so one run reports all.
+            let broken = apps.iter().flat_map(|app| {
+                app.broken.iter().flat_map(move |(channel, found)| {
+                    found
+                        .iter()
+                        .map(move |p| (channel.clone(), p.clone().app(&app.name)))
+                })
+            });
+            self.problems.extend(Problems::merge_channels(broken));
+        }
         Problems::check(self.problems)?;
         Ok(Config {
             file: file.to_path_buf(),
@@ -508,6 +563,11 @@ impl Validator<'_> {
             images,
             promotes_to: raw.promotes_to.as_ref().map(|t| t.value.clone()),
             prune: raw.prune,
+            notify: raw
+                .notify
+                .iter()
+                .map(|n| self.notify(n, &name.value))
+                .collect(),
         }
     }
 
@@ -583,9 +643,12 @@ impl Validator<'_> {
         }
         let labels = self.labels(&raw.labels, &format!("apps.{}.labels", name.value));
         let mut variants = BTreeMap::new();
+        let mut broken = BTreeMap::new();
         if used_by.is_empty() {
             // Released nowhere: still check what does not depend on a channel.
-            self.variant(name, raw, None, None, defaults);
+            let (_, found) = self.variant(name, raw, None, None, defaults);
+            let named = found.into_iter().map(|p| p.app(&name.value));
+            self.problems.extend(named);
         }
         for channel in used_by {
             let over = raw
@@ -593,8 +656,55 @@ impl Validator<'_> {
                 .iter()
                 .find(|(c, _)| c.value == *channel)
                 .map(|(_, o)| o);
-            if let Some(variant) = self.variant(name, raw, over, Some(channel), defaults) {
-                variants.insert(channel.to_string(), variant);
+            let (variant, found) = self.variant(name, raw, over, Some(channel), defaults);
+            variants.insert(channel.to_string(), variant);
+            if !found.is_empty() {
+                broken.insert(channel.to_string(), found);
+            }
+        }
+        let secrets = used_by
+            .iter()
+            .map(|channel| {
+                let secrets = raw
+                    .secrets
+                    .iter()
+                    .filter_map(|(secret, spec)| {
+                        self.external_secret(
+                            &name.value,
+                            &variants[*channel].namespace,
+                            secret,
+                            spec,
+                            channel,
+                        )
+                    })
+                    .collect();
+                (channel.to_string(), secrets)
+            })
+            .collect();
+        for (secret, spec) in &raw.secrets {
+            for (variant, nested) in &spec.channels {
+                if !nested.channels.is_empty() {
+                    self.report(
+                        variant,
+                        format!(
+                            "the `{}` variant of Secret `{}` has `channels:` of its own",
+                            variant.value, secret.value
+                        ),
+                        "variants are one level deep: each channel's variant sits under the Secret's `channels:`",
+                    );
+                }
+            }
+            for variant in spec.channels.keys() {
+                if !used_by.contains(&variant.value.as_str()) {
+                    self.report(
+                        variant,
+                        format!(
+                            "Secret `{}` of app `{}` has a variant for channel `{}`, which does not release the app",
+                            secret.value, name.value, variant.value
+                        ),
+                        &format!("channels releasing it: {}", used_by.join(", ")),
+                    );
+                }
             }
         }
         // Values files of every channel, released through or not, are kept out of manifests.
@@ -614,6 +724,8 @@ impl Validator<'_> {
             labels,
             variants,
             values_files,
+            secrets,
+            broken,
         }
     }
 
@@ -626,37 +738,48 @@ impl Validator<'_> {
         over: Option<&RawAppChannel>,
         channel: Option<&str>,
         defaults: &Defaults,
-    ) -> Option<Variant> {
+    ) -> (Variant, Vec<Problem>) {
         let kind = raw.driver.value;
         let concrete = |text: &Text| Text {
             value: channel.map_or(text.value.clone(), |c| for_channel(&text.value, c)),
             referenced: text.referenced,
             defined: text.defined,
         };
+        // Problems with the paths of the app (directory, chart, values files) are the
+        // channel's: they fail it when it renders, not the whole config.
+        let before = self.problems.len();
         let path_text = over.and_then(|o| o.path.as_ref()).or(raw.path.as_ref());
-        let path = match path_text {
-            Some(path) => self.file_path(path, &path.value, channel, EntryKind::Dir, false),
-            None => {
-                self.report(
-                    &raw.driver,
-                    format!(
-                        "app `{}`: the {} driver needs `path`",
-                        name.value,
-                        driver_name(kind)
-                    ),
-                    match kind {
-                        DriverKind::Helm => "path: the chart directory, e.g. charts/web",
-                        DriverKind::Kustomize => {
-                            "path: the overlay, e.g. apps/web/overlays/{channel}"
-                        }
-                        _ => "path: the directory of the app's manifests, e.g. apps/web",
-                    },
-                );
-                None
-            }
-        };
+        let path = path_text
+            .and_then(|path| self.file_path(path, &path.value, channel, EntryKind::Dir, false));
         if let (DriverKind::Helm, Some(chart), Some(at)) = (kind, &path, path_text) {
-            self.chart(&name.value, at, chart);
+            self.chart(at, chart);
+        }
+        let values = over
+            .and_then(|o| o.values.as_ref())
+            .unwrap_or(&raw.values)
+            .iter()
+            .filter_map(|file| {
+                let optional = file.value.optional();
+                let path =
+                    self.file_path(file, file.value.path(), channel, EntryKind::File, optional)?;
+                Some(ValuesFile { path, optional })
+            })
+            .collect();
+        let broken = self.problems.drain(before..).collect();
+        if path_text.is_none() {
+            self.report(
+                &raw.driver,
+                format!(
+                    "app `{}`: the {} driver needs `path`",
+                    name.value,
+                    driver_name(kind)
+                ),
+                match kind {
+                    DriverKind::Helm => "path: the chart directory, e.g. charts/web",
+                    DriverKind::Kustomize => "path: the overlay, e.g. apps/web/overlays/{channel}",
+                    _ => "path: the directory of the app's manifests, e.g. apps/web",
+                },
+            );
         }
         let namespace = match over
             .and_then(|o| o.namespace.as_ref())
@@ -682,18 +805,7 @@ impl Validator<'_> {
             Some(_) => String::new(),
             None => name.value.clone(),
         };
-        let values = over
-            .and_then(|o| o.values.as_ref())
-            .unwrap_or(&raw.values)
-            .iter()
-            .filter_map(|file| {
-                let optional = file.value.optional();
-                let path =
-                    self.file_path(file, file.value.path(), channel, EntryKind::File, optional)?;
-                Some(ValuesFile { path, optional })
-            })
-            .collect();
-        let path = path?;
+        let path = path.unwrap_or_default();
         let driver = match kind {
             DriverKind::Template => Driver::Template { dir: path },
             DriverKind::Manifests => Driver::Manifests { dir: path },
@@ -703,21 +815,23 @@ impl Validator<'_> {
                 release,
             },
         };
-        Some(Variant {
+        let variant = Variant {
             driver,
             namespace,
             values,
-        })
+        };
+        (variant, broken)
     }
 
-    /// A chart directory: it must hold a Chart.yaml.
-    fn chart(&mut self, app: &str, at: &Text, chart: &str) {
+    /// A chart directory: it must hold a Chart.yaml. (The app is named when the channel
+    /// renders.)
+    fn chart(&mut self, at: &Text, chart: &str) {
         let chart_file = source::join(chart, "Chart.yaml");
         if self.source.kind(&chart_file) != Some(EntryKind::File) {
             self.report(
                 at,
                 format!(
-                    "app `{app}`: {} is not a Helm chart (no Chart.yaml)",
+                    "{} is not a Helm chart (no Chart.yaml)",
                     self.source.display(chart).display()
                 ),
                 "point `path` at the chart's directory",
@@ -730,7 +844,7 @@ impl Validator<'_> {
             Err(why) => {
                 self.report(
                     at,
-                    format!("app `{app}`: cannot read the chart's Chart.yaml: {why}"),
+                    format!("cannot read the chart's Chart.yaml: {why}"),
                     "fix Chart.yaml; `helm lint` shows what helm makes of it",
                 );
                 return;
@@ -774,11 +888,237 @@ impl Validator<'_> {
             self.report(
                 at,
                 format!(
-                    "app `{app}`: chart {} depends on `{name}`{version}{repository}, {whence}",
+                    "chart {} depends on `{name}`{version}{repository}, {whence}",
                     shown.display()
                 ),
                 &hint,
             );
+        }
+    }
+
+    /// One external Secret of `app` for `channel`, its channel variant merged; `None` (and
+    /// problems) when it is wrong. Problems are reported for the first channel only, so each
+    /// is reported once.
+    fn external_secret(
+        &mut self,
+        app: &str,
+        app_namespace: &str,
+        name: &Text,
+        raw: &raw::RawSecret,
+        channel: &str,
+    ) -> Option<ExternalSecret> {
+        let before = self.problems.len();
+        if let Err(why) = crate::object::names::check_subdomain(&name.value) {
+            self.report(
+                name,
+                format!("Secret name `{}` is invalid: {why}", name.value),
+                "lowercase letters, digits, `-` and `.`",
+            );
+        }
+        let variant = raw
+            .channels
+            .iter()
+            .find(|(c, _)| c.value == channel)
+            .map(|(_, v)| v);
+        let namespace = variant
+            .and_then(|v| v.namespace.as_ref())
+            .or(raw.namespace.as_ref());
+        if let Some(ns) = namespace {
+            self.check_dns_label(ns, "namespace");
+        }
+        let mut keys = BTreeMap::new();
+        let variant_keys = variant.into_iter().flat_map(|v| v.keys.iter());
+        for (key, source) in raw.keys.iter().chain(variant_keys) {
+            if let Some(source) = self.key_source(name, key, source) {
+                keys.insert(key.value.clone(), source);
+            }
+        }
+        if keys.is_empty() && self.problems.len() == before {
+            self.report(
+                name,
+                format!("Secret `{}` of app `{app}` has no keys", name.value),
+                "list each key and its source under `keys:`, e.g. `password: {env: DB_PASSWORD}`",
+            );
+        }
+        if self.problems.len() > before {
+            // Once for all channels: the same mistake is not reported per channel.
+            let reported: Vec<Problem> = self.problems.drain(before..).collect();
+            for problem in reported {
+                if !self.problems.contains(&problem) {
+                    self.problems.push(problem);
+                }
+            }
+            return None;
+        }
+        Some(ExternalSecret {
+            app: app.to_string(),
+            name: name.value.clone(),
+            namespace: namespace.map_or_else(|| app_namespace.to_string(), |n| n.value.clone()),
+            secret_type: variant
+                .and_then(|v| v.secret_type.clone())
+                .or_else(|| raw.secret_type.clone())
+                .unwrap_or_else(|| "Opaque".into()),
+            keys,
+            origin: self.at(name),
+        })
+    }
+
+    fn key_source(&mut self, secret: &Text, key: &Text, raw: &RawKeySource) -> Option<KeySource> {
+        let place = format!("Secret `{}`, key `{}`", secret.value, key.value);
+        if let Err(why) = crate::object::names::check_config_key(&key.value) {
+            self.report(
+                key,
+                format!("{place}: the key is invalid: {why}"),
+                "keys are letters, digits, `-`, `_` and `.`",
+            );
+            return None;
+        }
+        let given = [
+            raw.env.is_some(),
+            raw.file.is_some(),
+            raw.command.is_some(),
+            raw.sops.is_some(),
+        ];
+        if given.iter().filter(|g| **g).count() != 1 {
+            self.report(
+                key,
+                format!("{place}: give exactly one source of env, file, command and sops"),
+                "e.g. `password: {env: DB_PASSWORD}` or `password: {command: [vault, kv, get, -field=password, secret/db]}`",
+            );
+            return None;
+        }
+        let timeout = match &raw.timeout {
+            None => crate::secret::external::DEFAULT_TIMEOUT,
+            Some(text) => match humantime::parse_duration(text) {
+                Ok(timeout) if !timeout.is_zero() => timeout,
+                _ => {
+                    self.report(
+                        key,
+                        format!("{place}: timeout `{text}` is not a duration"),
+                        "e.g. `timeout: 10s`",
+                    );
+                    return None;
+                }
+            },
+        };
+        if raw.format.is_some() && raw.command.is_none() {
+            self.report(
+                key,
+                format!("{place}: `format` applies only to `command`"),
+                "sops files are read in the format of their extension",
+            );
+            return None;
+        }
+        if raw.key.is_some() && raw.format.is_none() && raw.sops.is_none() {
+            self.report(
+                key,
+                format!("{place}: `key` needs a source that gives a map"),
+                "add `format: json|yaml|dotenv` to the command, or use sops",
+            );
+            return None;
+        }
+        let source = if let Some(name) = &raw.env {
+            if name.is_empty() || name.contains('=') || name.contains('\0') {
+                self.report(
+                    key,
+                    format!("{place}: `{name}` is not an environment variable name"),
+                    "e.g. `env: DB_PASSWORD`",
+                );
+                return None;
+            }
+            SecretSource::Env(name.clone())
+        } else if let Some(path) = &raw.file {
+            let path = std::path::PathBuf::from(path);
+            // The repository is the git work tree around berth.yaml, else its directory.
+            let root = self.root();
+            let root = git2::Repository::discover(&root)
+                .ok()
+                .and_then(|r| r.workdir().map(Path::to_path_buf))
+                .unwrap_or(root)
+                .canonicalize()
+                .ok();
+            let full = path.canonicalize().unwrap_or_else(|_| path.clone());
+            let inside = root.is_some_and(|root| full.starts_with(root));
+            if !path.is_absolute() || inside {
+                self.report(
+                    key,
+                    format!("{place}: file {} is in the repository or not an absolute path", path.display()),
+                    "a secret file lives outside the repository (e.g. /run/secrets/db); for an encrypted file in the repository use `sops:`",
+                );
+                return None;
+            }
+            SecretSource::File(path)
+        } else if let Some(argv) = &raw.command {
+            if argv.first().is_none_or(|p| p.trim().is_empty()) {
+                self.report(
+                    key,
+                    format!("{place}: the command is empty"),
+                    "name a program and its arguments: `command: [vault, kv, get, ...]`",
+                );
+                return None;
+            }
+            SecretSource::Command {
+                argv: argv.clone(),
+                format: raw.format,
+                timeout,
+                dir: self.root(),
+            }
+        } else {
+            let path = raw.sops.as_deref().unwrap_or_default();
+            let at = Text {
+                value: path.to_string(),
+                referenced: key.referenced,
+                defined: key.defined,
+            };
+            let checked = self.file_path(&at, &at.value, None, EntryKind::File, false)?;
+            SecretSource::Sops {
+                file: self.root().join(&checked),
+                shown: checked,
+                timeout,
+            }
+        };
+        Some(KeySource {
+            source,
+            entry: raw.key.clone(),
+        })
+    }
+
+    /// The directory of berth.yaml.
+    fn root(&self) -> PathBuf {
+        self.file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."))
+    }
+
+    fn notify(&mut self, raw: &RawNotify, channel: &str) -> Notify {
+        let mut env = |text: &Text| {
+            let valid = !text.value.is_empty()
+                && text
+                    .value
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                self.report(
+                    text,
+                    format!("`{}` is not an environment variable name", text.value),
+                    "name the variable holding the URL or key (e.g. SLACK_WEBHOOK_URL), never the URL itself",
+                );
+            }
+            text.value.clone()
+        };
+        match raw {
+            RawNotify::Slack(slack) => Notify::Slack {
+                webhook_env: env(&slack.webhook_env),
+            },
+            RawNotify::Zulip(zulip) => Notify::Zulip {
+                url_env: env(&zulip.url_env),
+                email_env: env(&zulip.email_env),
+                api_key_env: env(&zulip.api_key_env),
+                stream: zulip.stream.clone(),
+                topic: zulip.topic.clone().unwrap_or_else(|| channel.to_string()),
+            },
         }
     }
 

@@ -136,6 +136,12 @@ pub struct RawApp {
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, RawAppChannel>")]
     pub channels: IndexMap<Text, RawAppChannel>,
+    /// Secrets whose values come from outside the repository, by name. The rendered tree holds
+    /// only their metadata and key names; the values are read when `berth diff` and
+    /// `berth apply` run.
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, RawSecret>")]
+    pub secrets: IndexMap<Text, RawSecret>,
 }
 
 /// What one channel changes in an app. `{channel}` is replaced here as in the app's own keys.
@@ -190,6 +196,49 @@ impl RawValuesFile {
     }
 }
 
+/// A Secret filled from external sources; under `channels:`, a channel's variant of it.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawSecret {
+    /// Default: the app's namespace.
+    #[schemars(with = "Option<String>")]
+    pub namespace: Option<Text>,
+    /// The Secret's type. Default `Opaque`.
+    #[serde(rename = "type")]
+    pub secret_type: Option<String>,
+    /// Each key of the Secret and where its value comes from.
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, RawKeySource>")]
+    pub keys: IndexMap<Text, RawKeySource>,
+    /// Per channel: another namespace, type, or other sources for some keys (merged by key).
+    /// Not in a variant itself.
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, RawSecret>")]
+    pub channels: IndexMap<Text, RawSecret>,
+}
+
+/// Where one value comes from: exactly one of `env`, `file`, `command` and `sops`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawKeySource {
+    /// An environment variable of berth's process.
+    pub env: Option<String>,
+    /// An absolute path outside the repository (e.g. a secret file mounted in CI).
+    pub file: Option<String>,
+    /// A program and its arguments, run without a shell in the directory of berth.yaml. Its
+    /// output (one trailing newline dropped) is the value; with `format`, a map of keys.
+    pub command: Option<Vec<String>>,
+    /// A SOPS-encrypted file of the repository (YAML, JSON or `.env`), decrypted with
+    /// `sops --decrypt`: a map of keys.
+    pub sops: Option<String>,
+    /// `yaml`, `json` or `dotenv`: the command prints a map of keys.
+    pub format: Option<crate::secret::external::Format>,
+    /// The entry of the map (`format` or `sops`) to take. Default: the key's name.
+    pub key: Option<String>,
+    /// How long the command or sops may take, e.g. `10s`. Default 30s.
+    pub timeout: Option<String>,
+}
+
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawChannel {
@@ -214,6 +263,45 @@ pub struct RawChannel {
     /// The channel a release of this one is promoted to next (e.g. `test` → `prod`).
     #[schemars(with = "Option<String>")]
     pub promotes_to: Option<Text>,
+    /// Chat messages sent after each apply of the channel (success or failure). URLs and keys
+    /// are read from environment variables, never written here.
+    #[serde(default)]
+    pub notify: Vec<RawNotify>,
+}
+
+/// A chat to tell about applies.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub enum RawNotify {
+    /// A Slack (or Slack-compatible: Mattermost, Rocket.Chat) incoming webhook.
+    Slack(RawSlack),
+    /// A Zulip stream, through `/api/v1/messages` with a bot's email and API key.
+    Zulip(Box<RawZulip>),
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawSlack {
+    /// The environment variable holding the webhook URL (e.g. `SLACK_WEBHOOK_URL`).
+    #[schemars(with = "String")]
+    pub webhook_env: Text,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawZulip {
+    /// The environment variable holding the server's URL (e.g. `https://chat.example.com`).
+    #[schemars(with = "String")]
+    pub url_env: Text,
+    /// The environment variable holding the bot's email.
+    #[schemars(with = "String")]
+    pub email_env: Text,
+    /// The environment variable holding the bot's API key.
+    #[schemars(with = "String")]
+    pub api_key_env: Text,
+    pub stream: String,
+    /// Default: the channel's name.
+    pub topic: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -65,6 +65,15 @@ pub fn open_if_any(dir: &Path) -> Result<Option<Repository>, Problem> {
     }
 }
 
+/// Whether the working tree differs from HEAD (untracked files count; ignored ones do not).
+pub fn has_uncommitted_changes(repo: &Repository) -> bool {
+    let mut options = git2::StatusOptions::new();
+    options.include_untracked(true).include_ignored(false);
+    // Unreadable status: claim nothing about the commit.
+    repo.statuses(Some(&mut options))
+        .map_or(true, |statuses| !statuses.is_empty())
+}
+
 /// A commit and the tree it holds, named as reports show it: `rev (1a2b3c4d5e6f)`.
 pub fn named_tree(repo: &Repository, rev: &str) -> Result<NamedTree, Problem> {
     let commit = resolve_commit(repo, rev)?;
@@ -239,6 +248,19 @@ pub fn update_ref(
             Problem::new(format!("cannot update {name}: {}", e.message()))
         }
     })
+}
+
+/// A local branch that stops `name` from being created: one at a directory of `name`
+/// (`a/b` for `a/b/c`) or below it (`a/b/c/d`).
+pub fn ref_conflict(repo: &Repository, name: &str) -> Option<String> {
+    let mut references = repo.references_glob("refs/heads/*").ok()?;
+    references
+        .names()
+        .flatten()
+        .find(|other| {
+            name.starts_with(&format!("{other}/")) || other.starts_with(&format!("{name}/"))
+        })
+        .map(str::to_string)
 }
 
 /// Run `git args…` in `dir` (for the network side: it reuses the credentials CI set up).

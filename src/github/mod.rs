@@ -80,10 +80,24 @@ struct Answer {
     body: Value,
 }
 
+/// An HTTP(S) client over the system's CA certificates (GitHub's and chat webhooks').
+pub type HttpClient = HyperClient<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// A new [`HttpClient`]; it must be used inside a Tokio runtime.
+pub fn http_client() -> Result<HttpClient, Problem> {
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_native_roots()
+        .map_err(|e| Problem::new(format!("cannot load the system's CA certificates: {e}")))?
+        .https_or_http()
+        .enable_http1()
+        .build();
+    Ok(HyperClient::builder(hyper_util::rt::TokioExecutor::new()).build(connector))
+}
+
 /// A client for one repository.
 pub struct Client {
     runtime: tokio::runtime::Runtime,
-    http: HyperClient<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    http: HttpClient,
     /// The API URL without a trailing `/`.
     api: String,
     /// `owner/name`.
@@ -124,13 +138,7 @@ impl Client {
             .enable_all()
             .build()
             .map_err(|e| Problem::new(format!("cannot start the GitHub client: {e}")))?;
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .map_err(|e| Problem::new(format!("cannot load the system's CA certificates: {e}")))?
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let http = HyperClient::builder(hyper_util::rt::TokioExecutor::new()).build(connector);
+        let http = http_client()?;
         Ok(Client {
             runtime,
             http,

@@ -37,25 +37,32 @@ pub fn tag_of(image: &str) -> Option<&str> {
 /// Add the image of every container of `object` (of any kind: pods, pod templates, jobs, custom
 /// resources that embed them) to `images`.
 pub fn collect(object: &serde_json::Value, images: &mut Vec<String>) {
+    // One walker serves reading and rewriting: walk a copy.
+    visit_images(&mut object.clone(), &mut |image| images.push(image.clone()));
+}
+
+/// Visit `image:` of every container, init container and ephemeral container, wherever the
+/// pod spec sits (Deployment, CronJob, Pod, custom resources).
+pub fn visit_images(value: &mut serde_json::Value, visit: &mut impl FnMut(&mut String)) {
     use serde_json::Value;
-    match object {
-        Value::Object(fields) => {
-            for (key, value) in fields {
-                if let (
-                    "containers" | "initContainers" | "ephemeralContainers",
-                    Value::Array(list),
-                ) = (key.as_str(), value)
-                {
-                    images.extend(
-                        list.iter()
-                            .filter_map(|c| c["image"].as_str())
-                            .map(str::to_string),
-                    );
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map.iter_mut() {
+                let is_container_list = matches!(
+                    key.as_str(),
+                    "containers" | "initContainers" | "ephemeralContainers"
+                );
+                if let (true, Value::Array(containers)) = (is_container_list, &mut *child) {
+                    for container in containers.iter_mut() {
+                        if let Some(Value::String(image)) = container.get_mut("image") {
+                            visit(image);
+                        }
+                    }
                 }
-                collect(value, images);
+                visit_images(child, visit);
             }
         }
-        Value::Array(items) => items.iter().for_each(|item| collect(item, images)),
+        Value::Array(items) => items.iter_mut().for_each(|v| visit_images(v, visit)),
         _ => {}
     }
 }

@@ -66,6 +66,23 @@ pub fn check_dns_label(name: &str) -> Result<(), String> {
     check_label_chars(name)
 }
 
+/// A key of a Secret's or ConfigMap's `data`, as the API server checks it.
+pub fn check_config_key(key: &str) -> Result<(), String> {
+    if key.is_empty() || key.len() > 253 {
+        return Err("it must be 1 to 253 characters long".into());
+    }
+    if key == "." || key == ".." {
+        return Err(format!("it may not be `{key}`"));
+    }
+    match key
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "-._".contains(*c)))
+    {
+        Some(c) => Err(format!("it holds `{c}`")),
+        None => Ok(()),
+    }
+}
+
 /// A `kind`: an identifier of ASCII letters and digits starting with an upper-case letter, as
 /// every built-in and CRD kind is. Nothing else may reach a tree path.
 pub fn check_kind(kind: &str) -> Result<(), String> {

@@ -84,6 +84,7 @@ mod tests {
             images: Vec::new(),
             promotes_to: None,
             prune: false,
+            notify: Vec::new(),
         }
     }
 

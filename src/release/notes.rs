@@ -31,6 +31,10 @@ pub fn text(report: &Report, applied: &Applied<'_>) -> String {
     if let Some(run) = applied.run {
         text.push_str(&format!("{RUN}{run}\n"));
     }
+    // Recorded with the release, so a chat that missed it is known later.
+    for notification in &report.notifications {
+        text.push_str(&format!("{notification}\n"));
+    }
     text
 }
 
@@ -131,6 +135,10 @@ mod tests {
             summary: Summary::default(),
             objects: Vec::new(),
             not_ready: Vec::new(),
+            requests: 0,
+            source_commit: None,
+            previous_source_commit: None,
+            notifications: Vec::new(),
         };
         let applied = Applied {
             by: "me@host",

@@ -200,6 +200,54 @@ pub struct Report {
     pub summary: Summary,
     pub objects: Vec<Outcome>,
     pub not_ready: Vec<NotReady>,
+    /// Requests made to the API server.
+    pub requests: usize,
+    /// The source commit of the release, and of the release before it: a compare link's ends
+    /// (for messages; the record holds the source commit).
+    #[serde(skip)]
+    pub source_commit: Option<String>,
+    #[serde(skip)]
+    pub previous_source_commit: Option<String>,
+    /// The chats told about this apply, and how that went.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notifications: Vec<Notification>,
+}
+
+/// One chat message sent (or not) about an apply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Notification {
+    /// The kind of chat and the variable naming its address, e.g. `slack (SLACK_WEBHOOK_URL)`:
+    /// never the address itself.
+    pub target: String,
+    pub attempts: u32,
+    pub delivery: Delivery,
+}
+
+/// Whether a chat took the message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "state", content = "reason")]
+pub enum Delivery {
+    Sent,
+    /// Why not, in words that hold no address or key.
+    Failed(String),
+}
+
+impl fmt::Display for Notification {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.delivery {
+            Delivery::Sent => write!(f, "notified {}", self.target),
+            Delivery::Failed(why) if self.attempts == 0 => {
+                write!(f, "notifying {} failed: {why}", self.target)
+            }
+            Delivery::Failed(why) => write!(
+                f,
+                "notifying {} failed after {} {}: {why}",
+                self.target,
+                self.attempts,
+                if self.attempts == 1 { "try" } else { "tries" }
+            ),
+        }
+    }
 }
 
 impl Report {
@@ -249,12 +297,19 @@ pub enum Event<'a> {
     Checking { objects: usize, server: &'a str },
     /// Something went wrong that does not stop the work.
     Warning(String),
+    /// The work is done, having sent `count` requests to `server` (shown with `-v`).
+    Requests { count: usize, server: &'a str },
 }
 
 impl Event<'_> {
     /// Progress, as opposed to a warning the user must see whatever the output mode.
     pub fn is_progress(&self) -> bool {
         !matches!(self, Event::Warning(_))
+    }
+
+    /// Detail shown only when asked for (`-v`), whatever the output mode.
+    pub fn is_detail(&self) -> bool {
+        matches!(self, Event::Requests { .. })
     }
 }
 
@@ -302,6 +357,9 @@ impl fmt::Display for Event<'_> {
                 write!(f, "checking {objects} objects against {server} …")
             }
             Event::Warning(text) => f.write_str(text),
+            Event::Requests { count, server } => {
+                write!(f, "{count} requests to the API server at {server}")
+            }
         }
     }
 }

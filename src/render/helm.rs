@@ -24,20 +24,13 @@ pub fn render(input: &AppInput<'_>, chart: &str, release: &str) -> Result<Vec<Ma
     std::fs::write(values_file.path(), crate::yaml::to_string(&input.values))
         .map_err(|e| Problem::new(format!("cannot write a temporary values file: {e}")))?;
 
-    let configured = std::env::var_os("BERTH_HELM");
-    let install_hint = match &configured {
-        Some(path) => format!(
-            "BERTH_HELM={} cannot be run; point it at a helm binary",
-            path.to_string_lossy()
-        ),
-        None => "install helm 3 or 4 (https://helm.sh), or set BERTH_HELM to its path".to_string(),
-    };
+    let (program, install_hint) = program();
     let staged = stage(input.source, chart)?;
     let chart_dir = match &staged {
         Some(dir) => dir.path().join(chart),
         None => root.join(chart),
     };
-    let mut command = Command::new(configured.unwrap_or_else(|| "helm".into()));
+    let mut command = Command::new(program);
     command
         .arg("template")
         .arg(release)
@@ -143,6 +136,23 @@ fn copy_chart(
         }
     }
     Ok(())
+}
+
+/// The helm binary (`$BERTH_HELM` or `helm`), and what to do when it cannot be run.
+pub fn program() -> (std::ffi::OsString, String) {
+    match std::env::var_os("BERTH_HELM") {
+        Some(path) => {
+            let hint = format!(
+                "BERTH_HELM={} cannot be run; point it at a helm binary",
+                path.to_string_lossy()
+            );
+            (path, hint)
+        }
+        None => (
+            "helm".into(),
+            "install helm 3 or 4 (https://helm.sh), or set BERTH_HELM to its path".to_string(),
+        ),
+    }
 }
 
 /// Parse helm's output, attributing each document to the chart file of its `# Source:` line.

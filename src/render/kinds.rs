@@ -183,6 +183,8 @@ pub fn built_in_kinds(api_version: &str) -> Option<&'static [&'static str]> {
 #[derive(Debug, Default, Clone)]
 pub struct Scopes {
     cluster: BTreeSet<(String, String)>,
+    /// Custom kinds whose scope is known: declared by a CRD or in `defaults.clusterScoped`.
+    custom: BTreeSet<(String, String)>,
 }
 
 impl Scopes {
@@ -197,22 +199,31 @@ impl Scopes {
             .map(|(g, k)| (g.to_string(), k.to_string()))
             .collect();
         cluster.extend(extra.iter().cloned());
+        let mut custom = extra.clone();
         for object in objects {
             let is_crd = object["kind"] == "CustomResourceDefinition"
                 && object["apiVersion"]
                     .as_str()
                     .is_some_and(|v| group_of(v) == "apiextensions.k8s.io");
             if is_crd
-                && object["spec"]["scope"] == "Cluster"
                 && let (Some(group), Some(kind)) = (
                     object["spec"]["group"].as_str(),
                     object["spec"]["names"]["kind"].as_str(),
                 )
             {
-                cluster.insert((group.to_string(), kind.to_string()));
+                let key = (group.to_string(), kind.to_string());
+                if object["spec"]["scope"] == "Cluster" {
+                    cluster.insert(key.clone());
+                }
+                custom.insert(key);
             }
         }
-        Scopes { cluster }
+        Scopes { cluster, custom }
+    }
+
+    /// Whether the scope of custom kind `(group, kind)` is known (else it is guessed).
+    pub fn is_known(&self, group: &str, kind: &str) -> bool {
+        self.custom.contains(&(group.to_string(), kind.to_string()))
     }
 
     /// Unknown kinds are taken as namespaced, as most custom resources are.

@@ -26,7 +26,7 @@ pub fn render(input: &AppInput<'_>, overlay: &str) -> Result<Vec<Manifest>, Prob
         command,
         "kustomize build",
         &shown,
-        "install kubectl or kustomize, or set BERTH_KUSTOMIZE to the command to run",
+        INSTALL_HINT,
         &rerun,
         &|| secret_literals(input.source),
     )?;
@@ -84,6 +84,17 @@ fn secret_literals(source: &dyn Source) -> Vec<String> {
     literals
 }
 
+const INSTALL_HINT: &str =
+    "install kubectl or kustomize, or set BERTH_KUSTOMIZE to the command to run";
+
+/// The program run for kustomize builds, and what to do when it cannot be found.
+pub fn program() -> (std::ffi::OsString, String) {
+    let program = kustomize_command()
+        .map(|c| c.get_program().to_os_string())
+        .unwrap_or_default();
+    (program, INSTALL_HINT.to_string())
+}
+
 fn kustomize_command() -> Result<Command, Problem> {
     if let Ok(configured) = std::env::var("BERTH_KUSTOMIZE") {
         let mut words = configured.split_whitespace();
@@ -94,7 +105,7 @@ fn kustomize_command() -> Result<Command, Problem> {
         command.args(words);
         return Ok(command);
     }
-    if on_path("kustomize") {
+    if super::findable("kustomize".as_ref()) {
         let mut command = Command::new("kustomize");
         command.arg("build");
         Ok(command)
@@ -103,9 +114,4 @@ fn kustomize_command() -> Result<Command, Problem> {
         command.arg("kustomize");
         Ok(command)
     }
-}
-
-fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
 }

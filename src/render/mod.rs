@@ -12,7 +12,7 @@ pub mod postprocess;
 pub mod template;
 pub mod values;
 
-use crate::config::{App, Channel, Config, Driver, Variant};
+use crate::config::{App, Channel, Config, Driver, DriverKind, Variant};
 use crate::error::{Location, Problem, Problems};
 use crate::object::ObjectKey;
 use crate::source::Source;
@@ -47,6 +47,8 @@ pub struct RenderedSet {
     /// `(app, driver)` of each app rendered, in berth.yaml's order.
     pub apps: Vec<(String, &'static str)>,
     pub objects: Vec<RenderedObject>,
+    /// What berth had to assume (e.g. the scope of a custom kind it does not know).
+    pub warnings: Vec<Problem>,
 }
 
 impl RenderedSet {
@@ -94,6 +96,17 @@ fn release_manifest(set: &RenderedSet) -> String {
         apps,
     }
     .to_yaml()
+}
+
+/// Every warning of `sets`, each naming its channel, one per line: `warning: …`.
+pub fn warnings(sets: &[RenderedSet]) -> String {
+    let found = sets
+        .iter()
+        .flat_map(|s| s.warnings.iter().map(|w| (s.channel.clone(), w.clone())));
+    Problems::merge_channels(found)
+        .iter()
+        .map(|w| format!("warning: {w}\n"))
+        .collect()
 }
 
 /// All objects of `sets` as one YAML stream (`---` between documents).
@@ -152,34 +165,68 @@ pub struct AppInput<'a> {
     pub info: &'a SourceInfo,
 }
 
-/// Render `channels`, each in full; apps of all channels in parallel.
+/// Render `channels`, each in full; apps of all channels in parallel. Fails if any channel
+/// fails, with every channel's problems.
 pub fn render(
     config: &Config,
     channels: &[&Channel],
     source: &dyn Source,
     options: &Options,
 ) -> Result<Vec<RenderedSet>, Problems> {
-    let mut jobs = Vec::new();
-    for channel in channels {
-        for app in select_apps(config, channel, options)? {
-            jobs.push((*channel, app));
+    let mut sets = Vec::new();
+    let mut problems = Vec::new();
+    for (channel, result) in render_each(config, channels, source, options) {
+        match result {
+            Ok(set) => sets.push(set),
+            Err(found) => problems.extend(found.0.into_iter().map(|p| (channel.clone(), p))),
         }
     }
+    Problems::check(Problems::merge_channels(problems))?;
+    Ok(sets)
+}
+
+/// Render `channels`, each on its own: one channel's broken app does not stop the others.
+/// Problems do not name their channel yet (see [`Problems::merge_channels`]).
+pub fn render_each(
+    config: &Config,
+    channels: &[&Channel],
+    source: &dyn Source,
+    options: &Options,
+) -> Vec<(String, Result<RenderedSet, Problems>)> {
+    let mut jobs = Vec::new();
+    let mut selected = BTreeMap::new();
+    for channel in channels {
+        match select_apps(config, channel, options) {
+            Ok(apps) => jobs.extend(apps.into_iter().map(|app| (*channel, app))),
+            Err(problems) => {
+                selected.insert(channel.name.as_str(), problems);
+            }
+        }
+    }
+    // An app whose paths are broken in a channel is reported for those, not for its tool.
+    let runnable = |(channel, app): &&(&Channel, &App)| !app.broken.contains_key(&channel.name);
+    let missing = missing_tools(jobs.iter().filter(runnable).map(|(_, app)| *app));
     type AppResult<'a> = (&'a Channel, &'a App, Result<Vec<Manifest>, Problems>);
     let results: Vec<AppResult> = jobs
         .par_iter()
         .map(|(channel, app)| {
-            (
-                *channel,
-                *app,
-                render_app(config, app, channel, source, options),
-            )
+            let result = match missing.get(&Tool::of(app.kind)) {
+                Some(problem) if runnable(&&(*channel, *app)) => {
+                    Err(Problems::one(problem.clone()))
+                }
+                _ => render_app(config, app, channel, source, options),
+            };
+            (*channel, *app, result)
         })
         .collect();
 
-    let mut problems = Vec::new();
-    let mut sets = Vec::new();
+    let mut out = Vec::new();
     for channel in channels {
+        if let Some(problems) = selected.remove(channel.name.as_str()) {
+            out.push((channel.name.clone(), Err(problems)));
+            continue;
+        }
+        let mut problems = Vec::new();
         let mut per_app = Vec::new();
         for (c, app, result) in &results {
             if c.name != channel.name {
@@ -191,8 +238,8 @@ pub fn render(
             }
         }
         // Apps that rendered are still checked, so one run reports every problem.
-        match postprocess::run(config, channel, &per_app) {
-            Ok(objects) => sets.push(RenderedSet {
+        let result = match postprocess::run(config, channel, &per_app) {
+            Ok((objects, warnings)) => Problems::check(problems).map(|()| RenderedSet {
                 channel: channel.name.clone(),
                 source: options.source.clone(),
                 apps: per_app
@@ -200,12 +247,77 @@ pub fn render(
                     .map(|(app, _)| (app.name.clone(), app.driver_name()))
                     .collect(),
                 objects,
+                warnings,
             }),
-            Err(found) => problems.extend(found.0),
+            Err(found) => {
+                problems.extend(found.0);
+                Err(Problems(problems))
+            }
+        };
+        out.push((channel.name.clone(), result));
+    }
+    out
+}
+
+/// One problem for each tool the drivers of `apps` need and that cannot be found, by the
+/// tool, naming the apps that need it: reported once, not once per app.
+fn missing_tools<'a>(apps: impl Iterator<Item = &'a App>) -> BTreeMap<Tool, Problem> {
+    let mut needed: BTreeMap<Tool, Vec<&str>> = BTreeMap::new();
+    for app in apps {
+        let names = needed.entry(Tool::of(app.kind)).or_default();
+        if !names.contains(&app.name.as_str()) {
+            names.push(&app.name);
         }
     }
-    Problems::check(problems)?;
-    Ok(sets)
+    needed
+        .into_iter()
+        .filter_map(|(tool, apps)| {
+            let (program, hint) = match tool {
+                Tool::None => return None,
+                Tool::Helm => helm::program(),
+                Tool::Kustomize => kustomize::program(),
+            };
+            if program.is_empty() || findable(&program) {
+                return None;
+            }
+            let problem = Problem::new(format!(
+                "cannot find `{}`, needed to render {} {}",
+                program.to_string_lossy(),
+                if apps.len() == 1 { "app" } else { "apps" },
+                apps.join(", ")
+            ))
+            .hint(hint);
+            Some((tool, problem))
+        })
+        .collect()
+}
+
+/// The external tool a driver runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Tool {
+    None,
+    Helm,
+    Kustomize,
+}
+
+impl Tool {
+    pub fn of(kind: DriverKind) -> Tool {
+        match kind {
+            DriverKind::Helm => Tool::Helm,
+            DriverKind::Kustomize => Tool::Kustomize,
+            DriverKind::Template | DriverKind::Manifests => Tool::None,
+        }
+    }
+}
+
+/// Whether `program` can be run: a path that is a file, or a name found on PATH.
+pub(crate) fn findable(program: &std::ffi::OsStr) -> bool {
+    let path = std::path::Path::new(program);
+    if path.components().count() > 1 {
+        return path.is_file();
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
 }
 
 fn select_apps<'a>(
@@ -248,6 +360,9 @@ fn render_app(
     source: &dyn Source,
     options: &Options,
 ) -> Result<Vec<Manifest>, Problems> {
+    if let Some(broken) = app.broken.get(&channel.name) {
+        return Err(tag_app(Problems(broken.clone()), &app.name));
+    }
     let variant = app.in_channel(&channel.name);
     let values = match variant.driver {
         // Overlays take no values; a channel's values files do not concern them.
@@ -270,7 +385,14 @@ fn render_app(
         Driver::Helm { chart, release } => helm::render(&input, chart, release),
         Driver::Kustomize { overlay } => kustomize::render(&input, overlay),
     };
-    result.map_err(|p| tag_app(p, &app.name))
+    let mut manifests = result.map_err(|p| tag_app(p, &app.name))?;
+    // External Secrets: a stub each (no value); diff and apply fill it from its sources.
+    let secrets = app.secrets.get(&channel.name).into_iter().flatten();
+    manifests.extend(secrets.map(|secret| Manifest {
+        origin: secret.origin.clone(),
+        value: secret.stub(),
+    }));
+    Ok(manifests)
 }
 
 impl AppInput<'_> {
@@ -337,10 +459,14 @@ pub(crate) fn run_tool(
             .collect::<Vec<_>>()
             .join(" ")
     );
+    // Not `shown`: its arguments may name temporary files, gone when the message is read.
     let output = command.output().map_err(|e| {
-        Problem::new(format!("cannot run `{shown}`: {e}"))
-            .in_file(at)
-            .hint(install_hint.to_string())
+        Problem::new(format!(
+            "cannot run `{}`: {e}",
+            command.get_program().to_string_lossy()
+        ))
+        .in_file(at)
+        .hint(install_hint.to_string())
     })?;
     if !output.status.success() {
         let stderr =

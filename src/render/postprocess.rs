@@ -15,11 +15,12 @@ use rayon::prelude::*;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
+/// The channel's objects, and warnings about what berth had to assume.
 pub fn run(
     config: &Config,
     channel: &Channel,
     per_app: &[(&App, &[Manifest])],
-) -> Result<Vec<RenderedObject>, Problems> {
+) -> Result<(Vec<RenderedObject>, Vec<Problem>), Problems> {
     let mut work: Vec<(&App, Manifest)> = Vec::new();
     for (app, manifests) in per_app {
         for manifest in manifests.iter() {
@@ -62,7 +63,37 @@ pub fn run(
     }
     Problems::check(problems)?;
     objects.sort_by_cached_key(|o| o.key.to_string());
-    Ok(objects)
+    let warnings = unknown_scopes(&objects, &scopes);
+    Ok((objects, warnings))
+}
+
+/// One warning per custom kind whose scope berth does not know and took for namespaced: if
+/// it is cluster-scoped, the tree shows a namespace the object will not have.
+fn unknown_scopes(objects: &[RenderedObject], scopes: &Scopes) -> Vec<Problem> {
+    let mut warned = std::collections::BTreeSet::new();
+    objects
+        .iter()
+        .filter(|o| o.key.namespace().is_some())
+        .filter(|o| {
+            let api_version = o.body["apiVersion"].as_str().unwrap_or_default();
+            built_in_kinds(api_version).is_none()
+                && !scopes.is_known(o.key.group(), o.key.kind())
+                && warned.insert((o.key.group().to_string(), o.key.kind().to_string()))
+        })
+        .map(|o| {
+            Problem::new(format!(
+                "the scope of {}.{} is unknown (its CustomResourceDefinition is not in this \
+                 render): taken as namespaced, so {} is placed in namespace `{}`",
+                o.key.kind(),
+                o.key.group(),
+                o.key,
+                o.key.namespace().unwrap_or_default()
+            ))
+            .at(o.origin.clone())
+            .app(&o.app)
+            .hint("if the kind is cluster-scoped, add it to defaults.clusterScoped in berth.yaml")
+        })
+        .collect()
 }
 
 /// `kind: List` (what `kubectl get -o yaml` writes) holds its objects in `items`.
@@ -263,8 +294,8 @@ fn object(
             .app(&app.name)
             .object(key.to_string())
             .hint(
-                "remove the Secret from the manifests; berth will fill Secrets from external \
-                   secret sources (`secrets:` in berth.yaml) in a coming release",
+                "remove the Secret from the manifests and declare it under the app's `secrets:` \
+                 in berth.yaml: external secret sources (env, file, command or sops) per key",
             ));
         }
     }
@@ -363,32 +394,13 @@ fn set_labels(
     Ok(())
 }
 
-/// Rewrite `image:` of every container, init container and ephemeral container, wherever
-/// the pod spec sits (Deployment, CronJob, Pod, custom resources), as kustomize's images
-/// transformer does.
+/// Rewrite `image:` of every container, as kustomize's images transformer does.
 fn pin_images(value: &mut Value, pins: &[ImagePin]) {
-    match value {
-        Value::Object(map) => {
-            for (key, child) in map.iter_mut() {
-                let is_container_list = matches!(
-                    key.as_str(),
-                    "containers" | "initContainers" | "ephemeralContainers"
-                );
-                if let (true, Value::Array(containers)) = (is_container_list, &mut *child) {
-                    for container in containers.iter_mut() {
-                        if let Some(Value::String(image)) = container.get_mut("image")
-                            && let Some(pinned) = pinned_image(image, pins)
-                        {
-                            *image = pinned;
-                        }
-                    }
-                }
-                pin_images(child, pins);
-            }
+    crate::object::image::visit_images(value, &mut |image| {
+        if let Some(pinned) = pinned_image(image, pins) {
+            *image = pinned;
         }
-        Value::Array(items) => items.iter_mut().for_each(|v| pin_images(v, pins)),
-        _ => {}
-    }
+    });
 }
 
 /// Kubernetes' own API groups, whose quantity fields berth knows.

@@ -68,14 +68,20 @@ pub fn json(report: &Report) -> String {
     )
 }
 
-/// Events as lines on stderr: every one with `progress`, else only warnings.
+/// Events as lines on stderr: every one with `progress`, else only warnings; details (the
+/// request count) only with `verbose`.
 pub struct Stderr {
     pub progress: bool,
+    pub verbose: bool,
 }
 
 impl Reporter for Stderr {
     fn report(&self, event: &Event<'_>) {
-        if self.progress || !event.is_progress() {
+        if event.is_detail() {
+            if self.verbose {
+                eprintln!("{event}");
+            }
+        } else if self.progress || !event.is_progress() {
             eprintln!("{event}");
         }
     }

@@ -175,6 +175,7 @@ pub fn markdown_failure(
         target: String::new(),
         source_commit: commit.map(str::to_string),
         objects: Vec::new(),
+        requests: None,
     };
     with_pieces(&plan, |pieces| {
         let mut out = pieces.marker(None);

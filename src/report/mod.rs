@@ -88,7 +88,7 @@ pub fn text(plan: &Plan, color: bool) -> String {
 
 /// The plan and its counts, for machines.
 pub fn json(plan: &Plan) -> String {
-    let value = json!({
+    let mut value = json!({
         "channel": plan.channel,
         "base": plan.base,
         "target": plan.target,
@@ -97,6 +97,9 @@ pub fn json(plan: &Plan) -> String {
         "apps": plan.counts_by_app(),
         "objects": plan.objects,
     });
+    if let Some(requests) = plan.requests {
+        value["requests"] = json!(requests);
+    }
     let mut out = serde_json::to_string_pretty(&value).expect("plans serialize");
     out.push('\n');
     out

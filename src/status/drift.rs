@@ -176,11 +176,18 @@ pub async fn check(
         concurrency,
         context_lines,
     };
-    let changed = plan::plan_listed(cluster, release, &[], &live, &options)
-        .await
-        .into_iter()
-        .filter(|c| c.action != Action::Unchanged)
-        .collect();
+    let changed = plan::plan_with(
+        cluster,
+        release,
+        &[],
+        &live,
+        &options,
+        &crate::release::outcome::Silent,
+    )
+    .await
+    .into_iter()
+    .filter(|c| c.action != Action::Unchanged)
+    .collect();
     let released: BTreeSet<&ObjectKey> = release.iter().map(|o| &o.key).collect();
     // The release record carries the channel's labels too; it is berth's, not the release's.
     let record_name = record::name(&config.project, &channel.name);

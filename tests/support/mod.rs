@@ -353,3 +353,17 @@ pub fn redact_commits(text: &str) -> String {
     flush(&mut word, &mut out);
     out
 }
+
+/// `berth diff -c test --render --against releases/test` and `extra`.
+pub fn diff_rendered_against_release<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "diff",
+        "-c",
+        "test",
+        "--render",
+        "--against",
+        "releases/test",
+    ];
+    args.extend_from_slice(extra);
+    args
+}

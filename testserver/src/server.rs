@@ -238,6 +238,47 @@ impl TestServer {
     /// Play the Deployment controller for a finished rollout: status with `observedGeneration`,
     /// all replicas updated, ready and available, and the `Available`/`Progressing` conditions.
     pub fn mark_deployment_ready(&self, namespace: &str, name: &str) -> Result<Value, Value> {
+        self.set_deployment_status(namespace, name, |replicas, generation, now| {
+            json!({"status": {
+                "observedGeneration": generation, "replicas": replicas, "updatedReplicas": replicas,
+                "readyReplicas": replicas, "availableReplicas": replicas,
+                "conditions": [
+                    {"type": "Available", "status": "True", "lastUpdateTime": now, "lastTransitionTime": now, "reason": "MinimumReplicasAvailable", "message": "Deployment has minimum availability."},
+                    {"type": "Progressing", "status": "True", "lastUpdateTime": now, "lastTransitionTime": now, "reason": "NewReplicaSetAvailable", "message": format!("ReplicaSet \"{name}\" has successfully progressed.")}
+                ]
+            }})
+        })
+    }
+
+    /// Play the Deployment controller when its ReplicaSet cannot create pods (a quota, a
+    /// missing ServiceAccount): no pods, and `ReplicaFailure=True (FailedCreate)` carrying the
+    /// ReplicaSet controller's `message`.
+    pub fn mark_deployment_failed_create(
+        &self,
+        namespace: &str,
+        name: &str,
+        message: &str,
+    ) -> Result<Value, Value> {
+        self.set_deployment_status(namespace, name, |replicas, generation, now| {
+            json!({"status": {
+                "observedGeneration": generation, "unavailableReplicas": replicas,
+                "conditions": [
+                    {"type": "Available", "status": "False", "lastUpdateTime": now, "lastTransitionTime": now, "reason": "MinimumReplicasUnavailable", "message": "Deployment does not have minimum availability."},
+                    {"type": "ReplicaFailure", "status": "True", "lastUpdateTime": now, "lastTransitionTime": now, "reason": "FailedCreate", "message": message},
+                    {"type": "Progressing", "status": "True", "lastUpdateTime": now, "lastTransitionTime": now, "reason": "ReplicaSetUpdated", "message": format!("ReplicaSet \"{name}\" is progressing.")}
+                ]
+            }})
+        })
+    }
+
+    /// Merge-patch the status of a Deployment as the controller-manager does; `status` gets
+    /// its `spec.replicas`, `metadata.generation` and the time.
+    fn set_deployment_status(
+        &self,
+        namespace: &str,
+        name: &str,
+        status: impl FnOnce(Value, Value, String) -> Value,
+    ) -> Result<Value, Value> {
         let path = format!("/apis/apps/v1/namespaces/{namespace}/deployments/{name}");
         let live = self.call("GET", &path, &[], "", &Value::Null)?;
         let replicas = live.pointer("/spec/replicas").cloned().unwrap_or(json!(1));
@@ -246,20 +287,12 @@ impl TestServer {
             .cloned()
             .unwrap_or(json!(1));
         let now = crate::store::now_rfc3339();
-        let status = json!({"status": {
-            "observedGeneration": generation, "replicas": replicas, "updatedReplicas": replicas,
-            "readyReplicas": replicas, "availableReplicas": replicas,
-            "conditions": [
-                {"type": "Available", "status": "True", "lastUpdateTime": now, "lastTransitionTime": now, "reason": "MinimumReplicasAvailable", "message": "Deployment has minimum availability."},
-                {"type": "Progressing", "status": "True", "lastUpdateTime": now, "lastTransitionTime": now, "reason": "NewReplicaSetAvailable", "message": format!("ReplicaSet \"{name}\" has successfully progressed.")}
-            ]
-        }});
         self.call(
             "PATCH",
             &format!("{path}/status"),
             &[("fieldManager", "kube-controller-manager")],
             "application/merge-patch+json",
-            &status,
+            &status(replicas, generation, now),
         )
     }
 

@@ -1,6 +1,8 @@
 //! Secrets: their values never reach a report, a message or a request berth did not need.
 //! Masking for diffs (`***`, `*** (before)`, `*** (after)`, as kubectl does) and scrubbing of
-//! messages. External secret sources will live beside this.
+//! messages. External secret sources are in [`external`].
+
+pub mod external;
 
 use crate::object::{
     LABEL_APP, LABEL_CHANNEL, LABEL_MANAGED_BY, LABEL_PROJECT, PRUNE_ANNOTATION, is_secret,

@@ -1,0 +1,307 @@
+//! Chat notifications after `berth apply`, received by a fake chat server on 127.0.0.1.
+
+use crate::support::*;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+/// One request the fake chat received.
+#[derive(Debug, Clone)]
+struct Received {
+    path: String,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Received {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A chat server answering each request with the next of `statuses` (the last one repeated).
+struct FakeChat {
+    url: String,
+    received: Arc<Mutex<Vec<Received>>>,
+}
+
+impl FakeChat {
+    fn start(statuses: &[u16]) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let (log, statuses) = (received.clone(), statuses.to_vec());
+        std::thread::spawn(move || {
+            for (n, stream) in listener.incoming().enumerate() {
+                let Ok(mut stream) = stream else { return };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                let path = line.split(' ').nth(1).unwrap_or_default().to_string();
+                let mut headers = Vec::new();
+                loop {
+                    let mut header = String::new();
+                    reader.read_line(&mut header).unwrap();
+                    let header = header.trim_end();
+                    if header.is_empty() {
+                        break;
+                    }
+                    let (name, value) = header.split_once(':').unwrap();
+                    headers.push((name.to_string(), value.trim().to_string()));
+                }
+                let length: usize = headers
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+                    .map_or(0, |(_, v)| v.parse().unwrap());
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).unwrap();
+                log.lock().unwrap().push(Received {
+                    path,
+                    headers,
+                    body: String::from_utf8(body).unwrap(),
+                });
+                let status = statuses[n.min(statuses.len() - 1)];
+                let answer = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
+                );
+                let _ = stream.write_all(answer.as_bytes());
+            }
+        });
+        FakeChat { url, received }
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+const BERTH_YAML: &str = "defaults:\n  namespace: demo\napps:\n  web:\n    driver: manifests\n    path: web\nchannels:\n  test:\n    notify:\n      - slack: {webhookEnv: TEST_SLACK_URL}\n      - zulip: {urlEnv: TEST_ZULIP_URL, emailEnv: TEST_ZULIP_EMAIL, apiKeyEnv: TEST_ZULIP_KEY, stream: deploys}\n";
+
+fn setup() -> Release {
+    Release::new(GitRepos::with_files(&[
+        ("berth.yaml", BERTH_YAML),
+        ("web/ns.yaml", small::NAMESPACE),
+        ("web/deployment.yaml", &small::deployment("nginx:1.27", 1)),
+    ]))
+}
+
+fn form_field(body: &str, name: &str) -> String {
+    let raw = body
+        .split('&')
+        .find_map(|pair| pair.strip_prefix(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no {name} in {body}"));
+    let mut bytes = Vec::new();
+    let mut chars = raw.bytes();
+    while let Some(b) = chars.next() {
+        match b {
+            b'+' => bytes.push(b' '),
+            b'%' => {
+                let hex: String = [chars.next().unwrap(), chars.next().unwrap()]
+                    .iter()
+                    .map(|b| *b as char)
+                    .collect();
+                bytes.push(u8::from_str_radix(&hex, 16).unwrap());
+            }
+            b => bytes.push(b),
+        }
+    }
+    String::from_utf8(bytes).unwrap()
+}
+
+#[test]
+fn an_apply_is_told_to_slack_and_zulip_in_their_payload_shapes() {
+    let setup = setup();
+    let (slack, zulip) = (FakeChat::start(&[200]), FakeChat::start(&[200]));
+    let slack_url = format!("{}/services/T000/B000/hook-secret-part", slack.url);
+    let source = setup.repos.git(&["rev-parse", "HEAD"]);
+    let run = run(setup
+        .apply_command(&["-o", "json"])
+        .env("TEST_SLACK_URL", &slack_url)
+        .env("TEST_ZULIP_URL", &zulip.url)
+        .env("TEST_ZULIP_EMAIL", "bot@chat.example")
+        .env("TEST_ZULIP_KEY", "zulip-KEY-123")
+        .env("GITHUB_ACTOR", "ana")
+        .env("GITHUB_SERVER_URL", "https://github.com")
+        .env("GITHUB_REPOSITORY", "acme/shop")
+        .env("GITHUB_RUN_ID", "42"));
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+
+    let received = slack.received();
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert_eq!(received[0].path, "/services/T000/B000/hook-secret-part");
+    assert_eq!(received[0].header("content-type"), Some("application/json"));
+    let payload: serde_json::Value = serde_json::from_str(&received[0].body).unwrap();
+    let text = payload["text"].as_str().unwrap();
+    assert!(text.contains("berth apply test"), "{text}");
+    assert!(text.contains("succeeded"), "{text}");
+    assert!(text.contains("web: nginx:1.27"), "{text}");
+    assert!(text.contains(&source[..7]), "{text}");
+    assert!(
+        text.contains("https://github.com/acme/shop/actions/runs/42 (by ana)"),
+        "{text}"
+    );
+    assert_eq!(payload["blocks"][0]["type"], "section");
+    assert_eq!(payload["blocks"][0]["text"]["text"], text);
+
+    let received = zulip.received();
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert_eq!(received[0].path, "/api/v1/messages");
+    assert_eq!(
+        received[0].header("content-type"),
+        Some("application/x-www-form-urlencoded")
+    );
+    use base64::Engine;
+    let basic = base64::engine::general_purpose::STANDARD.encode("bot@chat.example:zulip-KEY-123");
+    assert_eq!(
+        received[0].header("authorization"),
+        Some(format!("Basic {basic}").as_str())
+    );
+    let body = &received[0].body;
+    assert_eq!(form_field(body, "type"), "stream");
+    assert_eq!(form_field(body, "to"), "deploys");
+    assert_eq!(form_field(body, "topic"), "test");
+    assert_eq!(form_field(body, "content"), text);
+
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report["notifications"][0]["delivery"]["state"], "sent");
+    assert_eq!(
+        report["notifications"][0]["target"],
+        "slack (TEST_SLACK_URL)"
+    );
+    for output in [&run.stdout, &run.stderr] {
+        assert!(!output.contains("hook-secret-part"), "{output}");
+        assert!(!output.contains("zulip-KEY-123"), "{output}");
+        assert!(!output.contains(&zulip.url), "{output}");
+    }
+
+    // The next apply of the same release changes nothing: no message.
+    let again = setup
+        .apply_command(&[])
+        .env("TEST_SLACK_URL", &slack_url)
+        .output()
+        .unwrap();
+    assert!(again.status.success());
+    assert_eq!(slack.received().len(), 1);
+
+    // A new release: the message links the source changes since the last one.
+    setup.change(|repos| {
+        repos.edit("web/deployment.yaml", "nginx:1.27", "nginx:1.28");
+    });
+    let next = setup.repos.git(&["rev-parse", "HEAD"]);
+    let run = crate::support::run(
+        setup
+            .apply_command(&[])
+            .env("TEST_SLACK_URL", &slack_url)
+            .env("GITHUB_SERVER_URL", "https://github.com")
+            .env("GITHUB_REPOSITORY", "acme/shop"),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let received = slack.received();
+    let payload: serde_json::Value = serde_json::from_str(&received[1].body).unwrap();
+    let text = payload["text"].as_str().unwrap();
+    assert!(text.contains("web: nginx:1.28"), "{text}");
+    let link = format!(
+        "compare: https://github.com/acme/shop/compare/{}...{}",
+        source.trim(),
+        next.trim()
+    );
+    assert!(text.contains(&link), "{text}");
+}
+
+#[test]
+fn a_failing_webhook_is_retried_then_reported_and_the_apply_succeeds() {
+    let setup = setup();
+    let slack = FakeChat::start(&[500]);
+    let slack_url = format!("{}/services/hook-secret-part", slack.url);
+    let run = run(setup
+        .apply_command(&["-o", "json"])
+        .env("TEST_SLACK_URL", &slack_url));
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(slack.received().len(), 3, "tried three times");
+    assert!(
+        run.stderr.contains(
+            "warning: notifying slack (TEST_SLACK_URL) failed after 3 tries: the chat answered 500"
+        ),
+        "{}",
+        run.stderr
+    );
+    // Zulip's variables are unset: reported, not tried.
+    assert!(
+        run.stderr.contains("TEST_ZULIP_URL is not set"),
+        "{}",
+        run.stderr
+    );
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report["result"], "succeeded");
+    assert_eq!(report["notifications"][0]["delivery"]["state"], "failed");
+    assert_eq!(report["notifications"][0]["attempts"], 3);
+    // Recorded with the release, in its note.
+    let note = setup
+        .repos
+        .git(&["notes", "--ref", "berth/test", "show", "releases/test"]);
+    assert!(
+        note.contains("notifying slack (TEST_SLACK_URL) failed"),
+        "{note}"
+    );
+    for output in [&run.stdout, &run.stderr, &note] {
+        assert!(!output.contains("hook-secret-part"), "{output}");
+        assert!(!output.contains(&slack.url), "{output}");
+    }
+
+    // A server that is gone: still a warning, never a failed apply, never its address.
+    drop(slack);
+    let dead = {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/hook-secret-part", listener.local_addr().unwrap())
+    };
+    setup.change(|repos| {
+        repos.edit("web/deployment.yaml", "replicas: 1", "replicas: 2");
+    });
+    let gone = crate::support::run(setup.apply_command(&[]).env("TEST_SLACK_URL", &dead));
+    assert_eq!(gone.code, 0, "{}", gone.stderr);
+    assert!(
+        gone.stderr
+            .contains("notifying slack (TEST_SLACK_URL) failed"),
+        "{}",
+        gone.stderr
+    );
+    assert!(!gone.stderr.contains("hook-secret-part"), "{}", gone.stderr);
+    assert!(
+        !gone.stderr.contains(&dead[..dead.len() - 17]),
+        "{}",
+        gone.stderr
+    );
+}
+
+#[test]
+fn an_apply_stopped_by_a_failing_secret_source_is_told_as_failed() {
+    let setup = Release::new(GitRepos::with_files(&[
+        (
+            "berth.yaml",
+            &BERTH_YAML.replace(
+                "path: web\n",
+                "path: web\n    secrets:\n      db:\n        keys:\n          password: {env: TEST_UNSET_PASSWORD}\n",
+            ),
+        ),
+        ("web/ns.yaml", small::NAMESPACE),
+    ]));
+    let slack = FakeChat::start(&[200]);
+    let failed = crate::support::run(
+        setup
+            .apply_command(&[])
+            .env("TEST_SLACK_URL", format!("{}/hook", slack.url)),
+    );
+    failed.fails_with(&["key `password` from env TEST_UNSET_PASSWORD"]);
+    let received = slack.received();
+    assert_eq!(received.len(), 1, "{received:?}");
+    let payload: serde_json::Value = serde_json::from_str(&received[0].body).unwrap();
+    let text = payload["text"].as_str().unwrap();
+    assert!(text.contains("berth apply test"), "{text}");
+    assert!(
+        text.contains("failed: Secret demo/db: key `password` from env TEST_UNSET_PASSWORD"),
+        "{text}"
+    );
+}
