@@ -176,6 +176,21 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Keep only the objects of `apps` (all when empty), and say so in `target`: a partial
+    /// diff (`--app`) shows nothing of other apps, their prune candidates included.
+    pub fn only_apps(mut self, apps: &[String]) -> Plan {
+        if apps.is_empty() {
+            return self;
+        }
+        self.objects
+            .retain(|o| o.app.as_ref().is_some_and(|app| apps.contains(app)));
+        let mut names: Vec<&str> = apps.iter().map(String::as_str).collect();
+        names.sort_unstable();
+        names.dedup();
+        self.target = format!("{} (only {})", self.target, names.join(", "));
+        self
+    }
+
     pub fn counts(&self) -> Counts {
         let mut counts = Counts::default();
         for object in &self.objects {

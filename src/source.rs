@@ -231,6 +231,25 @@ pub fn join(dir: &str, name: &str) -> String {
     }
 }
 
+/// `rel` (a relative link or `file://` path) taken from the directory `dir`, both relative to
+/// the root; `None` when it is absolute or leaves the root.
+pub fn resolve_relative(dir: &str, rel: &str) -> Option<String> {
+    if rel.starts_with('/') {
+        return None;
+    }
+    let mut parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty()).collect();
+    for part in rel.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            other => parts.push(other),
+        }
+    }
+    Some(parts.join("/"))
+}
+
 /// Normalise a path from berth.yaml: strip `./`, reject absolute paths and `..`, so that every
 /// input is inside the repository (and so inside the commit a candidate is rendered from).
 pub fn normalize(path: &str) -> Result<String, String> {
@@ -257,6 +276,20 @@ pub fn normalize(path: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relative_paths_resolve_inside_the_root_only() {
+        assert_eq!(
+            resolve_relative("charts/web", "../common").as_deref(),
+            Some("charts/common")
+        );
+        assert_eq!(
+            resolve_relative("charts/web", "./sub/").as_deref(),
+            Some("charts/web/sub")
+        );
+        assert_eq!(resolve_relative("web", "../../x"), None);
+        assert_eq!(resolve_relative("web", "/abs"), None);
+    }
 
     #[test]
     fn normalizes_relative_paths_and_refuses_escapes() {

@@ -697,3 +697,63 @@ fn real_helm_matches_the_stand_in() {
         }
     }
 }
+
+/// A fake `helm template` that does what helm does with dependencies: it refuses a chart whose
+/// Chart.yaml names one missing from its `charts/` (unpacked or `<name>-<version>.tgz`), and
+/// renders a ConfigMap per dependency it found there.
+const DEPENDENCY_HELM: &str = r#"#!/usr/bin/env bash
+set -euo pipefail
+chart=$3
+for dep in $(sed -n 's/^  *- name: *//p' "$chart/Chart.yaml"); do
+    if [[ ! -f $chart/charts/$dep/Chart.yaml ]] && ! compgen -G "$chart/charts/$dep-*.tgz" >/dev/null; then
+        echo "Error: An error occurred while checking for chart dependencies. You may need to run \`helm dependency build\` to fetch missing dependencies: found in Chart.yaml, but missing in charts/ directory: $dep" >&2
+        exit 1
+    fi
+    printf -- '---\n# Source: web/charts/%s/templates/cm.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s\n' "$dep" "$dep"
+done
+"#;
+
+/// Chart dependencies come from the commit: one vendored as a `.tgz`, one unpacked in
+/// `charts/`, one a `file://` chart elsewhere in the repository, which berth hands to helm in
+/// a copy of the chart (the repository is left as it was).
+#[test]
+fn helm_dependencies_come_from_the_commit() {
+    let repo = repo(&[
+        (
+            "berth.yaml",
+            "apps:\n  web:\n    driver: helm\n    path: charts/web\nchannels:\n  test: {}\n",
+        ),
+        (
+            "charts/web/Chart.yaml",
+            "apiVersion: v2\nname: web\nversion: 1.0.0\ndependencies:\n  - name: redis\n    version: 1.2.3\n    repository: https://charts.example.com\n  - name: lib\n    version: 0.1.0\n    repository: oci://registry.example.com/charts\n  - name: common\n    version: 0.1.0\n    repository: file://../common\n",
+        ),
+        ("charts/web/charts/redis-1.2.3.tgz", "not really gzip\n"),
+        (
+            "charts/web/charts/lib/Chart.yaml",
+            "apiVersion: v2\nname: lib\nversion: 0.1.0\n",
+        ),
+        (
+            "charts/common/Chart.yaml",
+            "apiVersion: v2\nname: common\nversion: 0.1.0\n",
+        ),
+        ("charts/common/templates/cm.yaml", "# a template\n"),
+    ]);
+    let helm = repo.path().join("fake-helm");
+    std::fs::write(&helm, DEPENDENCY_HELM).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&helm, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let before = read_tree(repo.path());
+    let mut command = berth_command();
+    command.current_dir(repo.path()).env("BERTH_HELM", &helm);
+    let objects = render_objects(command, "test", &[]);
+    let names: Vec<&str> = objects
+        .values()
+        .map(|o| o["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["common", "lib", "redis"]);
+    assert_eq!(
+        read_tree(repo.path()),
+        before,
+        "the repository is not changed"
+    );
+}

@@ -161,6 +161,78 @@ fn in_github_actions_the_job_summary_gets_the_report() {
     assert!(text.contains("+  replicas: 2"), "{text}");
 }
 
+/// `--app` shows only those apps: web's update, none of api's deletion, and exit 1 only for
+/// changes in them.
+#[test]
+fn a_partial_diff_shows_only_the_apps_named() {
+    let repos = released_then_changed();
+    // The change is compared through the branch's candidate.
+    repos.berth(&["candidate", "-c", "test"]).succeeds();
+    let json = |apps: &[&str]| {
+        let mut args: Vec<&str> = "diff -c test --against releases/test -o json"
+            .split(' ')
+            .collect();
+        for app in apps {
+            args.extend(["-a", app]);
+        }
+        let run = repos.berth(&args);
+        let plan: serde_json::Value = serde_json::from_str(&run.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}\n{}", run.stdout, run.stderr));
+        let changed: Vec<(String, String)> = plan["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| o["action"] != "unchanged")
+            .map(|o| {
+                (
+                    o["app"].as_str().unwrap().to_string(),
+                    o["action"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        let apps: std::collections::BTreeSet<String> = plan["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["app"].as_str().unwrap().to_string())
+            .collect();
+        (
+            run.code,
+            changed,
+            apps,
+            plan["target"].as_str().unwrap().to_string(),
+        )
+    };
+    let (code, changed, apps, target) = json(&["web"]);
+    assert_eq!(code, 1);
+    assert!(changed.iter().all(|(app, _)| app == "web"), "{changed:?}");
+    assert!(
+        changed.iter().any(|(_, action)| action == "update"),
+        "{changed:?}"
+    );
+    assert_eq!(apps.into_iter().collect::<Vec<_>>(), ["web"]);
+    assert!(target.ends_with("(only web)"), "{target}");
+
+    let (_, changed, _, _) = json(&["api"]);
+    assert!(
+        changed
+            .iter()
+            .all(|(app, action)| app == "api" && action == "delete"),
+        "{changed:?}"
+    );
+    repos
+        .berth(&[
+            "diff",
+            "-c",
+            "test",
+            "--against",
+            "releases/test",
+            "-a",
+            "wbe",
+        ])
+        .fails_with(&["unknown app `wbe`", "apps defined:"]);
+}
+
 #[test]
 fn against_compares_the_branchs_candidate_like_a_live_diff() {
     let repos = released_then_changed();

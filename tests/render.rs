@@ -471,3 +471,161 @@ fn kubectls_last_applied_annotation_is_not_rendered() {
     let b = std::fs::read_to_string(out.join("test/default/ConfigMap/b.yaml")).unwrap();
     assert!(!b.contains("annotations"), "{b}");
 }
+
+/// One app, three channels: `{channel}` in its namespace and values, an optional values file
+/// only prod has, and a `channels:` override giving prod its own path and namespace. The app
+/// keeps its name (and `berth.dev/app` label) in every channel.
+#[test]
+fn an_app_varies_per_channel_without_being_split() {
+    let repo = repo(&[
+        (
+            "berth.yaml",
+            "apps:\n  web:\n    driver: template\n    path: web/base\n    namespace: web-{channel}\n    values:\n      - web/values.yaml\n      - {file: 'web/values-{channel}.yaml', optional: true}\n    channels:\n      prod:\n        path: web/prod\n        namespace: web\nchannels:\n  dev: {}\n  test: {}\n  prod: {}\n",
+        ),
+        ("web/values.yaml", "size: small\n"),
+        ("web/values-test.yaml", "size: medium\n"),
+        ("web/values-prod.yaml", "size: large\n"),
+        (
+            "web/base/cm.yaml.j2",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\ndata:\n  size: {{ values.size }}\n  ns: {{ namespace }}\n",
+        ),
+        (
+            "web/prod/cm.yaml.j2",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-prod-only\ndata:\n  size: {{ values.size }}\n",
+        ),
+    ]);
+    let out = berth(repo.path(), &["render", "-o", "json"]);
+    let list: serde_json::Value = serde_json::from_str(&out.succeeds().stdout).unwrap();
+    let seen: Vec<(String, String, String, String)> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            let m = &o["metadata"];
+            (
+                m["labels"]["berth.dev/channel"].as_str().unwrap().into(),
+                format!(
+                    "{}/{}",
+                    m["namespace"].as_str().unwrap(),
+                    m["name"].as_str().unwrap()
+                ),
+                o["data"]["size"].as_str().unwrap().into(),
+                m["labels"]["berth.dev/app"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("dev", "web-dev/web", "small", "web"),
+        ("test", "web-test/web", "medium", "web"),
+        ("prod", "web/web-prod-only", "large", "web"),
+    ]
+    .map(|(c, k, s, a)| (c.to_string(), k.to_string(), s.to_string(), a.to_string()));
+    assert_eq!(seen, expected);
+    // Templates see the channel's namespace.
+    let dev = berth(repo.path(), &["render", "-c", "dev"]);
+    assert!(
+        dev.succeeds().stdout.contains("ns: web-dev"),
+        "{}",
+        dev.stdout
+    );
+}
+
+/// A channel's variant with a broken path fails that channel alone, when it is rendered.
+#[test]
+fn a_variants_broken_path_fails_only_its_channel() {
+    let repo = repo(&[
+        (
+            "berth.yaml",
+            "apps:\n  web:\n    driver: manifests\n    path: m\n    channels:\n      prod:\n        path: gone\nchannels:\n  test: {}\n  prod: {}\n",
+        ),
+        (
+            "m/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\n",
+        ),
+    ]);
+    berth(repo.path(), &["render", "-c", "test"]).succeeds();
+    berth(repo.path(), &["render", "-c", "prod"]).fails_with(&[
+        "berth.yaml:7:",
+        "channel prod, app web",
+        "directory gone does not exist",
+    ]);
+}
+
+/// A values file only some channels have is skipped where it is optional; one that is not
+/// optional is still required in every channel.
+#[test]
+fn a_missing_values_file_is_an_error_unless_optional() {
+    let with_entry = |entry: &str| {
+        repo(&[
+            (
+                "berth.yaml",
+                &format!(
+                    "apps:\n  web:\n    driver: template\n    path: t\n    values:\n      - {entry}\nchannels:\n  test: {{}}\n  prod: {{}}\n"
+                ),
+            ),
+            ("v-prod.yaml", "size: large\n"),
+            (
+                "t/cm.yaml.j2",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\ndata:\n  size: {{ values.size | default('none') }}\n",
+            ),
+        ])
+    };
+    let optional = with_entry("{file: 'v-{channel}.yaml', optional: true}");
+    let out = berth(optional.path(), &["render"]);
+    let out = &out.succeeds().stdout;
+    assert!(
+        out.contains("size: large") && out.contains("size: none"),
+        "{out}"
+    );
+
+    let required = with_entry("'v-{channel}.yaml'");
+    berth(required.path(), &["render"]).fails_with(&[
+        "berth.yaml:6:",
+        "v-test.yaml does not exist",
+        "optional: true",
+    ]);
+}
+
+/// `render -a APP` without `-c` renders the app in every channel that releases it (and no
+/// other channel), instead of failing on the first channel that does not.
+#[test]
+fn an_app_alone_renders_in_every_channel_that_has_it() {
+    let repo = repo(&[
+        (
+            "berth.yaml",
+            "apps:\n  web:\n    driver: manifests\n    path: m\n    namespace: web\n  api:\n    driver: manifests\n    path: m\n    namespace: api\nchannels:\n  test:\n    apps: [web]\n  staging:\n    apps: [web, api]\n  prod:\n    apps: [api]\n",
+        ),
+        (
+            "m/x.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n",
+        ),
+    ]);
+    let rendered = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["render", "-o", "json"];
+        all.extend(args);
+        let out = berth(repo.path(), &all);
+        let list: serde_json::Value = serde_json::from_str(&out.succeeds().stdout).unwrap();
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| {
+                format!(
+                    "{} {}",
+                    o["metadata"]["labels"]["berth.dev/channel"]
+                        .as_str()
+                        .unwrap(),
+                    o["metadata"]["labels"]["berth.dev/app"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    assert_eq!(rendered(&["-a", "api"]), ["staging api", "prod api"]);
+    assert_eq!(
+        rendered(&["-a", "web", "-a", "api"]),
+        ["test web", "staging api", "staging web", "prod api"]
+    );
+    // Naming the channel still refuses an app it does not release.
+    berth(repo.path(), &["render", "-c", "test", "-a", "api"])
+        .fails_with(&["app `api` is not released through channel `test`"]);
+}

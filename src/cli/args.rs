@@ -269,6 +269,10 @@ pub struct DiffArgs {
     /// Render the working tree instead of reading a rendered tree from git.
     #[arg(long)]
     pub render: bool,
+    /// Only this app's objects (repeatable; default: all): the others are left out of the
+    /// report, their prune candidates too.
+    #[arg(short = 'a', long = "app", value_name = "APP")]
+    pub apps: Vec<String>,
     /// Dry-run every object on the server, instead of only those the labelled LISTs cannot
     /// prove unchanged (slower; the report is the same).
     #[arg(long, conflicts_with = "against")]

@@ -204,9 +204,24 @@ fn render_command(
     args: &RenderArgs,
     ci: &CiEnv,
 ) -> Result<u8, Problems> {
-    let channels = config.select_channels(&args.channels)?;
+    let mut channels = config.select_channels(&args.channels)?;
+    // `-a web` alone: every channel releasing web, not every channel.
+    let skip_unreleased = args.channels.is_empty() && !args.apps.is_empty();
+    if skip_unreleased {
+        config.check_apps(&args.apps)?;
+        channels.retain(|c| args.apps.iter().any(|a| c.apps.contains(a)));
+        if channels.is_empty() {
+            return Err(
+                Problem::new(format!("no channel releases {}", args.apps.join(" or ")))
+                    .in_file(&config.file)
+                    .hint("add the app to a channel's `apps:`")
+                    .into(),
+            );
+        }
+    }
     let options = render::Options {
         apps: args.apps.clone(),
+        skip_unreleased,
         sets: args.sets.clone(),
         source: crate::git::source_info(&config.root, ci),
     };
@@ -365,6 +380,7 @@ fn diff_plan(
     ci: &CiEnv,
 ) -> Result<(crate::plan::Plan, Option<String>), Problems> {
     let channel = config.select_channels(std::slice::from_ref(&args.channel))?[0];
+    config.check_apps(&args.apps)?;
     let repo = crate::git::open_if_any(&config.root)?;
     // The same tree whether compared with the cluster or, offline, with `--against`.
     let choice = match (&args.tree, args.render) {
@@ -386,7 +402,7 @@ fn diff_plan(
         (Some(against), Some(repo)) => {
             let base = crate::git::named_tree(repo, against)?;
             let plan = crate::diff::offline(&channel.name, &base, target, args.unified)?;
-            return Ok((plan, None));
+            return Ok((plan.only_apps(&args.apps), None));
         }
         (Some(_), None) => unreachable!("refused above"),
         (None, repo) => {
@@ -412,7 +428,9 @@ fn diff_plan(
             crate::cluster::diff::diff(&options, target, &release, &progress)?
         }
     };
-    Ok((plan, tree_id))
+    // A partial diff is no review of the whole release: it records no plan.
+    let tree_id = tree_id.filter(|_| args.apps.is_empty());
+    Ok((plan.only_apps(&args.apps), tree_id))
 }
 
 /// Where the full diff is, for a shortened Markdown report: `--full-out`, else the run's

@@ -1,13 +1,15 @@
 //! `berth.yaml`: found, parsed and checked before any work starts, so that every mistake in it
 //! is reported at once, with its file:line:column and a hint.
 
+pub mod chart;
 pub mod pins;
 pub mod raw;
 
 use crate::error::{Location, Problem, Problems};
 use crate::secret::external::{ExternalSecret, KeySource, Source as SecretSource};
 use crate::source::{self, EntryKind, Source};
-use raw::{DriverKind, Labels, RawApp, RawChannel, RawConfig, RawKeySource, RawNotify, Text};
+pub use raw::DriverKind;
+use raw::{Labels, RawApp, RawAppChannel, RawChannel, RawConfig, RawKeySource, RawNotify, Text};
 use serde_saphyr::Spanned;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -56,15 +58,48 @@ pub struct Defaults {
 #[derive(Debug, Clone)]
 pub struct App {
     pub name: String,
-    pub driver: Driver,
-    pub namespace: String,
-    pub values: Vec<String>,
+    pub kind: DriverKind,
     pub labels: BTreeMap<String, String>,
+    /// The app as each channel releasing it renders it: `{channel}` replaced and the channel's
+    /// overrides (`apps.<app>.channels.<channel>`) applied.
+    pub variants: BTreeMap<String, Variant>,
+    /// Every values file the app names for any channel: they may sit beside its manifests and
+    /// are not manifests.
+    pub values_files: BTreeSet<String>,
     /// The app's external Secrets (`secrets:`) by channel, variants merged.
     pub secrets: BTreeMap<String, Vec<ExternalSecret>>,
     /// What is wrong with the app's paths, per channel: a missing chart fails only the
     /// channels that release the app, when they are rendered.
     pub broken: BTreeMap<String, Vec<Problem>>,
+}
+
+/// What of an app may differ per channel, concrete (no `{channel}` left).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Variant {
+    pub driver: Driver,
+    pub namespace: String,
+    pub values: Vec<ValuesFile>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValuesFile {
+    pub path: String,
+    /// Skipped where it does not exist, instead of an error.
+    pub optional: bool,
+}
+
+impl App {
+    /// The app in `channel`. Config holds a variant for every channel that releases the app,
+    /// and only those channels render it.
+    pub fn in_channel(&self, channel: &str) -> &Variant {
+        self.variants
+            .get(channel)
+            .expect("config holds a variant for every channel releasing the app")
+    }
+
+    pub fn driver_name(&self) -> &'static str {
+        driver_name(self.kind)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,6 +188,23 @@ impl Config {
 
     pub fn channel(&self, name: &str) -> Option<&Channel> {
         self.channels.iter().find(|c| c.name == name)
+    }
+
+    /// Refuse app names berth.yaml does not define (e.g. from `--app`).
+    pub fn check_apps(&self, names: &[String]) -> Result<(), Problems> {
+        let known: Vec<&str> = self.apps.iter().map(|a| a.name.as_str()).collect();
+        let mut problems = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            // `-a web -a web` names web once; an unknown app is reported once.
+            if !names[..i].contains(name) && self.app(name).is_none() {
+                problems.push(
+                    Problem::new(format!("unknown app `{name}`"))
+                        .in_file(&self.file)
+                        .hint(format!("apps defined: {}", known.join(", "))),
+                );
+            }
+        }
+        Problems::check(problems)
     }
 
     /// The external Secrets of the channel's apps.
@@ -257,7 +309,13 @@ pub fn parse(file: &Path, text: &str, source: &dyn Source) -> Result<Config, Pro
             .hint("it needs `apps:` and `channels:` (the README has an example; `berth schema` lists every key)")
             .into());
     }
-    let raw: RawConfig = crate::yaml::from_str(text).map_err(|e| {
+    let raw: RawConfig = crate::yaml::from_str(text).map_err(|mut e| {
+        // serde's words for an untagged enum name a Rust type, not what to write.
+        if e.message.contains("untagged enum RawValuesFile") {
+            e.message = "a values entry is a path or `{file: PATH, optional: true}`, with no \
+                         other keys"
+                .into();
+        }
         let line = e.line.and_then(|l| text.lines().nth(l.saturating_sub(1) as usize));
         let hint = if line.is_some_and(|l| l.contains('[') && l.contains("{channel}")) {
             "`{` starts a mapping inside `[ ]`: quote the path, e.g. [\"apps/web/values-{channel}.yaml\"], or list it on its own `- ` line"
@@ -296,9 +354,13 @@ impl Validator<'_> {
         }
     }
 
+    /// Report a problem at `text`, once: a key every channel shares would otherwise be
+    /// reported once per channel.
     fn report<T>(&mut self, text: &Spanned<T>, message: String, hint: &str) {
         let problem = Problem::new(message).at(self.at(text)).hint(hint);
-        self.problems.push(problem);
+        if !self.problems.contains(&problem) {
+            self.problems.push(problem);
+        }
     }
 
     fn run(mut self, raw: RawConfig, file: &Path) -> Result<Config, Problems> {
@@ -338,7 +400,7 @@ impl Validator<'_> {
                     .filter(|c| c.apps.contains(&name.value))
                     .map(|c| c.name.as_str())
                     .collect();
-                self.app(name, app, &defaults, &used_by)
+                self.app(name, app, &defaults, &used_by, &channel_names)
             })
             .collect();
         self.check_promotion_cycles(&raw, &channels);
@@ -476,7 +538,7 @@ impl Validator<'_> {
         let values = raw
             .values
             .iter()
-            .filter_map(|v| self.file_path(v, &[name.value.as_str()], EntryKind::File))
+            .filter_map(|v| self.file_path(v, &v.value, Some(&name.value), EntryKind::File, false))
             .collect();
         let images = self.channel_pins(&name.value, &raw.images);
         Channel {
@@ -614,15 +676,26 @@ impl Validator<'_> {
             .collect()
     }
 
-    fn app(&mut self, name: &Text, raw: &RawApp, defaults: &Defaults, channels: &[&str]) -> App {
+    fn app(
+        &mut self,
+        name: &Text,
+        raw: &RawApp,
+        defaults: &Defaults,
+        used_by: &[&str],
+        all_channels: &[String],
+    ) -> App {
         self.check_dns_label(name, "app name");
         let kind = raw.driver.value;
-        let driver_at = Text {
-            value: String::new(),
-            referenced: raw.driver.referenced,
-            defined: raw.driver.defined,
-        };
-        if let Some(release) = raw.release.as_ref().filter(|_| kind != DriverKind::Helm) {
+        let overrides: Vec<(Option<&Text>, &RawAppChannel)> = raw
+            .channels
+            .iter()
+            .map(|(channel, over)| (Some(channel), over))
+            .collect();
+        let releases = raw
+            .release
+            .iter()
+            .chain(overrides.iter().filter_map(|(_, o)| o.release.as_ref()));
+        for release in releases.filter(|_| kind != DriverKind::Helm) {
             self.report(
                 release,
                 format!(
@@ -632,104 +705,82 @@ impl Validator<'_> {
                 "remove it, or set `driver: helm`",
             );
         }
-        if kind == DriverKind::Kustomize && !raw.values.is_empty() {
-            self.report(
-                &raw.values[0],
-                format!(
-                    "app `{}`: kustomize overlays take no values files",
-                    name.value
-                ),
-                "put per-channel settings in the overlay (the path may use {channel})",
-            );
-        }
-        let mut broken = BTreeMap::new();
-        let path = match &raw.path {
-            Some(path) => self
-                .per_channel(channels, &mut broken, |v, c| {
-                    v.file_path(path, &[c], EntryKind::Dir)
-                })
-                .into_iter()
-                .flatten()
-                .next()
-                .unwrap_or_default(),
-            None => {
-                self.report(
-                    &driver_at,
-                    format!(
-                        "app `{}`: the {} driver needs `path`",
-                        name.value,
-                        driver_name(kind)
-                    ),
-                    match kind {
-                        DriverKind::Helm => "path: the chart directory, e.g. charts/web",
-                        DriverKind::Kustomize => {
-                            "path: the overlay, e.g. apps/web/overlays/{channel}"
-                        }
-                        _ => "path: the directory of the app's manifests, e.g. apps/web",
-                    },
-                );
-                String::new()
-            }
-        };
-        if kind == DriverKind::Helm && !path.is_empty() {
-            self.per_channel(channels, &mut broken, |v, channel| {
-                let chart_file = source::join(&for_channel(&path, channel), "Chart.yaml");
-                // A missing directory is reported already.
-                let dir = v.source.kind(&for_channel(&path, channel)) == Some(EntryKind::Dir);
-                if dir && v.source.kind(&chart_file) != Some(EntryKind::File) {
-                    v.report(
-                        raw.path.as_ref().expect("a helm app with a path"),
-                        // The app is named when the channel renders.
-                        format!(
-                            "{} is not a Helm chart (no Chart.yaml)",
-                            v.source.display(&for_channel(&path, channel)).display()
-                        ),
-                        "point `path` at the chart's directory",
-                    );
-                }
+        if kind == DriverKind::Kustomize {
+            let first_values = raw.values.first().or_else(|| {
+                overrides
+                    .iter()
+                    .find_map(|(_, o)| o.values.as_ref()?.first())
             });
-        }
-        let namespace = match &raw.namespace {
-            Some(ns) => {
-                self.check_dns_label(ns, "namespace");
-                ns.value.clone()
+            if let Some(values) = first_values {
+                self.report(
+                    values,
+                    format!(
+                        "app `{}`: kustomize overlays take no values files",
+                        name.value
+                    ),
+                    "put per-channel settings in the overlay (the path may use {channel})",
+                );
             }
-            None => defaults.namespace.clone(),
-        };
-        let values = raw
-            .values
-            .iter()
-            .filter_map(|value| {
-                self.per_channel(channels, &mut broken, |v, c| {
-                    v.file_path(value, &[c], EntryKind::File)
-                })
-                .into_iter()
-                .flatten()
-                .next()
-            })
-            .collect();
+        }
+        for (channel, _) in &raw.channels {
+            if !all_channels.contains(&channel.value) {
+                self.report(
+                    channel,
+                    format!(
+                        "app `{}` has settings for channel `{}`, which is not defined",
+                        name.value, channel.value
+                    ),
+                    &format!("channels defined: {}", all_channels.join(", ")),
+                );
+            } else if !used_by.contains(&channel.value.as_str()) {
+                self.report(
+                    channel,
+                    format!(
+                        "app `{}` has settings for channel `{}`, which does not release it",
+                        name.value, channel.value
+                    ),
+                    &format!(
+                        "add the app to channel {}'s `apps:`, or remove these settings",
+                        channel.value
+                    ),
+                );
+            }
+        }
         let labels = self.labels(&raw.labels, &format!("apps.{}.labels", name.value));
-        let driver = match kind {
-            DriverKind::Template => Driver::Template { dir: path },
-            DriverKind::Manifests => Driver::Manifests { dir: path },
-            DriverKind::Kustomize => Driver::Kustomize { overlay: path },
-            DriverKind::Helm => Driver::Helm {
-                chart: path,
-                release: raw
-                    .release
-                    .as_ref()
-                    .map(|r| r.value.clone())
-                    .unwrap_or_else(|| name.value.clone()),
-            },
-        };
-        let secrets = channels
+        let mut variants = BTreeMap::new();
+        let mut broken = BTreeMap::new();
+        if used_by.is_empty() {
+            // Released nowhere: still check what does not depend on a channel.
+            let (_, found) = self.variant(name, raw, None, None, defaults);
+            let named = found.into_iter().map(|p| p.app(&name.value));
+            self.problems.extend(named);
+        }
+        for channel in used_by {
+            let over = raw
+                .channels
+                .iter()
+                .find(|(c, _)| c.value == *channel)
+                .map(|(_, o)| o);
+            let (variant, found) = self.variant(name, raw, over, Some(channel), defaults);
+            variants.insert(channel.to_string(), variant);
+            if !found.is_empty() {
+                broken.insert(channel.to_string(), found);
+            }
+        }
+        let secrets = used_by
             .iter()
             .map(|channel| {
                 let secrets = raw
                     .secrets
                     .iter()
                     .filter_map(|(secret, spec)| {
-                        self.external_secret(&name.value, &namespace, secret, spec, channel)
+                        self.external_secret(
+                            &name.value,
+                            &variants[*channel].namespace,
+                            secret,
+                            spec,
+                            channel,
+                        )
                     })
                     .collect();
                 (channel.to_string(), secrets)
@@ -749,26 +800,204 @@ impl Validator<'_> {
                 }
             }
             for variant in spec.channels.keys() {
-                if !channels.contains(&variant.value.as_str()) {
+                if !used_by.contains(&variant.value.as_str()) {
                     self.report(
                         variant,
                         format!(
                             "Secret `{}` of app `{}` has a variant for channel `{}`, which does not release the app",
                             secret.value, name.value, variant.value
                         ),
-                        &format!("channels releasing it: {}", channels.join(", ")),
+                        &format!("channels releasing it: {}", used_by.join(", ")),
                     );
+                }
+            }
+        }
+        // Values files of every channel, released through or not, are kept out of manifests.
+        let mut values_files = BTreeSet::new();
+        for values in
+            std::iter::once(&raw.values).chain(raw.channels.values().flat_map(|o| &o.values))
+        {
+            for file in values {
+                if let Ok(path) = source::normalize(file.value.path()) {
+                    values_files.extend(all_channels.iter().map(|c| for_channel(&path, c)));
                 }
             }
         }
         App {
             name: name.value.clone(),
+            kind,
+            labels,
+            variants,
+            values_files,
+            secrets,
+            broken,
+        }
+    }
+
+    /// The app in `channel` (`None`: released through no channel; only what does not name the
+    /// channel is checked). Each key comes from the channel's override when it sets one.
+    fn variant(
+        &mut self,
+        name: &Text,
+        raw: &RawApp,
+        over: Option<&RawAppChannel>,
+        channel: Option<&str>,
+        defaults: &Defaults,
+    ) -> (Variant, Vec<Problem>) {
+        let kind = raw.driver.value;
+        let concrete = |text: &Text| Text {
+            value: channel.map_or(text.value.clone(), |c| for_channel(&text.value, c)),
+            referenced: text.referenced,
+            defined: text.defined,
+        };
+        // Problems with the paths of the app (directory, chart, values files) are the
+        // channel's: they fail it when it renders, not the whole config.
+        let before = self.problems.len();
+        let path_text = over.and_then(|o| o.path.as_ref()).or(raw.path.as_ref());
+        let path = path_text
+            .and_then(|path| self.file_path(path, &path.value, channel, EntryKind::Dir, false));
+        if let (DriverKind::Helm, Some(chart), Some(at)) = (kind, &path, path_text) {
+            self.chart(at, chart);
+        }
+        let values = over
+            .and_then(|o| o.values.as_ref())
+            .unwrap_or(&raw.values)
+            .iter()
+            .filter_map(|file| {
+                let optional = file.value.optional();
+                let path =
+                    self.file_path(file, file.value.path(), channel, EntryKind::File, optional)?;
+                Some(ValuesFile { path, optional })
+            })
+            .collect();
+        let broken = self.problems.drain(before..).collect();
+        if path_text.is_none() {
+            self.report(
+                &raw.driver,
+                format!(
+                    "app `{}`: the {} driver needs `path`",
+                    name.value,
+                    driver_name(kind)
+                ),
+                match kind {
+                    DriverKind::Helm => "path: the chart directory, e.g. charts/web",
+                    DriverKind::Kustomize => "path: the overlay, e.g. apps/web/overlays/{channel}",
+                    _ => "path: the directory of the app's manifests, e.g. apps/web",
+                },
+            );
+        }
+        let namespace = match over
+            .and_then(|o| o.namespace.as_ref())
+            .or(raw.namespace.as_ref())
+        {
+            Some(ns) if channel.is_some() || !ns.value.contains("{channel}") => {
+                let ns = concrete(ns);
+                self.check_dns_label(&ns, "namespace");
+                ns.value
+            }
+            Some(_) => String::new(),
+            None => defaults.namespace.clone(),
+        };
+        let release = match over
+            .and_then(|o| o.release.as_ref())
+            .or(raw.release.as_ref())
+        {
+            Some(release) if channel.is_some() || !release.value.contains("{channel}") => {
+                let release = concrete(release);
+                self.check_release_name(&release);
+                release.value
+            }
+            Some(_) => String::new(),
+            None => name.value.clone(),
+        };
+        let path = path.unwrap_or_default();
+        let driver = match kind {
+            DriverKind::Template => Driver::Template { dir: path },
+            DriverKind::Manifests => Driver::Manifests { dir: path },
+            DriverKind::Kustomize => Driver::Kustomize { overlay: path },
+            DriverKind::Helm => Driver::Helm {
+                chart: path,
+                release,
+            },
+        };
+        let variant = Variant {
             driver,
             namespace,
             values,
-            labels,
-            secrets,
-            broken,
+        };
+        (variant, broken)
+    }
+
+    /// A chart directory: it must hold a Chart.yaml. (The app is named when the channel
+    /// renders.)
+    fn chart(&mut self, at: &Text, chart: &str) {
+        let chart_file = source::join(chart, "Chart.yaml");
+        if self.source.kind(&chart_file) != Some(EntryKind::File) {
+            self.report(
+                at,
+                format!(
+                    "{} is not a Helm chart (no Chart.yaml)",
+                    self.source.display(chart).display()
+                ),
+                "point `path` at the chart's directory",
+            );
+            return;
+        }
+        let shown = self.source.display(chart);
+        let dependencies = match chart::dependencies(self.source, chart) {
+            Ok(dependencies) => dependencies,
+            Err(why) => {
+                self.report(
+                    at,
+                    format!("cannot read the chart's Chart.yaml: {why}"),
+                    "fix Chart.yaml; `helm lint` shows what helm makes of it",
+                );
+                return;
+            }
+        };
+        for dependency in dependencies {
+            if dependency.found != chart::Found::Missing {
+                continue;
+            }
+            let name = &dependency.name;
+            let (whence, hint) = match dependency.repository.strip_prefix("file://") {
+                Some(_) => (
+                    "which is not a chart directory inside the repository".to_string(),
+                    format!(
+                        "file:// paths are relative to {} and must name a directory with a \
+                         Chart.yaml inside the repository",
+                        shown.display()
+                    ),
+                ),
+                None => (
+                    "which the commit does not hold (berth never fetches charts)".to_string(),
+                    format!(
+                        "vendor it: where a network exists, run `helm dependency build {}` and \
+                         commit {}/charts/{name}-<version>.tgz (not ignored by .gitignore); or \
+                         put the chart in the repository and set `repository: file://<path>`",
+                        shown.display(),
+                        shown.display()
+                    ),
+                ),
+            };
+            let version = dependency
+                .version
+                .as_deref()
+                .map(|v| format!(" {v}"))
+                .unwrap_or_default();
+            let repository = if dependency.repository.is_empty() {
+                String::new()
+            } else {
+                format!(" from {}", dependency.repository)
+            };
+            self.report(
+                at,
+                format!(
+                    "chart {} depends on `{name}`{version}{repository}, {whence}",
+                    shown.display()
+                ),
+                &hint,
+            );
         }
     }
 
@@ -946,7 +1175,7 @@ impl Validator<'_> {
                 referenced: key.referenced,
                 defined: key.defined,
             };
-            let checked = self.file_path(&at, &[], EntryKind::File)?;
+            let checked = self.file_path(&at, &at.value, None, EntryKind::File, false)?;
             SecretSource::Sops {
                 file: self.root().join(&checked),
                 shown: checked,
@@ -998,71 +1227,59 @@ impl Validator<'_> {
         }
     }
 
-    /// Run `check` for each of `channels`, moving the problems it finds into `broken` under
-    /// that channel instead of failing the whole config.
-    fn per_channel<T>(
+    /// Check a path from berth.yaml (written at `at`) for `channel`: inside the repository, and
+    /// present as `kind` (a missing `optional` one is fine). Returns it with `{channel}` replaced;
+    /// `None` when it is wrong, or names the channel and no channel is given.
+    fn file_path<T>(
         &mut self,
-        channels: &[&str],
-        broken: &mut BTreeMap<String, Vec<Problem>>,
-        mut check: impl FnMut(&mut Self, &str) -> T,
-    ) -> Vec<T> {
-        channels
-            .iter()
-            .map(|channel| {
-                let before = self.problems.len();
-                let result = check(self, channel);
-                let found: Vec<Problem> = self.problems.drain(before..).collect();
-                if !found.is_empty() {
-                    broken.entry(channel.to_string()).or_default().extend(found);
-                }
-                result
-            })
-            .collect()
-    }
-
-    /// Check a path from berth.yaml: inside the repository, and present as `kind` for every
-    /// channel it is used in (`{channel}` is replaced per channel).
-    fn file_path(&mut self, path: &Text, channels: &[&str], kind: EntryKind) -> Option<String> {
-        let normalized = match source::normalize(&path.value) {
+        at: &Spanned<T>,
+        path: &str,
+        channel: Option<&str>,
+        kind: EntryKind,
+        optional: bool,
+    ) -> Option<String> {
+        let normalized = match source::normalize(path) {
             Ok(p) => p,
             Err(message) => {
-                self.report(path, message, "write paths relative to berth.yaml");
+                self.report(at, message, "write paths relative to berth.yaml");
                 return None;
             }
         };
-        let concrete: Vec<String> = if normalized.contains("{channel}") {
-            channels
-                .iter()
-                .map(|c| for_channel(&normalized, c))
-                .collect()
-        } else {
-            vec![normalized.clone()]
+        let candidate = match channel {
+            Some(channel) => for_channel(&normalized, channel),
+            None if normalized.contains("{channel}") => return None,
+            None => normalized,
         };
-        for candidate in concrete {
-            if let Some(link) = self.source.outside_link(&candidate) {
-                self.report(path, link.to_string(), source::OutsideLink::HINT);
-                return None;
-            }
-            let found = self.source.kind(&candidate);
-            if found != Some(kind) {
-                let what = match kind {
-                    EntryKind::Dir => "directory",
-                    EntryKind::File => "file",
-                };
-                let shown = self.source.display(&candidate);
-                let message = match found {
-                    None => format!("{what} {} does not exist", shown.display()),
-                    Some(_) => format!("{} is not a {what}", shown.display()),
-                };
-                self.report(
-                    path,
-                    message,
-                    "paths are relative to the directory of berth.yaml",
-                );
-                return None;
-            }
+        if let Some(link) = self.source.outside_link(&candidate) {
+            self.report(at, link.to_string(), source::OutsideLink::HINT);
+            return None;
         }
-        Some(normalized)
+        let found = self.source.kind(&candidate);
+        if found != Some(kind) && !(optional && found.is_none()) {
+            let what = match kind {
+                EntryKind::Dir => "directory",
+                EntryKind::File => "file",
+            };
+            let shown = self.source.display(&candidate);
+            let (message, hint) = match found {
+                None => (
+                    format!("{what} {} does not exist", shown.display()),
+                    if kind == EntryKind::File && path.contains("{channel}") {
+                        "paths are relative to the directory of berth.yaml; a values file only \
+                         some channels have is written `{file: PATH, optional: true}`"
+                    } else {
+                        "paths are relative to the directory of berth.yaml"
+                    },
+                ),
+                Some(_) => (
+                    format!("{} is not a {what}", shown.display()),
+                    "paths are relative to the directory of berth.yaml",
+                ),
+            };
+            self.report(at, message, hint);
+            return None;
+        }
+        Some(candidate)
     }
 
     fn apply_settings(&mut self, raw: &raw::RawApply) -> ApplySettings {
@@ -1109,17 +1326,24 @@ impl Validator<'_> {
     }
 
     fn check_project(&mut self, project: &Text) {
-        let checked = crate::object::names::check_subdomain(&project.value).and_then(|()| {
-            match project.value.len() {
-                0..=63 => Ok(()),
-                n => Err(format!("it is {n} characters long (at most 63)")),
-            }
-        });
+        let checked = subdomain_of_at_most(&project.value, 63);
         if let Err(why) = checked {
             self.report(
                 project,
                 format!("project `{}` is invalid: {why}", project.value),
                 "it is a label value and part of object names: at most 63 lowercase letters, digits, `-` and `.`, e.g. `acme.shop`",
+            );
+        }
+    }
+
+    /// Helm's rule for release names: a DNS subdomain of at most 53 characters.
+    fn check_release_name(&mut self, release: &Text) {
+        let checked = subdomain_of_at_most(&release.value, 53);
+        if let Err(why) = checked {
+            self.report(
+                release,
+                format!("helm release name `{}` is invalid: {why}", release.value),
+                "use lowercase letters, digits, `-` and `.`, at most 53 characters",
             );
         }
     }
@@ -1178,6 +1402,14 @@ impl Validator<'_> {
             }
         }
     }
+}
+
+/// A DNS subdomain of at most `max` characters (a project, a Helm release name).
+fn subdomain_of_at_most(name: &str, max: usize) -> Result<(), String> {
+    crate::object::names::check_subdomain(name).and_then(|()| match name.len() {
+        n if n > max => Err(format!("it is {n} characters long (at most {max})")),
+        _ => Ok(()),
+    })
 }
 
 fn driver_name(kind: DriverKind) -> &'static str {

@@ -119,23 +119,81 @@ pub struct RawApp {
     #[schemars(with = "Option<String>")]
     pub namespace: Option<Text>,
     /// Values files, layered in order (later wins); `{channel}` is replaced by the channel's name.
-    /// The channel's own values files and `--set` are layered on top.
+    /// The channel's own values files and `--set` are layered on top. An entry
+    /// `{file: values-{channel}.yaml, optional: true}` is skipped where the file does not exist.
     #[serde(default)]
-    #[schemars(with = "Vec<String>")]
-    pub values: Vec<Text>,
-    /// Helm only: the release name. Default: the app's name.
+    #[schemars(with = "Vec<RawValuesFile>")]
+    pub values: Vec<Spanned<RawValuesFile>>,
+    /// Helm only: the release name (`{channel}` is replaced). Default: the app's name.
     #[schemars(with = "Option<String>")]
     pub release: Option<Text>,
     /// Labels added to every object of this app.
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, String>")]
     pub labels: Labels,
+    /// Per-channel variants, by channel name: each key given replaces the app's own for that
+    /// channel (the app keeps its name, so its objects keep their `berth.dev/app` label).
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, RawAppChannel>")]
+    pub channels: IndexMap<Text, RawAppChannel>,
     /// Secrets whose values come from outside the repository, by name. The rendered tree holds
     /// only their metadata and key names; the values are read when `berth diff` and
     /// `berth apply` run.
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, RawSecret>")]
     pub secrets: IndexMap<Text, RawSecret>,
+}
+
+/// What one channel changes in an app. `{channel}` is replaced here as in the app's own keys.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawAppChannel {
+    /// The app's directory in this channel.
+    #[schemars(with = "Option<String>")]
+    pub path: Option<Text>,
+    /// Namespace for the app's namespaced objects that name none, in this channel.
+    #[schemars(with = "Option<String>")]
+    pub namespace: Option<Text>,
+    /// Helm only: the release name in this channel.
+    #[schemars(with = "Option<String>")]
+    pub release: Option<Text>,
+    /// Values files in this channel, replacing the app's list (the channel's own files and
+    /// `--set` are still layered on top).
+    #[schemars(with = "Option<Vec<RawValuesFile>>")]
+    pub values: Option<Vec<Spanned<RawValuesFile>>>,
+}
+
+/// A values file: its path, or `{file: PATH, optional: true}` for one that need not exist.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RawValuesFile {
+    /// Path relative to berth.yaml; it must exist.
+    Path(String),
+    Entry(RawValuesEntry),
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawValuesEntry {
+    /// Path relative to berth.yaml.
+    pub file: String,
+    /// Skip the file where it does not exist (e.g. `values-{channel}.yaml` that only some
+    /// channels have). Default false: a missing file is an error.
+    #[serde(default)]
+    pub optional: bool,
+}
+
+impl RawValuesFile {
+    pub fn path(&self) -> &str {
+        match self {
+            RawValuesFile::Path(path) => path,
+            RawValuesFile::Entry(entry) => &entry.file,
+        }
+    }
+
+    pub fn optional(&self) -> bool {
+        matches!(self, RawValuesFile::Entry(e) if e.optional)
+    }
 }
 
 /// A Secret filled from external sources; under `channels:`, a channel's variant of it.

@@ -210,21 +210,8 @@ fn relink(to: &str, from: &str, path: &str) -> String {
 /// Where the link at `link` saying `target` leads, relative to the root; `None` if it leaves
 /// the root.
 fn link_target(link: &str, target: &str) -> Option<String> {
-    if target.starts_with('/') {
-        return None;
-    }
-    let mut parts: Vec<&str> = link.split('/').collect();
-    parts.pop();
-    for part in target.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop()?;
-            }
-            other => parts.push(other),
-        }
-    }
-    Some(parts.join("/"))
+    let dir = link.rsplit_once('/').map_or("", |(dir, _)| dir);
+    crate::source::resolve_relative(dir, target)
 }
 
 #[cfg(test)]

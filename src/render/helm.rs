@@ -5,14 +5,13 @@
 //! named in helm's `# Source:` comments.
 
 use super::{AppInput, Manifest, parse_stream, run_tool};
-use crate::config::for_channel;
+use crate::config::chart;
 use crate::error::{Location, Problem, Problems};
 use crate::source::Source;
 use std::process::Command;
 
 pub fn render(input: &AppInput<'_>, chart: &str, release: &str) -> Result<Vec<Manifest>, Problems> {
-    let chart = for_channel(chart, &input.channel.name);
-    let shown_chart = input.source.display(&chart);
+    let shown_chart = input.source.display(chart);
     let root = input
         .source
         .on_disk()
@@ -26,37 +25,36 @@ pub fn render(input: &AppInput<'_>, chart: &str, release: &str) -> Result<Vec<Ma
         .map_err(|e| Problem::new(format!("cannot write a temporary values file: {e}")))?;
 
     let (program, install_hint) = program();
+    let staged = stage(input.source, chart)?;
+    let chart_dir = match &staged {
+        Some(dir) => dir.path().join(chart),
+        None => root.join(chart),
+    };
     let mut command = Command::new(program);
     command
         .arg("template")
         .arg(release)
-        .arg(root.join(&chart))
+        .arg(chart_dir)
         .arg("--namespace")
-        .arg(&input.app.namespace)
+        .arg(&input.variant.namespace)
         .arg("--include-crds")
         .arg("--values")
         .arg(values_file.path());
     // The temporary values file is gone by the time a person reads the error: name the files
     // it was layered from instead.
     let layers: Vec<String> = input
-        .app
+        .variant
         .values
         .iter()
+        .filter(|f| !f.optional || input.source.kind(&f.path).is_some())
+        .map(|f| &f.path)
         .chain(&input.channel.values)
-        .map(|f| {
-            format!(
-                " -f {}",
-                input
-                    .source
-                    .display(&for_channel(f, &input.channel.name))
-                    .display()
-            )
-        })
+        .map(|f| format!(" -f {}", input.source.display(f).display()))
         .collect();
     let rerun = format!(
         "helm template {release} {} --namespace {} --include-crds{}",
         shown_chart.display(),
-        input.app.namespace,
+        input.variant.namespace,
         layers.concat()
     );
     let output = run_tool(
@@ -67,7 +65,77 @@ pub fn render(input: &AppInput<'_>, chart: &str, release: &str) -> Result<Vec<Ma
         &rerun,
         &|| crate::secret::secret_like_values(&input.values),
     )?;
-    split_by_source(&output, input.source, &chart)
+    split_by_source(&output, input.source, chart)
+}
+
+/// When the chart has `file://` dependencies that are not in its `charts/`, a copy of it (at the
+/// same relative path in a temporary directory) with them put there, as `helm dependency build`
+/// would: helm renders only what `charts/` holds, and berth never fetches.
+fn stage(source: &dyn Source, chart: &str) -> Result<Option<tempfile::TempDir>, Problem> {
+    let shown = source.display(chart);
+    let dependencies = dependencies(source, chart)?;
+    if !dependencies
+        .iter()
+        .any(|d| matches!(d.found, chart::Found::Local(_)))
+    {
+        return Ok(None);
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("berth-chart-")
+        .tempdir()
+        .map_err(|e| Problem::io(&shown, &e))?;
+    copy_chart(source, chart, &dir.path().join(chart), 0)?;
+    Ok(Some(dir))
+}
+
+fn dependencies(source: &dyn Source, chart: &str) -> Result<Vec<chart::Dependency>, Problem> {
+    chart::dependencies(source, chart).map_err(|why| {
+        Problem::new(format!("cannot read the chart's Chart.yaml: {why}"))
+            .in_file(source.display(chart))
+    })
+}
+
+/// Copy the chart at `from` to `to`, and its `file://` dependencies (theirs too) into
+/// `to/charts/<name>`.
+fn copy_chart(
+    source: &dyn Source,
+    from: &str,
+    to: &std::path::Path,
+    depth: usize,
+) -> Result<(), Problem> {
+    let shown = source.display(from);
+    if depth > 16 {
+        return Err(Problem::new("file:// chart dependencies form a loop")
+            .in_file(&shown)
+            .hint("a chart may not depend on itself, directly or through others"));
+    }
+    for file in source
+        .files_under(from)
+        .map_err(|e| Problem::io(&shown, &e))?
+    {
+        let below = file
+            .strip_prefix(from)
+            .unwrap_or(&file)
+            .trim_start_matches('/');
+        let target = to.join(below);
+        let bytes = source
+            .read(&file)
+            .map_err(|e| crate::source::read_problem(&source.display(&file), &e))?;
+        std::fs::create_dir_all(target.parent().unwrap_or(to))
+            .and_then(|()| std::fs::write(&target, bytes))
+            .map_err(|e| Problem::io(&target, &e))?;
+    }
+    for dependency in dependencies(source, from)? {
+        if let chart::Found::Local(dir) = dependency.found {
+            copy_chart(
+                source,
+                &dir,
+                &to.join("charts").join(&dependency.name),
+                depth + 1,
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// The helm binary (`$BERTH_HELM` or `helm`), and what to do when it cannot be run.

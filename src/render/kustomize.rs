@@ -3,20 +3,18 @@
 //! (e.g. `kubectl kustomize`); the overlay directory is appended to it.
 
 use super::{AppInput, Manifest, parse_stream, run_tool};
-use crate::config::for_channel;
 use crate::error::{Location, Problem, Problems};
 use crate::source::Source;
 use std::process::Command;
 
 pub fn render(input: &AppInput<'_>, overlay: &str) -> Result<Vec<Manifest>, Problems> {
-    let overlay = for_channel(overlay, &input.channel.name);
-    let shown = input.source.display(&overlay);
+    let shown = input.source.display(overlay);
     let root = input
         .source
         .on_disk()
         .map_err(|e| Problem::io(&shown, &e))?;
     let mut command = kustomize_command()?;
-    command.arg(root.join(&overlay));
+    command.arg(root.join(overlay));
     let rerun = {
         let mut words = vec![command.get_program().to_string_lossy().into_owned()];
         words.extend(command.get_args().map(|a| a.to_string_lossy().into_owned()));
@@ -35,9 +33,9 @@ pub fn render(input: &AppInput<'_>, overlay: &str) -> Result<Vec<Manifest>, Prob
     // Lines of kustomize's output mean nothing in the overlay: name the kustomization only.
     let kustomization = ["kustomization.yaml", "kustomization.yml", "Kustomization"]
         .into_iter()
-        .map(|name| crate::source::join(&overlay, name))
+        .map(|name| crate::source::join(overlay, name))
         .find(|path| input.source.kind(path).is_some())
-        .unwrap_or_else(|| overlay.clone());
+        .unwrap_or_else(|| overlay.to_string());
     let origin = Location::file(input.source.display(&kustomization));
     let mut manifests = parse_stream(&output, shown, 0)?;
     for manifest in &mut manifests {

@@ -5,7 +5,6 @@ use super::{AppInput, Manifest, parse_stream};
 use crate::error::Problems;
 
 pub fn render(input: &AppInput<'_>, dir: &str) -> Result<Vec<Manifest>, Problems> {
-    let dir = &crate::config::for_channel(dir, &input.channel.name);
     let files = input
         .source
         .files_under(dir)

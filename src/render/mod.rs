@@ -12,7 +12,7 @@ pub mod postprocess;
 pub mod template;
 pub mod values;
 
-use crate::config::{App, Channel, Config, Driver};
+use crate::config::{App, Channel, Config, Driver, DriverKind, Variant};
 use crate::error::{Location, Problem, Problems};
 use crate::object::ObjectKey;
 use crate::source::Source;
@@ -144,6 +144,9 @@ pub fn json_list(sets: &[RenderedSet]) -> String {
 pub struct Options {
     /// Only these apps (all of the channel's when empty).
     pub apps: Vec<String>,
+    /// Skip the apps of `apps` a channel does not release instead of refusing them (`render -a`
+    /// without `-c` renders each app in every channel that has it).
+    pub skip_unreleased: bool,
     /// `--set key=value` overrides, layered last.
     pub sets: Vec<values::SetValue>,
     pub source: SourceInfo,
@@ -153,6 +156,8 @@ pub struct Options {
 pub struct AppInput<'a> {
     pub config: &'a Config,
     pub app: &'a App,
+    /// The app as this channel renders it.
+    pub variant: &'a Variant,
     pub channel: &'a Channel,
     pub source: &'a dyn Source,
     /// Values layered: app files, channel files, `--set`.
@@ -191,7 +196,7 @@ pub fn render_each(
     let mut jobs = Vec::new();
     let mut selected = BTreeMap::new();
     for channel in channels {
-        match select_apps(config, channel, &options.apps) {
+        match select_apps(config, channel, options) {
             Ok(apps) => jobs.extend(apps.into_iter().map(|app| (*channel, app))),
             Err(problems) => {
                 selected.insert(channel.name.as_str(), problems);
@@ -205,7 +210,7 @@ pub fn render_each(
     let results: Vec<AppResult> = jobs
         .par_iter()
         .map(|(channel, app)| {
-            let result = match missing.get(&Tool::of(&app.driver)) {
+            let result = match missing.get(&Tool::of(app.kind)) {
                 Some(problem) if runnable(&&(*channel, *app)) => {
                     Err(Problems::one(problem.clone()))
                 }
@@ -239,7 +244,7 @@ pub fn render_each(
                 source: options.source.clone(),
                 apps: per_app
                     .iter()
-                    .map(|(app, _)| (app.name.clone(), app.driver.name()))
+                    .map(|(app, _)| (app.name.clone(), app.driver_name()))
                     .collect(),
                 objects,
                 warnings,
@@ -259,7 +264,7 @@ pub fn render_each(
 fn missing_tools<'a>(apps: impl Iterator<Item = &'a App>) -> BTreeMap<Tool, Problem> {
     let mut needed: BTreeMap<Tool, Vec<&str>> = BTreeMap::new();
     for app in apps {
-        let names = needed.entry(Tool::of(&app.driver)).or_default();
+        let names = needed.entry(Tool::of(app.kind)).or_default();
         if !names.contains(&app.name.as_str()) {
             names.push(&app.name);
         }
@@ -296,11 +301,11 @@ pub enum Tool {
 }
 
 impl Tool {
-    pub fn of(driver: &Driver) -> Tool {
-        match driver {
-            Driver::Helm { .. } => Tool::Helm,
-            Driver::Kustomize { .. } => Tool::Kustomize,
-            Driver::Template { .. } | Driver::Manifests { .. } => Tool::None,
+    pub fn of(kind: DriverKind) -> Tool {
+        match kind {
+            DriverKind::Helm => Tool::Helm,
+            DriverKind::Kustomize => Tool::Kustomize,
+            DriverKind::Template | DriverKind::Manifests => Tool::None,
         }
     }
 }
@@ -318,22 +323,13 @@ pub(crate) fn findable(program: &std::ffi::OsStr) -> bool {
 fn select_apps<'a>(
     config: &'a Config,
     channel: &Channel,
-    wanted: &[String],
+    options: &Options,
 ) -> Result<Vec<&'a App>, Problems> {
+    let wanted = &options.apps;
+    config.check_apps(wanted)?;
     let mut problems = Vec::new();
-    // `-a web -a web` selects web once (the filter below) and reports an unknown app once.
     for (i, name) in wanted.iter().enumerate() {
-        if wanted[..i].contains(name) {
-            continue;
-        }
-        if config.app(name).is_none() {
-            let known: Vec<&str> = config.apps.iter().map(|a| a.name.as_str()).collect();
-            problems.push(
-                Problem::new(format!("unknown app `{name}`"))
-                    .in_file(&config.file)
-                    .hint(format!("apps defined: {}", known.join(", "))),
-            );
-        } else if !channel.apps.contains(name) {
+        if !wanted[..i].contains(name) && !channel.apps.contains(name) && !options.skip_unreleased {
             problems.push(
                 Problem::new(format!(
                     "app `{name}` is not released through channel `{}`",
@@ -367,22 +363,23 @@ fn render_app(
     if let Some(broken) = app.broken.get(&channel.name) {
         return Err(tag_app(Problems(broken.clone()), &app.name));
     }
-    let values = match app.driver {
+    let variant = app.in_channel(&channel.name);
+    let values = match variant.driver {
         // Overlays take no values; a channel's values files do not concern them.
         Driver::Kustomize { .. } => Value::Object(Default::default()),
-        _ => {
-            values::layer(app, channel, source, &options.sets).map_err(|p| tag_app(p, &app.name))?
-        }
+        _ => values::layer(variant, channel, source, &options.sets)
+            .map_err(|p| tag_app(p, &app.name))?,
     };
     let input = AppInput {
         config,
         app,
+        variant,
         channel,
         source,
         values,
         info: &options.source,
     };
-    let result = match &app.driver {
+    let result = match &variant.driver {
         Driver::Template { dir } => template::render(&input, dir),
         Driver::Manifests { dir } => manifests::render(&input, dir),
         Driver::Helm { chart, release } => helm::render(&input, chart, release),
@@ -402,12 +399,7 @@ impl AppInput<'_> {
     /// The app's values files for every channel: they may sit beside its manifests, and are
     /// not manifests.
     pub fn is_values_file(&self, path: &str) -> bool {
-        self.app.values.iter().any(|pattern| {
-            self.config
-                .channels
-                .iter()
-                .any(|c| crate::config::for_channel(pattern, &c.name) == path)
-        })
+        self.app.values_files.contains(path)
     }
 }
 

@@ -213,7 +213,9 @@ fn object(
     } else {
         let namespace = match metadata.get("namespace") {
             Some(Value::String(ns)) if !ns.is_empty() => ns.clone(),
-            Some(Value::String(_)) | Some(Value::Null) | None => app.namespace.clone(),
+            Some(Value::String(_)) | Some(Value::Null) | None => {
+                app.in_channel(&channel.name).namespace.clone()
+            }
             Some(other) => {
                 return Err(fail(
                     format!(

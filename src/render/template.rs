@@ -12,7 +12,6 @@ use serde_json::{Value, json};
 use sha2::Digest;
 
 pub fn render(input: &AppInput<'_>, dir: &str) -> Result<Vec<Manifest>, Problems> {
-    let dir = &crate::config::for_channel(dir, &input.channel.name);
     let files = input
         .source
         .files_under(dir)
@@ -105,7 +104,7 @@ fn context(input: &AppInput<'_>) -> JinjaValue {
     let context = json!({
         "channel": input.channel.name,
         "app": input.app.name,
-        "namespace": input.app.namespace,
+        "namespace": input.variant.namespace,
         "values": input.values,
         "images": images,
         "source": {

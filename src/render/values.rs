@@ -1,7 +1,7 @@
 //! Values: the app's files, then the channel's files, then `--set`, each layered over the last
 //! (maps merge key by key; anything else, lists included, is replaced, as Helm does).
 
-use crate::config::{App, Channel, for_channel};
+use crate::config::{Channel, Variant};
 use crate::error::{Location, Problem, Problems};
 use crate::source::Source;
 use serde_json::{Map, Value};
@@ -67,15 +67,21 @@ pub fn merge(base: &mut Value, over: Value) {
 
 /// The values of `app` in `channel`.
 pub fn layer(
-    app: &App,
+    app: &Variant,
     channel: &Channel,
     source: &dyn Source,
     sets: &[SetValue],
 ) -> Result<Value, Problems> {
     let mut values = Value::Object(Map::new());
     let mut problems = Vec::new();
-    for file in app.values.iter().chain(&channel.values) {
-        match read_values_file(source, &for_channel(file, &channel.name)) {
+    let app_files = app
+        .values
+        .iter()
+        // A missing optional file was checked with the config: it is meant to be absent.
+        .filter(|f| !f.optional || source.kind(&f.path).is_some())
+        .map(|f| &f.path);
+    for file in app_files.chain(&channel.values) {
+        match read_values_file(source, file) {
             Ok(layer) => merge(&mut values, layer),
             Err(problem) => problems.push(problem),
         }

@@ -1108,7 +1108,166 @@ fn command_lines() {
     ]);
 }
 
+/// A helm app whose chart's Chart.yaml is `chart`.
+fn chart(name: &'static str, chart: &str, expect: &[&str]) -> Case {
+    Case::new(
+        name,
+        &[
+            (
+                "berth.yaml",
+                "apps:\n  web:\n    driver: helm\n    path: charts/web\nchannels:\n  test: {}\n",
+            ),
+            ("charts/web/Chart.yaml", chart),
+            (
+                "charts/other/Chart.yaml",
+                "apiVersion: v2\nname: other\nversion: 1.0.0\n",
+            ),
+        ],
+        expect,
+    )
+}
+
+#[test]
+fn helm_chart_dependencies() {
+    const HEAD: &str = "apiVersion: v2\nname: web\nversion: 1.0.0\ndependencies:\n";
+    run_all(vec![
+        chart(
+            "a dependency from a chart repository that is not vendored",
+            &format!(
+                "{HEAD}  - name: redis\n    version: 17.3.2\n    repository: https://charts.bitnami.com/bitnami\n"
+            ),
+            &[
+                "berth.yaml:4:",
+                "charts/web depends on `redis` 17.3.2 from https://charts.bitnami.com/bitnami",
+                "never fetches",
+                "helm dependency build",
+                "charts/web/charts/redis-<version>.tgz",
+            ],
+        ),
+        chart(
+            "a file:// dependency that is not there",
+            &format!("{HEAD}  - name: common\n    repository: file://../common\n"),
+            &[
+                "berth.yaml:4:",
+                "depends on `common` from file://../common",
+                "not a chart directory",
+            ],
+        ),
+        chart(
+            "a file:// dependency outside the repository",
+            &format!("{HEAD}  - name: other\n    repository: file://../../../other\n"),
+            &[
+                "berth.yaml:4:",
+                "depends on `other`",
+                "inside the repository",
+            ],
+        ),
+        chart(
+            "a vendored directory without Chart.yaml",
+            &format!("{HEAD}  - name: other\n    repository: https://example.com\n"),
+            &["berth.yaml:4:", "depends on `other`"],
+        )
+        .file("charts/web/charts/other/values.yaml", "a: 1\n"),
+        chart(
+            "dependencies that are not a list",
+            &format!("{HEAD}  name: redis\n"),
+            &[
+                "berth.yaml:4:",
+                "cannot read the chart's Chart.yaml",
+                "Chart.yaml:5",
+            ],
+        ),
+    ]);
+}
+
 /// Every branch and note of `dir` (a work tree or a bare repository).
+/// An app `web` (manifests in `m`) released through test and prod, whose app keys are `keys`.
+fn variant(name: &'static str, keys: &str, expect: &[&str]) -> Case {
+    config(
+        name,
+        &format!(
+            "apps:\n  web:\n    driver: manifests\n{keys}channels:\n  test: {{}}\n  prod: {{}}\n"
+        ),
+        expect,
+    )
+}
+
+#[test]
+fn per_channel_variants() {
+    run_all(vec![
+        variant(
+            "settings for an undefined channel",
+            "    path: m\n    channels:\n      staging:\n        namespace: x\n",
+            &[
+                "berth.yaml:6:",
+                "channel `staging`, which is not defined",
+                "test, prod",
+            ],
+        ),
+        config(
+            "settings for a channel that does not release the app",
+            "apps:\n  web:\n    driver: manifests\n    path: m\n    channels:\n      prod:\n        namespace: x\nchannels:\n  test: {}\n  prod:\n    apps: []\n",
+            &["berth.yaml:6:", "channel `prod`, which does not release it"],
+        ),
+        variant(
+            "a namespace invalid in one channel",
+            "    path: m\n    namespace: '{channel}_web'\n",
+            &[
+                "berth.yaml:5:",
+                "namespace `test_web` is invalid",
+                "namespace `prod_web` is invalid",
+            ],
+        ),
+        variant(
+            "an override path that does not exist",
+            "    path: m\n    channels:\n      prod:\n        path: m-prod\n",
+            &["berth.yaml:7:", "directory m-prod does not exist"],
+        ),
+        variant(
+            "a path only one channel has, without an override",
+            "    path: m-{channel}\n",
+            &[
+                "berth.yaml:4:",
+                "m-test does not exist",
+                "m-prod does not exist",
+            ],
+        ),
+        variant(
+            "a path missing everywhere is reported once",
+            "    path: nowhere\n",
+            &["berth.yaml:4:", "directory nowhere does not exist"],
+        ),
+        variant(
+            "a release override on a manifests app",
+            "    path: m\n    channels:\n      prod:\n        release: web-prod\n",
+            &["berth.yaml:7:", "`release` applies only to the helm driver"],
+        ),
+        variant(
+            "an unknown key in a channel's settings",
+            "    path: m\n    channels:\n      prod:\n        replicas: 2\n",
+            &["berth.yaml:7:", "replicas"],
+        ),
+        variant(
+            "a values entry with a misspelt key",
+            "    path: m\n    values:\n      - {file: m/x.yaml, optinal: true}\n",
+            &[
+                "berth.yaml:6:",
+                "a values entry is a path or `{file: PATH, optional: true}`",
+            ],
+        ),
+        variant(
+            "an optional values file that is a directory",
+            "    path: m\n    values:\n      - {file: m, optional: true}\n",
+            &["berth.yaml:6:", "m is not a file"],
+        ),
+        variant(
+            "a channel's values replacing the app's still need their files",
+            "    path: m\n    values: [m/x.yaml]\n    channels:\n      prod:\n        values: [m/prod.yaml]\n",
+            &["berth.yaml:8:", "m/prod.yaml does not exist"],
+        ),
+    ]);
+}
+
 fn refs(dir: &Path) -> String {
     git(dir, &["for-each-ref", "--format=%(refname) %(objectname)"])
 }
