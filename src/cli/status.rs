@@ -1,0 +1,110 @@
+//! What runs where: `berth status`, `history`, `drift` and `channels`.
+
+use super::*;
+
+/// Write `text` to `out`, or print it.
+pub(super) fn emit(out: Option<&Path>, text: &str) -> Result<(), Problems> {
+    match out {
+        Some(file) => std::fs::write(file, text).map_err(|e| {
+            Problem::new(format!("cannot write the report: {e}"))
+                .in_file(file)
+                .into()
+        }),
+        None => print(text),
+    }
+}
+
+pub(super) fn status_command(config: &Config, args: &StatusArgs) -> Result<u8, Problems> {
+    let repo = crate::git::open(&config.root)?;
+    let cluster = ClusterOptions::from(&args.cluster);
+    let options = crate::status::Options {
+        config,
+        channels: config.select_channels(&args.channels)?,
+        cluster: &cluster,
+        remote: REMOTE,
+        drift_check: !args.no_drift_check,
+    };
+    let status = crate::status::status(&repo, &options)?;
+    let text = match args.output {
+        StatusFormat::Text => report::status::status_text(&status),
+        StatusFormat::Markdown => report::status::status_markdown(&status),
+        StatusFormat::Json => report::status::status_json(&status),
+        StatusFormat::Html => report::status::status_html(&status),
+    };
+    emit(args.out.as_deref(), &text)?;
+    Ok(status.exit_code())
+}
+
+pub(super) fn history_command(config: &Config, args: &HistoryArgs) -> Result<u8, Problems> {
+    let channel = config.select_channels(std::slice::from_ref(&args.channel))?[0];
+    let repo = crate::git::open(&config.root)?;
+    let entries = match crate::release::tip(&repo, channel, REMOTE)? {
+        Some(tip) => crate::release::history::history(&repo, &channel.name, &tip, args.limit)?,
+        None => Vec::new(),
+    };
+    print(&match args.output {
+        OutcomeFormat::Json => report::status::history_json(&entries),
+        OutcomeFormat::Text => report::status::history_text(&channel.name, &entries),
+    })?;
+    Ok(exit::OK)
+}
+
+pub(super) fn drift_command(config: &Config, args: &DriftArgs) -> Result<u8, Problems> {
+    let channel = config.select_channels(std::slice::from_ref(&args.channel))?[0];
+    let repo = crate::git::open(&config.root)?;
+    let tip = crate::release::resolve(&repo, channel, None, REMOTE)?;
+    let cluster = ClusterOptions::from(&args.cluster);
+    let checked =
+        crate::status::drift::run(config, channel, repo.path(), &tip, &cluster, args.unified)?;
+    let drift = checked.drift;
+    let plan = crate::plan::Plan {
+        channel: channel.name.clone(),
+        base: checked.cluster,
+        target: format!(
+            "{} ({})",
+            checked.release.name,
+            short_id(&checked.release.commit.to_string())
+        ),
+        source_commit: checked.source_commit,
+        objects: drift.changed.clone(),
+        requests: None,
+    };
+    emit(
+        args.out.as_deref(),
+        &report::status::drift(&plan, &drift, report::Format::from(args.output)),
+    )?;
+    Ok(if drift.errors() > 0 {
+        exit::ERROR
+    } else if drift.is_none() {
+        exit::OK
+    } else {
+        exit::CHANGES
+    })
+}
+
+pub(super) fn channels_command(config: &Config, args: &ChannelsArgs) -> Result<u8, Problems> {
+    let names: Vec<String> = match &args.changed_since {
+        Some(since) => {
+            let repo = crate::git::open(&config.root)?;
+            candidate::changed_channels(&repo, &config.root, since, "HEAD")?
+        }
+        None => config.channels.iter().map(|c| c.name.clone()).collect(),
+    };
+    let channels: Vec<&config::Channel> = config
+        .channels
+        .iter()
+        .filter(|c| names.contains(&c.name))
+        .collect();
+    print(&match args.output {
+        OutcomeFormat::Json => {
+            let include: Vec<serde_json::Value> = channels
+                .iter()
+                .map(|c| serde_json::json!({"channel": c.name, "releaseBranch": c.release_branch}))
+                .collect();
+            // One line: it goes into $GITHUB_OUTPUT as `matrix=…`.
+            format!("{}\n", serde_json::json!({ "include": include }))
+        }
+        OutcomeFormat::Text => channels.iter().map(|c| format!("{}\n", c.name)).collect(),
+    })?;
+    Ok(exit::OK)
+}
