@@ -52,26 +52,30 @@ pub(super) fn diff_plan(
         (None, true) => DiffTree::Render,
         (None, false) => DiffTree::Candidate,
     };
-    if let (Some(against), None) = (&args.against, &repo) {
-        return Err(
-            Problem::new(format!("--against {against} needs a git repository"))
-                .in_file(&config.root)
-                .hint("run berth inside a clone of the configuration repository")
-                .into(),
-        );
-    }
+    // `--against` compares with a tree read from git: it needs the repository.
+    let against = match (&args.against, &repo) {
+        (Some(against), Some(repo)) => Some((against, repo)),
+        (Some(against), None) => {
+            return Err(
+                Problem::new(format!("--against {against} needs a git repository"))
+                    .in_file(&config.root)
+                    .hint("run berth inside a clone of the configuration repository")
+                    .into(),
+            );
+        }
+        (None, _) => None,
+    };
     let target = candidate::diff_tree(config, source, channel, choice, repo.as_ref(), ci, REMOTE)?;
     let tree_id = target.tree_id.clone();
-    let plan = match (&args.against, &repo) {
-        (Some(against), Some(repo)) => {
+    let plan = match against {
+        Some((against, repo)) => {
             let base = crate::git::named_tree(repo, against)?;
             let plan = crate::diff::offline(&channel.name, &base, target, args.unified)?;
             return Ok((plan.only_apps(&args.apps), None));
         }
-        (Some(_), None) => unreachable!("refused above"),
-        (None, repo) => {
+        None => {
             // The channel's current release: its objects that left the tree are prune candidates.
-            let release = match repo {
+            let release = match &repo {
                 Some(repo) => match crate::release::tip(repo, channel, REMOTE)? {
                     Some(release) => release.tree(repo)?,
                     None => RenderedTree::default(),
