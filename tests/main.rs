@@ -10,6 +10,7 @@ mod drivers;
 mod fuzz;
 mod github;
 mod hostile;
+mod install;
 mod notify;
 mod offline_diff;
 mod promotion;
