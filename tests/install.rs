@@ -189,108 +189,108 @@ fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/install.sh")
 }
 
-/// The install script with `args`, on a clean environment whose HOME is `home`.
-fn install(home: &Path, args: &[&str]) -> Run {
-    install_with(home, args, &[])
+/// A fake release served on 127.0.0.1, and an empty HOME whose `bin` is the install directory.
+struct Setup {
+    server: ReleaseServer,
+    home: tempfile::TempDir,
+    dir: PathBuf,
 }
 
-/// [`install`] with more environment variables.
-fn install_with(home: &Path, args: &[&str], env: &[(&str, &Path)]) -> Run {
-    let mut command = Command::new("bash");
-    command.arg(script()).args(args).env("HOME", home);
-    for var in [
-        "BERTH_VERSION",
-        "BERTH_INSTALL_DIR",
-        "BERTH_RELEASES_URL",
-        "BERTH_CARGO",
-    ] {
-        command.env_remove(var);
+impl Setup {
+    fn new(files: BTreeMap<String, Answer>) -> Self {
+        let home = tempfile::tempdir().unwrap();
+        Setup {
+            server: ReleaseServer::start(files),
+            dir: home.path().join("bin"),
+            home,
+        }
     }
-    run_command(command.envs(env.iter().copied()))
-}
 
-fn linux_x86<'a>(dir: &'a Path, url: &'a str) -> Vec<&'a str> {
-    vec![
-        "--releases",
-        url,
-        "--dir",
-        dir.to_str().unwrap(),
-        "--os",
-        "Linux",
-        "--arch",
-        "x86_64",
-    ]
-}
+    /// The install script with `--releases <the server> --dir <dir>` and `args`.
+    fn install(&self, args: &[&str]) -> Run {
+        self.install_with(args, &[])
+    }
 
-fn files_in(dir: &Path) -> Vec<String> {
-    match std::fs::read_dir(dir) {
-        Ok(entries) => entries
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect(),
-        Err(_) => Vec::new(),
+    /// [`Setup::install`] with more environment variables, on an environment otherwise clean.
+    fn install_with(&self, args: &[&str], env: &[(&str, &Path)]) -> Run {
+        let mut command = Command::new("bash");
+        command
+            .arg(script())
+            .arg("--releases")
+            .arg(self.server.releases_url())
+            .arg("--dir")
+            .arg(&self.dir)
+            .args(args)
+            .env("HOME", self.home.path());
+        for var in [
+            "BERTH_VERSION",
+            "BERTH_INSTALL_DIR",
+            "BERTH_RELEASES_URL",
+            "BERTH_CARGO",
+        ] {
+            command.env_remove(var);
+        }
+        run_command(command.envs(env.iter().copied()))
+    }
+
+    fn installed(&self) -> Vec<String> {
+        match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect(),
+            Err(_) => Vec::new(),
+        }
     }
 }
+
+/// As a Linux x86_64 runner's `uname` names it.
+const LINUX_X86_RUNNER: [&str; 4] = ["--os", "Linux", "--arch", "x86_64"];
 
 #[test]
 fn a_verified_release_binary_is_installed_and_runs() {
     let files = good_release();
-    let Some(Answer::File(served)) = files.get(&format!(
-        "/acme/berth/releases/download/{TAG}/{}",
-        asset(LINUX_X86)
-    )) else {
+    let archive_path = format!("/acme/berth/releases/download/{TAG}/{}", asset(LINUX_X86));
+    let Some(Answer::File(served)) = files.get(&archive_path) else {
         panic!("the release has the Linux archive")
     };
     let sha = sha256_hex(served);
-    let server = ReleaseServer::start(files);
-    let home = tempfile::tempdir().unwrap();
-    let dir = home.path().join("tools/bin");
-    let url = server.releases_url();
-    let mut args = linux_x86(&dir, &url);
+    let setup = Setup::new(files);
+    let mut args = LINUX_X86_RUNNER.to_vec();
     args.extend(["--version", TAG]);
 
-    let run = install(home.path(), &args);
+    let run = setup.install(&args);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let installed = dir.join("berth");
+    let installed = setup.dir.join("berth");
     let version = run_command(Command::new(&installed).arg("--version"));
     assert_eq!(version.stdout.trim(), "berth 0.1.0");
-    assert!(
-        run.stderr.contains(&format!(
-            "installed berth 0.1.0 (release {TAG}, {LINUX_X86}, sha256 {sha}) at {}",
-            installed.display()
-        )),
-        "{}",
-        run.stderr
+    let said = format!(
+        "installed berth 0.1.0 (release {TAG}, {LINUX_X86}, sha256 {sha}) at {}",
+        installed.display()
     );
+    assert!(run.stderr.contains(&said), "{}", run.stderr);
     // Only the binary is left in the install directory: no temporary file.
-    assert_eq!(files_in(&dir), ["berth"]);
-    let asked = server.requests();
+    assert_eq!(setup.installed(), ["berth"]);
     assert_eq!(
-        asked,
+        setup.server.requests(),
         [
-            format!(
-                "GET /acme/berth/releases/download/{TAG}/{}",
-                asset(LINUX_X86)
-            ),
+            format!("GET {archive_path}"),
             format!("GET /acme/berth/releases/download/{TAG}/sha256sums.txt"),
         ]
     );
 
     // Installed already (a cache hit): nothing is downloaded again.
-    let again = install(home.path(), &args);
+    let again = setup.install(&args);
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert!(again.stderr.contains("berth 0.1.0 is already installed"));
-    assert_eq!(server.requests().len(), 2);
+    assert_eq!(setup.server.requests().len(), 2);
 }
 
 #[test]
 fn latest_is_the_tag_the_releases_page_redirects_to() {
-    let server = ReleaseServer::start(good_release());
-    let home = tempfile::tempdir().unwrap();
-    let dir = home.path().join("bin");
-    let url = server.releases_url();
-    let mut args = linux_x86(&dir, &url);
+    let setup = Setup::new(good_release());
+    let mut args = LINUX_X86_RUNNER.to_vec();
     args.push("--resolve");
-    let run = install(home.path(), &args);
+    let run = setup.install(&args);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(
         run.stdout,
@@ -299,12 +299,19 @@ fn latest_is_the_tag_the_releases_page_redirects_to() {
             asset(LINUX_X86)
         )
     );
-    assert!(files_in(&dir).is_empty(), "--resolve installs nothing");
+    assert_eq!(
+        setup.server.requests(),
+        [
+            "GET /acme/berth/releases/latest".to_string(),
+            format!("GET /acme/berth/releases/tag/{TAG}")
+        ]
+    );
+    assert!(setup.installed().is_empty(), "--resolve installs nothing");
 }
 
 #[test]
 fn each_runner_platform_has_its_release_target() {
-    let home = tempfile::tempdir().unwrap();
+    let setup = Setup::new(good_release());
     for (os, arch, target) in [
         ("Linux", "x86_64", "x86_64-unknown-linux-musl"),
         ("Linux", "aarch64", "aarch64-unknown-linux-musl"),
@@ -312,18 +319,15 @@ fn each_runner_platform_has_its_release_target() {
         ("Darwin", "arm64", "aarch64-apple-darwin"),
         ("Darwin", "x86_64", "x86_64-apple-darwin"),
     ] {
-        let run = install(
-            home.path(),
-            &[
-                "--os",
-                os,
-                "--arch",
-                arch,
-                "--version",
-                "0.1.0",
-                "--resolve",
-            ],
-        );
+        let run = setup.install(&[
+            "--os",
+            os,
+            "--arch",
+            arch,
+            "--version",
+            "0.1.0",
+            "--resolve",
+        ]);
         assert_eq!(run.code, 0, "{}", run.stderr);
         assert!(
             run.stdout.contains(&format!("target={target}\n"))
@@ -338,53 +342,45 @@ fn each_runner_platform_has_its_release_target() {
 
 #[test]
 fn a_wrong_checksum_installs_nothing() {
-    let server = ReleaseServer::start(release(|_| "ab".repeat(32)));
-    let home = tempfile::tempdir().unwrap();
-    let dir = home.path().join("bin");
-    let url = server.releases_url();
-    let mut args = linux_x86(&dir, &url);
+    let setup = Setup::new(release(|_| "ab".repeat(32)));
+    let mut args = LINUX_X86_RUNNER.to_vec();
     args.extend(["--version", TAG]);
 
     // A fresh directory stays empty…
-    let run = install(home.path(), &args);
+    let run = setup.install(&args);
     assert_eq!(run.code, 1, "{}", run.stderr);
+    let said = format!(
+        "checksum mismatch for {}: sha256sums.txt says {}",
+        asset(LINUX_X86),
+        "ab".repeat(32)
+    );
     assert!(
-        run.stderr.contains(&format!(
-            "checksum mismatch for {}: sha256sums.txt says {}",
-            asset(LINUX_X86),
-            "ab".repeat(32)
-        )) && run.stderr.contains("nothing was installed"),
+        run.stderr.contains(&said) && run.stderr.contains("nothing was installed"),
         "{}",
         run.stderr
     );
-    assert!(files_in(&dir).is_empty(), "{:?}", files_in(&dir));
+    assert!(setup.installed().is_empty(), "{:?}", setup.installed());
 
     // …and an earlier berth is left exactly as it was.
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("berth"), fake_berth("0.0.9")).unwrap();
-    make_executable(&dir.join("berth"));
-    let run = install(home.path(), &args);
+    let earlier = setup.dir.join("berth");
+    std::fs::create_dir_all(&setup.dir).unwrap();
+    std::fs::write(&earlier, fake_berth("0.0.9")).unwrap();
+    make_executable(&earlier);
+    let run = setup.install(&args);
     assert_eq!(run.code, 1, "{}", run.stderr);
-    assert_eq!(files_in(&dir), ["berth"]);
+    assert_eq!(setup.installed(), ["berth"]);
     assert_eq!(
-        std::fs::read_to_string(dir.join("berth")).unwrap(),
+        std::fs::read_to_string(&earlier).unwrap(),
         fake_berth("0.0.9")
     );
 }
 
 #[test]
 fn a_release_without_the_platform_binary_fails_clearly() {
-    let server = ReleaseServer::start(good_release());
-    let home = tempfile::tempdir().unwrap();
-    let dir = home.path().join("bin");
-    let url = server.releases_url();
-    let dir_arg = dir.to_str().unwrap();
+    let setup = Setup::new(good_release());
 
     // The release has no aarch64 Linux archive: a 404.
-    let common = ["--releases", &url, "--dir", dir_arg, "--version", TAG];
-    let mut args = common.to_vec();
-    args.extend(["--os", "Linux", "--arch", "aarch64"]);
-    let run = install(home.path(), &args);
+    let run = setup.install(&["--version", TAG, "--os", "Linux", "--arch", "aarch64"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     let missing = asset("aarch64-unknown-linux-musl");
     for needle in [
@@ -396,10 +392,8 @@ fn a_release_without_the_platform_binary_fails_clearly() {
     }
 
     // A platform no release is built for: said without asking the server.
-    let asked = server.requests().len();
-    let mut args = common.to_vec();
-    args.extend(["--os", "Linux", "--arch", "riscv64"]);
-    let run = install(home.path(), &args);
+    let asked = setup.server.requests().len();
+    let run = setup.install(&["--version", TAG, "--os", "Linux", "--arch", "riscv64"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
         run.stderr
@@ -407,8 +401,8 @@ fn a_release_without_the_platform_binary_fails_clearly() {
         "{}",
         run.stderr
     );
-    assert_eq!(server.requests().len(), asked);
-    assert!(files_in(&dir).is_empty());
+    assert_eq!(setup.server.requests().len(), asked);
+    assert!(setup.installed().is_empty());
 }
 
 /// A `cargo` stand-in that records its arguments in `dir/cargo-args` and "builds" the fake
@@ -441,23 +435,16 @@ cp '{}' "$root/bin/berth"
 
 #[test]
 fn without_a_release_binary_berth_is_built_from_the_given_source() {
-    let server = ReleaseServer::start(good_release());
-    let home = tempfile::tempdir().unwrap();
-    let dir = home.path().join("bin");
-    let source = home.path().join("berth-src");
+    let setup = Setup::new(good_release());
+    let source = setup.home.path().join("berth-src");
     std::fs::create_dir_all(&source).unwrap();
     std::fs::write(
         source.join("Cargo.toml"),
         "[package]\nname = \"berth\"\nversion = \"0.1.0\"\n",
     )
     .unwrap();
-    let cargo = fake_cargo(home.path());
-    let url = server.releases_url();
+    let cargo = fake_cargo(setup.home.path());
     let args = [
-        "--releases",
-        &url,
-        "--dir",
-        dir.to_str().unwrap(),
         "--source",
         source.to_str().unwrap(),
         "--os",
@@ -465,11 +452,11 @@ fn without_a_release_binary_berth_is_built_from_the_given_source() {
         "--arch",
         "riscv64",
     ];
-    let run = install_with(home.path(), &args, &[("BERTH_CARGO", &cargo)]);
+    let run = setup.install_with(&args, &[("BERTH_CARGO", &cargo)]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     // The version is the source's own, not whatever is latest.
-    assert!(!server.requests().iter().any(|r| r.contains("latest")));
-    let cargo_args = std::fs::read_to_string(home.path().join("cargo-args")).unwrap();
+    assert!(setup.server.requests().is_empty());
+    let cargo_args = std::fs::read_to_string(setup.home.path().join("cargo-args")).unwrap();
     let cargo_args: Vec<&str> = cargo_args.lines().collect();
     assert_eq!(
         cargo_args[..5],
@@ -482,24 +469,27 @@ fn without_a_release_binary_berth_is_built_from_the_given_source() {
         ]
     );
     assert_eq!(cargo_args[6..], ["--bin", "berth"]);
-    let version = run_command(Command::new(dir.join("berth")).arg("--version"));
+    let version = run_command(Command::new(setup.dir.join("berth")).arg("--version"));
     assert_eq!(version.stdout.trim(), "berth 0.1.0");
     assert!(
-        run.stderr.contains("built from") && run.stderr.contains("for Linux riscv64"),
+        run.stderr.contains(&format!(
+            "installed berth 0.1.0 (built from {} for Linux riscv64)",
+            source.display()
+        )),
         "{}",
         run.stderr
     );
 
     // A source of another version than the one asked for is not installed under its name.
-    std::fs::remove_file(dir.join("berth")).unwrap();
+    std::fs::remove_file(setup.dir.join("berth")).unwrap();
     let mut other = args.to_vec();
     other.extend(["--version", "v0.2.0"]);
-    let run = install_with(home.path(), &other, &[("BERTH_CARGO", &cargo)]);
+    let run = setup.install_with(&other, &[("BERTH_CARGO", &cargo)]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
         run.stderr.contains("is berth 0.1.0, not v0.2.0"),
         "{}",
         run.stderr
     );
-    assert!(files_in(&dir).is_empty());
+    assert!(setup.installed().is_empty());
 }
