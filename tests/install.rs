@@ -3,6 +3,7 @@
 //! release binary fails clearly or builds from source.
 
 use crate::support::{Run, run as run_command};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -61,9 +62,15 @@ impl ReleaseServer {
         }
     }
 
-    /// The `--releases` URL: `<url>/download/<tag>/<asset>` and `<url>/latest`.
+    /// Where GitHub would be (`GITHUB_SERVER_URL`).
+    fn server_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The `--releases` URL of the repository `acme/berth`: `<url>/download/<tag>/<asset>` and
+    /// `<url>/latest`.
     fn releases_url(&self) -> String {
-        format!("http://127.0.0.1:{}/acme/berth/releases", self.port)
+        format!("{}/acme/berth/releases", self.server_url())
     }
 
     fn requests(&self) -> Vec<String> {
@@ -150,26 +157,13 @@ fn asset(target: &str) -> String {
     format!("berth-{TAG}-{target}.tar.gz")
 }
 
-/// The release of `TAG` with the Linux x86_64 archive; `checksum` makes its sha256sums.txt line.
-fn release(checksum: impl Fn(&[u8]) -> String) -> BTreeMap<String, Answer> {
+/// The release of `TAG` with an archive for each of `targets`; `checksum` makes their
+/// sha256sums.txt lines (which also list a macOS archive the release lacks).
+fn release(targets: &[&str], checksum: impl Fn(&[u8]) -> String) -> BTreeMap<String, Answer> {
     let archive = archive("0.1.0");
     let base = format!("/acme/berth/releases/download/{TAG}");
-    let sums = format!(
-        "{}  {}\n{}  {}\n",
-        "0".repeat(64),
-        asset("aarch64-apple-darwin"),
-        checksum(&archive),
-        asset(LINUX_X86)
-    );
-    BTreeMap::from([
-        (
-            format!("{base}/{}", asset(LINUX_X86)),
-            Answer::File(archive),
-        ),
-        (
-            format!("{base}/sha256sums.txt"),
-            Answer::File(sums.into_bytes()),
-        ),
+    let mut sums = format!("{}  {}\n", "0".repeat(64), asset("aarch64-apple-darwin"));
+    let mut files = BTreeMap::from([
         (
             "/acme/berth/releases/latest".to_string(),
             Answer::Redirect(format!("/acme/berth/releases/tag/{TAG}")),
@@ -178,11 +172,24 @@ fn release(checksum: impl Fn(&[u8]) -> String) -> BTreeMap<String, Answer> {
             format!("/acme/berth/releases/tag/{TAG}"),
             Answer::File(b"<html>release</html>".to_vec()),
         ),
-    ])
+    ]);
+    for target in targets {
+        sums.push_str(&format!("{}  {}\n", checksum(&archive), asset(target)));
+        files.insert(
+            format!("{base}/{}", asset(target)),
+            Answer::File(archive.clone()),
+        );
+    }
+    files.insert(
+        format!("{base}/sha256sums.txt"),
+        Answer::File(sums.into_bytes()),
+    );
+    files
 }
 
+/// The release with a good checksum for the Linux x86_64 archive only.
 fn good_release() -> BTreeMap<String, Answer> {
-    release(sha256_hex)
+    release(&[LINUX_X86], sha256_hex)
 }
 
 fn script() -> PathBuf {
@@ -342,7 +349,7 @@ fn each_runner_platform_has_its_release_target() {
 
 #[test]
 fn a_wrong_checksum_installs_nothing() {
-    let setup = Setup::new(release(|_| "ab".repeat(32)));
+    let setup = Setup::new(release(&[LINUX_X86], |_| "ab".repeat(32)));
     let mut args = LINUX_X86_RUNNER.to_vec();
     args.extend(["--version", TAG]);
 
@@ -492,4 +499,183 @@ fn without_a_release_binary_berth_is_built_from_the_given_source() {
         run.stderr
     );
     assert!(setup.installed().is_empty());
+}
+
+/// `${{ … }}` in `text`, from the inputs, the outputs of the steps so far and the runner.
+fn expand(text: &str, inputs: &BTreeMap<&str, &str>, outputs: &BTreeMap<String, String>) -> String {
+    let mut expanded = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("${{") {
+        expanded.push_str(&rest[..at]);
+        let end = at + rest[at..].find("}}").expect("a closed expression");
+        let expression = rest[at + 3..end].trim();
+        let value = if let Some(name) = expression.strip_prefix("inputs.") {
+            inputs[name].to_string()
+        } else if let Some(name) = expression.strip_prefix("steps.plan.outputs.") {
+            outputs[name].clone()
+        } else {
+            match expression {
+                "runner.os" => "Linux".to_string(),
+                "runner.arch" => "X64".to_string(),
+                other => panic!("this test's runner does not know ${{{{ {other} }}}}"),
+            }
+        };
+        expanded.push_str(&value);
+        rest = &rest[end + 2..];
+    }
+    expanded.push_str(rest);
+    expanded
+}
+
+/// Run action.yml's steps as a Linux runner does (`bash -e -o pipefail`, GITHUB_OUTPUT,
+/// GITHUB_PATH), with the action checked out at `<runner>/_actions/acme/berth/v0.1.0`, the
+/// cache missing, and GitHub at `server`. Returns the action's outputs and the last step's run.
+fn run_action(
+    server: &ReleaseServer,
+    runner: &Path,
+    inputs: &BTreeMap<&str, &str>,
+) -> (BTreeMap<String, String>, Run) {
+    let repository = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let action_path = runner.join("_actions/acme/berth/v0.1.0");
+    std::fs::create_dir_all(action_path.join("scripts")).unwrap();
+    std::fs::copy(
+        repository.join("action.yml"),
+        action_path.join("action.yml"),
+    )
+    .unwrap();
+    std::fs::copy(script(), action_path.join("scripts/install.sh")).unwrap();
+    std::fs::write(
+        action_path.join("Cargo.toml"),
+        "[package]\nname = \"berth\"\nversion = \"0.1.0\"\n",
+    )
+    .unwrap();
+    let action: Value =
+        berth::yaml::from_str(&std::fs::read_to_string(action_path.join("action.yml")).unwrap())
+            .unwrap();
+    let (temp, tool_cache) = (runner.join("temp"), runner.join("tool-cache"));
+    std::fs::create_dir_all(&temp).unwrap();
+    let github_path = runner.join("github-path");
+    std::fs::write(&github_path, "").unwrap();
+    let mut outputs = BTreeMap::new();
+    let mut last = None;
+    for step in action["runs"]["steps"].as_array().unwrap() {
+        let Some(script) = step["run"].as_str() else {
+            continue; // actions/cache: a miss
+        };
+        if let Some(condition) = step["if"].as_str() {
+            assert_eq!(
+                condition, "inputs.args != ''",
+                "a condition this test knows"
+            );
+            if inputs["args"].is_empty() {
+                continue;
+            }
+        }
+        let output_file = runner.join("github-output");
+        std::fs::write(&output_file, "").unwrap();
+        let added: Vec<String> = std::fs::read_to_string(&github_path)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        let path = std::env::join_paths(
+            added
+                .iter()
+                .map(PathBuf::from)
+                .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+        )
+        .unwrap();
+        let mut command = Command::new("bash");
+        command
+            .args([
+                "--noprofile",
+                "--norc",
+                "-e",
+                "-o",
+                "pipefail",
+                "-c",
+                script,
+            ])
+            .current_dir(runner)
+            .env_clear()
+            .env("PATH", path)
+            .env("HOME", runner)
+            .env("GITHUB_ACTION_PATH", &action_path)
+            .env("GITHUB_OUTPUT", &output_file)
+            .env("GITHUB_PATH", &github_path)
+            .env("GITHUB_SERVER_URL", server.server_url())
+            .env("GITHUB_REPOSITORY", "someone/workflows")
+            .env("RUNNER_OS", "Linux")
+            .env("RUNNER_TEMP", &temp)
+            .env("RUNNER_TOOL_CACHE", &tool_cache)
+            // A fallback to building from source fails at once instead of running cargo.
+            .env("BERTH_CARGO", "false");
+        if let Some(env) = step["env"].as_object() {
+            for (name, value) in env {
+                command.env(name, expand(value.as_str().unwrap(), inputs, &outputs));
+            }
+        }
+        let run = run_command(&mut command);
+        assert_eq!(run.code, 0, "step {step}:\n{}", run.stderr);
+        if step["id"] == "plan" {
+            for line in std::fs::read_to_string(&output_file).unwrap().lines() {
+                let (name, value) = line.split_once('=').unwrap();
+                outputs.insert(name.to_string(), value.to_string());
+            }
+        }
+        last = Some(run);
+    }
+    let declared = action["outputs"].as_object().unwrap();
+    let action_outputs = declared
+        .iter()
+        .map(|(name, output)| {
+            let value = output["value"].as_str().unwrap();
+            (name.clone(), expand(value, inputs, &outputs))
+        })
+        .collect();
+    (action_outputs, last.unwrap())
+}
+
+#[test]
+fn the_action_installs_from_its_own_repositorys_release_and_runs_berth() {
+    // Whichever Linux machine runs the test, its release archive exists.
+    let setup = Setup::new(release(
+        &[LINUX_X86, "aarch64-unknown-linux-musl"],
+        sha256_hex,
+    ));
+    let runner = tempfile::tempdir().unwrap();
+    let inputs = BTreeMap::from([("version", ""), ("args", "--version")]);
+    let (outputs, last) = run_action(&setup.server, runner.path(), &inputs);
+
+    // No version given: the action's own source's (Cargo.toml 0.1.0), from acme/berth's
+    // releases (the action's repository, not the workflow's).
+    assert_eq!(outputs["version"], TAG);
+    let asked = setup.server.requests();
+    assert_eq!(asked.len(), 2, "{asked:?}");
+    assert!(
+        asked
+            .iter()
+            .all(|r| r.starts_with(&format!("GET /acme/berth/releases/download/{TAG}/")))
+    );
+    // Installed in the tool cache (the directory actions/cache keeps), on PATH for later steps,
+    // and run with `args`.
+    let github_path = std::fs::read_to_string(runner.path().join("github-path")).unwrap();
+    let dir = PathBuf::from(github_path.trim());
+    assert!(
+        dir.starts_with(runner.path().join(format!("tool-cache/berth/{TAG}"))),
+        "{}",
+        dir.display()
+    );
+    assert!(dir.join("berth").is_file());
+    assert_eq!(last.stdout.trim(), "berth 0.1.0");
+
+    // Only installing: no berth run, and the cached binary is kept.
+    let inputs = BTreeMap::from([("version", TAG), ("args", "")]);
+    let (_, last) = run_action(&setup.server, runner.path(), &inputs);
+    assert!(
+        last.stderr.contains("berth 0.1.0 is already installed"),
+        "{}",
+        last.stderr
+    );
+    assert_eq!(setup.server.requests().len(), 2);
 }
