@@ -146,6 +146,14 @@ fn the_action_is_a_composite_that_installs_with_the_tested_script() {
             .as_str()
             .is_some_and(|u| u.starts_with("actions/cache@"))
     }));
+    // Each input is documented in the README's table of the action's inputs.
+    let readme = std::fs::read_to_string(repository().join("README.md")).unwrap();
+    for input in action["inputs"].as_object().unwrap().keys() {
+        assert!(
+            readme.contains(&format!("\n| `{input}` |")),
+            "README.md does not document the action's input {input}"
+        );
+    }
     let script = repository().join("scripts/install.sh");
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&script).unwrap().permissions().mode();
