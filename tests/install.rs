@@ -1,6 +1,7 @@
 //! `scripts/install.sh` (what the GitHub action runs) against a fake GitHub Release served on
 //! 127.0.0.1: a verified download installs, a wrong checksum installs nothing, a missing
-//! release binary fails clearly or builds from source.
+//! release binary fails clearly or builds from source; and action.yml's steps, run as a runner
+//! runs them, install from the action's own repository and run berth.
 
 use crate::support::{Run, run as run_command};
 use serde_json::Value;
@@ -89,6 +90,8 @@ impl Drop for ReleaseServer {
 }
 
 fn answer(stream: TcpStream, files: &BTreeMap<String, Answer>, log: &Mutex<Vec<String>>) {
+    // A client that sends nothing cannot hold the server up.
+    let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(10)));
     let mut reader = BufReader::new(&stream);
     let mut request_line = String::new();
     if reader.read_line(&mut request_line).is_err() {
