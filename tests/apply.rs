@@ -782,10 +782,11 @@ fn a_custom_kind_taken_for_namespaced_is_refused_until_declared_cluster_scoped()
 fn a_holder_that_keeps_renewing_is_never_taken_over_whatever_its_clock_says() {
     let setup = Release::quickstart();
     setup.cluster.namespace("berth-system");
-    // The holder's clock is a year behind, but it renews every 300 ms.
+    // The holder's clock is a year behind, but it renews every 300 ms: ten times per lease
+    // duration, so a kubectl slowed down by a loaded machine still renews in time.
     let lease = |second: u32| {
         let time = format!("2025-01-01T00:00:{second:02}Z");
-        lock_lease("slow-clock-runner", 1, "2025-01-01T00:00:00Z", &time)
+        lock_lease("slow-clock-runner", 3, "2025-01-01T00:00:00Z", &time)
     };
     setup.cluster.seed(&lease(0), "other-berth");
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -813,7 +814,9 @@ fn a_holder_that_keeps_renewing_is_never_taken_over_whatever_its_clock_says() {
             }
         })
     };
-    let run = setup.apply(&["--lock-timeout", "3s"]);
+    // Longer than two lease durations: judged by berth's clock the lease is a year old and
+    // would be taken at once; judged by the renewals berth sees, it is held throughout.
+    let run = setup.apply(&["--lock-timeout", "8s"]);
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     renewer.join().unwrap();
     run.fails_with(&["channel test is being applied by slow-clock-runner"]);

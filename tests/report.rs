@@ -3,7 +3,6 @@
 use berth::plan::{Action, ObjectChange, Plan};
 use berth::report::{GITHUB_COMMENT_LIMIT, MIN_CHARS, markdown, markdown_limited, markdown_parts};
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
 
 fn chars(text: &str) -> usize {
     text.chars().count()
@@ -340,11 +339,8 @@ fn three_thousand_objects_fit_in_a_comment() {
         chars(&whole)
     );
 
-    let start = Instant::now();
+    // How long sizing takes is measured by `cargo bench --bench comment`, not asserted here.
     let report = markdown_limited(&plan, GITHUB_COMMENT_LIMIT, Some("`diff-full.md`"));
-    let took = start.elapsed();
-    eprintln!("sized a 3,000-object plan in {took:?}");
-    assert!(took < Duration::from_secs(3), "{took:?}");
 
     assert!(chars(&report) <= GITHUB_COMMENT_LIMIT, "{}", chars(&report));
     assert_balanced(&report);
@@ -380,9 +376,7 @@ fn three_thousand_objects_fit_in_a_comment() {
 #[test]
 fn three_thousand_objects_split_into_parts() {
     let plan = big_plan(3_000);
-    let start = Instant::now();
     let parts = markdown_parts(&plan, GITHUB_COMMENT_LIMIT);
-    eprintln!("split a 3,000-object plan in {:?}", start.elapsed());
     let n = parts.len();
     assert!(n > 5, "{n}");
     let mut diffs = BTreeMap::new();
