@@ -406,3 +406,40 @@ fn a_partial_apply_refuses_an_app_the_channel_does_not_release() {
     ]);
     assert!(setup.cluster.deployment("shop", "web").is_none());
 }
+
+#[test]
+fn allow_remote_bases_lets_kustomize_fetch_them() {
+    let config = "apps:\n  web:\n    driver: kustomize\n    path: overlay\nchannels:\n  test: {}\n";
+    let dir = repo(&[
+        ("berth.yaml", config),
+        (
+            "overlay/kustomization.yaml",
+            "resources:\n  - https://github.com/acme/base//deploy?ref=v1\n",
+        ),
+        // Stands in for kustomize, which would fetch the base: it prints what it was given.
+        (
+            "kustomize.sh",
+            "printf 'apiVersion: v1\\nkind: ConfigMap\\nmetadata:\\n  name: built\\n'\n",
+        ),
+    ]);
+    let render = |dir: &std::path::Path| {
+        let script = dir.join("kustomize.sh");
+        run(berth_command()
+            .current_dir(dir)
+            .env("BERTH_KUSTOMIZE", format!("sh {}", script.display()))
+            .args(["render", "-c", "test", "-o", "json"]))
+    };
+    render(dir.path()).fails_with(&["overlay/kustomization.yaml:2", "remote base"]);
+    replace_in(
+        dir.path(),
+        "berth.yaml",
+        "    path: overlay\n",
+        "    path: overlay\n    allowRemoteBases: true\n",
+    );
+    let run = render(dir.path());
+    assert!(
+        run.succeeds().stdout.contains("\"name\": \"built\""),
+        "{}",
+        run.stdout
+    );
+}

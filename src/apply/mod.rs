@@ -423,8 +423,8 @@ async fn run_with(
             if !options.dry_run {
                 report.result = ApplyResult::NoChanges;
                 if let Some(timeout) = options.wait {
-                    announce_wait(reporter, objects, timeout);
                     let deadline = |o: &TreeObject| options.timeout_of(o, timeout);
+                    announce_wait(reporter, objects, &deadline);
                     report.not_ready =
                         wait_ready(cluster, objects, &deadline, options.concurrency, reporter)
                             .await;
@@ -561,8 +561,8 @@ async fn apply_locked(
 
     let mut not_ready = Vec::new();
     if let Some(timeout) = options.wait.filter(|_| !failed) {
-        announce_wait(reporter, objects, timeout);
         let deadline = |o: &TreeObject| options.timeout_of(o, timeout);
+        announce_wait(reporter, objects, &deadline);
         not_ready = wait_ready(cluster, objects, &deadline, options.concurrency, reporter).await;
         if !not_ready.is_empty() {
             result = ApplyResult::TimedOut;
@@ -1088,10 +1088,14 @@ async fn prune_one(
 }
 
 /// `--wait` starts: said at once, so a user knows what berth is doing until it is done.
-fn announce_wait(reporter: &dyn Reporter, objects: &[TreeObject], timeout: Duration) {
+fn announce_wait(
+    reporter: &dyn Reporter,
+    objects: &[TreeObject],
+    timeout: &dyn Fn(&TreeObject) -> Duration,
+) {
     reporter.report(&Event::WaitStarted {
         objects: objects.len(),
-        timeout,
+        timeout: objects.iter().map(timeout).max().unwrap_or_default(),
     });
 }
 

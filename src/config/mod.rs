@@ -754,6 +754,16 @@ impl Validator<'_> {
                 );
             }
         }
+        if raw.allow_remote_bases && kind != DriverKind::Kustomize {
+            self.report(
+                &raw.driver,
+                format!(
+                    "app `{}`: `allowRemoteBases` applies only to the kustomize driver",
+                    name.value
+                ),
+                "remove it, or set `driver: kustomize`",
+            );
+        }
         let labels = self.labels(&raw.labels, &format!("apps.{}.labels", name.value));
         let mut variants = BTreeMap::new();
         let mut broken = BTreeMap::new();

@@ -75,6 +75,10 @@ pub fn markdown(report: &Report) -> String {
             pending.key, pending.reason
         ));
     }
+    let apps = report.apps_not_ready();
+    if !apps.is_empty() {
+        text.push_str(&format!("- apps not ready: {}\n", apps.join(", ")));
+    }
     for check in &report.checks {
         text.push_str(&format!(
             "- check `{}`: {}\n",

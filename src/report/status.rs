@@ -242,7 +242,7 @@ pub fn status_html(status: &Status) -> String {
                 },
                 "applied": applied.map(|a| json!({
                     "release": short_id(&a.release),
-                    "result": a.result.as_str(),
+                    "result": format!("{}{}", a.result, partial_words(&a.partial)),
                     "result_class": result_class(a.result),
                     "at": a.applied_at,
                     "by": a.applied_by,

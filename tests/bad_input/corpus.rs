@@ -597,6 +597,14 @@ fn berth_yaml_values_that_are_wrong() {
             &["berth.yaml:5:", "timeout `0s`"],
         ),
         config(
+            "allowRemoteBases on a manifests app",
+            "apps:\n  web:\n    driver: manifests\n    path: m\n    allowRemoteBases: true\nchannels:\n  test: {}\n",
+            &[
+                "berth.yaml:3:",
+                "`allowRemoteBases` applies only to the kustomize driver",
+            ],
+        ),
+        config(
             "createNamespace that is not a boolean",
             "apps:\n  web:\n    driver: manifests\n    path: m\n    createNamespace: sometimes\nchannels:\n  test: {}\n",
             &["berth.yaml:5:"],
