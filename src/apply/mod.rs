@@ -303,26 +303,10 @@ fn partial_of(
     if apps.is_empty() {
         return Ok(None);
     }
+    config.check_released(channel, apps)?;
     let mut apps = apps.to_vec();
     apps.sort();
     apps.dedup();
-    let unreleased: Vec<Problem> = apps
-        .iter()
-        .filter(|app| !channel.apps.contains(app))
-        .map(|app| {
-            Problem::new(format!(
-                "app `{app}` is not released through channel `{}`",
-                channel.name
-            ))
-            .in_file(&config.file)
-            .hint(format!(
-                "channel {} has: {}",
-                channel.name,
-                channel.apps.join(", ")
-            ))
-        })
-        .collect();
-    Problems::check(unreleased)?;
     let (mine, others): (Vec<TreeObject>, Vec<TreeObject>) = std::mem::take(objects)
         .into_iter()
         .partition(|o| o.app.as_ref().is_some_and(|app| apps.contains(app)));

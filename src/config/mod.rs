@@ -215,6 +215,28 @@ impl Config {
         Problems::check(problems)
     }
 
+    /// Refuse apps (e.g. from `--app`) that `channel` does not release, each once.
+    pub fn check_released(&self, channel: &Channel, names: &[String]) -> Result<(), Problems> {
+        let mut problems = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            if !names[..i].contains(name) && !channel.apps.contains(name) {
+                problems.push(
+                    Problem::new(format!(
+                        "app `{name}` is not released through channel `{}`",
+                        channel.name
+                    ))
+                    .in_file(&self.file)
+                    .hint(format!(
+                        "channel {} has: {}",
+                        channel.name,
+                        channel.apps.join(", ")
+                    )),
+                );
+            }
+        }
+        Problems::check(problems)
+    }
+
     /// The external Secrets of the channel's apps.
     pub fn external_secrets(&self, channel: &Channel) -> Vec<ExternalSecret> {
         self.apps

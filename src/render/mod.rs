@@ -367,24 +367,9 @@ fn select_apps<'a>(
 ) -> Result<Vec<&'a App>, Problems> {
     let wanted = &options.apps;
     config.check_apps(wanted)?;
-    let mut problems = Vec::new();
-    for (i, name) in wanted.iter().enumerate() {
-        if !wanted[..i].contains(name) && !channel.apps.contains(name) && !options.skip_unreleased {
-            problems.push(
-                Problem::new(format!(
-                    "app `{name}` is not released through channel `{}`",
-                    channel.name
-                ))
-                .in_file(&config.file)
-                .hint(format!(
-                    "channel {} has: {}",
-                    channel.name,
-                    channel.apps.join(", ")
-                )),
-            );
-        }
+    if !options.skip_unreleased {
+        config.check_released(channel, wanted)?;
     }
-    Problems::check(problems)?;
     Ok(config
         .apps
         .iter()
