@@ -1264,4 +1264,40 @@ mod tests {
         assert_eq!(pruning.objects[2].label(), "would prune");
         assert_eq!(pruning.result, ApplyResult::Succeeded);
     }
+
+    #[test]
+    fn what_leaves_an_app_with_prune_off_is_kept_and_not_counted_by_the_prune_guard() {
+        let mut options = options(true, true);
+        options.unpruned_apps.insert("web".into());
+        let leaving = |app: &str, key: &str| {
+            ObjectChange::new(
+                ObjectKey::parse(key).unwrap(),
+                Some(app.into()),
+                Action::Delete,
+            )
+        };
+        let changes = [
+            leaving("api", "ns/ConfigMap/api"),
+            leaving("web", "ns/ConfigMap/web"),
+        ];
+        let report = planned_report(&[], &changes, &options);
+        let labels: Vec<String> = report.objects.iter().map(Outcome::label).collect();
+        assert_eq!(
+            labels,
+            [
+                "would prune",
+                "left the release; kept (app web has prune: false)"
+            ]
+        );
+        // One of two deletions is 50%, within the guard; both would not be.
+        let staying = [object("ns/ConfigMap/stays")];
+        let inventory = [
+            object("ns/ConfigMap/stays"),
+            object("ns/ConfigMap/api"),
+            object("ns/ConfigMap/web"),
+        ];
+        assert!(check_prune_guard(&changes, &staying, &inventory, &options).is_ok());
+        options.unpruned_apps.clear();
+        assert!(check_prune_guard(&changes, &staying, &inventory, &options).is_err());
+    }
 }
