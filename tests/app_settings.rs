@@ -1,7 +1,7 @@
 //! Per-app settings of berth.yaml and partial applies, on the test API server: `createNamespace`,
 //! `timeout`, `prune: false`, `apply --app`.
 
-use crate::drivers::{drivers_berth, require_kubectl};
+use crate::drivers::{drivers_berth, render_objects, require_kubectl};
 use crate::support::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -9,22 +9,9 @@ use std::time::Duration;
 
 /// `render -c channel -o json` of `dir`: the objects by key (`_cluster/Namespace/x`, `ns/Kind/x`).
 fn rendered(dir: &std::path::Path, channel: &str) -> BTreeMap<String, Value> {
-    let run = berth(dir, &["render", "-c", channel, "-o", "json"]);
-    let list: Value = serde_json::from_str(&run.succeeds().stdout).unwrap();
-    list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| {
-            let namespace = o["metadata"]["namespace"].as_str().unwrap_or("_cluster");
-            let key = format!(
-                "{namespace}/{}/{}",
-                o["kind"].as_str().unwrap(),
-                o["metadata"]["name"].as_str().unwrap()
-            );
-            (key, o.clone())
-        })
-        .collect()
+    let mut command = berth_command();
+    command.current_dir(dir);
+    render_objects(command, channel, &[])
 }
 
 fn config_map(name: &str) -> String {

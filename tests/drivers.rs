@@ -47,7 +47,11 @@ pub(crate) fn require_kubectl() {
 /// `berth render --channel <channel> -o json args…`: the objects by `<namespace>/<Kind>/<name>`
 /// (`_cluster/…` for cluster-scoped ones).
 #[track_caller]
-fn render_objects(mut command: Command, channel: &str, args: &[&str]) -> BTreeMap<String, Value> {
+pub(crate) fn render_objects(
+    mut command: Command,
+    channel: &str,
+    args: &[&str],
+) -> BTreeMap<String, Value> {
     let rendered = run(command
         .args(["render", "--channel", channel, "-o", "json"])
         .args(args));
