@@ -305,7 +305,7 @@ impl Report {
         self.result.exit_code()
     }
 
-    /// The apps with an object not ready when the wait ended, each once, in order.
+    /// The apps with an object not ready when the wait ended, each once, sorted.
     pub fn apps_not_ready(&self) -> Vec<String> {
         apps_of(&self.not_ready)
     }

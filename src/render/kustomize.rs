@@ -83,9 +83,13 @@ fn remote_bases(source: &dyn Source, overlay: &str) -> Vec<Problem> {
         });
         for (key, entry) in entries {
             if is_remote(entry) {
-                let line = text
-                    .lines()
-                    .position(|l| l.contains(entry))
+                // Its `- entry` line; else the first line naming it (a `[a, b]` list).
+                let item = |l: &str| {
+                    let value = l.trim_start().strip_prefix('-').unwrap_or_default().trim();
+                    value.trim_matches(|c| c == '"' || c == '\'') == entry
+                };
+                let line = (text.lines().position(item))
+                    .or_else(|| text.lines().position(|l| l.contains(entry)))
                     .map(|i| i as u64 + 1);
                 problems.push(
                     Problem::new(format!(

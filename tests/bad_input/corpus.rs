@@ -1254,9 +1254,9 @@ fn kustomize_remote_bases() {
         ),
         overlay(
             "a github.com base with ?ref=",
-            "resources:\n  - github.com/acme/base/deploy?ref=main\n",
+            "# was: github.com/acme/base/deploy?ref=main\nresources:\n  - \"github.com/acme/base/deploy?ref=main\"\n",
             &expect(
-                "overlay/kustomization.yaml:2",
+                "overlay/kustomization.yaml:3",
                 "`github.com/acme/base/deploy?ref=main`",
             ),
         ),
