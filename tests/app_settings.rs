@@ -296,6 +296,16 @@ fn a_partial_apply_touches_only_its_apps_and_is_recorded_as_partial() {
     setup
         .cluster
         .diff(&setup.repos.work(), &["--tree", "releases/test"]);
+    let dry_run = setup.apply(&["-a", "web", "--prune", "--dry-run"]);
+    assert!(
+        dry_run
+            .succeeds()
+            .stdout
+            .contains("  would prune shop/Ingress.networking.k8s.io/web\n"),
+        "{}",
+        dry_run.stdout
+    );
+    assert!(!dry_run.stdout.contains("api"), "{}", dry_run.stdout);
     let run = setup.apply(&["-a", "web", "--prune"]);
     run.succeeds();
     assert!(
