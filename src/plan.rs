@@ -38,6 +38,8 @@ pub enum KeptReason {
     PruneDisabled,
     /// Pruning is off for this apply (no `--prune`, channel `prune: false`).
     PruneOff,
+    /// Its app says `prune: false` in berth.yaml: what leaves it is never deleted.
+    AppPruneOff { app: String },
     /// The new release failed to apply: the old objects stay (a failed web-v2 keeps web-v1).
     ApplyFailed,
     /// A Namespace or CRD, whose deletion deletes everything in it.
@@ -57,6 +59,9 @@ impl KeptReason {
         match self {
             KeptReason::PruneDisabled => format!("annotated {PRUNE_ANNOTATION}: disabled"),
             KeptReason::PruneOff => "left the release; kept (prune is off)".into(),
+            KeptReason::AppPruneOff { app } => {
+                format!("left the release; kept (app {app} has prune: false)")
+            }
             KeptReason::ApplyFailed => "kept: not pruned, applying failed".into(),
             KeptReason::Cascading { kind } => format!(
                 "deleting a {kind} deletes everything in it; delete it by hand, or pass --allow-cascading-prune"

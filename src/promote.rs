@@ -79,6 +79,13 @@ pub fn promote(
             record.result
         )));
     }
+    if !record.partial.is_empty() {
+        return Err(refuse(format!(
+            "its last apply ({}) was partial (only {}): the whole release is not applied",
+            short_id(&record.release),
+            record.partial.join(", ")
+        )));
+    }
     let applied = Oid::from_str(&record.release)
         .ok()
         .filter(|id| repo.find_commit(*id).is_ok())

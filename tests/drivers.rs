@@ -16,7 +16,7 @@ fn helm_stand_in() -> PathBuf {
 
 /// `berth` with helm = the stand-in and kustomize = `kubectl kustomize`, so that a standalone
 /// kustomize on a developer's PATH cannot change the output.
-fn drivers_berth(dir: &Path) -> Command {
+pub(crate) fn drivers_berth(dir: &Path) -> Command {
     let mut command = berth_command();
     command
         .current_dir(dir)
@@ -27,7 +27,7 @@ fn drivers_berth(dir: &Path) -> Command {
 
 /// The kustomize tests need kubectl: fail with a clear message when it is missing, never skip.
 #[track_caller]
-fn require_kubectl() {
+pub(crate) fn require_kubectl() {
     match Command::new("kubectl")
         .args(["version", "--client"])
         .output()
@@ -47,7 +47,11 @@ fn require_kubectl() {
 /// `berth render --channel <channel> -o json args…`: the objects by `<namespace>/<Kind>/<name>`
 /// (`_cluster/…` for cluster-scoped ones).
 #[track_caller]
-fn render_objects(mut command: Command, channel: &str, args: &[&str]) -> BTreeMap<String, Value> {
+pub(crate) fn render_objects(
+    mut command: Command,
+    channel: &str,
+    args: &[&str],
+) -> BTreeMap<String, Value> {
     let rendered = run(command
         .args(["render", "--channel", channel, "-o", "json"])
         .args(args));

@@ -1,5 +1,6 @@
 //! Integration tests: the real `berth` binary on real files (one test binary, to keep links few).
 
+mod app_settings;
 mod apply;
 mod architecture;
 mod bad_input;

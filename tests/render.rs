@@ -205,7 +205,18 @@ fn schema_describes_berth_yaml() {
     let schema: serde_json::Value = serde_json::from_str(&run.succeeds().stdout).unwrap();
     assert_eq!(schema["title"], "berth.yaml");
     let app = &schema["$defs"]["RawApp"]["properties"];
-    for key in ["driver", "path", "namespace", "values", "release", "labels"] {
+    for key in [
+        "driver",
+        "path",
+        "namespace",
+        "values",
+        "release",
+        "labels",
+        "createNamespace",
+        "timeout",
+        "prune",
+        "allowRemoteBases",
+    ] {
         assert!(app.get(key).is_some(), "schema lacks apps.*.{key}: {app}");
     }
     let drivers = schema["$defs"]["DriverKind"].to_string();
@@ -213,6 +224,11 @@ fn schema_describes_berth_yaml() {
         assert!(drivers.contains(driver), "{drivers}");
     }
     assert_eq!(schema["$defs"]["RawChannel"]["additionalProperties"], false);
+    assert!(
+        schema["$defs"]["RawAppChannel"]["properties"]
+            .get("createNamespace")
+            .is_some()
+    );
 }
 
 #[test]

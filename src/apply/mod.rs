@@ -21,8 +21,8 @@ use crate::object::{
 };
 use crate::plan::{Action, KeptReason, ObjectChange};
 use crate::release::outcome::{
-    ApplyResult, CheckOutcome, Event, NotReady, ObjectResult, Outcome, Report, Reporter, Review,
-    Summary,
+    self, ApplyResult, CheckOutcome, Event, NotReady, ObjectResult, Outcome, Report, Reporter,
+    Review, Summary,
 };
 use crate::release::reviewed::{self, PlanDigest};
 use crate::release::{self, notes, record};
@@ -65,6 +65,52 @@ pub struct Options {
     pub reviewed: Option<PlanDigest>,
     /// Apply even when the plan is not the reviewed one.
     pub accept_changed_plan: bool,
+    /// Only some apps (`--app`); `None`: the whole release.
+    pub partial: Option<Partial>,
+    /// How long to wait for each app with its own `timeout:` (others: `wait`).
+    pub app_timeouts: BTreeMap<String, Duration>,
+    /// Apps with `prune: false`: what leaves them is kept.
+    pub unpruned_apps: BTreeSet<String>,
+}
+
+/// A partial apply: the apps applied, and the other apps' objects of the release, which it
+/// neither applies nor takes for objects that left the release.
+#[derive(Debug, Clone, Default)]
+pub struct Partial {
+    /// Sorted, each once.
+    pub apps: Vec<String>,
+    pub others: BTreeSet<ObjectKey>,
+}
+
+impl Options {
+    /// Why an object that left the release stays rather than being pruned; `None`: pruned.
+    fn kept_from_prune(&self, change: &ObjectChange) -> Option<KeptReason> {
+        if !self.prune {
+            return Some(KeptReason::PruneOff);
+        }
+        let app = change
+            .app
+            .as_ref()
+            .filter(|app| self.unpruned_apps.contains(*app))?;
+        Some(KeptReason::AppPruneOff { app: app.clone() })
+    }
+
+    /// How long to wait for `object`: its app's `timeout:`, else `wait`.
+    fn timeout_of(&self, object: &TreeObject, wait: Duration) -> Duration {
+        object
+            .app
+            .as_ref()
+            .and_then(|app| self.app_timeouts.get(app))
+            .copied()
+            .unwrap_or(wait)
+    }
+
+    fn partial_apps(&self) -> Vec<String> {
+        self.partial
+            .as_ref()
+            .map(|p| p.apps.clone())
+            .unwrap_or_default()
+    }
 }
 
 /// How long the channel's lock lives without renewal (it is renewed every third of it).
@@ -93,6 +139,8 @@ pub struct Request {
     pub accept_changed_plan: bool,
     /// Refuse a release whose tree has no reviewed plan.
     pub require_reviewed_plan: bool,
+    /// Only these apps (`--app`; all when empty): applied, and pruned only among their own.
+    pub apps: Vec<String>,
 }
 
 /// Apply the channel's release: resolve it (the remote's release branch first), read its tree
@@ -103,12 +151,18 @@ pub fn apply_release(
     request: &Request,
     reporter: &dyn Reporter,
 ) -> Result<Report, Problems> {
+    config.check_apps(&request.apps)?;
     let repo = git::open(&config.root)?;
     let release = release::resolve(&repo, channel, request.rev.as_deref(), &request.remote)?;
     let tree = release.tree(&repo)?;
     let mut objects = tree.objects()?;
+    let partial = partial_of(config, channel, &request.apps, &mut objects)?;
+    let mut secrets = config.external_secrets(channel);
+    if let Some(partial) = &partial {
+        secrets.retain(|s| partial.apps.contains(&s.app));
+    }
     // Every value is read before the cluster is reached: a failing source writes nothing.
-    let filled = crate::secret::external::fill(&mut objects, &config.external_secrets(channel));
+    let filled = crate::secret::external::fill(&mut objects, &secrets);
     let source = tree.manifest()?.map(|m| m.source).unwrap_or_default();
     let workdir = repo.workdir().unwrap_or(&config.root).to_path_buf();
     if let Some(remote) = &request.push_notes {
@@ -156,6 +210,18 @@ pub fn apply_release(
         check_env: Vec::new(),
         reviewed: reviewed_plan,
         accept_changed_plan: request.accept_changed_plan,
+        partial,
+        app_timeouts: config
+            .apps
+            .iter()
+            .filter_map(|app| Some((app.name.clone(), app.timeout?)))
+            .collect(),
+        unpruned_apps: config
+            .apps
+            .iter()
+            .filter(|app| !app.prune)
+            .map(|app| app.name.clone())
+            .collect(),
     };
     let report = filled.and_then(|()| {
         block_on(async {
@@ -226,6 +292,31 @@ pub fn apply_release(
     Ok(report)
 }
 
+/// The partial apply `apps` asks for (`None` when empty), keeping only their objects in
+/// `objects`; an app the channel does not release is refused.
+fn partial_of(
+    config: &Config,
+    channel: &Channel,
+    apps: &[String],
+    objects: &mut Vec<TreeObject>,
+) -> Result<Option<Partial>, Problems> {
+    if apps.is_empty() {
+        return Ok(None);
+    }
+    config.check_released(channel, apps)?;
+    let mut apps = apps.to_vec();
+    apps.sort();
+    apps.dedup();
+    let (mine, others): (Vec<TreeObject>, Vec<TreeObject>) = std::mem::take(objects)
+        .into_iter()
+        .partition(|o| o.app.as_ref().is_some_and(|app| apps.contains(app)));
+    *objects = mine;
+    Ok(Some(Partial {
+        apps,
+        others: others.into_iter().map(|o| o.key).collect(),
+    }))
+}
+
 /// Per app, the images its objects run: the versions a chat message names.
 fn versions_of(objects: &[TreeObject]) -> BTreeMap<String, Vec<String>> {
     let mut versions: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -291,9 +382,13 @@ async fn run_with(
     inventory: Vec<TreeObject>,
 ) -> Result<Report, Problem> {
     let client = cluster.client.clone();
-    let settled = previous
-        .as_ref()
-        .is_some_and(|r| r.release == options.release && r.result == ApplyResult::Succeeded);
+    // After a partial apply, the whole release is not settled even when nothing is to write:
+    // its record must say the release is whole.
+    let settled = previous.as_ref().is_some_and(|r| {
+        r.release == options.release
+            && r.result == ApplyResult::Succeeded
+            && (r.partial.is_empty() || options.partial.is_some())
+    });
     // A release already applied is checked without the lock: unchanged, it ends here having
     // written nothing. A dry run never takes the lock either.
     if settled || options.dry_run {
@@ -304,7 +399,7 @@ async fn run_with(
         }
         let nothing_to_write = changes.iter().all(|c| match c.action {
             Action::Unchanged => true,
-            Action::Delete => !options.prune,
+            Action::Delete => options.kept_from_prune(c).is_some(),
             _ => false,
         });
         if options.dry_run || nothing_to_write {
@@ -312,9 +407,11 @@ async fn run_with(
             if !options.dry_run {
                 report.result = ApplyResult::NoChanges;
                 if let Some(timeout) = options.wait {
-                    announce_wait(reporter, objects, timeout);
+                    let deadline = |o: &TreeObject| options.timeout_of(o, timeout);
+                    announce_wait(reporter, objects, &deadline);
                     report.not_ready =
-                        wait_ready(cluster, objects, timeout, options.concurrency, reporter).await;
+                        wait_ready(cluster, objects, &deadline, options.concurrency, reporter)
+                            .await;
                     if !report.not_ready.is_empty() {
                         report.result = ApplyResult::TimedOut;
                     }
@@ -396,12 +493,12 @@ async fn apply_locked(
         }
     } else {
         // Never remove the old while the new did not apply (a failed web-v2 keeps web-v1).
-        let reason = if options.prune {
-            KeptReason::ApplyFailed
-        } else {
-            KeptReason::PruneOff
-        };
-        outcomes.extend(deletions.map(|c| outcome_of(c, ObjectResult::Kept(reason.clone()))));
+        outcomes.extend(deletions.map(|c| {
+            let reason = options
+                .kept_from_prune(c)
+                .unwrap_or(KeptReason::ApplyFailed);
+            outcome_of(c, ObjectResult::Kept(reason))
+        }));
     }
     outcomes.sort_by(|a, b| a.key.cmp(&b.key));
 
@@ -440,17 +537,21 @@ async fn apply_locked(
         result,
         checks: None,
         inventory: kept,
+        partial: options.partial_apps(),
+        timed_out: Vec::new(),
     };
     held.confirm().await?;
     record::write(&client, &options.namespace, &release_record).await?;
 
     let mut not_ready = Vec::new();
     if let Some(timeout) = options.wait.filter(|_| !failed) {
-        announce_wait(reporter, objects, timeout);
-        not_ready = wait_ready(cluster, objects, timeout, options.concurrency, reporter).await;
+        let deadline = |o: &TreeObject| options.timeout_of(o, timeout);
+        announce_wait(reporter, objects, &deadline);
+        not_ready = wait_ready(cluster, objects, &deadline, options.concurrency, reporter).await;
         if !not_ready.is_empty() {
             result = ApplyResult::TimedOut;
             release_record.result = result;
+            release_record.timed_out = outcome::apps_of(&not_ready);
             record::write(&client, &options.namespace, &release_record).await?;
         }
     }
@@ -480,6 +581,7 @@ async fn apply_locked(
         summary: Summary::of(&outcomes),
         objects: outcomes,
         not_ready,
+        partial: options.partial_apps(),
         source_commit: options.source_commit.clone(),
         previous_source_commit: None,
         notifications: Vec::new(),
@@ -507,7 +609,20 @@ async fn plan_changes(
         concurrency: options.concurrency,
         context_lines: 0,
     };
-    plan::plan_listed(cluster, objects, inventory, &plan_options, reporter).await
+    let Some(partial) = &options.partial else {
+        return plan::plan_listed(cluster, objects, inventory, &plan_options, reporter).await;
+    };
+    // The other apps' objects did not leave the release; and of what did, only the objects
+    // labelled with the apps applied are this apply's to prune.
+    let inventory: Vec<TreeObject> = inventory
+        .iter()
+        .filter(|o| !partial.others.contains(&o.key))
+        .cloned()
+        .collect();
+    let mut changes =
+        plan::plan_listed(cluster, objects, &inventory, &plan_options, reporter).await;
+    changes.retain(|c| c.app.as_ref().is_some_and(|app| partial.apps.contains(app)));
+    changes
 }
 
 /// Refuse to prune more than the configured share of the last release, or all of it. The share
@@ -524,7 +639,7 @@ fn check_prune_guard(
     }
     let deletions = changes
         .iter()
-        .filter(|c| c.action == Action::Delete)
+        .filter(|c| c.action == Action::Delete && options.kept_from_prune(c).is_none())
         .count();
     let in_release: BTreeSet<&ObjectKey> = objects.iter().map(|o| &o.key).collect();
     let staying = inventory
@@ -555,6 +670,13 @@ fn check_reviewed(
     let Some(reviewed) = &options.reviewed else {
         return Ok(());
     };
+    let mut reviewed = reviewed.clone();
+    if options.partial.is_some() {
+        // A partial apply checks the reviewed plan of its own objects: those it plans (the
+        // digest does not say which app an object that left the release was of).
+        let planned: BTreeSet<&ObjectKey> = changes.iter().map(|c| &c.key).collect();
+        reviewed.objects.retain(|key, _| planned.contains(key));
+    }
     let now = PlanDigest::of_changes(changes);
     let differences = reviewed.differences(&now);
     if differences.is_empty() {
@@ -619,8 +741,10 @@ fn planned_report(objects: &[TreeObject], changes: &[ObjectChange], options: &Op
             let result = match (c.action, &c.kept) {
                 (Action::Create, _) => ObjectResult::Created,
                 (Action::Update, _) => ObjectResult::Updated,
-                (Action::Delete, _) if options.prune => ObjectResult::Pruned,
-                (Action::Delete, _) => ObjectResult::Kept(KeptReason::PruneOff),
+                (Action::Delete, _) => match options.kept_from_prune(c) {
+                    None => ObjectResult::Pruned,
+                    Some(reason) => ObjectResult::Kept(reason),
+                },
                 (Action::Unchanged, Some(reason)) => ObjectResult::Kept(reason.clone()),
                 (Action::Unchanged, None) => ObjectResult::Unchanged,
                 (Action::Error, _) => ObjectResult::Failed,
@@ -644,6 +768,7 @@ fn planned_report(objects: &[TreeObject], changes: &[ObjectChange], options: &Op
         summary: Summary::of(&outcomes),
         objects: outcomes,
         not_ready: Vec::new(),
+        partial: options.partial_apps(),
         source_commit: options.source_commit.clone(),
         previous_source_commit: None,
         notifications: Vec::new(),
@@ -723,7 +848,7 @@ async fn apply_stages(
                 let not_ready = wait_ready(
                     cluster,
                     &crds.into_iter().cloned().collect::<Vec<_>>(),
-                    Duration::from_secs(60),
+                    &|_| Duration::from_secs(60),
                     options.concurrency,
                     reporter,
                 )
@@ -833,9 +958,20 @@ async fn prune(
         .iter()
         .filter_map(|c| Some(outcome_of(c, ObjectResult::Kept(c.kept.clone()?))))
         .collect();
+    outcomes.extend(
+        changes
+            .iter()
+            .filter(|c| c.action == Action::Delete)
+            .filter_map(|c| {
+                Some(outcome_of(
+                    c,
+                    ObjectResult::Kept(options.kept_from_prune(c)?),
+                ))
+            }),
+    );
     let deletions: Vec<(&ObjectChange, &TreeObject)> = changes
         .iter()
-        .filter(|c| c.action == Action::Delete)
+        .filter(|c| c.action == Action::Delete && options.kept_from_prune(c).is_none())
         .filter_map(|c| by_key.get(&c.key).map(|o| (c, *o)))
         .collect();
     for stage in (0..order::STAGES.len()).rev() {
@@ -936,24 +1072,29 @@ async fn prune_one(
 }
 
 /// `--wait` starts: said at once, so a user knows what berth is doing until it is done.
-fn announce_wait(reporter: &dyn Reporter, objects: &[TreeObject], timeout: Duration) {
+fn announce_wait(
+    reporter: &dyn Reporter,
+    objects: &[TreeObject],
+    timeout: &dyn Fn(&TreeObject) -> Duration,
+) {
     reporter.report(&Event::WaitStarted {
         objects: objects.len(),
-        timeout,
+        timeout: objects.iter().map(timeout).max().unwrap_or_default(),
     });
 }
 
-/// Poll until every object is ready, one has failed, or `timeout` passes; returns what is not
-/// ready (empty when all are).
+/// Poll until every object is ready, one has failed, or each not ready has had its `timeout`
+/// (one app's may be shorter than another's); returns what is not ready (empty when all are).
 async fn wait_ready(
     cluster: &Cluster,
     objects: &[TreeObject],
-    timeout: Duration,
+    timeout: &(dyn Fn(&TreeObject) -> Duration + Sync),
     concurrency: usize,
     reporter: &dyn Reporter,
 ) -> Vec<NotReady> {
     let started = Instant::now();
     let mut pending: Vec<&TreeObject> = objects.iter().collect();
+    let mut timed_out = Vec::new();
     let mut last_report = Instant::now();
     loop {
         let checks: Vec<(&TreeObject, Readiness)> =
@@ -967,30 +1108,36 @@ async fn wait_ready(
         for (object, readiness) in checks {
             let entry = |reason: String| NotReady {
                 key: object.key.clone(),
+                app: object.app.clone(),
                 reason,
             };
             match readiness {
                 Readiness::Failed(why) => failed.push(entry(why)),
-                Readiness::InProgress(why) => waiting.push(entry(why)),
+                Readiness::InProgress(why) if started.elapsed() >= timeout(object) => {
+                    timed_out.push(entry(why));
+                }
+                Readiness::InProgress(why) => waiting.push((entry(why), timeout(object))),
                 Readiness::Ready => {}
             }
         }
-        if waiting.is_empty() || !failed.is_empty() || started.elapsed() >= timeout {
+        if waiting.is_empty() || !failed.is_empty() {
             let mut not_ready = failed;
-            not_ready.extend(waiting);
+            not_ready.append(&mut timed_out);
+            not_ready.extend(waiting.into_iter().map(|(w, _)| w));
             not_ready.sort_by(|a, b| a.key.cmp(&b.key));
             return not_ready;
         }
         if last_report.elapsed() >= Duration::from_secs(5) || pending.len() != waiting.len() {
             reporter.report(&Event::Waiting {
                 pending: waiting.len(),
-                example: &waiting[0].key,
-                reason: &waiting[0].reason,
+                example: &waiting[0].0.key,
+                reason: &waiting[0].0.reason,
             });
             last_report = Instant::now();
         }
-        pending.retain(|o| waiting.iter().any(|w| w.key == o.key));
-        let left = timeout.saturating_sub(started.elapsed());
+        pending.retain(|o| waiting.iter().any(|(w, _)| w.key == o.key));
+        let soonest = waiting.iter().map(|(_, t)| *t).min().unwrap_or_default();
+        let left = soonest.saturating_sub(started.elapsed());
         tokio::time::sleep(left.min(Duration::from_secs(1))).await;
     }
 }
@@ -1035,6 +1182,9 @@ mod tests {
             check_env: Vec::new(),
             reviewed: None,
             accept_changed_plan: false,
+            partial: None,
+            app_timeouts: BTreeMap::new(),
+            unpruned_apps: BTreeSet::new(),
         }
     }
 
@@ -1113,5 +1263,41 @@ mod tests {
         let pruning = planned_report(&objects, &changes[..3], &options(true, true));
         assert_eq!(pruning.objects[2].label(), "would prune");
         assert_eq!(pruning.result, ApplyResult::Succeeded);
+    }
+
+    #[test]
+    fn what_leaves_an_app_with_prune_off_is_kept_and_not_counted_by_the_prune_guard() {
+        let mut options = options(true, true);
+        options.unpruned_apps.insert("web".into());
+        let leaving = |app: &str, key: &str| {
+            ObjectChange::new(
+                ObjectKey::parse(key).unwrap(),
+                Some(app.into()),
+                Action::Delete,
+            )
+        };
+        let changes = [
+            leaving("api", "ns/ConfigMap/api"),
+            leaving("web", "ns/ConfigMap/web"),
+        ];
+        let report = planned_report(&[], &changes, &options);
+        let labels: Vec<String> = report.objects.iter().map(Outcome::label).collect();
+        assert_eq!(
+            labels,
+            [
+                "would prune",
+                "left the release; kept (app web has prune: false)"
+            ]
+        );
+        // One of two deletions is 50%, within the guard; both would not be.
+        let staying = [object("ns/ConfigMap/stays")];
+        let inventory = [
+            object("ns/ConfigMap/stays"),
+            object("ns/ConfigMap/api"),
+            object("ns/ConfigMap/web"),
+        ];
+        assert!(check_prune_guard(&changes, &staying, &inventory, &options).is_ok());
+        options.unpruned_apps.clear();
+        assert!(check_prune_guard(&changes, &staying, &inventory, &options).is_err());
     }
 }

@@ -377,6 +377,10 @@ pub struct ApplyArgs {
     /// Refuse to apply a release whose tree has no reviewed plan.
     #[arg(long)]
     pub require_reviewed_plan: bool,
+    /// Apply only this app's objects (repeatable; default: all), and prune only objects
+    /// labelled with these apps; the release record says the apply was partial.
+    #[arg(short = 'a', long = "app", value_name = "APP")]
+    pub apps: Vec<String>,
     #[arg(short = 'o', long, value_enum, default_value_t = OutcomeFormat::Text)]
     pub output: OutcomeFormat,
     #[command(flatten)]

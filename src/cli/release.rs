@@ -19,6 +19,7 @@ pub(super) fn apply_command(config: &Config, args: &ApplyArgs, ci: &CiEnv) -> Re
         ci: ci.clone(),
         accept_changed_plan: args.accept_changed_plan,
         require_reviewed_plan: args.require_reviewed_plan,
+        apps: args.apps.clone(),
     };
     let progress = Stderr {
         progress: args.output == OutcomeFormat::Text,
@@ -84,6 +85,7 @@ pub(super) fn rollback_command(
         // recorded plan is stale by design.
         accept_changed_plan: true,
         require_reviewed_plan: false,
+        apps: Vec::new(),
         output: args.output,
         cluster: args.cluster.clone(),
     };

@@ -71,6 +71,12 @@ pub struct App {
     /// What is wrong with the app's paths, per channel: a missing chart fails only the
     /// channels that release the app, when they are rendered.
     pub broken: BTreeMap<String, Vec<Problem>>,
+    /// How long `apply --wait` waits for the app's objects (`timeout:`); `None`: `--timeout`.
+    pub timeout: Option<std::time::Duration>,
+    /// `prune: false`: what of the app left the release is never deleted.
+    pub prune: bool,
+    /// Kustomize: remote bases are allowed (`allowRemoteBases: true`).
+    pub allow_remote_bases: bool,
 }
 
 /// What of an app may differ per channel, concrete (no `{channel}` left).
@@ -79,6 +85,8 @@ pub struct Variant {
     pub driver: Driver,
     pub namespace: String,
     pub values: Vec<ValuesFile>,
+    /// Add a Namespace object for `namespace` to the release (`createNamespace: true`).
+    pub create_namespace: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,6 +209,28 @@ impl Config {
                     Problem::new(format!("unknown app `{name}`"))
                         .in_file(&self.file)
                         .hint(format!("apps defined: {}", known.join(", "))),
+                );
+            }
+        }
+        Problems::check(problems)
+    }
+
+    /// Refuse apps (e.g. from `--app`) that `channel` does not release, each once.
+    pub fn check_released(&self, channel: &Channel, names: &[String]) -> Result<(), Problems> {
+        let mut problems = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            if !names[..i].contains(name) && !channel.apps.contains(name) {
+                problems.push(
+                    Problem::new(format!(
+                        "app `{name}` is not released through channel `{}`",
+                        channel.name
+                    ))
+                    .in_file(&self.file)
+                    .hint(format!(
+                        "channel {} has: {}",
+                        channel.name,
+                        channel.apps.join(", ")
+                    )),
                 );
             }
         }
@@ -746,6 +776,16 @@ impl Validator<'_> {
                 );
             }
         }
+        if raw.allow_remote_bases && kind != DriverKind::Kustomize {
+            self.report(
+                &raw.driver,
+                format!(
+                    "app `{}`: `allowRemoteBases` applies only to the kustomize driver",
+                    name.value
+                ),
+                "remove it, or set `driver: kustomize`",
+            );
+        }
         let labels = self.labels(&raw.labels, &format!("apps.{}.labels", name.value));
         let mut variants = BTreeMap::new();
         let mut broken = BTreeMap::new();
@@ -823,6 +863,22 @@ impl Validator<'_> {
                 }
             }
         }
+        let timeout = raw.timeout.as_ref().and_then(|text| {
+            let parsed = humantime::parse_duration(&text.value)
+                .ok()
+                .filter(|t| !t.is_zero());
+            if parsed.is_none() {
+                self.report(
+                    text,
+                    format!(
+                        "app `{}`: timeout `{}` is not a duration",
+                        name.value, text.value
+                    ),
+                    "e.g. 90s, 10m or 1h",
+                );
+            }
+            parsed
+        });
         App {
             name: name.value.clone(),
             kind,
@@ -831,6 +887,9 @@ impl Validator<'_> {
             values_files,
             secrets,
             broken,
+            timeout,
+            prune: raw.prune.unwrap_or(true),
+            allow_remote_bases: raw.allow_remote_bases,
         }
     }
 
@@ -924,6 +983,9 @@ impl Validator<'_> {
             driver,
             namespace,
             values,
+            create_namespace: over
+                .and_then(|o| o.create_namespace)
+                .unwrap_or(raw.create_namespace),
         };
         (variant, broken)
     }

@@ -142,6 +142,22 @@ pub struct RawApp {
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, RawSecret>")]
     pub secrets: IndexMap<Text, RawSecret>,
+    /// Add the app's namespace as a Namespace object (labelled as berth's) to the release, as
+    /// `helm install --create-namespace` does. A Namespace some app renders itself is kept
+    /// instead; two apps creating one namespace make one object, the first app's in berth.yaml.
+    #[serde(default)]
+    pub create_namespace: bool,
+    /// How long `apply --wait` waits for this app's objects (e.g. `10m`), instead of
+    /// `--timeout`; an app that is not ready by then is named in the report.
+    #[schemars(with = "Option<String>")]
+    pub timeout: Option<Text>,
+    /// `false`: the app's objects that left the release are never deleted, even when the
+    /// channel prunes (the apply shows them as kept). Default true.
+    pub prune: Option<bool>,
+    /// Kustomize only: allow remote bases (`resources:` or `components:` entries that are
+    /// URLs), which make the render depend on the network instead of the commit. Default false.
+    #[serde(default)]
+    pub allow_remote_bases: bool,
 }
 
 /// What one channel changes in an app. `{channel}` is replaced here as in the app's own keys.
@@ -161,6 +177,8 @@ pub struct RawAppChannel {
     /// `--set` are still layered on top).
     #[schemars(with = "Option<Vec<RawValuesFile>>")]
     pub values: Option<Vec<Spanned<RawValuesFile>>>,
+    /// Whether the app's namespace is created in this channel.
+    pub create_namespace: Option<bool>,
 }
 
 /// A values file: its path, or `{file: PATH, optional: true}` for one that need not exist.

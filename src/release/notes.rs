@@ -21,6 +21,7 @@ pub struct Applied<'a> {
 const APPLIED_BY: &str = "Applied-By: ";
 const APPLIED_AT: &str = "Applied-At: ";
 const RUN: &str = "Run: ";
+const PARTIAL: &str = "Partial: ";
 
 /// The note of an apply: its result and counts, then who applied it and when.
 pub fn text(report: &Report, applied: &Applied<'_>) -> String {
@@ -30,6 +31,9 @@ pub fn text(report: &Report, applied: &Applied<'_>) -> String {
     );
     if let Some(run) = applied.run {
         text.push_str(&format!("{RUN}{run}\n"));
+    }
+    if !report.partial.is_empty() {
+        text.push_str(&format!("{PARTIAL}{}\n", report.partial.join(", ")));
     }
     // Recorded with the release, so a chat that missed it is known later.
     for notification in &report.notifications {
@@ -47,6 +51,9 @@ pub struct Note {
     pub applied_by: Option<String>,
     pub applied_at: Option<String>,
     pub run: Option<String>,
+    /// A partial apply (`apply --app`): the apps it applied.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub partial: Vec<String>,
 }
 
 impl Note {
@@ -67,6 +74,9 @@ impl Note {
             applied_by: trailer(APPLIED_BY),
             applied_at: trailer(APPLIED_AT),
             run: trailer(RUN),
+            partial: trailer(PARTIAL)
+                .map(|apps| apps.split(", ").map(str::to_string).collect())
+                .unwrap_or_default(),
         }
     }
 }
@@ -146,6 +156,7 @@ mod tests {
             summary: Summary::default(),
             objects: Vec::new(),
             not_ready: Vec::new(),
+            partial: vec!["web".into(), "api".into()],
             requests: 0,
             source_commit: None,
             previous_source_commit: None,
@@ -165,6 +176,7 @@ mod tests {
                 applied_by: Some("me@host".into()),
                 applied_at: Some("2026-11-29T22:00:00Z".into()),
                 run: Some("https://ci/run/1".into()),
+                partial: vec!["web".into(), "api".into()],
             }
         );
         let old = Note::parse("berth apply test: succeeded\n\n1 created\n");

@@ -107,9 +107,11 @@ impl Outcome {
             ObjectResult::Pruned => verb("pruned", "prune"),
             ObjectResult::Unchanged => "unchanged".into(),
             ObjectResult::Failed => "failed".into(),
-            ObjectResult::Kept(reason @ (KeptReason::PruneOff | KeptReason::ApplyFailed)) => {
-                reason.sentence()
-            }
+            ObjectResult::Kept(
+                reason @ (KeptReason::PruneOff
+                | KeptReason::AppPruneOff { .. }
+                | KeptReason::ApplyFailed),
+            ) => reason.sentence(),
             ObjectResult::Kept(_) => "kept".into(),
         }
     }
@@ -192,6 +194,9 @@ impl fmt::Display for Summary {
 #[derive(Debug, Clone, Serialize)]
 pub struct NotReady {
     pub key: ObjectKey,
+    /// The app of the object: an app with its own `timeout:` is named when it runs out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
     pub reason: String,
 }
 
@@ -239,6 +244,9 @@ pub struct Report {
     pub summary: Summary,
     pub objects: Vec<Outcome>,
     pub not_ready: Vec<NotReady>,
+    /// A partial apply (`--app`): only these apps were applied and pruned (empty: all).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub partial: Vec<String>,
     /// Requests made to the API server.
     pub requests: usize,
     /// The checks run after the apply, in order (left out of JSON when none ran).
@@ -296,6 +304,18 @@ impl Report {
     pub fn exit_code(&self) -> u8 {
         self.result.exit_code()
     }
+
+    /// The apps with an object not ready when the wait ended, each once, sorted.
+    pub fn apps_not_ready(&self) -> Vec<String> {
+        apps_of(&self.not_ready)
+    }
+}
+
+/// The apps of `not_ready`, each once, sorted.
+pub fn apps_of(not_ready: &[NotReady]) -> Vec<String> {
+    let apps: std::collections::BTreeSet<&String> =
+        not_ready.iter().filter_map(|n| n.app.as_ref()).collect();
+    apps.into_iter().cloned().collect()
 }
 
 /// What apply tells while it works; a [`Reporter`] shows it (or not).

@@ -35,6 +35,10 @@ pub struct Record {
     pub checks: Option<String>,
     /// Tree key → apiVersion of every object berth manages in the channel.
     pub inventory: BTreeMap<ObjectKey, String>,
+    /// A partial apply (`apply --app`): the apps applied; empty when the whole release was.
+    pub partial: Vec<String>,
+    /// The apps whose objects were not ready when the wait ended.
+    pub timed_out: Vec<String>,
 }
 
 /// `berth-release-<project>.<channel>`: channels are DNS labels, so the last `.` splits them.
@@ -71,6 +75,11 @@ impl Record {
             "result": self.result.as_str(),
             "inventory": inventory,
         });
+        for (field, apps) in [("partial", &self.partial), ("timedOut", &self.timed_out)] {
+            if !apps.is_empty() {
+                data[field] = json!(apps.join(","));
+            }
+        }
         for (field, value) in [
             ("sourceCommit", &self.source_commit),
             ("sourceBranch", &self.source_branch),
@@ -103,6 +112,11 @@ impl Record {
             return Ok(None);
         };
         let get = |k: &str| data.get(k).cloned();
+        let list = |k: &str| -> Vec<String> {
+            data.get(k)
+                .map(|apps| apps.split(',').map(str::to_string).collect())
+                .unwrap_or_default()
+        };
         let (Some(channel), Some(release)) = (get("channel"), get("release")) else {
             return Ok(None);
         };
@@ -136,6 +150,8 @@ impl Record {
             result,
             checks: get("checks"),
             inventory,
+            partial: list("partial"),
+            timed_out: list("timedOut"),
         }))
     }
 }
@@ -227,6 +243,8 @@ mod tests {
                 ),
             ]
             .into(),
+            partial: vec!["web".into(), "api".into()],
+            timed_out: vec!["web".into()],
         };
         let map: ConfigMap = serde_json::from_value(record.to_configmap("berth-system")).unwrap();
         assert_eq!(Record::from_configmap(&map).unwrap().unwrap(), record);

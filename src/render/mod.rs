@@ -237,8 +237,15 @@ pub fn render_each(
                 Err(found) => problems.extend(found.0.iter().cloned()),
             }
         }
+        let created = namespaces_to_create(config, channel, &per_app);
+        let mut with_namespaces = per_app.clone();
+        with_namespaces.extend(
+            created
+                .iter()
+                .map(|(app, m)| (*app, std::slice::from_ref(m))),
+        );
         // Apps that rendered are still checked, so one run reports every problem.
-        let result = match postprocess::run(config, channel, &per_app) {
+        let result = match postprocess::run(config, channel, &with_namespaces) {
             Ok((objects, warnings)) => Problems::check(problems).map(|()| RenderedSet {
                 channel: channel.name.clone(),
                 source: options.source.clone(),
@@ -257,6 +264,39 @@ pub fn render_each(
         out.push((channel.name.clone(), result));
     }
     out
+}
+
+/// The Namespace objects `createNamespace: true` adds: one per namespace, owned by the first
+/// app (in berth.yaml's order) asking for it, and none where an app renders it itself.
+fn namespaces_to_create<'a>(
+    config: &Config,
+    channel: &Channel,
+    per_app: &[(&'a App, &[Manifest])],
+) -> Vec<(&'a App, Manifest)> {
+    let mut present: std::collections::BTreeSet<&str> = per_app
+        .iter()
+        .flat_map(|(_, manifests)| manifests.iter())
+        .filter(|m| m.value["apiVersion"] == "v1" && m.value["kind"] == "Namespace")
+        .filter_map(|m| m.value["metadata"]["name"].as_str())
+        .collect();
+    let mut created = Vec::new();
+    for (app, _) in per_app {
+        let variant = app.in_channel(&channel.name);
+        if variant.create_namespace && present.insert(&variant.namespace) {
+            created.push((
+                *app,
+                Manifest {
+                    origin: Location::file(&config.file),
+                    value: serde_json::json!({
+                        "apiVersion": "v1",
+                        "kind": "Namespace",
+                        "metadata": {"name": variant.namespace},
+                    }),
+                },
+            ));
+        }
+    }
+    created
 }
 
 /// One problem for each tool the drivers of `apps` need and that cannot be found, by the
@@ -327,24 +367,9 @@ fn select_apps<'a>(
 ) -> Result<Vec<&'a App>, Problems> {
     let wanted = &options.apps;
     config.check_apps(wanted)?;
-    let mut problems = Vec::new();
-    for (i, name) in wanted.iter().enumerate() {
-        if !wanted[..i].contains(name) && !channel.apps.contains(name) && !options.skip_unreleased {
-            problems.push(
-                Problem::new(format!(
-                    "app `{name}` is not released through channel `{}`",
-                    channel.name
-                ))
-                .in_file(&config.file)
-                .hint(format!(
-                    "channel {} has: {}",
-                    channel.name,
-                    channel.apps.join(", ")
-                )),
-            );
-        }
+    if !options.skip_unreleased {
+        config.check_released(channel, wanted)?;
     }
-    Problems::check(problems)?;
     Ok(config
         .apps
         .iter()

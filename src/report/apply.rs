@@ -7,10 +7,11 @@ use crate::tree::short_id;
 /// The result, the counts, then every object that did not stay unchanged.
 pub fn text(report: &Report) -> String {
     let mut text = format!(
-        "{}{} {}: {}\n  {}\n",
+        "{}{} {}{}: {}\n  {}\n",
         if report.dry_run { "dry run: " } else { "" },
         report.channel,
         short_id(&report.release),
+        only_apps(report),
         report.result,
         report.summary
     );
@@ -31,6 +32,10 @@ pub fn text(report: &Report) -> String {
             pending.key, pending.reason
         ));
     }
+    let apps = report.apps_not_ready();
+    if !apps.is_empty() {
+        text.push_str(&format!("  apps not ready: {}\n", apps.join(", ")));
+    }
     for check in &report.checks {
         text.push_str(&format!(
             "  check {:<9} {} ({:.1}s)\n",
@@ -48,10 +53,11 @@ pub fn text(report: &Report) -> String {
 /// The result, the counts, what did not go well: for GitHub's job summary.
 pub fn markdown(report: &Report) -> String {
     let mut text = format!(
-        "### berth apply · `{}`{}\n\n`{}`: **{}** — {}\n",
+        "### berth apply · `{}`{}\n\n`{}`{}: **{}** — {}\n",
         report.channel,
         if report.dry_run { " (dry run)" } else { "" },
         short_id(&report.release),
+        only_apps(report),
         report.result,
         report.summary
     );
@@ -69,6 +75,10 @@ pub fn markdown(report: &Report) -> String {
             pending.key, pending.reason
         ));
     }
+    let apps = report.apps_not_ready();
+    if !apps.is_empty() {
+        text.push_str(&format!("- apps not ready: {}\n", apps.join(", ")));
+    }
     for check in &report.checks {
         text.push_str(&format!(
             "- check `{}`: {}\n",
@@ -77,6 +87,15 @@ pub fn markdown(report: &Report) -> String {
         ));
     }
     text
+}
+
+/// ` (only web, api)` after the release of a partial apply.
+fn only_apps(report: &Report) -> String {
+    if report.partial.is_empty() {
+        String::new()
+    } else {
+        format!(" (only {})", report.partial.join(", "))
+    }
 }
 
 pub fn json(report: &Report) -> String {

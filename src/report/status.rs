@@ -75,9 +75,10 @@ pub fn status_text(status: &Status) -> String {
                 applied: Some(a), ..
             } => {
                 out.push_str(&format!(
-                    "  applied:  {} {} at {} by {}{}\n",
+                    "  applied:  {} {}{} at {} by {}{}\n",
                     release_line(&a.release, &a.source),
                     a.result,
+                    partial_words(&a.partial),
                     a.applied_at,
                     a.applied_by,
                     a.run
@@ -105,6 +106,15 @@ pub fn status_text(status: &Status) -> String {
         }
     }
     out
+}
+
+/// ` (partial: web, api)` after the result of a partial apply; nothing after a whole one.
+fn partial_words(apps: &[String]) -> String {
+    if apps.is_empty() {
+        String::new()
+    } else {
+        format!(" (partial: {})", apps.join(", "))
+    }
 }
 
 fn app_name(app: &str) -> &str {
@@ -139,9 +149,10 @@ pub fn status_markdown(status: &Status) -> String {
             ClusterState::Reached {
                 applied: Some(a), ..
             } => format!(
-                "`{}` {} at {} by {}",
+                "`{}` {}{} at {} by {}",
                 short_id(&a.release),
                 a.result,
+                partial_words(&a.partial),
                 a.applied_at,
                 a.applied_by
             ),
@@ -231,7 +242,7 @@ pub fn status_html(status: &Status) -> String {
                 },
                 "applied": applied.map(|a| json!({
                     "release": short_id(&a.release),
-                    "result": a.result.as_str(),
+                    "result": format!("{}{}", a.result, partial_words(&a.partial)),
                     "result_class": result_class(a.result),
                     "at": a.applied_at,
                     "by": a.applied_by,
@@ -297,6 +308,7 @@ pub fn history_text(channel: &str, entries: &[Entry]) -> String {
             None => "not applied".to_string(),
             Some(note) => {
                 let mut text = note.result.map_or("applied", |r| r.as_str()).to_string();
+                text.push_str(&partial_words(&note.partial));
                 if let Some(at) = &note.applied_at {
                     text.push_str(&format!(" at {at}"));
                 }
@@ -420,6 +432,7 @@ mod tests {
                         applied_by: evil.into(),
                         run: Some(format!("javascript:{evil}")),
                         result: ApplyResult::Succeeded,
+                        partial: Vec::new(),
                     }),
                 },
                 pending: Pending::NoRelease,

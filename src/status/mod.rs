@@ -101,6 +101,9 @@ pub struct Applied {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run: Option<String>,
     pub result: ApplyResult,
+    /// A partial apply (`apply --app`): the apps it applied.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub partial: Vec<String>,
 }
 
 impl From<&Record> for Applied {
@@ -115,6 +118,7 @@ impl From<&Record> for Applied {
             applied_by: record.applied_by.clone(),
             run: record.run.clone(),
             result: record.result,
+            partial: record.partial.clone(),
         }
     }
 }

@@ -583,6 +583,33 @@ fn berth_yaml_values_that_are_wrong() {
             &["berth.yaml:5:", "take no values files"],
         ),
         config(
+            "app timeout that is not a duration",
+            "apps:\n  web:\n    driver: manifests\n    path: m\n    timeout: soon\nchannels:\n  test: {}\n",
+            &[
+                "berth.yaml:5:",
+                "app `web`: timeout `soon` is not a duration",
+                "10m",
+            ],
+        ),
+        config(
+            "app timeout of zero",
+            "apps:\n  web:\n    driver: manifests\n    path: m\n    timeout: 0s\nchannels:\n  test: {}\n",
+            &["berth.yaml:5:", "timeout `0s`"],
+        ),
+        config(
+            "allowRemoteBases on a manifests app",
+            "apps:\n  web:\n    driver: manifests\n    path: m\n    allowRemoteBases: true\nchannels:\n  test: {}\n",
+            &[
+                "berth.yaml:3:",
+                "`allowRemoteBases` applies only to the kustomize driver",
+            ],
+        ),
+        config(
+            "createNamespace that is not a boolean",
+            "apps:\n  web:\n    driver: manifests\n    path: m\n    createNamespace: sometimes\nchannels:\n  test: {}\n",
+            &["berth.yaml:5:"],
+        ),
+        config(
             "template app without path",
             "apps:\n  web:\n    driver: template\nchannels:\n  test: {}\n",
             &["berth.yaml:3:", "needs `path`"],
@@ -1091,6 +1118,11 @@ fn command_lines() {
             &["soon"],
         ),
         cli(
+            "apply of an unknown app",
+            &["apply", "-c", "test", "-a", "api"],
+            &["berth.yaml", "unknown app `api`", "apps defined: web"],
+        ),
+        cli(
             "candidate outside git",
             &["candidate", "-c", "test"],
             &["git"],
@@ -1176,6 +1208,83 @@ fn helm_chart_dependencies() {
                 "cannot read the chart's Chart.yaml",
                 "Chart.yaml:5",
             ],
+        ),
+    ]);
+}
+
+/// A kustomize app `web` whose overlay `overlay` has the kustomization `kustomization`, beside
+/// a local base `base` (a ConfigMap).
+fn overlay(name: &'static str, kustomization: &str, expect: &[&str]) -> Case {
+    Case::new(
+        name,
+        &[
+            (
+                "berth.yaml",
+                "apps:\n  web:\n    driver: kustomize\n    path: overlay\nchannels:\n  test: {}\n",
+            ),
+            ("overlay/kustomization.yaml", kustomization),
+            ("base/kustomization.yaml", "resources:\n  - x.yaml\n"),
+            ("base/x.yaml", CONFIG_MAP),
+        ],
+        expect,
+    )
+}
+
+#[test]
+fn kustomize_remote_bases() {
+    const REFUSED: [&str; 4] = [
+        "remote base",
+        "vendor the base",
+        "`source:`",
+        "allowRemoteBases: true",
+    ];
+    let expect = |at: &'static str, entry: &'static str| -> Vec<&'static str> {
+        let mut expect = vec![at, entry];
+        expect.extend(REFUSED);
+        expect
+    };
+    run_all(vec![
+        overlay(
+            "an https base in the overlay",
+            "resources:\n  - ../base\n  - https://github.com/acme/base//deploy?ref=v1.2.0\n",
+            &expect(
+                "overlay/kustomization.yaml:3",
+                "`https://github.com/acme/base//deploy?ref=v1.2.0` in `resources:`",
+            ),
+        ),
+        overlay(
+            "a github.com base with ?ref=",
+            "# was: github.com/acme/base/deploy?ref=main\nresources:\n  - \"github.com/acme/base/deploy?ref=main\"\n",
+            &expect(
+                "overlay/kustomization.yaml:3",
+                "`github.com/acme/base/deploy?ref=main`",
+            ),
+        ),
+        overlay(
+            "an ssh component",
+            "resources:\n  - ../base\ncomponents:\n  - git@github.com:acme/parts.git//probes\n",
+            &expect("overlay/kustomization.yaml:4", "in `components:`"),
+        ),
+        overlay(
+            "a remote base inside a local base",
+            "resources:\n  - ../base\n",
+            &expect(
+                "base/kustomization.yaml:3",
+                "`ssh://git@example.com/acme/base.git` in `resources:`",
+            ),
+        )
+        .file(
+            "base/kustomization.yaml",
+            "resources:\n  - x.yaml\n  - ssh://git@example.com/acme/base.git\n",
+        ),
+        overlay(
+            "an http base in a nested component",
+            "resources:\n  - ../base\ncomponents:\n  - ../parts\n",
+            &expect("parts/kustomization.yaml:4", "`http://example.com/probes.yaml`"),
+        )
+        .file(
+            "parts/kustomization.yaml",
+            "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nresources:\n  - http://example.com/probes.yaml\n",
         ),
     ]);
 }
