@@ -86,6 +86,15 @@ fn rendered_version(repos: &GitRepos) -> String {
     config["data"]["version"].as_str().unwrap().to_string()
 }
 
+/// Make the candidates of `main`; the release manifest of `channel`'s.
+fn candidate_release(repos: &GitRepos, channel: &str) -> String {
+    repos.berth(&["candidate"]).succeeds();
+    repos.git(&[
+        "show",
+        &format!("candidates/{channel}/main:.berth/release.yaml"),
+    ])
+}
+
 #[test]
 fn a_candidate_renders_a_tag_of_another_repository_and_records_its_commit() {
     let dir = tempfile::tempdir().unwrap();
@@ -94,7 +103,7 @@ fn a_candidate_renders_a_tag_of_another_repository_and_records_its_commit() {
     // main moves on; the pin does not.
     platform.change("web/config.yaml", "\"1\"", "\"2\"", None);
     let repos = shop(&config(&platform.url(), "v1.0.0", ""));
-    repos.berth(&["candidate"]).succeeds();
+    let release = candidate_release(&repos, "test");
 
     let candidate = "candidates/test/main";
     let tree = repos.git(&["ls-tree", "-r", "--name-only", candidate]);
@@ -104,7 +113,6 @@ fn a_candidate_renders_a_tag_of_another_repository_and_records_its_commit() {
         .unwrap_or_else(|| panic!("no platform-config in {tree}"));
     let config = repos.git(&["show", &format!("{candidate}:{object}")]);
     assert!(config.contains("version: \"1\""), "{config}");
-    let release = repos.git(&["show", &format!("{candidate}:.berth/release.yaml")]);
     let expected = format!(
         "source:\n      repo: {}\n      ref: v1.0.0\n      commit: {tagged}\n      path: web\n",
         platform.url()
@@ -141,8 +149,7 @@ fn a_fetched_source_renders_with_the_remote_gone() {
     second.succeeds();
     assert_eq!(first.stdout, second.stdout);
     assert!(second.stdout.contains("name: platform-config"));
-    repos.berth(&["candidate"]).succeeds();
-    let release = repos.git(&["show", "candidates/test/main:.berth/release.yaml"]);
+    let release = candidate_release(&repos, "test");
     assert!(release.contains(&format!("commit: {pinned}")), "{release}");
 
     // A full commit id that is present is not fetched either.
@@ -166,8 +173,7 @@ fn a_commit_id_is_fetched_and_channels_may_pin_different_refs() {
     let run = repos.berth(&["render", "--channel", "prod", "-o", "json"]);
     run.succeeds();
     assert!(run.stdout.contains("\"version\": \"1\""), "{}", run.stdout);
-    repos.berth(&["candidate"]).succeeds();
-    let release = repos.git(&["show", "candidates/prod/main:.berth/release.yaml"]);
+    let release = candidate_release(&repos, "prod");
     assert!(
         release.contains(&format!("ref: {first}\n      commit: {first}")),
         "{release}"
@@ -197,8 +203,7 @@ fn a_branch_is_refused_unless_floating_and_then_its_commit_is_recorded() {
     let moved = platform.change("web/config.yaml", "\"1\"", "\"2\"", None);
     assert_eq!(rendered_version(&repos), "2");
     repos.commit_all("float");
-    repos.berth(&["candidate"]).succeeds();
-    let release = repos.git(&["show", "candidates/test/main:.berth/release.yaml"]);
+    let release = candidate_release(&repos, "test");
     assert!(
         release.contains(&format!("ref: main\n      commit: {moved}")),
         "{release}"
@@ -231,7 +236,7 @@ fn bad_refs_paths_and_urls_are_named_with_the_fix() {
     repos.berth(&["render", "--channel", "test"]).fails_with(&[
         "app platform",
         &format!("{url} at `v1.0.0` (commit "),
-        "has no directory at `charts/web`",
+        "has no directory `charts/web`",
         "source.path",
     ]);
 
@@ -319,4 +324,31 @@ fn the_sources_example_renders_the_platform_overlays_per_channel() {
         "{prod}"
     );
     assert!(prod.contains("replicas: 2"), "{prod}");
+}
+
+/// A chart from another repository is checked as this repository's charts are: a dependency
+/// the commit does not hold is named, not fetched.
+#[test]
+fn a_chart_from_another_repository_needs_its_dependencies_in_that_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let chart = "apiVersion: v2\nname: web\nversion: 1.0.0\ndependencies:\n  - name: redis\n    version: 19.0.0\n    repository: https://charts.example.com\n";
+    let platform = Platform::new(dir.path(), &[("charts/web/Chart.yaml", chart)]);
+    let text = config(&platform.url(), "v1.0.0", "")
+        .replace(
+            "driver: manifests\n    namespace: platform\n    source",
+            "driver: helm\n    namespace: platform\n    source",
+        )
+        .replace("path: web", "path: charts/web");
+    let repos = shop(&text);
+    let helm = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/helm/helm");
+    let run = run(berth_command()
+        .current_dir(repos.work())
+        .env("BERTH_HELM", helm)
+        .args(["render", "--channel", "test"]));
+    run.fails_with(&[
+        "app platform",
+        &format!("{} at `v1.0.0` (commit ", platform.url()),
+        "depends on `redis` 19.0.0 from https://charts.example.com",
+        "berth never fetches charts",
+    ]);
 }

@@ -218,7 +218,8 @@ fn render_command(
             );
         }
     }
-    let repo = crate::git::open_if_any(&config.root)?;
+    // Only apps from other repositories need it (they are fetched into it).
+    let repo = crate::git::open_if_any(&config.root).ok().flatten();
     let options = render::Options {
         apps: args.apps.clone(),
         skip_unreleased,

@@ -88,7 +88,7 @@ pub struct Variant {
 }
 
 /// The repository and ref an app's files are fetched from, for one channel.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct RemoteSource {
     /// The URL as written: it may hold credentials, so messages and records show
     /// [`RemoteSource::shown_repo`].
@@ -104,6 +104,18 @@ impl RemoteSource {
     /// The URL without credentials.
     pub fn shown_repo(&self) -> String {
         crate::secret::without_userinfo(&self.repo)
+    }
+}
+
+/// Without the URL's credentials.
+impl std::fmt::Debug for RemoteSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteSource")
+            .field("repo", &self.shown_repo())
+            .field("reference", &self.reference)
+            .field("allow_floating", &self.allow_floating)
+            .field("origin", &self.origin)
+            .finish()
     }
 }
 
@@ -1038,73 +1050,8 @@ impl Validator<'_> {
     /// A chart directory: it must hold a Chart.yaml. (The app is named when the channel
     /// renders.)
     fn chart(&mut self, at: &Text, chart: &str) {
-        let chart_file = source::join(chart, "Chart.yaml");
-        if self.source.kind(&chart_file) != Some(EntryKind::File) {
-            self.report(
-                at,
-                format!(
-                    "{} is not a Helm chart (no Chart.yaml)",
-                    self.source.display(chart).display()
-                ),
-                "point `path` at the chart's directory",
-            );
-            return;
-        }
-        let shown = self.source.display(chart);
-        let dependencies = match chart::dependencies(self.source, chart) {
-            Ok(dependencies) => dependencies,
-            Err(why) => {
-                self.report(
-                    at,
-                    format!("cannot read the chart's Chart.yaml: {why}"),
-                    "fix Chart.yaml; `helm lint` shows what helm makes of it",
-                );
-                return;
-            }
-        };
-        for dependency in dependencies {
-            if dependency.found != chart::Found::Missing {
-                continue;
-            }
-            let name = &dependency.name;
-            let (whence, hint) = match dependency.repository.strip_prefix("file://") {
-                Some(_) => (
-                    "which is not a chart directory inside the repository".to_string(),
-                    format!(
-                        "file:// paths are relative to {} and must name a directory with a \
-                         Chart.yaml inside the repository",
-                        shown.display()
-                    ),
-                ),
-                None => (
-                    "which the commit does not hold (berth never fetches charts)".to_string(),
-                    format!(
-                        "vendor it: where a network exists, run `helm dependency build {}` and \
-                         commit {}/charts/{name}-<version>.tgz (not ignored by .gitignore); or \
-                         put the chart in the repository and set `repository: file://<path>`",
-                        shown.display(),
-                        shown.display()
-                    ),
-                ),
-            };
-            let version = dependency
-                .version
-                .as_deref()
-                .map(|v| format!(" {v}"))
-                .unwrap_or_default();
-            let repository = if dependency.repository.is_empty() {
-                String::new()
-            } else {
-                format!(" from {}", dependency.repository)
-            };
-            self.report(
-                at,
-                format!(
-                    "chart {} depends on `{name}`{version}{repository}, {whence}",
-                    shown.display()
-                ),
-                &hint,
-            );
+        for (message, hint) in chart::problems(self.source, chart) {
+            self.report(at, message, &hint);
         }
     }
 

@@ -486,7 +486,8 @@ fn render_app(
     Ok(manifests)
 }
 
-/// The fetched files of an app's other repository, holding the app's directory.
+/// The fetched files of an app's other repository, holding the app's directory (a chart with
+/// its dependencies, for helm: as berth.yaml's check does for this repository's charts).
 fn remote_files<'a>(
     remote: &RemoteSource,
     variant: &Variant,
@@ -495,31 +496,27 @@ fn remote_files<'a>(
     let fetched = options.remotes.get(remote)?;
     let files: &dyn Source = fetched.files.as_ref();
     let dir = variant.driver.path();
-    let wanted = match variant.driver {
-        Driver::Helm { .. } => crate::source::join(dir, "Chart.yaml"),
-        _ => dir.to_string(),
+    let in_commit = format!(
+        "{} at `{}` (commit {})",
+        fetched.repo,
+        remote.reference,
+        crate::tree::short_id(&fetched.commit)
+    );
+    let found = match variant.driver {
+        Driver::Helm { .. } => crate::config::chart::problems(files, dir)
+            .into_iter()
+            .next(),
+        _ if files.kind(dir) == Some(EntryKind::Dir) => None,
+        _ => Some((
+            format!("has no directory `{dir}`"),
+            "set `source.path` to the app's directory in that repository, or pin a ref that has it"
+                .to_string(),
+        )),
     };
-    let expected = match variant.driver {
-        Driver::Helm { .. } => EntryKind::File,
-        _ => EntryKind::Dir,
-    };
-    if files.kind(&wanted) != Some(expected) {
-        let what = match variant.driver {
-            Driver::Helm { .. } => "no Helm chart (Chart.yaml)",
-            _ => "no directory",
-        };
-        let dir = if dir.is_empty() { "/" } else { dir };
-        return Err(Problem::new(format!(
-            "{} at `{}` (commit {}) has {what} at `{dir}`",
-            fetched.repo,
-            remote.reference,
-            crate::tree::short_id(&fetched.commit),
-        ))
-        .hint(
-            "set `source.path` to the app's directory in that repository, or pin a ref that has it",
-        ));
+    match found {
+        Some((message, hint)) => Err(Problem::new(format!("{in_commit}: {message}")).hint(hint)),
+        None => Ok(files),
     }
-    Ok(files)
 }
 
 impl AppInput<'_> {
