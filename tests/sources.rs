@@ -352,3 +352,29 @@ fn a_chart_from_another_repository_needs_its_dependencies_in_that_commit() {
         "berth never fetches charts",
     ]);
 }
+
+/// `berth diff --render` fetches too: moving the pin shows the other repository's change.
+#[test]
+fn a_new_pin_shows_in_the_offline_diff() {
+    let dir = tempfile::tempdir().unwrap();
+    let platform = platform(dir.path());
+    platform.change("web/config.yaml", "\"1\"", "\"2\"", Some("v2.0.0"));
+    let repos = shop(&config(&platform.url(), "v1.0.0", ""));
+    candidate_release(&repos, "test");
+    repos.edit("berth.yaml", "ref: v1.0.0", "ref: v2.0.0");
+    let run = repos.berth(&[
+        "diff",
+        "-c",
+        "test",
+        "--render",
+        "--against",
+        "candidates/test/main",
+    ]);
+    assert_eq!(run.code, 1, "changes: exit 1; stderr:\n{}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("-  version: \"1\"\n+  version: \"2\"\n"),
+        "{}",
+        run.stdout
+    );
+}

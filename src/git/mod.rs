@@ -8,7 +8,7 @@ mod source;
 
 pub use set_image::{PinCommit, push_branch, set_image};
 
-pub use remote_source::{SOURCES_NAMESPACE, fetch_sources};
+pub use remote_source::fetch_sources;
 pub use source::CommitSource;
 
 use crate::ci::CiEnv;

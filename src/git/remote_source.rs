@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 /// Where fetched commits are kept: berth's own ref namespace, never a branch or tag.
-pub const SOURCES_NAMESPACE: &str = "refs/berth/sources";
+const SOURCES_NAMESPACE: &str = "refs/berth/sources";
 
 /// Fetch what the apps of `channels` (only `apps`, when given) take from other repositories,
 /// into `repo`; each fetch that fails holds its problem, for the apps that need it.
