@@ -11,7 +11,7 @@ use crate::object::ObjectKey;
 use crate::plan::{Action, Counts};
 use crate::render::{self, RenderedSet};
 use crate::source::Source;
-use crate::tree::SourceInfo;
+use crate::tree::{AppSource, SourceInfo};
 use crate::tree::{NamedTree, RELEASE_FILE, RenderedTree, short_id};
 use git2::{Delta, Oid, Repository};
 use serde::Serialize;
@@ -86,6 +86,7 @@ pub fn diff_tree(
         DiffTree::Render => {
             let options = render::Options {
                 source: git::source_info(&config.root, ci),
+                remotes: git::fetch_sources(repo, config, &[channel], &[]),
                 ..Default::default()
             };
             let set = render::render(config, &[channel], source, &options)?.remove(0);
@@ -274,6 +275,7 @@ pub fn run(
             commit: Some(source_commit.to_string()),
             branch: Some(branch.clone()),
         },
+        remotes: git::fetch_sources(Some(repo), &config, &channels, &[]),
         ..Default::default()
     };
     // Every channel that renders gets its candidate, whichever others fail.
@@ -395,7 +397,11 @@ pub fn changed_channels(
         let commit = git::resolve_commit(repo, rev)?;
         let (source, config) = load_commit(repo, commit, &root)?;
         let channels: Vec<&Channel> = config.channels.iter().collect();
-        let sets = render::render(&config, &channels, &source, &render::Options::default())?;
+        let options = render::Options {
+            remotes: git::fetch_sources(Some(repo), &config, &channels, &[]),
+            ..Default::default()
+        };
+        let sets = render::render(&config, &channels, &source, &options)?;
         Ok(sets
             .into_iter()
             .map(|s| (s.channel.clone(), s.tree()))
@@ -493,7 +499,14 @@ fn commit_channel(
             .transpose()
             .map_err(fail)?;
         let parents: Vec<&git2::Commit> = parent.iter().collect();
-        let message = message(channel, branch, source_commit, &changes, &apps);
+        let message = message(
+            channel,
+            branch,
+            source_commit,
+            &changes,
+            &apps,
+            &set.sources,
+        );
         let commit = repo
             .commit(None, &signature, &signature, &message, &git_tree, &parents)
             .map_err(fail)?;
@@ -594,6 +607,7 @@ fn message(
     source_commit: Oid,
     changes: &Counts,
     apps: &BTreeMap<String, Counts>,
+    sources: &BTreeMap<String, AppSource>,
 ) -> String {
     let source = source_commit.to_string();
     let short = short_id(&source);
@@ -619,6 +633,13 @@ fn message(
         "\nBerth-Channel: {}\nSource-Commit: {source_commit}\nSource-Branch: {branch}\n",
         channel.name
     ));
+    // Apps from other repositories: the commit each was rendered from (URLs hold no credentials).
+    for (app, source) in sources {
+        text.push_str(&format!(
+            "App-Source: {app} {} {} ({})\n",
+            source.repo, source.commit, source.reference
+        ));
+    }
     text
 }
 

@@ -73,9 +73,27 @@ pub struct ReleaseManifest {
 pub struct AppManifest {
     #[serde(default)]
     pub driver: String,
+    /// Where the app's files came from when not from this repository (`source:`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<AppSource>,
     /// Object keys (`<namespace>/<Kind>.<group>/<name>`), sorted.
     #[serde(default)]
     pub objects: Vec<ObjectKey>,
+}
+
+/// The other repository an app was rendered from, and the commit.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppSource {
+    /// The repository URL, without credentials.
+    pub repo: String,
+    /// The ref as berth.yaml pins it (a tag, a commit id, or a floating branch).
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// The commit rendered.
+    pub commit: String,
+    /// The app's directory in that repository ("" for its top).
+    #[serde(default)]
+    pub path: String,
 }
 
 impl ReleaseManifest {
@@ -321,6 +339,7 @@ mod tests {
                 "web".to_string(),
                 AppManifest {
                     driver: "template".into(),
+                    source: None,
                     objects: vec![key.clone()],
                 },
             )]

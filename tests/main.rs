@@ -20,6 +20,7 @@ mod render;
 mod report;
 mod reviewed_plan;
 mod secrets;
+mod sources;
 mod status;
 mod support;
 mod tour;

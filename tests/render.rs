@@ -216,9 +216,20 @@ fn schema_describes_berth_yaml() {
         "timeout",
         "prune",
         "allowRemoteBases",
+        "source",
     ] {
         assert!(app.get(key).is_some(), "schema lacks apps.*.{key}: {app}");
     }
+    let source = &schema["$defs"]["RawAppSource"];
+    for key in ["repo", "ref", "path", "allowFloating"] {
+        assert!(
+            source["properties"].get(key).is_some(),
+            "schema lacks apps.*.source.{key}: {source}"
+        );
+    }
+    assert_eq!(source["required"], serde_json::json!(["repo", "ref"]));
+    let variant = &schema["$defs"]["RawAppChannel"]["properties"];
+    assert!(variant.get("source").is_some(), "{variant}");
     let drivers = schema["$defs"]["DriverKind"].to_string();
     for driver in ["template", "helm", "kustomize", "manifests"] {
         assert!(drivers.contains(driver), "{drivers}");

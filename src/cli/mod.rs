@@ -218,11 +218,14 @@ fn render_command(
             );
         }
     }
+    // Only apps from other repositories need it (they are fetched into it).
+    let repo = crate::git::open_if_any(&config.root).ok().flatten();
     let options = render::Options {
         apps: args.apps.clone(),
         skip_unreleased,
         sets: args.sets.clone(),
         source: crate::git::source_info(&config.root, ci),
+        remotes: crate::git::fetch_sources(repo.as_ref(), config, &channels, &args.apps),
     };
     let sets = render::render(config, &channels, source, &options)?;
     eprint!("{}", render::warnings(&sets));

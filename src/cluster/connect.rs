@@ -8,6 +8,8 @@
 
 use super::Target;
 use crate::error::Problem;
+pub use crate::secret::redact_userinfo;
+use crate::secret::userinfo;
 use kube::config::{AuthInfo, ExecConfig, KubeConfigOptions, Kubeconfig, KubeconfigError};
 use serde_json::Value;
 use std::path::Path;
@@ -123,35 +125,6 @@ impl Credentials {
         }
         text
     }
-}
-
-/// The `user:password` of `scheme://user:password@host/…`, if any.
-fn userinfo(url: &str) -> Option<&str> {
-    let rest = &url[url.find("://")? + 3..];
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
-    authority.rfind('@').map(|at| &authority[..at])
-}
-
-/// Every `scheme://user:password@host` in `text` as `scheme://***@host`.
-pub fn redact_userinfo(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find("://") {
-        let (head, tail) = rest.split_at(at + 3);
-        out.push_str(head);
-        let authority_end = tail
-            .find(|c: char| matches!(c, '/' | '?' | '#') || c.is_whitespace())
-            .unwrap_or(tail.len());
-        match tail[..authority_end].rfind('@') {
-            Some(userinfo_end) => {
-                out.push_str("***");
-                rest = &tail[userinfo_end..];
-            }
-            None => rest = tail,
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 /// The client configuration for `target`, with berth's timeouts, credentials checked, and an
@@ -436,16 +409,6 @@ fn parse_exec_output(stdout: &[u8]) -> Option<ExecCredential> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn userinfo_is_redacted_wherever_a_url_appears() {
-        assert_eq!(
-            redact_userinfo("proxy http://me:pa@ss@proxy:3128/x failed; https://host/p"),
-            "proxy http://***@proxy:3128/x failed; https://host/p"
-        );
-        assert_eq!(redact_userinfo("no url here"), "no url here");
-        assert_eq!(userinfo("https://u:p@h:1/a@b"), Some("u:p"));
-    }
 
     #[test]
     fn header_values_with_line_breaks_are_caught() {

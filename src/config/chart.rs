@@ -94,3 +94,72 @@ pub fn dependencies(source: &dyn Source, chart: &str) -> Result<Vec<Dependency>,
         })
         .collect())
 }
+/// What is wrong with the chart at `chart` of `source`, as (message, hint): no Chart.yaml, one
+/// that cannot be read, or dependencies the commit does not hold.
+pub fn problems(source: &dyn Source, chart: &str) -> Vec<(String, String)> {
+    let chart_file = source::join(chart, "Chart.yaml");
+    if source.kind(&chart_file) != Some(EntryKind::File) {
+        return vec![(
+            format!(
+                "{} is not a Helm chart (no Chart.yaml)",
+                source.display(chart).display()
+            ),
+            "point `path` at the chart's directory".to_string(),
+        )];
+    }
+    let shown = source.display(chart);
+    let dependencies = match dependencies(source, chart) {
+        Ok(dependencies) => dependencies,
+        Err(why) => {
+            return vec![(
+                format!("cannot read the chart's Chart.yaml: {why}"),
+                "fix Chart.yaml; `helm lint` shows what helm makes of it".to_string(),
+            )];
+        }
+    };
+    let mut problems = Vec::new();
+    for dependency in dependencies {
+        if dependency.found != Found::Missing {
+            continue;
+        }
+        let name = &dependency.name;
+        let (whence, hint) = match dependency.repository.strip_prefix("file://") {
+            Some(_) => (
+                "which is not a chart directory inside the repository".to_string(),
+                format!(
+                    "file:// paths are relative to {} and must name a directory with a \
+                     Chart.yaml inside the repository",
+                    shown.display()
+                ),
+            ),
+            None => (
+                "which the commit does not hold (berth never fetches charts)".to_string(),
+                format!(
+                    "vendor it: where a network exists, run `helm dependency build {}` and \
+                     commit {}/charts/{name}-<version>.tgz (not ignored by .gitignore); or \
+                     put the chart in the repository and set `repository: file://<path>`",
+                    shown.display(),
+                    shown.display()
+                ),
+            ),
+        };
+        let version = dependency
+            .version
+            .as_deref()
+            .map(|v| format!(" {v}"))
+            .unwrap_or_default();
+        let repository = if dependency.repository.is_empty() {
+            String::new()
+        } else {
+            format!(" from {}", dependency.repository)
+        };
+        problems.push((
+            format!(
+                "chart {} depends on `{name}`{version}{repository}, {whence}",
+                shown.display()
+            ),
+            hint,
+        ));
+    }
+    problems
+}

@@ -9,7 +9,10 @@ use crate::error::{Location, Problem, Problems};
 use crate::secret::external::{ExternalSecret, KeySource, Source as SecretSource};
 use crate::source::{self, EntryKind, Source};
 pub use raw::DriverKind;
-use raw::{Labels, RawApp, RawAppChannel, RawChannel, RawConfig, RawKeySource, RawNotify, Text};
+use raw::{
+    Labels, RawApp, RawAppChannel, RawAppSource, RawChannel, RawConfig, RawKeySource, RawNotify,
+    Text,
+};
 use serde_saphyr::Spanned;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -82,11 +85,46 @@ pub struct App {
 /// What of an app may differ per channel, concrete (no `{channel}` left).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Variant {
+    /// The driver and its directory: in `source`'s repository when the app has one.
     pub driver: Driver,
     pub namespace: String,
     pub values: Vec<ValuesFile>,
     /// Add a Namespace object for `namespace` to the release (`createNamespace: true`).
     pub create_namespace: bool,
+    /// Another repository holding the app's files (`source:`); values files stay in this one.
+    pub source: Option<RemoteSource>,
+}
+
+/// The repository and ref an app's files are fetched from, for one channel.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RemoteSource {
+    /// The URL as written: it may hold credentials, so messages and records show
+    /// [`RemoteSource::shown_repo`].
+    pub repo: String,
+    /// A tag, a full commit id, or (with `allow_floating`) a branch; `{channel}` replaced.
+    pub reference: String,
+    pub allow_floating: bool,
+    /// Where berth.yaml sets it.
+    pub origin: Location,
+}
+
+impl RemoteSource {
+    /// The URL without credentials.
+    pub fn shown_repo(&self) -> String {
+        crate::secret::without_userinfo(&self.repo)
+    }
+}
+
+/// Without the URL's credentials.
+impl std::fmt::Debug for RemoteSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteSource")
+            .field("repo", &self.shown_repo())
+            .field("reference", &self.reference)
+            .field("allow_floating", &self.allow_floating)
+            .field("origin", &self.origin)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -913,8 +951,13 @@ impl Validator<'_> {
         // channel's: they fail it when it renders, not the whole config.
         let before = self.problems.len();
         let path_text = over.and_then(|o| o.path.as_ref()).or(raw.path.as_ref());
-        let path = path_text
-            .and_then(|path| self.file_path(path, &path.value, channel, EntryKind::Dir, false));
+        let remote_raw = over.and_then(|o| o.source.as_ref()).or(raw.source.as_ref());
+        // Another repository's files are checked once fetched, when the channel renders.
+        let path = match remote_raw {
+            Some(_) => None,
+            None => path_text
+                .and_then(|path| self.file_path(path, &path.value, channel, EntryKind::Dir, false)),
+        };
         if let (DriverKind::Helm, Some(chart), Some(at)) = (kind, &path, path_text) {
             self.chart(at, chart);
         }
@@ -930,7 +973,11 @@ impl Validator<'_> {
             })
             .collect();
         let broken = self.problems.drain(before..).collect();
-        if path_text.is_none() {
+        let (source, remote_path) = match remote_raw {
+            Some(remote) => self.remote_source(name, remote, path_text, channel),
+            None => (None, None),
+        };
+        if path_text.is_none() && remote_raw.is_none() {
             self.report(
                 &raw.driver,
                 format!(
@@ -969,7 +1016,7 @@ impl Validator<'_> {
             Some(_) => String::new(),
             None => name.value.clone(),
         };
-        let path = path.unwrap_or_default();
+        let path = path.or(remote_path).unwrap_or_default();
         let driver = match kind {
             DriverKind::Template => Driver::Template { dir: path },
             DriverKind::Manifests => Driver::Manifests { dir: path },
@@ -986,80 +1033,87 @@ impl Validator<'_> {
             create_namespace: over
                 .and_then(|o| o.create_namespace)
                 .unwrap_or(raw.create_namespace),
+            source,
         };
         (variant, broken)
+    }
+
+    /// An app's `source:` for `channel` (`None` for the channel: released nowhere), and the
+    /// app's directory in that repository. Whether the ref and directory exist is known only
+    /// once fetched.
+    fn remote_source(
+        &mut self,
+        name: &Text,
+        raw: &RawAppSource,
+        path: Option<&Text>,
+        channel: Option<&str>,
+    ) -> (Option<RemoteSource>, Option<String>) {
+        if let Some(path) = path {
+            self.report(
+                path,
+                format!(
+                    "app `{}` has both `path` and `source`: its files come from the other \
+                     repository",
+                    name.value
+                ),
+                "set the app's directory in that repository as `source.path`",
+            );
+        }
+        let repo = &raw.repo.value;
+        if repo.trim().is_empty() || repo.starts_with('-') || repo.chars().any(char::is_whitespace)
+        {
+            self.report(
+                &raw.repo,
+                format!(
+                    "app `{}`: `{}` is not a repository URL",
+                    name.value,
+                    crate::secret::without_userinfo(repo)
+                ),
+                "write it as `git clone` takes it, e.g. https://github.com/org/charts.git",
+            );
+        }
+        let concrete = |text: &str| channel.map(|c| for_channel(text, c));
+        let reference = concrete(&raw.reference.value);
+        let valid_ref = |r: &str| {
+            !r.is_empty() && !r.starts_with('-') && valid_branch_name(r) && !r.contains('{')
+        };
+        if let Some(reference) = reference.as_deref().filter(|r| !valid_ref(r)) {
+            self.report(
+                &raw.reference,
+                format!(
+                    "app `{}`: `{reference}` is not a tag, branch or commit id",
+                    name.value
+                ),
+                "pin a tag (e.g. v1.4.0) or a full commit id",
+            );
+        }
+        let dir = raw.path.as_ref().map_or("", |p| p.value.as_str());
+        let dir = match source::normalize(dir) {
+            Ok(dir) => concrete(&dir),
+            Err(message) => {
+                let at = raw.path.as_ref().expect("only a written path is wrong");
+                self.report(
+                    at,
+                    message,
+                    "write the directory relative to the top of that repository",
+                );
+                None
+            }
+        };
+        let source = reference.map(|reference| RemoteSource {
+            repo: repo.clone(),
+            reference,
+            allow_floating: raw.allow_floating,
+            origin: self.at(&raw.repo),
+        });
+        (source, dir)
     }
 
     /// A chart directory: it must hold a Chart.yaml. (The app is named when the channel
     /// renders.)
     fn chart(&mut self, at: &Text, chart: &str) {
-        let chart_file = source::join(chart, "Chart.yaml");
-        if self.source.kind(&chart_file) != Some(EntryKind::File) {
-            self.report(
-                at,
-                format!(
-                    "{} is not a Helm chart (no Chart.yaml)",
-                    self.source.display(chart).display()
-                ),
-                "point `path` at the chart's directory",
-            );
-            return;
-        }
-        let shown = self.source.display(chart);
-        let dependencies = match chart::dependencies(self.source, chart) {
-            Ok(dependencies) => dependencies,
-            Err(why) => {
-                self.report(
-                    at,
-                    format!("cannot read the chart's Chart.yaml: {why}"),
-                    "fix Chart.yaml; `helm lint` shows what helm makes of it",
-                );
-                return;
-            }
-        };
-        for dependency in dependencies {
-            if dependency.found != chart::Found::Missing {
-                continue;
-            }
-            let name = &dependency.name;
-            let (whence, hint) = match dependency.repository.strip_prefix("file://") {
-                Some(_) => (
-                    "which is not a chart directory inside the repository".to_string(),
-                    format!(
-                        "file:// paths are relative to {} and must name a directory with a \
-                         Chart.yaml inside the repository",
-                        shown.display()
-                    ),
-                ),
-                None => (
-                    "which the commit does not hold (berth never fetches charts)".to_string(),
-                    format!(
-                        "vendor it: where a network exists, run `helm dependency build {}` and \
-                         commit {}/charts/{name}-<version>.tgz (not ignored by .gitignore); or \
-                         put the chart in the repository and set `repository: file://<path>`",
-                        shown.display(),
-                        shown.display()
-                    ),
-                ),
-            };
-            let version = dependency
-                .version
-                .as_deref()
-                .map(|v| format!(" {v}"))
-                .unwrap_or_default();
-            let repository = if dependency.repository.is_empty() {
-                String::new()
-            } else {
-                format!(" from {}", dependency.repository)
-            };
-            self.report(
-                at,
-                format!(
-                    "chart {} depends on `{name}`{version}{repository}, {whence}",
-                    shown.display()
-                ),
-                &hint,
-            );
+        for (message, hint) in chart::problems(self.source, chart) {
+            self.report(at, message, &hint);
         }
     }
 

@@ -127,6 +127,9 @@ pub struct RawApp {
     /// Helm only: the release name (`{channel}` is replaced). Default: the app's name.
     #[schemars(with = "Option<String>")]
     pub release: Option<Text>,
+    /// The app's files come from another git repository, pinned to a tag or commit (its
+    /// `path` is then `source.path`; values files stay relative to berth.yaml).
+    pub source: Option<RawAppSource>,
     /// Labels added to every object of this app.
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, String>")]
@@ -173,12 +176,40 @@ pub struct RawAppChannel {
     /// Helm only: the release name in this channel.
     #[schemars(with = "Option<String>")]
     pub release: Option<Text>,
+    /// Another repository, ref or directory for this channel, replacing the app's `source`.
+    pub source: Option<RawAppSource>,
     /// Values files in this channel, replacing the app's list (the channel's own files and
     /// `--set` are still layered on top).
     #[schemars(with = "Option<Vec<RawValuesFile>>")]
     pub values: Option<Vec<Spanned<RawValuesFile>>>,
     /// Whether the app's namespace is created in this channel.
     pub create_namespace: Option<bool>,
+}
+
+/// Another git repository an app's files come from. berth fetches the commit with the `git` CLI
+/// (so git's credential helpers work) into this repository, under `refs/berth/sources/`; once
+/// fetched, a tag or commit renders offline. The repository URL (without credentials) and the
+/// commit are recorded in the release.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawAppSource {
+    /// The repository, as `git fetch` takes it: `https://…`, `ssh://…`, `git@host:org/repo.git`,
+    /// or a path. Leave credentials to git's credential helpers; any in the URL are never shown
+    /// or recorded.
+    #[schemars(with = "String")]
+    pub repo: Text,
+    /// A tag or a full commit id. A branch moves, so it is refused unless `allowFloating`.
+    /// `{channel}` is replaced by the channel's name.
+    #[serde(rename = "ref")]
+    #[schemars(with = "String")]
+    pub reference: Text,
+    /// The app's directory in that repository (default: its top). `{channel}` is replaced.
+    #[schemars(with = "Option<String>")]
+    pub path: Option<Text>,
+    /// Accept a branch as `ref`: fetched on every render, and the commit it pointed to is
+    /// recorded. Default false.
+    #[serde(default)]
+    pub allow_floating: bool,
 }
 
 /// A values file: its path, or `{file: PATH, optional: true}` for one that need not exist.

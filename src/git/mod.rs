@@ -2,11 +2,13 @@
 //! commits, move refs only with compare-and-swap, push through the git CLI. The worktree, the
 //! index and HEAD are never touched.
 
+mod remote_source;
 mod set_image;
 mod source;
 
 pub use set_image::{PinCommit, push_branch, set_image};
 
+pub use remote_source::fetch_sources;
 pub use source::CommitSource;
 
 use crate::ci::CiEnv;

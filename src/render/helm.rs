@@ -46,10 +46,10 @@ pub fn render(input: &AppInput<'_>, chart: &str, release: &str) -> Result<Vec<Ma
         .variant
         .values
         .iter()
-        .filter(|f| !f.optional || input.source.kind(&f.path).is_some())
+        .filter(|f| !f.optional || input.repository.kind(&f.path).is_some())
         .map(|f| &f.path)
         .chain(&input.channel.values)
-        .map(|f| format!(" -f {}", input.source.display(f).display()))
+        .map(|f| format!(" -f {}", input.repository.display(f).display()))
         .collect();
     let rerun = format!(
         "helm template {release} {} --namespace {} --include-crds{}",

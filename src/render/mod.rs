@@ -12,16 +12,17 @@ pub mod postprocess;
 pub mod template;
 pub mod values;
 
-use crate::config::{App, Channel, Config, Driver, DriverKind, Variant};
+use crate::config::{App, Channel, Config, Driver, DriverKind, RemoteSource, Variant};
 use crate::error::{Location, Problem, Problems};
 use crate::object::ObjectKey;
-use crate::source::Source;
+use crate::source::{EntryKind, Source};
 pub use crate::tree::SourceInfo;
-use crate::tree::{AppManifest, RELEASE_FILE, ReleaseManifest, RenderedTree};
+use crate::tree::{AppManifest, AppSource, RELEASE_FILE, ReleaseManifest, RenderedTree};
 use rayon::prelude::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// One YAML document a driver produced, with the file and line it came from.
 #[derive(Debug, Clone)]
@@ -46,6 +47,8 @@ pub struct RenderedSet {
     pub source: SourceInfo,
     /// `(app, driver)` of each app rendered, in berth.yaml's order.
     pub apps: Vec<(String, &'static str)>,
+    /// The other repository and commit of each app rendered from one (`source:`).
+    pub sources: BTreeMap<String, AppSource>,
     pub objects: Vec<RenderedObject>,
     /// What berth had to assume (e.g. the scope of a custom kind it does not know).
     pub warnings: Vec<Problem>,
@@ -79,6 +82,7 @@ fn release_manifest(set: &RenderedSet) -> String {
                 name.clone(),
                 AppManifest {
                     driver: driver.to_string(),
+                    source: set.sources.get(name).cloned(),
                     objects: Vec::new(),
                 },
             )
@@ -150,6 +154,53 @@ pub struct Options {
     /// `--set key=value` overrides, layered last.
     pub sets: Vec<values::SetValue>,
     pub source: SourceInfo,
+    /// The files of apps from other repositories, fetched beforehand (rendering never fetches).
+    pub remotes: RemoteSources,
+}
+
+/// The fetched commits of the apps' other repositories (`source:`), by repository and ref as
+/// berth.yaml writes them; a fetch that failed holds why, to fail only the apps that need it.
+#[derive(Clone, Default)]
+pub struct RemoteSources(pub BTreeMap<(String, String), Result<Arc<Fetched>, Problem>>);
+
+/// One fetched commit of another repository.
+pub struct Fetched {
+    /// The repository URL, without credentials.
+    pub repo: String,
+    pub commit: String,
+    pub files: Box<dyn Source + Send>,
+}
+
+impl RemoteSources {
+    pub fn key(remote: &RemoteSource) -> (String, String) {
+        (remote.repo.clone(), remote.reference.clone())
+    }
+
+    fn get(&self, remote: &RemoteSource) -> Result<&Fetched, Problem> {
+        match self.0.get(&Self::key(remote)) {
+            Some(Ok(fetched)) => Ok(fetched),
+            Some(Err(problem)) => Err(problem.clone()),
+            None => Err(Problem::new(format!(
+                "{} at `{}` was not fetched",
+                remote.shown_repo(),
+                remote.reference
+            ))
+            .hint("this command renders only apps from this repository")),
+        }
+    }
+}
+
+impl std::fmt::Debug for RemoteSources {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let fetched = self.0.iter().map(|((repo, reference), result)| {
+            let repo = crate::secret::without_userinfo(repo);
+            (
+                format!("{repo}@{reference}"),
+                result.as_ref().map(|f| &f.commit),
+            )
+        });
+        f.debug_map().entries(fetched).finish()
+    }
 }
 
 /// What a driver needs to render one app for one channel.
@@ -159,7 +210,10 @@ pub struct AppInput<'a> {
     /// The app as this channel renders it.
     pub variant: &'a Variant,
     pub channel: &'a Channel,
+    /// The app's files: this repository's, or the fetched commit of its `source:`.
     pub source: &'a dyn Source,
+    /// This repository (berth.yaml's): values files are read from it.
+    pub repository: &'a dyn Source,
     /// Values layered: app files, channel files, `--set`.
     pub values: Value,
     pub info: &'a SourceInfo,
@@ -253,6 +307,7 @@ pub fn render_each(
                     .iter()
                     .map(|(app, _)| (app.name.clone(), app.driver_name()))
                     .collect(),
+                sources: app_sources(&per_app, channel, &options.remotes),
                 objects,
                 warnings,
             }),
@@ -297,6 +352,31 @@ fn namespaces_to_create<'a>(
         }
     }
     created
+}
+
+/// The other repository and commit of each app of `per_app` that has one.
+fn app_sources(
+    per_app: &[(&App, &[Manifest])],
+    channel: &Channel,
+    remotes: &RemoteSources,
+) -> BTreeMap<String, AppSource> {
+    per_app
+        .iter()
+        .filter_map(|(app, _)| {
+            let variant = app.in_channel(&channel.name);
+            let remote = variant.source.as_ref()?;
+            let fetched = remotes.get(remote).ok()?;
+            Some((
+                app.name.clone(),
+                AppSource {
+                    repo: fetched.repo.clone(),
+                    reference: remote.reference.clone(),
+                    commit: fetched.commit.clone(),
+                    path: variant.driver.path().to_string(),
+                },
+            ))
+        })
+        .collect()
 }
 
 /// One problem for each tool the drivers of `apps` need and that cannot be found, by the
@@ -389,6 +469,16 @@ fn render_app(
         return Err(tag_app(Problems(broken.clone()), &app.name));
     }
     let variant = app.in_channel(&channel.name);
+    let files = match &variant.source {
+        Some(remote) => remote_files(remote, variant, options).map_err(|p| {
+            let p = match p.location {
+                Some(_) => p,
+                None => p.at(remote.origin.clone()),
+            };
+            tag_app(Problems::one(p), &app.name)
+        })?,
+        None => source,
+    };
     let values = match variant.driver {
         // Overlays take no values; a channel's values files do not concern them.
         Driver::Kustomize { .. } => Value::Object(Default::default()),
@@ -400,7 +490,8 @@ fn render_app(
         app,
         variant,
         channel,
-        source,
+        source: files,
+        repository: source,
         values,
         info: &options.source,
     };
@@ -420,11 +511,44 @@ fn render_app(
     Ok(manifests)
 }
 
+/// The fetched files of an app's other repository, holding the app's directory (a chart with
+/// its dependencies, for helm: as berth.yaml's check does for this repository's charts).
+fn remote_files<'a>(
+    remote: &RemoteSource,
+    variant: &Variant,
+    options: &'a Options,
+) -> Result<&'a dyn Source, Problem> {
+    let fetched = options.remotes.get(remote)?;
+    let files: &dyn Source = fetched.files.as_ref();
+    let dir = variant.driver.path();
+    let in_commit = format!(
+        "{} at `{}` (commit {})",
+        fetched.repo,
+        remote.reference,
+        crate::tree::short_id(&fetched.commit)
+    );
+    let found = match variant.driver {
+        Driver::Helm { .. } => crate::config::chart::problems(files, dir)
+            .into_iter()
+            .next(),
+        _ if files.kind(dir) == Some(EntryKind::Dir) => None,
+        _ => Some((
+            format!("has no directory `{dir}`"),
+            "set `source.path` to the app's directory in that repository, or pin a ref that has it"
+                .to_string(),
+        )),
+    };
+    match found {
+        Some((message, hint)) => Err(Problem::new(format!("{in_commit}: {message}")).hint(hint)),
+        None => Ok(files),
+    }
+}
+
 impl AppInput<'_> {
     /// The app's values files for every channel: they may sit beside its manifests, and are
-    /// not manifests.
+    /// not manifests. (Another repository's files are none of them.)
     pub fn is_values_file(&self, path: &str) -> bool {
-        self.app.values_files.contains(path)
+        self.variant.source.is_none() && self.app.values_files.contains(path)
     }
 }
 
@@ -512,7 +636,8 @@ pub(crate) fn run_tool(
     })
 }
 
-fn indent(text: &str) -> String {
+/// `text` with every line indented four spaces, as tool output shows under a message.
+pub(crate) fn indent(text: &str) -> String {
     text.lines()
         .map(|l| format!("    {l}"))
         .collect::<Vec<_>>()

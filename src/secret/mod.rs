@@ -118,6 +118,43 @@ pub fn scrub_values(text: &str, secrets: &[String]) -> String {
     text
 }
 
+/// The `user:password` of `scheme://user:password@host/…`, if any.
+pub fn userinfo(url: &str) -> Option<&str> {
+    let rest = &url[url.find("://")? + 3..];
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    authority.rfind('@').map(|at| &authority[..at])
+}
+
+/// Every `scheme://user:password@host` in `text` as `scheme://***@host`.
+pub fn redact_userinfo(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        let authority_end = tail
+            .find(|c: char| matches!(c, '/' | '?' | '#') || c.is_whitespace())
+            .unwrap_or(tail.len());
+        match tail[..authority_end].rfind('@') {
+            Some(userinfo_end) => {
+                out.push_str("***");
+                rest = &tail[userinfo_end..];
+            }
+            None => rest = tail,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `url` without its `user:password@`: how a repository URL is recorded and shown.
+pub fn without_userinfo(url: &str) -> String {
+    match userinfo(url) {
+        Some(info) => url.replacen(&format!("{info}@"), "", 1),
+        None => url.to_string(),
+    }
+}
+
 /// Every value of a Secret side in the forms it can take in an annotation; never empty ones.
 fn secret_values(side: Option<&Value>) -> Vec<String> {
     use base64::Engine;
@@ -216,6 +253,18 @@ mod tests {
     use super::*;
     use crate::ignore::{IgnoreRule, desired_for_apply, parse_field_path};
     use serde_json::json;
+
+    #[test]
+    fn userinfo_is_redacted_wherever_a_url_appears() {
+        assert_eq!(
+            redact_userinfo("proxy http://me:pa@ss@proxy:3128/x failed; https://host/p"),
+            "proxy http://***@proxy:3128/x failed; https://host/p"
+        );
+        assert_eq!(redact_userinfo("no url here"), "no url here");
+        assert_eq!(userinfo("https://u:p@h:1/a@b"), Some("u:p"));
+        assert_eq!(without_userinfo("https://u:p@h/r.git"), "https://h/r.git");
+        assert_eq!(without_userinfo("git@h:r.git"), "git@h:r.git");
+    }
 
     #[test]
     fn secrets_are_masked_and_changes_still_show() {
