@@ -82,17 +82,35 @@ fn rollback_commits_the_earlier_tree_on_top_applies_and_records_it() {
     let record = setup.record();
     assert_eq!(record["data"]["release"], rollback.as_str(), "{record:#}");
     assert_eq!(record["data"]["result"], "succeeded");
+    // The record marks it as a rollback, and which release it went back to.
+    assert_eq!(record["data"]["deploy"], "rollback", "{record:#}");
+    assert_eq!(record["data"]["rollbackFrom"], second.as_str());
+    assert_eq!(record["data"]["rollbackTo"], first.as_str());
     assert_eq!(replicas(&setup), 1);
     // History marks it as a rollback.
     let history = setup.repos.berth(&["history", "-c", "test", "-n", "1"]);
     history.succeeds();
     assert!(
-        history
-            .stdout
-            .contains(&format!("  rollback from {}  succeeded at ", &second[..12])),
+        history.stdout.contains(&format!(
+            "  rollback from {} to {}  succeeded at ",
+            &second[..12],
+            &first[..12]
+        )),
         "{}",
         history.stdout
     );
+    let history = setup
+        .repos
+        .berth(&["history", "-c", "test", "-n", "1", "-o", "json"]);
+    let entries: Value = serde_json::from_str(&history.stdout).unwrap();
+    assert_eq!(entries[0]["rollbackTo"], first.as_str(), "{entries:#}");
+    // A rollback is never promoted onward.
+    berth(&setup, &["promote", "test"], &[]).fails_with(&[&format!(
+        "cannot promote test to prod: its last apply ({}) is a rollback from {} to {}, never promoted onward",
+        &rollback[..12],
+        &second[..12],
+        &first[..12]
+    )]);
 }
 
 #[test]
@@ -189,8 +207,11 @@ fn promote_makes_prods_candidate_from_the_source_test_applied_even_after_the_bra
     let setup = Release::quickstart();
     let applied_source = setup.repos.git(&["rev-parse", "HEAD"]);
     setup.apply(&[]).succeeds();
-    // The source branch moves on, and a newer release is merged but not applied.
-    setup.change(|repos| repos.edit("apps/web/values-test.yaml", "replicas: 1", "replicas: 3"));
+    // The source branch moves on (not released).
+    setup
+        .repos
+        .edit("apps/web/values-test.yaml", "replicas: 1", "replicas: 3");
+    setup.repos.commit_all("later");
     let run = berth(&setup, &["promote", "test"], &["-o", "json"]);
     run.succeeds();
     let outcome: Value = serde_json::from_str(&run.stdout).unwrap();
@@ -222,23 +243,62 @@ fn promote_refuses_a_failed_apply_a_rollback_a_manual_deploy_and_a_channel_off_t
         .fails_with(&["channel test does not promote to test (its promotesTo is prod)"]);
     berth(&setup, &["promote", "prod"], &[])
         .fails_with(&["channel prod promotes to no channel", "--to CHANNEL"]);
+    berth(&setup, &["promote", "test"], &["--auto"]).fails_with(&[
+        "cannot promote test to prod with --auto: channel prod does not say `autoPromote: true`",
+        "promote without --auto",
+    ]);
 
-    // A manual deploy of a candidate that is not the release.
+    // A release merged but not applied: test is behind its release branch.
     setup.apply(&[]).succeeds();
+    let applied = setup.repos.git(&["rev-parse", "releases/test"]);
+    setup.change(|repos| repos.edit("apps/web/values-test.yaml", "replicas: 1", "replicas: 2"));
+    let merged = setup.repos.git(&["rev-parse", "releases/test"]);
+    berth(&setup, &["promote", "test"], &[]).fails_with(&[&format!(
+        "cannot promote test to prod: test is behind its release branch: releases/test is at {}, but {} was last applied (merged but not applied)",
+        &merged[..12],
+        &applied[..12]
+    ), "apply it first (berth apply -c test)"]);
+
+    // A manual deploy of a candidate that is not the release (`apply --ref`).
     setup
         .repos
-        .edit("apps/web/values-test.yaml", "replicas: 1", "replicas: 2");
+        .edit("apps/web/values-test.yaml", "replicas: 2", "replicas: 3");
     setup.repos.commit_all("manual");
     setup.repos.berth(&["candidate", "-c", "test"]).succeeds();
     setup
         .apply(&["--ref", "candidates/test/feature/x"])
         .succeeds();
+    assert_eq!(setup.record()["data"]["deploy"], "manual");
+    berth(&setup, &["promote", "test"], &[])
+        .fails_with(&["was a manual deploy, not a release of releases/test"]);
+
+    // A release made from a hand-picked source (`candidate --source REV`) is manual too, even
+    // merged into the release branch and applied from it.
+    setup
+        .repos
+        .berth(&[
+            "candidate",
+            "-c",
+            "test",
+            "--source",
+            "HEAD~1",
+            "--branch",
+            "hotfix/y",
+        ])
+        .succeeds();
+    setup
+        .repos
+        .git(&["branch", "-f", "releases/test", "candidates/test/hotfix/y"]);
+    setup.apply(&[]).succeeds();
+    assert_eq!(setup.record()["data"]["deploy"], "manual");
     berth(&setup, &["promote", "test"], &[])
         .fails_with(&["was a manual deploy, not a release of releases/test"]);
 
     // A rollback, applied, is never promoted onward.
     setup.release();
     setup.apply(&[]).succeeds();
+    assert_eq!(setup.record()["data"]["deploy"], "release");
+    berth(&setup, &["promote", "test"], &[]).succeeds();
     berth(&setup, &["rollback", "-c", "test"], &["--apply"]).succeeds();
     berth(&setup, &["promote", "test"], &[])
         .fails_with(&["is a rollback from", "never promoted onward"]);
@@ -257,11 +317,14 @@ fn promote_refuses_a_failed_apply_a_rollback_a_manual_deploy_and_a_channel_off_t
     ]);
     berth(&setup, &["promote", "test"], &[])
         .fails_with(&["cannot promote test to prod: its last apply", "failed"]);
-    assert!(
+    // Only the one allowed promotion made a candidate.
+    assert_eq!(
         setup
             .repos
             .git(&["branch", "--list", "candidates/prod/*"])
-            .is_empty()
+            .lines()
+            .count(),
+        1
     );
 }
 

@@ -41,6 +41,8 @@ pub struct Options {
     pub release: String,
     pub source_commit: Option<String>,
     pub source_branch: Option<String>,
+    /// How the release was chosen (a release, a manual deploy, a rollback), for the record.
+    pub deploy: record::Deploy,
     /// berth's namespace: lock and release records.
     pub namespace: String,
     pub prune: bool,
@@ -133,12 +135,14 @@ pub fn apply_release(
             tree: &tree_id.to_string(),
         }));
     }
+    let deploy = deploy_of(&repo, channel, &release, request, source.manual);
     let mut options = Options {
         project: config.project.clone(),
         channel: channel.name.clone(),
         release: release.commit.to_string(),
         source_commit: source.commit,
         source_branch: source.branch,
+        deploy,
         namespace: config.apply.namespace.clone(),
         prune: request.prune || channel.prune,
         allow_mass_prune: request.allow_mass_prune,
@@ -224,6 +228,28 @@ pub fn apply_release(
         }
     }
     Ok(report)
+}
+
+/// How the release was chosen: a rollback commit is a rollback however it is named; a ref other
+/// than the release branch (`apply --ref`) or a hand-picked source is a manual deploy.
+fn deploy_of(
+    repo: &git2::Repository,
+    channel: &Channel,
+    release: &release::Release,
+    request: &Request,
+    manual_source: bool,
+) -> record::Deploy {
+    use release::rollback::{rolled_back_from, rolled_back_to};
+    let rollback = rolled_back_from(repo, release.commit).zip(rolled_back_to(repo, release.commit));
+    let picked = request
+        .rev
+        .as_deref()
+        .is_some_and(|rev| rev != channel.release_branch);
+    match rollback {
+        Some((from, to)) => record::Deploy::Rollback { from, to },
+        None if picked || manual_source => record::Deploy::Manual,
+        None => record::Deploy::Release,
+    }
 }
 
 /// Per app, the images its objects run: the versions a chat message names.
@@ -439,6 +465,7 @@ async fn apply_locked(
         run: options.ci.run_url.clone(),
         result,
         checks: None,
+        deploy: options.deploy.clone(),
         inventory: kept,
     };
     held.confirm().await?;
@@ -1018,6 +1045,7 @@ mod tests {
             release: "r".into(),
             source_commit: None,
             source_branch: None,
+            deploy: record::Deploy::Release,
             namespace: "berth-system".into(),
             prune,
             allow_mass_prune: false,

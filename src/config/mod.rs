@@ -140,6 +140,8 @@ pub struct Channel {
     pub values: Vec<String>,
     pub images: Vec<ImagePin>,
     pub promotes_to: Option<String>,
+    /// `promote --auto` may fast-forward its release branch.
+    pub auto_promote: bool,
     pub prune: bool,
     /// Run after each successful apply.
     pub checks: Vec<Check>,
@@ -549,6 +551,7 @@ impl Validator<'_> {
             values,
             images,
             promotes_to: raw.promotes_to.as_ref().map(|t| t.value.clone()),
+            auto_promote: raw.auto_promote,
             prune: raw.prune,
             checks: self.checks(&raw.checks),
             notify: raw

@@ -263,6 +263,10 @@ pub struct RawChannel {
     /// The channel a release of this one is promoted to next (e.g. `test` → `prod`).
     #[schemars(with = "Option<String>")]
     pub promotes_to: Option<Text>,
+    /// Let `berth promote --auto` fast-forward this channel's release branch directly (continuous
+    /// delivery into it, without a pull request). Default false.
+    #[serde(default)]
+    pub auto_promote: bool,
     /// Commands run after each successful apply (and its wait), in order; a failure makes the
     /// apply's result "checks failed".
     #[serde(default)]

@@ -90,6 +90,7 @@ mod tests {
             values: Vec::new(),
             images: Vec::new(),
             promotes_to: None,
+            auto_promote: false,
             prune: false,
             notify: Vec::new(),
             checks: Vec::new(),

@@ -185,8 +185,17 @@ fn message(channel: &Channel, from: Oid, to: Oid, source: Option<&str>) -> Strin
 
 /// The release `commit` rolled back from, if it is a rollback commit.
 pub fn rolled_back_from(repo: &Repository, commit: Oid) -> Option<String> {
+    trailer(repo, commit, ROLLBACK_FROM)
+}
+
+/// The earlier release whose tree `commit` holds, if it is a rollback commit.
+pub fn rolled_back_to(repo: &Repository, commit: Oid) -> Option<String> {
+    trailer(repo, commit, ROLLBACK_TO)
+}
+
+fn trailer(repo: &Repository, commit: Oid, name: &str) -> Option<String> {
     let commit = repo.find_commit(commit).ok()?;
-    let prefix = format!("{ROLLBACK_FROM}: ");
+    let prefix = format!("{name}: ");
     commit
         .message()
         .ok()?
