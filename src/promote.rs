@@ -2,7 +2,7 @@
 //! record and the release's manifest, never from a branch tip) becomes the next channel's
 //! candidate, on `candidates/<to>/promote-<short sha>`.
 
-use crate::candidate;
+use crate::candidate::{self, CandidateState};
 use crate::ci::CiEnv;
 use crate::cluster::{Cluster, ClusterOptions, block_on};
 use crate::config::{Channel, Config};
@@ -255,9 +255,10 @@ pub struct FastForward {
     pub branch: String,
     /// Its tip before.
     pub from: Option<String>,
-    /// Its tip now: the candidate commit.
+    /// Its tip now: the candidate commit (or the tip, when it already held the candidate's tree).
     pub commit: String,
-    pub pushed: bool,
+    #[serde(flatten)]
+    pub state: CandidateState,
 }
 
 /// `--auto`: fast-forward `to`'s release branch to `candidate` (made on top of its tip) by
@@ -292,22 +293,43 @@ pub fn fast_forward(
             to.release_branch
         )));
     }
-    git::update_ref(
-        repo,
-        &branch_ref,
-        commit,
-        local,
-        &format!("berth promote --auto: {}", candidate.ref_name),
-    )?;
+    let tree = |id: Oid| repo.find_commit(id).map(|c| c.tree_id()).ok();
+    if let Some(base) = base
+        && tree(base) == tree(commit)
+    {
+        // Already promoted (by someone else, say): an empty release would only add noise.
+        return Ok(FastForward {
+            branch: to.release_branch.clone(),
+            from: Some(base.to_string()),
+            commit: base.to_string(),
+            state: CandidateState::Unchanged,
+        });
+    }
+    let log = format!("berth promote --auto: {}", candidate.ref_name);
+    git::update_ref(repo, &branch_ref, commit, local, &log)?;
     let mut done = FastForward {
         branch: to.release_branch.clone(),
         from: base.map(|b| b.to_string()),
         commit: candidate.commit.clone(),
-        pushed: false,
+        state: CandidateState::Committed,
     };
     if push {
-        git::push_branch(repo, workdir, &to.release_branch, commit, remote)?;
-        done.pushed = true;
+        if let Err(problem) = git::push_branch(repo, workdir, &to.release_branch, commit, remote) {
+            // Nothing half-done: the local branch goes back to where it was (unless someone
+            // moved it meanwhile, by compare-and-swap).
+            match local {
+                Some(local) => {
+                    let _ = git::update_ref(repo, &branch_ref, local, Some(commit), &log);
+                }
+                None => {
+                    let _ = repo
+                        .find_reference(&branch_ref)
+                        .and_then(|mut r| r.delete());
+                }
+            }
+            return Err(problem);
+        }
+        done.state = CandidateState::Pushed { committed: true };
     }
     Ok(done)
 }

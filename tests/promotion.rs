@@ -328,6 +328,130 @@ fn promote_refuses_a_failed_apply_a_rollback_a_manual_deploy_and_a_channel_off_t
     );
 }
 
+#[test]
+fn promote_auto_fast_forwards_prods_release_branch_and_a_concurrent_promotion_loses_nothing() {
+    let setup = Release::quickstart();
+    setup.change(|repos| {
+        repos.edit(
+            "berth.yaml",
+            "    context: gke-prod\n",
+            "    context: gke-prod\n    autoPromote: true\n",
+        )
+    });
+    let applied_source = setup.repos.git(&["rev-parse", "HEAD"]);
+    setup.apply(&[]).succeeds();
+    setup
+        .repos
+        .git(&["push", "-q", "origin", "feature/x", "releases/test"]);
+    let other = setup.dir_clone();
+    crate::support::git(&other, &["checkout", "-q", "feature/x"]);
+
+    let run = berth(
+        &setup,
+        &["promote", "test"],
+        &["--auto", "--push", "-o", "json"],
+    );
+    run.succeeds();
+    let outcome: Value = serde_json::from_str(&run.stdout).unwrap();
+    let prod = setup.repos.git(&["rev-parse", "releases/prod"]);
+    assert_eq!(
+        outcome["released"]["branch"], "releases/prod",
+        "{outcome:#}"
+    );
+    assert_eq!(outcome["released"]["commit"], prod.as_str());
+    assert_eq!(outcome["released"]["pushed"], true);
+    // The release branch holds the candidate: prod's tree rendered from what test applied.
+    assert_eq!(outcome["commit"], prod.as_str());
+    assert_eq!(
+        setup.repos.remote_ref("refs/heads/releases/prod"),
+        Some(prod.clone())
+    );
+    let manifest = setup
+        .repos
+        .git(&["show", "releases/prod:.berth/release.yaml"]);
+    assert!(manifest.contains("channel: prod"), "{manifest}");
+    assert!(manifest.contains(&applied_source), "{manifest}");
+
+    // Another clone promoting at the same time, from a stale view of origin: its push is
+    // refused (its candidate's first), origin keeps the first promotion, and its own release
+    // branch is left as it was.
+    let theirs = run_in(&setup, &other, &["--auto", "--push"]);
+    theirs.fails_with(&[
+        "git push",
+        "someone else may have pushed candidates/prod/promote-",
+    ]);
+    assert_eq!(
+        setup.repos.remote_ref("refs/heads/releases/prod"),
+        Some(prod.clone())
+    );
+    assert_eq!(
+        crate::support::git(&other, &["branch", "--list", "releases/prod"]),
+        ""
+    );
+    // Once it has fetched, there is nothing left to promote: the branch does not move.
+    crate::support::git(&other, &["fetch", "-q", "origin"]);
+    let again = run_in(&setup, &other, &["--auto", "--push", "-o", "json"]);
+    again.succeeds();
+    let again: Value = serde_json::from_str(&again.stdout).unwrap();
+    assert_eq!(again["released"]["commit"], prod.as_str(), "{again:#}");
+    assert_eq!(again["released"]["updated"], false);
+    assert_eq!(
+        setup.repos.remote_ref("refs/heads/releases/prod"),
+        Some(prod)
+    );
+}
+
+/// `berth promote test ARGS` run in the clone `dir` against the setup's cluster.
+fn run_in(setup: &Release, dir: &std::path::Path, args: &[&str]) -> Run {
+    run(&mut setup.cluster.berth_command(dir, &["promote", "test"], args))
+}
+
+#[test]
+fn set_image_from_two_clones_at_once_one_wins_and_the_other_fails_cleanly() {
+    let setup = Release::quickstart();
+    setup
+        .repos
+        .git(&["push", "-q", "origin", "feature/x", "releases/test"]);
+    let other = setup.dir_clone();
+    crate::support::git(&other, &["checkout", "-q", "feature/x"]);
+    setup
+        .repos
+        .berth(&[
+            "set-image",
+            "-c",
+            "test",
+            "ghcr.io/example/shop-web=2.0.0",
+            "--push",
+        ])
+        .succeeds();
+    let ours = setup.repos.git(&["rev-parse", "feature/x"]);
+    assert_eq!(
+        setup.repos.remote_ref("refs/heads/feature/x"),
+        Some(ours.clone())
+    );
+    let theirs = crate::support::berth(
+        &other,
+        &[
+            "set-image",
+            "-c",
+            "test",
+            "ghcr.io/example/shop-web=3.0.0",
+            "--push",
+        ],
+    );
+    theirs.fails_with(&["git push", "someone else may have pushed feature/x"]);
+    // The first pin is still there; the second never reached origin.
+    assert_eq!(
+        setup.repos.remote_ref("refs/heads/feature/x"),
+        Some(ours.clone())
+    );
+    let pins = crate::support::git(
+        &setup.repos.origin(),
+        &["show", "feature/x:.berth/images/test.yaml"],
+    );
+    assert!(pins.contains("2.0.0") && !pins.contains("3.0.0"), "{pins}");
+}
+
 const DIGEST: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
 
 /// The image lines of every rendered file of `rev` that name `image`.

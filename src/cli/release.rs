@@ -230,11 +230,11 @@ pub(super) fn promote_command(
             let mut text = candidate_line(&outcome);
             if let Some(done) = &released {
                 text.push_str(&format!(
-                    "{}  {} -> {}{}\n",
+                    "{}  {} -> {}  [{}]\n",
                     done.branch,
                     done.from.as_deref().map_or("(new)", short_id),
                     short_id(&done.commit),
-                    if done.pushed { "  [pushed]" } else { "" }
+                    done.state.as_str()
                 ));
             }
             text
