@@ -397,8 +397,21 @@ fn promote_auto_fast_forwards_prods_release_branch_and_a_concurrent_promotion_lo
     assert_eq!(again["released"]["updated"], false);
     assert_eq!(
         setup.repos.remote_ref("refs/heads/releases/prod"),
-        Some(prod)
+        Some(prod.clone())
     );
+
+    // A manual deploy to test is never promoted automatically.
+    setup
+        .repos
+        .edit("apps/web/values-test.yaml", "replicas: 1", "replicas: 2");
+    setup.repos.commit_all("hand-picked");
+    setup.repos.berth(&["candidate", "-c", "test"]).succeeds();
+    setup
+        .apply(&["--ref", "candidates/test/feature/x"])
+        .succeeds();
+    berth(&setup, &["promote", "test"], &["--auto", "--push"])
+        .fails_with(&["was a manual deploy, not a release of releases/test"]);
+    assert_eq!(setup.repos.git(&["rev-parse", "releases/prod"]), prod);
 }
 
 /// `berth promote test ARGS` run in the clone `dir` against the setup's cluster.
