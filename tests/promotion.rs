@@ -662,3 +662,145 @@ fn a_failed_or_timed_out_check_makes_the_apply_checks_failed_recorded_and_not_pr
         "checks failed",
     ]);
 }
+
+const SMOKE_JOB: &str = "apiVersion: batch/v1
+kind: Job
+metadata:
+  name: smoke
+spec:
+  backoffLimit: 0
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+        - name: smoke
+          image: ghcr.io/example/shop-smoke:1
+";
+
+/// Wait (as the cluster's Job controller would) for the Job `shop/smoke` that is not `old`
+/// (its uid), then set its status through the status subresource.
+fn finish_job(setup: &Release, old: Option<&str>, status: &str) -> String {
+    // Bounded, so that an apply that never makes the Job fails the test rather than hangs it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let uid = loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "berth never made the Job"
+        );
+        let uid = setup
+            .cluster
+            .job("shop", "smoke")
+            .and_then(|job| job["metadata"]["uid"].as_str().map(str::to_string));
+        match uid {
+            Some(uid) if Some(uid.as_str()) != old => break uid,
+            _ => std::thread::sleep(std::time::Duration::from_millis(50)),
+        }
+    };
+    setup.cluster.kubectl(&[
+        "patch",
+        "job",
+        "smoke",
+        "-n",
+        "shop",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        status,
+    ]);
+    uid
+}
+
+/// `berth apply -c test -o json` run while `finish` plays the Job controller.
+fn apply_with_job(setup: &Release, finish: impl FnOnce() -> String) -> (i32, Value, String) {
+    let child = setup
+        .apply_command(&["-o", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let uid = finish();
+    let output = child.wait_with_output().unwrap();
+    let report = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
+    (output.status.code().unwrap(), report, uid)
+}
+
+#[test]
+fn a_job_check_is_recreated_per_release_waited_for_through_its_status_and_recorded() {
+    let setup = Release::quickstart();
+    with_checks(&setup, "      - job: smoke\n        timeout: 2m\n");
+    crate::support::write_files(&setup.repos.work(), &[("backups/smoke.yaml", SMOKE_JOB)]);
+    setup.repos.commit_all("a smoke test job");
+    setup.release();
+
+    let complete = r#"{"status":{"succeeded":1,"conditions":[{"type":"Complete","status":"True","reason":"CompletionsReached"}]}}"#;
+    let (code, report, first) = apply_with_job(&setup, || finish_job(&setup, None, complete));
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["result"], "succeeded");
+    assert_eq!(report["checks"][0]["name"], "smoke");
+    assert_eq!(report["checks"][0]["result"], "passed");
+    assert_eq!(
+        report["checks"][0]["output"],
+        "Job shop/Job.batch/smoke: completed (CompletionsReached)"
+    );
+    // The Job is its check's, not the apply's: applied once, by the check.
+    let keys: Vec<&str> = report["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["key"].as_str().unwrap())
+        .collect();
+    assert!(!keys.contains(&"shop/Job.batch/smoke"), "{keys:?}");
+    let job = setup.cluster.job("shop", "smoke").unwrap();
+    assert_eq!(
+        job["metadata"]["labels"]["app.kubernetes.io/managed-by"], "berth",
+        "{job:#}"
+    );
+    let record = setup.record();
+    assert_eq!(record["data"]["checks"], "smoke passed\n");
+    assert!(
+        record["data"]["inventory"]
+            .as_str()
+            .unwrap()
+            .contains("shop/Job.batch/smoke batch/v1\n"),
+        "{record:#}"
+    );
+    berth(&setup, &["promote", "test"], &[]).succeeds();
+
+    // The next release runs it afresh (its last run deleted first), and this run fails.
+    setup.change(|repos| repos.edit("apps/web/values-test.yaml", "replicas: 1", "replicas: 2"));
+    let failed = r#"{"status":{"failed":1,"conditions":[{"type":"Failed","status":"True","reason":"BackoffLimitExceeded","message":"Job has reached the specified backoff limit"}]}}"#;
+    let (code, report, second) =
+        apply_with_job(&setup, || finish_job(&setup, Some(&first), failed));
+    assert_ne!(first, second);
+    assert_eq!(code, 4, "{report:#}");
+    assert_eq!(report["result"], "checks failed");
+    assert_eq!(report["checks"][0]["result"], "failed");
+    let output = report["checks"][0]["output"].as_str().unwrap();
+    assert!(
+        output.starts_with("Job shop/Job.batch/smoke: the job failed")
+            && output.contains(
+                "Failed=True (BackoffLimitExceeded: Job has reached the specified backoff limit)"
+            ),
+        "{output}"
+    );
+    let record = setup.record();
+    assert_eq!(record["data"]["result"], "checks failed");
+    assert_eq!(record["data"]["checks"], "smoke failed\n");
+    berth(&setup, &["promote", "test"], &[]).fails_with(&[
+        "cannot promote test to prod: its last apply",
+        "checks failed",
+    ]);
+}
+
+#[test]
+fn a_job_check_naming_no_job_of_the_release_is_refused_before_anything_is_applied() {
+    let setup = Release::quickstart();
+    with_checks(&setup, "      - job: smoke\n        namespace: shop\n");
+    setup.apply(&[]).fails_with(&[
+        "check `smoke` of channel test names Job smoke in namespace shop, which release",
+        "does not hold; nothing was applied",
+        "add the Job to an app of the channel",
+    ]);
+    assert!(setup.cluster.deployment("shop", "web").is_none());
+}

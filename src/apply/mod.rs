@@ -63,6 +63,9 @@ pub struct Options {
     /// Run after a successful apply (and its wait), with `check_env` in their environment.
     pub checks: Vec<crate::config::Check>,
     pub check_env: Vec<(String, String)>,
+    /// The Jobs of the release that checks run, by check name: kept out of the apply (and of
+    /// pruning) since their check recreates them; listed in the record's inventory.
+    pub check_jobs: BTreeMap<String, TreeObject>,
     /// The plan reviewed for the release's tree (`berth diff`), if one was recorded.
     pub reviewed: Option<PlanDigest>,
     /// Apply even when the plan is not the reviewed one.
@@ -109,6 +112,7 @@ pub fn apply_release(
     let release = release::resolve(&repo, channel, request.rev.as_deref(), &request.remote)?;
     let tree = release.tree(&repo)?;
     let mut objects = tree.objects()?;
+    let check_jobs = checks::take_jobs(&mut objects, channel, &release.commit.to_string())?;
     // Every value is read before the cluster is reached: a failing source writes nothing.
     let filled = crate::secret::external::fill(&mut objects, &config.external_secrets(channel));
     let source = tree.manifest()?.map(|m| m.source).unwrap_or_default();
@@ -158,6 +162,7 @@ pub fn apply_release(
         ci: request.ci.clone(),
         checks: channel.checks.clone(),
         check_env: Vec::new(),
+        check_jobs,
         reviewed: reviewed_plan,
         accept_changed_plan: request.accept_changed_plan,
     };
@@ -376,10 +381,14 @@ async fn last_release(
         &options.channel,
     )
     .await?;
+    // A check's Job is the check's to recreate: never pruned while the release holds it.
     let inventory = previous
         .as_ref()
         .map(record::Record::objects)
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|o| !options.check_jobs.values().any(|job| job.key == o.key))
+        .collect();
     Ok((previous, inventory))
 }
 
@@ -454,6 +463,10 @@ async fn apply_locked(
             .iter()
             .map(|o| (o.key.clone(), o.api_version().to_string())),
     );
+    kept.extend(
+        checks::job_keys(&options.check_jobs)
+            .map(|(key, api_version)| (key.clone(), api_version.to_string())),
+    );
     let mut release_record = record::Record {
         project: options.project.clone(),
         channel: options.channel.clone(),
@@ -483,7 +496,13 @@ async fn apply_locked(
     }
     let mut check_results = Vec::new();
     if result == ApplyResult::Succeeded && !options.checks.is_empty() {
-        check_results = checks::run(&options.checks, &options.check_env).await;
+        check_results = checks::run(
+            &options.checks,
+            &options.check_env,
+            &client,
+            &options.check_jobs,
+        )
+        .await;
         release_record.checks = Some(
             check_results
                 .iter()
@@ -583,7 +602,10 @@ fn check_reviewed(
         return Ok(());
     };
     let now = PlanDigest::of_changes(changes);
-    let differences = reviewed.differences(&now);
+    let mut differences = reviewed.differences(&now);
+    // The review saw the checks' Jobs as objects of the release; the apply leaves them to
+    // their checks.
+    differences.retain(|(key, _)| !options.check_jobs.values().any(|job| &job.key == key));
     if differences.is_empty() {
         reporter.report(&Event::Review(Review::Matches {
             digest: &reviewed.id(),
@@ -1061,6 +1083,7 @@ mod tests {
             ci: CiEnv::default(),
             checks: Vec::new(),
             check_env: Vec::new(),
+            check_jobs: BTreeMap::new(),
             reviewed: None,
             accept_changed_plan: false,
         }

@@ -148,9 +148,20 @@ pub fn readiness(object: &Value) -> Readiness {
             }
         }
         "Job" => {
+            // Without conditions yet, the counts against the spec tell (Kubernetes' defaults:
+            // 1 completion, a backoffLimit of 6).
+            let completions = object["spec"]["completions"].as_i64().unwrap_or(1);
+            let backoff_limit = object["spec"]["backoffLimit"].as_i64().unwrap_or(6);
+            let (succeeded, failed) = (int(&status["succeeded"]), int(&status["failed"]));
             if condition(object, "Failed").is_some_and(|c| c["status"] == "True") {
                 Readiness::Failed(format!("the job failed{}", condition_text(object)))
             } else if condition(object, "Complete").is_some_and(|c| c["status"] == "True") {
+                Readiness::Ready
+            } else if failed > backoff_limit {
+                Readiness::Failed(format!(
+                    "the job failed: {failed} failed pods, more than its backoffLimit {backoff_limit}"
+                ))
+            } else if succeeded >= completions {
                 Readiness::Ready
             } else {
                 in_progress("the job has not completed".into())

@@ -315,12 +315,20 @@ pub struct RawZulip {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawCheck {
-    /// What the check is called in reports and the release record.
-    #[schemars(with = "String")]
-    pub name: Text,
+    /// What the check is called in reports and the release record (default: the Job's name;
+    /// a command check needs one).
+    #[schemars(with = "Option<String>")]
+    pub name: Option<Text>,
     /// A shell command (`sh -c`), run with BERTH_CHANNEL, BERTH_RELEASE_COMMIT,
     /// BERTH_SOURCE_COMMIT, BERTH_CONTEXT (and KUBECONFIG when --kubeconfig is given).
-    pub run: String,
+    pub run: Option<String>,
+    /// Instead of `run`: the name of a Job (batch/v1) of the release. berth keeps it out of
+    /// the apply, and after each apply deletes its last run and creates it afresh, then waits
+    /// for it to complete or fail.
+    #[schemars(with = "Option<String>")]
+    pub job: Option<Text>,
+    /// The Job's namespace, when the release holds Jobs of that name in several.
+    pub namespace: Option<String>,
     /// How long it may run (e.g. 90s, 5m); default 5m.
     #[schemars(with = "Option<String>")]
     pub timeout: Option<Text>,
