@@ -277,22 +277,7 @@ pub fn fast_forward(
         .as_deref()
         .map(|b| Oid::from_str(b).expect("berth wrote this id"));
     let branch_ref = format!("refs/heads/{}", to.release_branch);
-    let local = git::ref_target(repo, &branch_ref)?;
-    // The local branch may lag the remote's copy the candidate was made on, never lead it.
-    if let Some(local) = local
-        && Some(local) != base
-        && !base.is_some_and(|base| repo.graph_descendant_of(base, local).unwrap_or(false))
-    {
-        return Err(Problem::new(format!(
-            "the local {} ({}) has releases {remote}'s lacks; nothing was changed",
-            to.release_branch,
-            short_id(&local.to_string())
-        ))
-        .hint(format!(
-            "push or drop them first (git push {remote} {0}, or git branch -f {0} {remote}/{0})",
-            to.release_branch
-        )));
-    }
+    let local = release::local_tip(repo, to, base, remote)?;
     let tree = |id: Oid| repo.find_commit(id).map(|c| c.tree_id()).ok();
     if let Some(base) = base
         && tree(base) == tree(commit)

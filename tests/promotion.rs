@@ -260,14 +260,7 @@ fn promote_refuses_a_failed_apply_a_rollback_a_manual_deploy_and_a_channel_off_t
     ), "apply it first (berth apply -c test)"]);
 
     // A manual deploy of a candidate that is not the release (`apply --ref`).
-    setup
-        .repos
-        .edit("apps/web/values-test.yaml", "replicas: 2", "replicas: 3");
-    setup.repos.commit_all("manual");
-    setup.repos.berth(&["candidate", "-c", "test"]).succeeds();
-    setup
-        .apply(&["--ref", "candidates/test/feature/x"])
-        .succeeds();
+    manual_deploy(&setup, "replicas: 2", "replicas: 3");
     assert_eq!(setup.record()["data"]["deploy"], "manual");
     berth(&setup, &["promote", "test"], &[])
         .fails_with(&["was a manual deploy, not a release of releases/test"]);
@@ -401,17 +394,21 @@ fn promote_auto_fast_forwards_prods_release_branch_and_a_concurrent_promotion_lo
     );
 
     // A manual deploy to test is never promoted automatically.
-    setup
-        .repos
-        .edit("apps/web/values-test.yaml", "replicas: 1", "replicas: 2");
+    manual_deploy(&setup, "replicas: 1", "replicas: 2");
+    berth(&setup, &["promote", "test"], &["--auto", "--push"])
+        .fails_with(&["was a manual deploy, not a release of releases/test"]);
+    assert_eq!(setup.repos.git(&["rev-parse", "releases/prod"]), prod);
+}
+
+/// Change web's replicas from `old` to `new` in the source, make test's candidate and apply it
+/// by hand (`apply --ref`): a manual deploy.
+fn manual_deploy(setup: &Release, old: &str, new: &str) {
+    setup.repos.edit("apps/web/values-test.yaml", old, new);
     setup.repos.commit_all("hand-picked");
     setup.repos.berth(&["candidate", "-c", "test"]).succeeds();
     setup
         .apply(&["--ref", "candidates/test/feature/x"])
         .succeeds();
-    berth(&setup, &["promote", "test"], &["--auto", "--push"])
-        .fails_with(&["was a manual deploy, not a release of releases/test"]);
-    assert_eq!(setup.repos.git(&["rev-parse", "releases/prod"]), prod);
 }
 
 /// `berth promote test ARGS` run in the clone `dir` against the setup's cluster.
