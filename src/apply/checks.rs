@@ -127,11 +127,7 @@ async fn run_job(check: &Check, job: &TreeObject, client: &Client) -> CheckResul
     let outcome = tokio::time::timeout(check.timeout, recreate_and_wait(&api, job)).await;
     let (outcome, output) = match outcome {
         Ok(Ok(reason)) => (CheckOutcome::Passed, format!("Job {key}: {reason}")),
-        Ok(Err(JobEnd::Failed(why))) => (
-            CheckOutcome::Failed { code: None },
-            format!("Job {key}: {why}"),
-        ),
-        Ok(Err(JobEnd::Error(why))) => (
+        Ok(Err(why)) => (
             CheckOutcome::Failed { code: None },
             format!("Job {key}: {why}"),
         ),
@@ -163,18 +159,11 @@ async fn run_job(check: &Check, job: &TreeObject, client: &Client) -> CheckResul
     }
 }
 
-enum JobEnd {
-    /// The Job failed: why, as its status says.
-    Failed(String),
-    /// The API server refused or could not be reached.
-    Error(String),
-}
-
-/// The Job's completion reason once it completes.
-async fn recreate_and_wait(api: &Api<Job>, job: &TreeObject) -> Result<String, JobEnd> {
+/// The Job's completion reason once it completes; why not, when it failed (as its status says)
+/// or the API server refused.
+async fn recreate_and_wait(api: &Api<Job>, job: &TreeObject) -> Result<String, String> {
     let name = job.name();
-    let error =
-        |what: &str, e: kube::Error| JobEnd::Error(format!("{what} failed: {}", kube_error(&e)));
+    let error = |what: &str, e: kube::Error| format!("{what} failed: {}", kube_error(&e));
     let delete = DeleteParams {
         propagation_policy: Some(PropagationPolicy::Background),
         ..DeleteParams::default()
@@ -202,7 +191,7 @@ async fn recreate_and_wait(api: &Api<Job>, job: &TreeObject) -> Result<String, J
         let live = serde_json::to_value(&live).unwrap_or_default();
         match wait::readiness(&live) {
             Readiness::Ready => return Ok(completion_reason(&live)),
-            Readiness::Failed(why) => return Err(JobEnd::Failed(why)),
+            Readiness::Failed(why) => return Err(why),
             Readiness::InProgress(_) => tokio::time::sleep(JOB_POLL).await,
         }
     }
