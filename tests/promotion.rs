@@ -424,17 +424,29 @@ fn set_image_from_two_clones_at_once_one_wins_and_the_other_fails_cleanly() {
         .git(&["push", "-q", "origin", "feature/x", "releases/test"]);
     let other = setup.dir_clone();
     crate::support::git(&other, &["checkout", "-q", "feature/x"]);
-    setup
-        .repos
-        .berth(&[
-            "set-image",
-            "-c",
-            "test",
-            "ghcr.io/example/shop-web=2.0.0",
-            "--push",
-        ])
-        .succeeds();
+    let run = setup.repos.berth(&[
+        "set-image",
+        "-c",
+        "test",
+        "ghcr.io/example/shop-web=2.0.0",
+        "--push",
+        "-o",
+        "json",
+    ]);
+    run.succeeds();
     let ours = setup.repos.git(&["rev-parse", "feature/x"]);
+    let done: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(done["pins"]["commit"], ours.as_str(), "{done:#}");
+    assert_eq!(done["pins"]["branch"], "feature/x");
+    assert_eq!(done["pins"]["file"], ".berth/images/test.yaml");
+    assert_eq!(
+        (
+            done["pins"]["committed"].as_bool(),
+            done["pins"]["pushed"].as_bool()
+        ),
+        (Some(true), Some(true))
+    );
+    assert_eq!(done["candidate"], Value::Null);
     assert_eq!(
         setup.repos.remote_ref("refs/heads/feature/x"),
         Some(ours.clone())
