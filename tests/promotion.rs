@@ -813,3 +813,21 @@ fn a_job_check_naming_no_job_of_the_release_is_refused_before_anything_is_applie
     ]);
     assert!(setup.cluster.deployment("shop", "web").is_none());
 }
+
+#[test]
+fn a_job_check_that_never_finishes_times_out_naming_where_the_job_stands() {
+    let setup = Release::quickstart();
+    with_checks(&setup, "      - job: smoke\n        timeout: 1s\n");
+    crate::support::write_files(&setup.repos.work(), &[("backups/smoke.yaml", SMOKE_JOB)]);
+    setup.repos.commit_all("a smoke test job");
+    setup.release();
+    // No controller finishes it.
+    let (code, report) = setup.apply_json(&[]);
+    assert_eq!(code, 4, "{report:#}");
+    assert_eq!(report["checks"][0]["result"], "timed-out");
+    assert_eq!(
+        report["checks"][0]["output"],
+        "Job shop/Job.batch/smoke: stopped waiting after 1s: the job has not completed"
+    );
+    assert_eq!(setup.record()["data"]["checks"], "smoke timed-out\n");
+}
