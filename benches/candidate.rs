@@ -33,6 +33,7 @@ fn main() {
             channels: vec!["test".into()],
             branch: Some("bench".into()),
             source: "HEAD".into(),
+            manual: false,
             remote: "origin".into(),
             push: false,
             ci: Default::default(),

@@ -27,6 +27,8 @@ pub struct Options {
     pub branch: Option<String>,
     /// The commit to render; default `HEAD`.
     pub source: String,
+    /// `source` was hand-picked (`--source REV`): its release is a manual deploy.
+    pub manual: bool,
     /// Remote whose release branches are the base, and where `push` pushes.
     pub remote: String,
     pub push: bool,
@@ -274,6 +276,7 @@ pub fn run(
         source: SourceInfo {
             commit: Some(source_commit.to_string()),
             branch: Some(branch.clone()),
+            manual: options.manual,
         },
         remotes: git::fetch_sources(Some(repo), &config, &channels, &[]),
         ..Default::default()

@@ -47,6 +47,10 @@ pub struct SourceInfo {
     pub commit: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub branch: Option<String>,
+    /// Rendered from a hand-picked commit (`candidate --source REV`), not a branch's tip: its
+    /// release is a manual deploy, never promoted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub manual: bool,
 }
 
 impl SourceInfo {
@@ -333,6 +337,7 @@ mod tests {
             source: SourceInfo {
                 commit: Some("a".repeat(40)),
                 branch: Some("main".into()),
+                manual: false,
             },
             berth: "0.1.0".into(),
             apps: [(

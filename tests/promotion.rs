@@ -82,17 +82,35 @@ fn rollback_commits_the_earlier_tree_on_top_applies_and_records_it() {
     let record = setup.record();
     assert_eq!(record["data"]["release"], rollback.as_str(), "{record:#}");
     assert_eq!(record["data"]["result"], "succeeded");
+    // The record marks it as a rollback, and which release it went back to.
+    assert_eq!(record["data"]["deploy"], "rollback", "{record:#}");
+    assert_eq!(record["data"]["rollbackFrom"], second.as_str());
+    assert_eq!(record["data"]["rollbackTo"], first.as_str());
     assert_eq!(replicas(&setup), 1);
     // History marks it as a rollback.
     let history = setup.repos.berth(&["history", "-c", "test", "-n", "1"]);
     history.succeeds();
     assert!(
-        history
-            .stdout
-            .contains(&format!("  rollback from {}  succeeded at ", &second[..12])),
+        history.stdout.contains(&format!(
+            "  rollback from {} to {}  succeeded at ",
+            &second[..12],
+            &first[..12]
+        )),
         "{}",
         history.stdout
     );
+    let history = setup
+        .repos
+        .berth(&["history", "-c", "test", "-n", "1", "-o", "json"]);
+    let entries: Value = serde_json::from_str(&history.stdout).unwrap();
+    assert_eq!(entries[0]["rollbackTo"], first.as_str(), "{entries:#}");
+    // A rollback is never promoted onward.
+    berth(&setup, &["promote", "test"], &[]).fails_with(&[&format!(
+        "cannot promote test to prod: its last apply ({}) is a rollback from {} to {}, never promoted onward",
+        &rollback[..12],
+        &second[..12],
+        &first[..12]
+    )]);
 }
 
 #[test]
@@ -189,8 +207,11 @@ fn promote_makes_prods_candidate_from_the_source_test_applied_even_after_the_bra
     let setup = Release::quickstart();
     let applied_source = setup.repos.git(&["rev-parse", "HEAD"]);
     setup.apply(&[]).succeeds();
-    // The source branch moves on, and a newer release is merged but not applied.
-    setup.change(|repos| repos.edit("apps/web/values-test.yaml", "replicas: 1", "replicas: 3"));
+    // The source branch moves on (not released).
+    setup
+        .repos
+        .edit("apps/web/values-test.yaml", "replicas: 1", "replicas: 3");
+    setup.repos.commit_all("later");
     let run = berth(&setup, &["promote", "test"], &["-o", "json"]);
     run.succeeds();
     let outcome: Value = serde_json::from_str(&run.stdout).unwrap();
@@ -222,23 +243,55 @@ fn promote_refuses_a_failed_apply_a_rollback_a_manual_deploy_and_a_channel_off_t
         .fails_with(&["channel test does not promote to test (its promotesTo is prod)"]);
     berth(&setup, &["promote", "prod"], &[])
         .fails_with(&["channel prod promotes to no channel", "--to CHANNEL"]);
+    berth(&setup, &["promote", "test"], &["--auto"]).fails_with(&[
+        "cannot promote test to prod with --auto: channel prod does not say `autoPromote: true`",
+        "promote without --auto",
+    ]);
 
-    // A manual deploy of a candidate that is not the release.
+    // A release merged but not applied: test is behind its release branch.
     setup.apply(&[]).succeeds();
+    let applied = setup.repos.git(&["rev-parse", "releases/test"]);
+    setup.change(|repos| repos.edit("apps/web/values-test.yaml", "replicas: 1", "replicas: 2"));
+    let merged = setup.repos.git(&["rev-parse", "releases/test"]);
+    berth(&setup, &["promote", "test"], &[]).fails_with(&[&format!(
+        "cannot promote test to prod: test is behind its release branch: releases/test is at {}, but {} was last applied (merged but not applied)",
+        &merged[..12],
+        &applied[..12]
+    ), "apply it first (berth apply -c test)"]);
+
+    // A manual deploy of a candidate that is not the release (`apply --ref`).
+    manual_deploy(&setup, "replicas: 2", "replicas: 3");
+    assert_eq!(setup.record()["data"]["deploy"], "manual");
+    berth(&setup, &["promote", "test"], &[])
+        .fails_with(&["was a manual deploy, not a release of releases/test"]);
+
+    // A release made from a hand-picked source (`candidate --source REV`) is manual too, even
+    // merged into the release branch and applied from it.
     setup
         .repos
-        .edit("apps/web/values-test.yaml", "replicas: 1", "replicas: 2");
-    setup.repos.commit_all("manual");
-    setup.repos.berth(&["candidate", "-c", "test"]).succeeds();
-    setup
-        .apply(&["--ref", "candidates/test/feature/x"])
+        .berth(&[
+            "candidate",
+            "-c",
+            "test",
+            "--source",
+            "HEAD~1",
+            "--branch",
+            "hotfix/y",
+        ])
         .succeeds();
+    setup
+        .repos
+        .git(&["branch", "-f", "releases/test", "candidates/test/hotfix/y"]);
+    setup.apply(&[]).succeeds();
+    assert_eq!(setup.record()["data"]["deploy"], "manual");
     berth(&setup, &["promote", "test"], &[])
         .fails_with(&["was a manual deploy, not a release of releases/test"]);
 
     // A rollback, applied, is never promoted onward.
     setup.release();
     setup.apply(&[]).succeeds();
+    assert_eq!(setup.record()["data"]["deploy"], "release");
+    berth(&setup, &["promote", "test"], &[]).succeeds();
     berth(&setup, &["rollback", "-c", "test"], &["--apply"]).succeeds();
     berth(&setup, &["promote", "test"], &[])
         .fails_with(&["is a rollback from", "never promoted onward"]);
@@ -257,12 +310,168 @@ fn promote_refuses_a_failed_apply_a_rollback_a_manual_deploy_and_a_channel_off_t
     ]);
     berth(&setup, &["promote", "test"], &[])
         .fails_with(&["cannot promote test to prod: its last apply", "failed"]);
-    assert!(
+    // Only the one allowed promotion made a candidate.
+    assert_eq!(
         setup
             .repos
             .git(&["branch", "--list", "candidates/prod/*"])
-            .is_empty()
+            .lines()
+            .count(),
+        1
     );
+}
+
+#[test]
+fn promote_auto_fast_forwards_prods_release_branch_and_a_concurrent_promotion_loses_nothing() {
+    let setup = Release::quickstart();
+    setup.change(|repos| {
+        repos.edit(
+            "berth.yaml",
+            "    context: gke-prod\n",
+            "    context: gke-prod\n    autoPromote: true\n",
+        )
+    });
+    let applied_source = setup.repos.git(&["rev-parse", "HEAD"]);
+    setup.apply(&[]).succeeds();
+    setup
+        .repos
+        .git(&["push", "-q", "origin", "feature/x", "releases/test"]);
+    let other = setup.dir_clone();
+    crate::support::git(&other, &["checkout", "-q", "feature/x"]);
+
+    let run = berth(
+        &setup,
+        &["promote", "test"],
+        &["--auto", "--push", "-o", "json"],
+    );
+    run.succeeds();
+    let outcome: Value = serde_json::from_str(&run.stdout).unwrap();
+    let prod = setup.repos.git(&["rev-parse", "releases/prod"]);
+    assert_eq!(
+        outcome["released"]["branch"], "releases/prod",
+        "{outcome:#}"
+    );
+    assert_eq!(outcome["released"]["commit"], prod.as_str());
+    assert_eq!(outcome["released"]["pushed"], true);
+    // The release branch holds the candidate: prod's tree rendered from what test applied.
+    assert_eq!(outcome["commit"], prod.as_str());
+    assert_eq!(
+        setup.repos.remote_ref("refs/heads/releases/prod"),
+        Some(prod.clone())
+    );
+    let manifest = setup
+        .repos
+        .git(&["show", "releases/prod:.berth/release.yaml"]);
+    assert!(manifest.contains("channel: prod"), "{manifest}");
+    assert!(manifest.contains(&applied_source), "{manifest}");
+
+    // Another clone promoting at the same time, from a stale view of origin: its push is
+    // refused (its candidate's first), origin keeps the first promotion, and its own release
+    // branch is left as it was.
+    let theirs = run_in(&setup, &other, &["--auto", "--push"]);
+    theirs.fails_with(&[
+        "git push",
+        "someone else may have pushed candidates/prod/promote-",
+    ]);
+    assert_eq!(
+        setup.repos.remote_ref("refs/heads/releases/prod"),
+        Some(prod.clone())
+    );
+    assert_eq!(
+        crate::support::git(&other, &["branch", "--list", "releases/prod"]),
+        ""
+    );
+    // Once it has fetched, there is nothing left to promote: the branch does not move.
+    crate::support::git(&other, &["fetch", "-q", "origin"]);
+    let again = run_in(&setup, &other, &["--auto", "--push", "-o", "json"]);
+    again.succeeds();
+    let again: Value = serde_json::from_str(&again.stdout).unwrap();
+    assert_eq!(again["released"]["commit"], prod.as_str(), "{again:#}");
+    assert_eq!(again["released"]["updated"], false);
+    assert_eq!(
+        setup.repos.remote_ref("refs/heads/releases/prod"),
+        Some(prod.clone())
+    );
+
+    // A manual deploy to test is never promoted automatically.
+    manual_deploy(&setup, "replicas: 1", "replicas: 2");
+    berth(&setup, &["promote", "test"], &["--auto", "--push"])
+        .fails_with(&["was a manual deploy, not a release of releases/test"]);
+    assert_eq!(setup.repos.git(&["rev-parse", "releases/prod"]), prod);
+}
+
+/// Change web's replicas from `old` to `new` in the source, make test's candidate and apply it
+/// by hand (`apply --ref`): a manual deploy.
+fn manual_deploy(setup: &Release, old: &str, new: &str) {
+    setup.repos.edit("apps/web/values-test.yaml", old, new);
+    setup.repos.commit_all("hand-picked");
+    setup.repos.berth(&["candidate", "-c", "test"]).succeeds();
+    setup
+        .apply(&["--ref", "candidates/test/feature/x"])
+        .succeeds();
+}
+
+/// `berth promote test ARGS` run in the clone `dir` against the setup's cluster.
+fn run_in(setup: &Release, dir: &std::path::Path, args: &[&str]) -> Run {
+    run(&mut setup.cluster.berth_command(dir, &["promote", "test"], args))
+}
+
+#[test]
+fn set_image_from_two_clones_at_once_one_wins_and_the_other_fails_cleanly() {
+    let setup = Release::quickstart();
+    setup
+        .repos
+        .git(&["push", "-q", "origin", "feature/x", "releases/test"]);
+    let other = setup.dir_clone();
+    crate::support::git(&other, &["checkout", "-q", "feature/x"]);
+    let run = setup.repos.berth(&[
+        "set-image",
+        "-c",
+        "test",
+        "ghcr.io/example/shop-web=2.0.0",
+        "--push",
+        "-o",
+        "json",
+    ]);
+    run.succeeds();
+    let ours = setup.repos.git(&["rev-parse", "feature/x"]);
+    let done: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(done["pins"]["commit"], ours.as_str(), "{done:#}");
+    assert_eq!(done["pins"]["branch"], "feature/x");
+    assert_eq!(done["pins"]["file"], ".berth/images/test.yaml");
+    assert_eq!(
+        (
+            done["pins"]["committed"].as_bool(),
+            done["pins"]["pushed"].as_bool()
+        ),
+        (Some(true), Some(true))
+    );
+    assert_eq!(done["candidate"], Value::Null);
+    assert_eq!(
+        setup.repos.remote_ref("refs/heads/feature/x"),
+        Some(ours.clone())
+    );
+    let theirs = crate::support::berth(
+        &other,
+        &[
+            "set-image",
+            "-c",
+            "test",
+            "ghcr.io/example/shop-web=3.0.0",
+            "--push",
+        ],
+    );
+    theirs.fails_with(&["git push", "someone else may have pushed feature/x"]);
+    // The first pin is still there; the second never reached origin.
+    assert_eq!(
+        setup.repos.remote_ref("refs/heads/feature/x"),
+        Some(ours.clone())
+    );
+    let pins = crate::support::git(
+        &setup.repos.origin(),
+        &["show", "feature/x:.berth/images/test.yaml"],
+    );
+    assert!(pins.contains("2.0.0") && !pins.contains("3.0.0"), "{pins}");
 }
 
 const DIGEST: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
@@ -461,4 +670,164 @@ fn a_failed_or_timed_out_check_makes_the_apply_checks_failed_recorded_and_not_pr
         "cannot promote test to prod: its last apply",
         "checks failed",
     ]);
+}
+
+const SMOKE_JOB: &str = "apiVersion: batch/v1
+kind: Job
+metadata:
+  name: smoke
+spec:
+  backoffLimit: 0
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+        - name: smoke
+          image: ghcr.io/example/shop-smoke:1
+";
+
+/// Wait (as the cluster's Job controller would) for the Job `shop/smoke` that is not `old`
+/// (its uid), then set its status through the status subresource.
+fn finish_job(setup: &Release, old: Option<&str>, status: &str) -> String {
+    // Bounded, so that an apply that never makes the Job fails the test rather than hangs it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let uid = loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "berth never made the Job"
+        );
+        let uid = setup
+            .cluster
+            .job("shop", "smoke")
+            .and_then(|job| job["metadata"]["uid"].as_str().map(str::to_string));
+        match uid {
+            Some(uid) if Some(uid.as_str()) != old => break uid,
+            _ => std::thread::sleep(std::time::Duration::from_millis(50)),
+        }
+    };
+    setup.cluster.kubectl(&[
+        "patch",
+        "job",
+        "smoke",
+        "-n",
+        "shop",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        status,
+    ]);
+    uid
+}
+
+/// `berth apply -c test -o json` run while `finish` plays the Job controller.
+fn apply_with_job(setup: &Release, finish: impl FnOnce() -> String) -> (i32, Value, String) {
+    let child = setup
+        .apply_command(&["-o", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let uid = finish();
+    let output = child.wait_with_output().unwrap();
+    let report = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
+    (output.status.code().unwrap(), report, uid)
+}
+
+#[test]
+fn a_job_check_is_recreated_per_release_waited_for_through_its_status_and_recorded() {
+    let setup = Release::quickstart();
+    with_checks(&setup, "      - job: smoke\n        timeout: 2m\n");
+    crate::support::write_files(&setup.repos.work(), &[("backups/smoke.yaml", SMOKE_JOB)]);
+    setup.repos.commit_all("a smoke test job");
+    setup.release();
+
+    let complete = r#"{"status":{"succeeded":1,"conditions":[{"type":"Complete","status":"True","reason":"CompletionsReached"}]}}"#;
+    let (code, report, first) = apply_with_job(&setup, || finish_job(&setup, None, complete));
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["result"], "succeeded");
+    assert_eq!(report["checks"][0]["name"], "smoke");
+    assert_eq!(report["checks"][0]["result"], "passed");
+    assert_eq!(
+        report["checks"][0]["output"],
+        "Job shop/Job.batch/smoke: completed (CompletionsReached)"
+    );
+    // The Job is its check's, not the apply's: applied once, by the check.
+    let keys: Vec<&str> = report["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["key"].as_str().unwrap())
+        .collect();
+    assert!(!keys.contains(&"shop/Job.batch/smoke"), "{keys:?}");
+    let job = setup.cluster.job("shop", "smoke").unwrap();
+    assert_eq!(
+        job["metadata"]["labels"]["app.kubernetes.io/managed-by"], "berth",
+        "{job:#}"
+    );
+    let record = setup.record();
+    assert_eq!(record["data"]["checks"], "smoke passed\n");
+    assert!(
+        record["data"]["inventory"]
+            .as_str()
+            .unwrap()
+            .contains("shop/Job.batch/smoke batch/v1\n"),
+        "{record:#}"
+    );
+    berth(&setup, &["promote", "test"], &[]).succeeds();
+
+    // The next release runs it afresh (its last run deleted first), and this run fails.
+    setup.change(|repos| repos.edit("apps/web/values-test.yaml", "replicas: 1", "replicas: 2"));
+    let failed = r#"{"status":{"failed":1,"conditions":[{"type":"Failed","status":"True","reason":"BackoffLimitExceeded","message":"Job has reached the specified backoff limit"}]}}"#;
+    let (code, report, second) =
+        apply_with_job(&setup, || finish_job(&setup, Some(&first), failed));
+    assert_ne!(first, second);
+    assert_eq!(code, 4, "{report:#}");
+    assert_eq!(report["result"], "checks failed");
+    assert_eq!(report["checks"][0]["result"], "failed");
+    let output = report["checks"][0]["output"].as_str().unwrap();
+    assert!(
+        output.starts_with("Job shop/Job.batch/smoke: the job failed")
+            && output.contains(
+                "Failed=True (BackoffLimitExceeded: Job has reached the specified backoff limit)"
+            ),
+        "{output}"
+    );
+    let record = setup.record();
+    assert_eq!(record["data"]["result"], "checks failed");
+    assert_eq!(record["data"]["checks"], "smoke failed\n");
+    berth(&setup, &["promote", "test"], &[]).fails_with(&[
+        "cannot promote test to prod: its last apply",
+        "checks failed",
+    ]);
+}
+
+#[test]
+fn a_job_check_naming_no_job_of_the_release_is_refused_before_anything_is_applied() {
+    let setup = Release::quickstart();
+    with_checks(&setup, "      - job: smoke\n        namespace: shop\n");
+    setup.apply(&[]).fails_with(&[
+        "check `smoke` of channel test names Job smoke in namespace shop, which release",
+        "does not hold; nothing was applied",
+        "add the Job to an app of the channel",
+    ]);
+    assert!(setup.cluster.deployment("shop", "web").is_none());
+}
+
+#[test]
+fn a_job_check_that_never_finishes_times_out_naming_where_the_job_stands() {
+    let setup = Release::quickstart();
+    with_checks(&setup, "      - job: smoke\n        timeout: 1s\n");
+    crate::support::write_files(&setup.repos.work(), &[("backups/smoke.yaml", SMOKE_JOB)]);
+    setup.repos.commit_all("a smoke test job");
+    setup.release();
+    // No controller finishes it.
+    let (code, report) = setup.apply_json(&[]);
+    assert_eq!(code, 4, "{report:#}");
+    assert_eq!(report["checks"][0]["result"], "timed-out");
+    assert_eq!(
+        report["checks"][0]["output"],
+        "Job shop/Job.batch/smoke: stopped waiting after 1s: the job has not completed"
+    );
+    assert_eq!(setup.record()["data"]["checks"], "smoke timed-out\n");
 }

@@ -1,10 +1,84 @@
-//! Checks after apply: each channel's `checks:` commands, run in order with the release in their
-//! environment, each bounded by its timeout, their output kept for the report.
+//! Checks after apply: each channel's `checks:`, run in order, each bounded by its timeout, their
+//! output kept for the report. A command runs with the release in its environment; a Job of the
+//! release is kept out of the apply and recreated here: its last run deleted, applied afresh and
+//! waited for until it completes or fails.
 
-use crate::config::Check;
+use super::wait::{self, Readiness};
+use crate::config::{Channel, Check, CheckRun};
+use crate::error::{Problem, kube_error};
+use crate::object::{FIELD_MANAGER, ObjectKey, TreeObject, group_of};
 use crate::release::outcome::{CheckOutcome, CheckResult};
+use k8s_openapi::api::batch::v1::Job;
+use kube::api::{DeleteParams, Patch, PatchParams, PropagationPolicy};
+use kube::{Api, Client};
+use std::collections::BTreeMap;
 use std::process::Stdio;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// How often a Job check looks at its Job.
+const JOB_POLL: Duration = Duration::from_millis(250);
+
+/// The Jobs of the release that `checks` name, by check name, taken out of `objects` (they are
+/// applied by their check, never by the apply). A check naming no Job of the release (or one of
+/// several, without `namespace`) is refused before anything is applied.
+pub fn take_jobs(
+    objects: &mut Vec<TreeObject>,
+    channel: &Channel,
+    release: &str,
+) -> Result<BTreeMap<String, TreeObject>, Problem> {
+    let mut jobs = BTreeMap::new();
+    for check in &channel.checks {
+        let CheckRun::Job { name, namespace } = &check.run else {
+            continue;
+        };
+        let found: Vec<usize> = objects
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| {
+                o.kind() == "Job"
+                    && group_of(o.api_version()) == "batch"
+                    && o.name() == name
+                    && namespace
+                        .as_deref()
+                        .is_none_or(|ns| o.namespace() == Some(ns))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let in_ns = namespace
+            .as_ref()
+            .map_or(String::new(), |ns| format!(" in namespace {ns}"));
+        match found.as_slice() {
+            [index] => {
+                jobs.insert(check.name.clone(), objects.remove(*index));
+            }
+            [] => {
+                return Err(Problem::new(format!(
+                    "check `{}` of channel {} names Job {name}{in_ns}, which release {} does not hold; nothing was applied",
+                    check.name,
+                    channel.name,
+                    crate::tree::short_id(release)
+                ))
+                .hint("add the Job to an app of the channel, or fix the check's `job:` (and `namespace:`) in berth.yaml"));
+            }
+            several => {
+                let keys: Vec<String> = several
+                    .iter()
+                    .map(|i| objects[*i].key.to_string())
+                    .collect();
+                return Err(Problem::new(format!(
+                    "check `{}` of channel {} names Job {name}, which release {} holds {} times ({}); nothing was applied",
+                    check.name,
+                    channel.name,
+                    crate::tree::short_id(release),
+                    several.len(),
+                    keys.join(", ")
+                ))
+                .hint("set the check's `namespace:` in berth.yaml"));
+            }
+        }
+    }
+    Ok(jobs)
+}
 
 /// The output a check result keeps (its end: where failures are told).
 const OUTPUT_LIMIT: usize = 16 * 1024;
@@ -18,22 +92,139 @@ const WITHHELD: &[&str] = &[
     "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
 ];
 
-/// Run `checks` one after the other with `env` added to berth's environment (less its
-/// credentials). All run, even after one fails: the record shows each.
-pub async fn run(checks: &[Check], env: &[(String, String)]) -> Vec<CheckResult> {
+/// Run `checks` one after the other: commands with `env` added to berth's environment (less its
+/// credentials), Jobs (from `jobs`, by check name) through `client`. All run, even after one
+/// fails: the record shows each.
+pub async fn run(
+    checks: &[Check],
+    env: &[(String, String)],
+    client: &Client,
+    jobs: &BTreeMap<String, TreeObject>,
+) -> Vec<CheckResult> {
     let mut results = Vec::new();
     for check in checks {
-        results.push(run_one(check, env).await);
+        results.push(match (&check.run, jobs.get(&check.name)) {
+            (CheckRun::Command(command), _) => run_command(check, command, env).await,
+            (CheckRun::Job { .. }, Some(job)) => run_job(check, job, client).await,
+            (CheckRun::Job { name, .. }, None) => CheckResult {
+                name: check.name.clone(),
+                outcome: CheckOutcome::Failed { code: None },
+                seconds: 0.0,
+                output: format!("the release holds no Job {name}"),
+            },
+        });
     }
     results
 }
 
-async fn run_one(check: &Check, env: &[(String, String)]) -> CheckResult {
+/// Recreate the Job `job` (delete its last run, in the background; apply it afresh) and wait
+/// for it to complete or fail, all within the check's timeout.
+async fn run_job(check: &Check, job: &TreeObject, client: &Client) -> CheckResult {
+    let started = Instant::now();
+    let namespace = job.namespace().unwrap_or("default");
+    let key = &job.key;
+    let api: Api<Job> = Api::namespaced(client.clone(), namespace);
+    let outcome = tokio::time::timeout(check.timeout, recreate_and_wait(&api, job)).await;
+    let (outcome, output) = match outcome {
+        Ok(Ok(reason)) => (CheckOutcome::Passed, format!("Job {key}: {reason}")),
+        Ok(Err(why)) => (
+            CheckOutcome::Failed { code: None },
+            format!("Job {key}: {why}"),
+        ),
+        Err(_) => {
+            // Where it was when time ran out says why.
+            let state = match api.get_opt(job.name()).await {
+                Ok(Some(live)) => {
+                    match wait::readiness(&serde_json::to_value(&live).unwrap_or_default()) {
+                        Readiness::InProgress(why) | Readiness::Failed(why) => format!(": {why}"),
+                        Readiness::Ready => String::new(),
+                    }
+                }
+                _ => String::new(),
+            };
+            (
+                CheckOutcome::TimedOut,
+                format!(
+                    "Job {key}: stopped waiting after {}{state}",
+                    humantime::format_duration(check.timeout)
+                ),
+            )
+        }
+    };
+    CheckResult {
+        name: check.name.clone(),
+        outcome,
+        seconds: started.elapsed().as_secs_f64(),
+        output,
+    }
+}
+
+/// The Job's completion reason once it completes; why not, when it failed (as its status says)
+/// or the API server refused.
+async fn recreate_and_wait(api: &Api<Job>, job: &TreeObject) -> Result<String, String> {
+    let name = job.name();
+    let error = |what: &str, e: kube::Error| format!("{what} failed: {}", kube_error(&e));
+    let delete = DeleteParams {
+        propagation_policy: Some(PropagationPolicy::Background),
+        ..DeleteParams::default()
+    };
+    match api.delete(name, &delete).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 404 => {}
+        Err(e) => return Err(error("deleting its last run", e)),
+    }
+    // A Job with finalizers lingers a while: applying to it would only patch the old run.
+    while api
+        .get_opt(name)
+        .await
+        .map_err(|e| error("get", e))?
+        .is_some()
+    {
+        tokio::time::sleep(JOB_POLL).await;
+    }
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    api.patch(name, &params, &Patch::Apply(&job.body))
+        .await
+        .map_err(|e| error("apply", e))?;
+    loop {
+        let live = api.get(name).await.map_err(|e| error("get", e))?;
+        let live = serde_json::to_value(&live).unwrap_or_default();
+        match wait::readiness(&live) {
+            Readiness::Ready => return Ok(completion_reason(&live)),
+            Readiness::Failed(why) => return Err(why),
+            Readiness::InProgress(_) => tokio::time::sleep(JOB_POLL).await,
+        }
+    }
+}
+
+/// `completed (CompletionsReached)`, from its Complete condition when it has one.
+fn completion_reason(job: &serde_json::Value) -> String {
+    let reason = job["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == "Complete" && c["status"] == "True")
+        .and_then(|c| c["reason"].as_str());
+    match reason {
+        Some(reason) => format!("completed ({reason})"),
+        None => format!(
+            "completed ({} succeeded)",
+            job["status"]["succeeded"].as_i64().unwrap_or(0)
+        ),
+    }
+}
+
+/// The keys of the Jobs checks run, for the inventory.
+pub fn job_keys(jobs: &BTreeMap<String, TreeObject>) -> impl Iterator<Item = (&ObjectKey, &str)> {
+    jobs.values().map(|job| (&job.key, job.api_version()))
+}
+
+async fn run_command(check: &Check, run: &str, env: &[(String, String)]) -> CheckResult {
     let started = Instant::now();
     let mut command = tokio::process::Command::new("sh");
     command
         .arg("-c")
-        .arg(&check.run)
+        .arg(run)
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -41,6 +41,8 @@ pub struct Options {
     pub release: String,
     pub source_commit: Option<String>,
     pub source_branch: Option<String>,
+    /// How the release was chosen (a release, a manual deploy, a rollback), for the record.
+    pub deploy: record::Deploy,
     /// berth's namespace: lock and release records.
     pub namespace: String,
     pub prune: bool,
@@ -61,6 +63,9 @@ pub struct Options {
     /// Run after a successful apply (and its wait), with `check_env` in their environment.
     pub checks: Vec<crate::config::Check>,
     pub check_env: Vec<(String, String)>,
+    /// The Jobs of the release that checks run, by check name: kept out of the apply (and of
+    /// pruning) since their check recreates them; listed in the record's inventory.
+    pub check_jobs: BTreeMap<String, TreeObject>,
     /// The plan reviewed for the release's tree (`berth diff`), if one was recorded.
     pub reviewed: Option<PlanDigest>,
     /// Apply even when the plan is not the reviewed one.
@@ -156,6 +161,7 @@ pub fn apply_release(
     let release = release::resolve(&repo, channel, request.rev.as_deref(), &request.remote)?;
     let tree = release.tree(&repo)?;
     let mut objects = tree.objects()?;
+    let check_jobs = checks::take_jobs(&mut objects, channel, &release.commit.to_string())?;
     let partial = partial_of(config, channel, &request.apps, &mut objects)?;
     let mut secrets = config.external_secrets(channel);
     if let Some(partial) = &partial {
@@ -187,12 +193,14 @@ pub fn apply_release(
             tree: &tree_id.to_string(),
         }));
     }
+    let deploy = deploy_of(&repo, channel, &release, request, source.manual);
     let mut options = Options {
         project: config.project.clone(),
         channel: channel.name.clone(),
         release: release.commit.to_string(),
         source_commit: source.commit,
         source_branch: source.branch,
+        deploy,
         namespace: config.apply.namespace.clone(),
         prune: request.prune || channel.prune,
         allow_mass_prune: request.allow_mass_prune,
@@ -208,6 +216,7 @@ pub fn apply_release(
         ci: request.ci.clone(),
         checks: channel.checks.clone(),
         check_env: Vec::new(),
+        check_jobs,
         reviewed: reviewed_plan,
         accept_changed_plan: request.accept_changed_plan,
         partial,
@@ -315,6 +324,28 @@ fn partial_of(
         apps,
         others: others.into_iter().map(|o| o.key).collect(),
     }))
+}
+
+/// How the release was chosen: a rollback commit is a rollback however it is named; a ref other
+/// than the release branch (`apply --ref`) or a hand-picked source is a manual deploy.
+fn deploy_of(
+    repo: &git2::Repository,
+    channel: &Channel,
+    release: &release::Release,
+    request: &Request,
+    manual_source: bool,
+) -> record::Deploy {
+    use release::rollback::{rolled_back_from, rolled_back_to};
+    let rollback = rolled_back_from(repo, release.commit).zip(rolled_back_to(repo, release.commit));
+    let picked = request
+        .rev
+        .as_deref()
+        .is_some_and(|rev| rev != channel.release_branch);
+    match rollback {
+        Some((from, to)) => record::Deploy::Rollback { from, to },
+        None if picked || manual_source => record::Deploy::Manual,
+        None => record::Deploy::Release,
+    }
 }
 
 /// Per app, the images its objects run: the versions a chat message names.
@@ -447,10 +478,14 @@ async fn last_release(
         &options.channel,
     )
     .await?;
+    // A check's Job is the check's to recreate: never pruned while the release holds it.
     let inventory = previous
         .as_ref()
         .map(record::Record::objects)
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|o| !options.check_jobs.values().any(|job| job.key == o.key))
+        .collect();
     Ok((previous, inventory))
 }
 
@@ -525,6 +560,10 @@ async fn apply_locked(
             .iter()
             .map(|o| (o.key.clone(), o.api_version().to_string())),
     );
+    kept.extend(
+        checks::job_keys(&options.check_jobs)
+            .map(|(key, api_version)| (key.clone(), api_version.to_string())),
+    );
     let mut release_record = record::Record {
         project: options.project.clone(),
         channel: options.channel.clone(),
@@ -536,6 +575,7 @@ async fn apply_locked(
         run: options.ci.run_url.clone(),
         result,
         checks: None,
+        deploy: options.deploy.clone(),
         inventory: kept,
         partial: options.partial_apps(),
         timed_out: Vec::new(),
@@ -557,7 +597,13 @@ async fn apply_locked(
     }
     let mut check_results = Vec::new();
     if result == ApplyResult::Succeeded && !options.checks.is_empty() {
-        check_results = checks::run(&options.checks, &options.check_env).await;
+        check_results = checks::run(
+            &options.checks,
+            &options.check_env,
+            &client,
+            &options.check_jobs,
+        )
+        .await;
         release_record.checks = Some(
             check_results
                 .iter()
@@ -678,7 +724,10 @@ fn check_reviewed(
         reviewed.objects.retain(|key, _| planned.contains(key));
     }
     let now = PlanDigest::of_changes(changes);
-    let differences = reviewed.differences(&now);
+    let mut differences = reviewed.differences(&now);
+    // The review saw the checks' Jobs as objects of the release; the apply leaves them to
+    // their checks.
+    differences.retain(|(key, _)| !options.check_jobs.values().any(|job| &job.key == key));
     if differences.is_empty() {
         reporter.report(&Event::Review(Review::Matches {
             digest: &reviewed.id(),
@@ -1165,6 +1214,7 @@ mod tests {
             release: "r".into(),
             source_commit: None,
             source_branch: None,
+            deploy: record::Deploy::Release,
             namespace: "berth-system".into(),
             prune,
             allow_mass_prune: false,
@@ -1180,6 +1230,7 @@ mod tests {
             ci: CiEnv::default(),
             checks: Vec::new(),
             check_env: Vec::new(),
+            check_jobs: BTreeMap::new(),
             reviewed: None,
             accept_changed_plan: false,
             partial: None,

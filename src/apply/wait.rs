@@ -148,9 +148,20 @@ pub fn readiness(object: &Value) -> Readiness {
             }
         }
         "Job" => {
+            // Without conditions yet, the counts against the spec tell (Kubernetes' defaults:
+            // 1 completion, a backoffLimit of 6).
+            let completions = object["spec"]["completions"].as_i64().unwrap_or(1);
+            let backoff_limit = object["spec"]["backoffLimit"].as_i64().unwrap_or(6);
+            let (succeeded, failed) = (int(&status["succeeded"]), int(&status["failed"]));
             if condition(object, "Failed").is_some_and(|c| c["status"] == "True") {
                 Readiness::Failed(format!("the job failed{}", condition_text(object)))
             } else if condition(object, "Complete").is_some_and(|c| c["status"] == "True") {
+                Readiness::Ready
+            } else if failed > backoff_limit {
+                Readiness::Failed(format!(
+                    "the job failed: {failed} failed pods, more than its backoffLimit {backoff_limit}"
+                ))
+            } else if succeeded >= completions {
                 Readiness::Ready
             } else {
                 in_progress("the job has not completed".into())
@@ -226,6 +237,30 @@ mod tests {
         let job = |t: &str| json!({"kind": "Job", "status": {"conditions": [{"type": t, "status": "True"}]}});
         assert_eq!(readiness(&job("Complete")), Readiness::Ready);
         assert!(matches!(readiness(&job("Failed")), Readiness::Failed(_)));
+        // Before the controller sets conditions: the counts against the spec (or its defaults).
+        let counts = |spec: serde_json::Value, status: serde_json::Value| {
+            readiness(&json!({"kind": "Job", "spec": spec, "status": status}))
+        };
+        assert_eq!(
+            counts(json!({"completions": 2}), json!({"succeeded": 2})),
+            Readiness::Ready
+        );
+        assert!(matches!(
+            counts(json!({"completions": 2}), json!({"succeeded": 1})),
+            Readiness::InProgress(_)
+        ));
+        assert_eq!(
+            counts(json!({"backoffLimit": 0}), json!({"failed": 1})),
+            Readiness::Failed("the job failed: 1 failed pods, more than its backoffLimit 0".into())
+        );
+        assert!(matches!(
+            counts(json!({}), json!({"failed": 6})),
+            Readiness::InProgress(_)
+        ));
+        assert!(matches!(
+            counts(json!({}), json!({"failed": 7})),
+            Readiness::Failed(_)
+        ));
         let crd = json!({"kind": "CustomResourceDefinition", "status": {"conditions": [{"type": "Established", "status": "True"}]}});
         assert_eq!(readiness(&crd), Readiness::Ready);
         assert!(matches!(

@@ -144,6 +144,10 @@ pub struct PromoteArgs {
     /// Push the candidate to REMOTE (with --force-with-lease).
     #[arg(long, value_name = "REMOTE", num_args = 0..=1, default_missing_value = "origin")]
     pub push: Option<String>,
+    /// Fast-forward TO's release branch to the candidate at once (and push it with --push):
+    /// only where TO says `autoPromote: true`.
+    #[arg(long)]
+    pub auto: bool,
     #[arg(short = 'o', long, value_enum, default_value_t = OutcomeFormat::Text)]
     pub output: OutcomeFormat,
     #[command(flatten)]

@@ -303,6 +303,8 @@ fn candidate_command(cli: &Cli, args: &CandidateArgs, ci: &CiEnv) -> Result<u8, 
         channels: args.channels.clone(),
         branch: args.branch.clone(),
         source: args.source.clone(),
+        // Anything but the branch's own HEAD is hand-picked.
+        manual: args.source != "HEAD",
         remote: args.push.clone().unwrap_or_else(|| args.remote.clone()),
         push: args.push.is_some(),
         ci: ci.clone(),

@@ -136,6 +136,7 @@ pub(super) fn set_image_command(
                 channels: vec![channel.name.clone()],
                 branch: Some(branch.clone()),
                 source: done.commit.clone(),
+                manual: false,
                 remote: remote.to_string(),
                 push: args.push.is_some(),
                 ci: ci.clone(),
@@ -196,12 +197,50 @@ pub(super) fn promote_command(
         cluster: &cluster,
         remote: args.push.as_deref().unwrap_or(REMOTE),
         push: args.push.is_some(),
+        auto: args.auto,
         ci: ci.clone(),
     };
     let outcome = crate::promote::promote(&repo, &root, &options)?;
+    let released = match args.auto {
+        true => {
+            let workdir = repo.workdir().unwrap_or(&root).to_path_buf();
+            Some(crate::promote::fast_forward(
+                &repo,
+                &workdir,
+                to,
+                &outcome,
+                options.remote,
+                options.push,
+            )?)
+        }
+        false => None,
+    };
+    /// The candidate, and with --auto the release branch moved to it.
+    #[derive(serde::Serialize)]
+    struct Promotion<'a> {
+        #[serde(flatten)]
+        candidate: &'a candidate::Outcome,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        released: Option<&'a crate::promote::FastForward>,
+    }
     print(&match args.output {
-        OutcomeFormat::Json => json(&outcome),
-        OutcomeFormat::Text => candidate_line(&outcome),
+        OutcomeFormat::Json => json(&Promotion {
+            candidate: &outcome,
+            released: released.as_ref(),
+        }),
+        OutcomeFormat::Text => {
+            let mut text = candidate_line(&outcome);
+            if let Some(done) = &released {
+                text.push_str(&format!(
+                    "{}  {} -> {}  [{}]\n",
+                    done.branch,
+                    done.from.as_deref().map_or("(new)", short_id),
+                    short_id(&done.commit),
+                    done.state.as_str()
+                ));
+            }
+            text
+        }
     })?;
     Ok(exit::OK)
 }

@@ -186,6 +186,8 @@ pub struct Channel {
     pub values: Vec<String>,
     pub images: Vec<ImagePin>,
     pub promotes_to: Option<String>,
+    /// `promote --auto` may fast-forward its release branch.
+    pub auto_promote: bool,
     pub prune: bool,
     /// Run after each successful apply.
     pub checks: Vec<Check>,
@@ -208,12 +210,24 @@ pub enum Notify {
     },
 }
 
-/// A command run after a successful apply.
+/// A check run after a successful apply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Check {
     pub name: String,
-    pub run: String,
+    pub run: CheckRun,
     pub timeout: std::time::Duration,
+}
+
+/// What a check runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckRun {
+    /// A shell command.
+    Command(String),
+    /// A Job of the release, recreated for each release and waited for.
+    Job {
+        name: String,
+        namespace: Option<String>,
+    },
 }
 
 /// How long a check may run unless it says.
@@ -617,8 +631,9 @@ impl Validator<'_> {
             values,
             images,
             promotes_to: raw.promotes_to.as_ref().map(|t| t.value.clone()),
+            auto_promote: raw.auto_promote,
             prune: raw.prune,
-            checks: self.checks(&raw.checks),
+            checks: self.checks(name, &raw.checks),
             notify: raw
                 .notify
                 .iter()
@@ -675,20 +690,73 @@ impl Validator<'_> {
         images
     }
 
-    fn checks(&mut self, raw: &[raw::RawCheck]) -> Vec<Check> {
+    fn checks(&mut self, channel: &Text, raw: &[raw::RawCheck]) -> Vec<Check> {
         let mut seen = BTreeSet::new();
         raw.iter()
             .map(|check| {
-                if check.name.value.trim().is_empty() {
+                let run = match (&check.run, &check.job) {
+                    (Some(command), None) => CheckRun::Command(command.clone()),
+                    (None, Some(job)) => {
+                        if let Err(why) = crate::object::names::check_subdomain(&job.value) {
+                            self.report(
+                                job,
+                                format!("check job `{}` is not a Job name: {why}", job.value),
+                                "name a Job of the release, e.g. `job: smoke`",
+                            );
+                        }
+                        CheckRun::Job {
+                            name: job.value.clone(),
+                            namespace: check.namespace.clone(),
+                        }
+                    }
+                    (run, job) => {
+                        let at = check.name.as_ref().or(job.as_ref()).unwrap_or(channel);
+                        let what = match run.is_some() {
+                            true => "both `run` and `job`",
+                            false => "neither `run` nor `job`",
+                        };
+                        self.report(
+                            at,
+                            format!("a check of channel `{}` has {what}", channel.value),
+                            "give each check one: `run: <command>` or `job: <Job name>`",
+                        );
+                        CheckRun::Command(String::new())
+                    }
+                };
+                if check.namespace.is_some() && check.job.is_none() {
+                    let at = check.name.as_ref().unwrap_or(channel);
                     self.report(
-                        &check.name,
-                        "a check needs a name".into(),
-                        "e.g. `name: smoke`",
+                        at,
+                        "`namespace` is for a job check".into(),
+                        "leave it out of a `run` check",
                     );
-                } else if !seen.insert(check.name.value.clone()) {
+                }
+                let name = match (&check.name, &check.job) {
+                    (Some(name), _) => {
+                        if name.value.trim().is_empty() {
+                            self.report(name, "a check needs a name".into(), "e.g. `name: smoke`");
+                        }
+                        Some(name)
+                    }
+                    (None, Some(job)) => Some(job),
+                    (None, None) => {
+                        if check.run.is_some() {
+                            self.report(
+                                channel,
+                                format!("a `run` check of channel `{}` has no name", channel.value),
+                                "e.g. `name: smoke`",
+                            );
+                        }
+                        None
+                    }
+                };
+                if let Some(name) = name
+                    && !name.value.trim().is_empty()
+                    && !seen.insert(name.value.clone())
+                {
                     self.report(
-                        &check.name,
-                        format!("check `{}` is listed twice", check.name.value),
+                        name,
+                        format!("check `{}` is listed twice", name.value),
                         "give each check of a channel its own name",
                     );
                 }
@@ -707,8 +775,8 @@ impl Validator<'_> {
                     },
                 };
                 Check {
-                    name: check.name.value.clone(),
-                    run: check.run.clone(),
+                    name: name.map(|n| n.value.clone()).unwrap_or_default(),
+                    run,
                     timeout,
                 }
             })

@@ -312,6 +312,10 @@ pub struct RawChannel {
     /// The channel a release of this one is promoted to next (e.g. `test` → `prod`).
     #[schemars(with = "Option<String>")]
     pub promotes_to: Option<Text>,
+    /// Let `berth promote --auto` fast-forward this channel's release branch directly (continuous
+    /// delivery into it, without a pull request). Default false.
+    #[serde(default)]
+    pub auto_promote: bool,
     /// Commands run after each successful apply (and its wait), in order; a failure makes the
     /// apply's result "checks failed".
     #[serde(default)]
@@ -360,12 +364,20 @@ pub struct RawZulip {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawCheck {
-    /// What the check is called in reports and the release record.
-    #[schemars(with = "String")]
-    pub name: Text,
+    /// What the check is called in reports and the release record (default: the Job's name;
+    /// a command check needs one).
+    #[schemars(with = "Option<String>")]
+    pub name: Option<Text>,
     /// A shell command (`sh -c`), run with BERTH_CHANNEL, BERTH_RELEASE_COMMIT,
     /// BERTH_SOURCE_COMMIT, BERTH_CONTEXT (and KUBECONFIG when --kubeconfig is given).
-    pub run: String,
+    pub run: Option<String>,
+    /// Instead of `run`: the name of a Job (batch/v1) of the release. berth keeps it out of
+    /// the apply, and after each apply deletes its last run and creates it afresh, then waits
+    /// for it to complete or fail.
+    #[schemars(with = "Option<String>")]
+    pub job: Option<Text>,
+    /// The Job's namespace, when the release holds Jobs of that name in several.
+    pub namespace: Option<String>,
     /// How long it may run (e.g. 90s, 5m); default 5m.
     #[schemars(with = "Option<String>")]
     pub timeout: Option<Text>,

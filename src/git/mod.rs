@@ -33,6 +33,7 @@ pub fn source_info(dir: &Path, ci: &CiEnv) -> SourceInfo {
     SourceInfo {
         commit,
         branch: current_branch(&repo, ci),
+        manual: false,
     }
 }
 

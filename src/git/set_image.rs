@@ -158,8 +158,9 @@ fn message(channel: &str, changes: &[PinChange]) -> String {
     )
 }
 
-/// Push `branch` to `remote` as a fast-forward (never forced) and keep the remote-tracking
-/// ref in step.
+/// Push `branch` to `remote` as a fast-forward of what we last saw there, with
+/// `--force-with-lease` on it (a push someone else made meanwhile makes it fail, losing
+/// nothing), and keep the remote-tracking ref in step.
 pub fn push_branch(
     repo: &Repository,
     workdir: &Path,
@@ -168,16 +169,33 @@ pub fn push_branch(
     remote: &str,
 ) -> Result<(), Problem> {
     let full = format!("refs/heads/{branch}");
+    let tracking = format!("refs/remotes/{remote}/{branch}");
+    // The remote must still hold what we last saw of it (nothing: the branch must not exist).
+    let expected = super::ref_target(repo, &tracking)?;
+    if let Some(expected) = expected
+        && expected != commit
+        && !repo.graph_descendant_of(commit, expected).unwrap_or(false)
+    {
+        return Err(Problem::new(format!(
+            "cannot push {branch}: {remote}'s {branch} ({}) has commits {} lacks; nothing was pushed",
+            crate::tree::short_id(&expected.to_string()),
+            crate::tree::short_id(&commit.to_string())
+        ))
+        .hint(format!("fetch ({remote}), bring {branch} up to date and run berth again")));
+    }
+    let lease = format!(
+        "--force-with-lease={full}:{}",
+        expected.map(|e| e.to_string()).unwrap_or_default()
+    );
     super::git_cli(
         workdir,
-        &["push", "--quiet", remote, &format!("{full}:{full}")],
+        &["push", "--quiet", &lease, remote, &format!("{full}:{full}")],
     )
     .map_err(|p| {
         p.hint(format!(
             "someone else may have pushed {branch}; fetch ({remote}) and run berth again"
         ))
     })?;
-    let tracking = format!("refs/remotes/{remote}/{branch}");
     repo.reference(&tracking, commit, true, "berth: pushed")
         .map_err(|e| Problem::new(format!("cannot update {tracking}: {}", e.message())))?;
     Ok(())

@@ -23,6 +23,9 @@ pub struct Entry {
     /// For a rollback (`berth rollback`), the release it rolled back from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rollback_from: Option<String>,
+    /// For a rollback, the earlier release whose tree it holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback_to: Option<String>,
 }
 
 /// The last `limit` releases of `tip`, newest first (first parents only: merges into the
@@ -62,6 +65,7 @@ pub fn history(
             source,
             applied: notes::read(repo, channel, id),
             rollback_from: super::rollback::rolled_back_from(repo, id),
+            rollback_to: super::rollback::rolled_back_to(repo, id),
         });
     }
     Ok(entries)

@@ -55,6 +55,32 @@ pub fn tip(repo: &Repository, channel: &Channel, remote: &str) -> Result<Option<
     }))
 }
 
+/// The local release branch's commit, when it may move to a release built on `base` (the tip
+/// `tip` gave, the remote's copy first): it may lag `base`, never hold releases `base` lacks.
+pub fn local_tip(
+    repo: &Repository,
+    channel: &Channel,
+    base: Option<Oid>,
+    remote: &str,
+) -> Result<Option<Oid>, Problem> {
+    let local = git::ref_target(repo, &format!("refs/heads/{}", channel.release_branch))?;
+    if let Some(local) = local
+        && Some(local) != base
+        && !base.is_some_and(|base| repo.graph_descendant_of(base, local).unwrap_or(false))
+    {
+        return Err(Problem::new(format!(
+            "the local {} ({}) has releases {remote}'s lacks; nothing was changed",
+            channel.release_branch,
+            crate::tree::short_id(&local.to_string())
+        ))
+        .hint(format!(
+            "push or drop them first (git push {remote} {0}, or git branch -f {0} {remote}/{0})",
+            channel.release_branch
+        )));
+    }
+    Ok(local)
+}
+
 /// The release to apply: `rev` when given, else the tip of the release branch.
 pub fn resolve(
     repo: &Repository,
@@ -90,6 +116,7 @@ mod tests {
             values: Vec::new(),
             images: Vec::new(),
             promotes_to: None,
+            auto_promote: false,
             prune: false,
             notify: Vec::new(),
             checks: Vec::new(),

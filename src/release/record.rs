@@ -33,12 +33,37 @@ pub struct Record {
     pub result: ApplyResult,
     /// The checks run after the apply: `<name> <result>` a line.
     pub checks: Option<String>,
+    /// How the applied release was chosen: `promote` promotes only a release of the branch.
+    pub deploy: Deploy,
     /// Tree key → apiVersion of every object berth manages in the channel.
     pub inventory: BTreeMap<ObjectKey, String>,
     /// A partial apply (`apply --app`): the apps applied; empty when the whole release was.
     pub partial: Vec<String>,
     /// The apps whose objects were not ready when the wait ended.
     pub timed_out: Vec<String>,
+}
+
+/// How the applied release was chosen. Records written before this mark read as `Release`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Deploy {
+    /// A release of the channel's release branch.
+    #[default]
+    Release,
+    /// A hand-picked ref (`apply --ref`), or a candidate of a hand-picked source
+    /// (`candidate --source`): never promoted.
+    Manual,
+    /// A rollback commit (`berth rollback`): the tree of release `to`, replacing release `from`.
+    Rollback { from: String, to: String },
+}
+
+impl Deploy {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Deploy::Release => "release",
+            Deploy::Manual => "manual",
+            Deploy::Rollback { .. } => "rollback",
+        }
+    }
 }
 
 /// `berth-release-<project>.<channel>`: channels are DNS labels, so the last `.` splits them.
@@ -73,8 +98,13 @@ impl Record {
             "appliedAt": self.applied_at,
             "appliedBy": self.applied_by,
             "result": self.result.as_str(),
+            "deploy": self.deploy.as_str(),
             "inventory": inventory,
         });
+        if let Deploy::Rollback { from, to } = &self.deploy {
+            data["rollbackFrom"] = json!(from);
+            data["rollbackTo"] = json!(to);
+        }
         for (field, apps) in [("partial", &self.partial), ("timedOut", &self.timed_out)] {
             if !apps.is_empty() {
                 data[field] = json!(apps.join(","));
@@ -138,6 +168,20 @@ impl Record {
         let result = get("result").unwrap_or_default();
         let result = ApplyResult::parse(&result)
             .ok_or_else(|| format!("its result `{result}` is not one berth writes"))?;
+        let deploy = match (
+            get("deploy").as_deref(),
+            get("rollbackFrom"),
+            get("rollbackTo"),
+        ) {
+            (None | Some("release"), _, _) => Deploy::Release,
+            (Some("manual"), _, _) => Deploy::Manual,
+            (Some("rollback"), Some(from), Some(to)) => Deploy::Rollback { from, to },
+            (Some(other), _, _) => {
+                return Err(format!(
+                    "its deploy `{other}` is not one berth writes (a rollback names rollbackFrom and rollbackTo)"
+                ));
+            }
+        };
         Ok(Some(Record {
             project: get("project").unwrap_or_default(),
             channel,
@@ -149,6 +193,7 @@ impl Record {
             run: get("run"),
             result,
             checks: get("checks"),
+            deploy,
             inventory,
             partial: list("partial"),
             timed_out: list("timedOut"),
@@ -232,6 +277,10 @@ mod tests {
             run: None,
             result: ApplyResult::ChecksFailed,
             checks: Some("smoke passed\nlogin failed\n".into()),
+            deploy: Deploy::Rollback {
+                from: "abc".into(),
+                to: "012".into(),
+            },
             inventory: [
                 (
                     ObjectKey::parse("shop/Deployment.apps/web").unwrap(),
@@ -266,6 +315,14 @@ mod tests {
         };
         assert!(Record::from_configmap(&map("not-a-key v1\n", "succeeded")).is_err());
         assert!(Record::from_configmap(&map("", "exploded")).is_err());
+        let mut rollback = map("", "succeeded");
+        rollback
+            .data
+            .as_mut()
+            .unwrap()
+            .insert("deploy".into(), "rollback".into());
+        // A rollback that does not say what it rolled back is damaged, not a release.
+        assert!(Record::from_configmap(&rollback).is_err());
         assert_eq!(
             Record::from_configmap(&map("ns/ConfigMap/a v1\n", "timed-out"))
                 .unwrap()

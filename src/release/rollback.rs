@@ -103,21 +103,7 @@ pub fn rollback(
     }
 
     let branch_ref = format!("refs/heads/{}", channel.release_branch);
-    let local = git::ref_target(repo, &branch_ref)?;
-    if let Some(local) = local
-        && local != tip.commit
-        && !repo.graph_descendant_of(tip.commit, local).unwrap_or(false)
-    {
-        return Err(Problem::new(format!(
-            "the local {} ({}) has releases {remote}'s lacks; nothing was changed",
-            channel.release_branch,
-            short_id(&local.to_string())
-        ))
-        .hint(format!(
-            "push or drop them first (git push {remote} {0}, or git branch -f {0} {remote}/{0})",
-            channel.release_branch
-        )));
-    }
+    let local = super::local_tip(repo, channel, Some(tip.commit), remote)?;
     let signature = repo
         .signature()
         .or_else(|_| git2::Signature::now("berth", "berth@localhost"))
@@ -185,8 +171,17 @@ fn message(channel: &Channel, from: Oid, to: Oid, source: Option<&str>) -> Strin
 
 /// The release `commit` rolled back from, if it is a rollback commit.
 pub fn rolled_back_from(repo: &Repository, commit: Oid) -> Option<String> {
+    trailer(repo, commit, ROLLBACK_FROM)
+}
+
+/// The earlier release whose tree `commit` holds, if it is a rollback commit.
+pub fn rolled_back_to(repo: &Repository, commit: Oid) -> Option<String> {
+    trailer(repo, commit, ROLLBACK_TO)
+}
+
+fn trailer(repo: &Repository, commit: Oid, name: &str) -> Option<String> {
     let commit = repo.find_commit(commit).ok()?;
-    let prefix = format!("{ROLLBACK_FROM}: ");
+    let prefix = format!("{name}: ");
     commit
         .message()
         .ok()?

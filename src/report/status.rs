@@ -321,12 +321,13 @@ pub fn history_text(channel: &str, entries: &[Entry]) -> String {
                 text
             }
         };
-        let rollback = entry
-            .rollback_from
-            .as_deref()
-            .map_or(String::new(), |from| {
-                format!("  rollback from {}", short_id(from))
-            });
+        let rollback = match (&entry.rollback_from, &entry.rollback_to) {
+            (Some(from), Some(to)) => {
+                format!("  rollback from {} to {}", short_id(from), short_id(to))
+            }
+            (Some(from), None) => format!("  rollback from {}", short_id(from)),
+            _ => String::new(),
+        };
         out.push_str(&format!(
             "{}  released {}{rollback}  {applied}\n",
             release_line(&entry.release, &entry.source),
@@ -427,6 +428,7 @@ mod tests {
                         source: SourceInfo {
                             commit: Some("fedcba9876543210".into()),
                             branch: Some(evil.into()),
+                            manual: false,
                         },
                         applied_at: "2026-11-29T22:00:00Z".into(),
                         applied_by: evil.into(),

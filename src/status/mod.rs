@@ -113,6 +113,7 @@ impl From<&Record> for Applied {
             source: SourceInfo {
                 commit: record.source_commit.clone(),
                 branch: record.source_branch.clone(),
+                manual: false,
             },
             applied_at: record.applied_at.clone(),
             applied_by: record.applied_by.clone(),

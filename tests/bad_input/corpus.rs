@@ -1489,5 +1489,49 @@ fn checks_image_pins_files_and_set_image_references() {
             "staging",
             "web=1",
         ]),
+        config(
+            "check: both run and job",
+            &channel_checks("      - {name: a, run: 'true', job: smoke}\n"),
+            &[
+                "berth.yaml:8:",
+                "a check of channel `test` has both `run` and `job`",
+                "`run: <command>` or `job: <Job name>`",
+            ],
+        ),
+        config(
+            "check: neither run nor job",
+            &channel_checks("      - {name: a}\n"),
+            &["berth.yaml:8:", "has neither `run` nor `job`"],
+        ),
+        config(
+            "check: a command without a name",
+            &channel_checks("      - {run: 'true'}\n"),
+            &[
+                "berth.yaml:6:",
+                "a `run` check of channel `test` has no name",
+            ],
+        ),
+        config(
+            "check: a job name that is no name",
+            &channel_checks("      - {job: Smoke_Test}\n"),
+            &["berth.yaml:8:", "check job `Smoke_Test` is not a Job name"],
+        ),
+        config(
+            "check: a namespace on a command",
+            &channel_checks("      - {name: a, run: 'true', namespace: shop}\n"),
+            &["berth.yaml:8:", "`namespace` is for a job check"],
+        ),
+        config(
+            "check: a job check named like another",
+            &channel_checks("      - {name: smoke, run: 'true'}\n      - {job: smoke}\n"),
+            &["berth.yaml:9:", "check `smoke` is listed twice"],
+        ),
     ]);
+}
+
+/// One app and a channel `test` with `checks` (YAML list items, indented for the channel).
+fn channel_checks(checks: &str) -> String {
+    format!(
+        "apps:\n  web:\n    driver: manifests\n    path: m\nchannels:\n  test:\n    checks:\n{checks}"
+    )
 }

@@ -107,6 +107,10 @@ impl TestCluster {
         self.server.object("apps", "deployments", namespace, name)
     }
 
+    pub fn job(&self, namespace: &str, name: &str) -> Option<Value> {
+        self.server.object("batch", "jobs", namespace, name)
+    }
+
     /// The release record of `channel` of the test repositories' project (`acme.shop`; the
     /// ConfigMap in `berth-system`).
     pub fn record(&self, channel: &str) -> Value {
