@@ -196,7 +196,9 @@ pub(super) fn promote_command(
         push: args.push.is_some(),
         ci: ci.clone(),
     };
-    let outcome = crate::promote::promote(&repo, &root, &options)?;
+    let github = github_client(args.open_pr, ci)?;
+    let mut outcome = crate::promote::promote(&repo, &root, &options)?;
+    open_pull_requests(github.as_ref(), std::slice::from_mut(&mut outcome), ci)?;
     print(&match args.output {
         OutcomeFormat::Json => json(&outcome),
         OutcomeFormat::Text => candidate_line(&outcome),
