@@ -92,7 +92,12 @@ pub fn diff_tree(
         })
     };
     let branch = match choice {
-        DiffTree::Rev(rev) => return Ok(git::named_tree(need_repo()?, rev)?),
+        DiffTree::Rev(rev) => {
+            let repo = need_repo()?;
+            let mut tree = git::named_tree(repo, rev)?;
+            tree.commit = Some(git::resolve_commit(repo, rev)?.to_string());
+            return Ok(tree);
+        }
         DiffTree::Render => {
             let options = render::Options {
                 source: git::source_info(&config.root, ci),
@@ -113,6 +118,7 @@ pub fn diff_tree(
                 name,
                 source_commit,
                 tree_id: None,
+                commit: None,
             });
         }
         DiffTree::Candidate => git::current_branch(need_repo()?, ci).ok_or_else(|| {

@@ -463,6 +463,7 @@ fn candidate_pull_requests_are_opened_updated_and_closed_with_their_branch() {
         Some(StoredPull {
             head: "docs".into(),
             base: "main".into(),
+            merged: false,
         }),
     );
     let repos = released_then_feature();
@@ -607,6 +608,7 @@ fn the_drift_issue_is_opened_updated_and_closed_and_others_are_untouched() {
         Some(StoredPull {
             head: "quote".into(),
             base: "main".into(),
+            merged: false,
         }),
     );
     let setup = Release::quickstart();

@@ -7,6 +7,7 @@ mod candidate;
 mod channels;
 mod cluster_diff;
 mod drivers;
+mod e2e;
 mod fuzz;
 mod github;
 mod hostile;

@@ -66,6 +66,7 @@ pub(super) fn drift_command(config: &Config, args: &DriftArgs, ci: &CiEnv) -> Re
             short_id(&checked.release.commit.to_string())
         ),
         source_commit: checked.source_commit,
+        tree_commit: None,
         objects: drift.changed.clone(),
         requests: None,
     };

@@ -86,6 +86,7 @@ pub struct StoredPull {
     /// The head branch (of the repository itself: no forks here).
     pub head: String,
     pub base: String,
+    pub merged: bool,
 }
 
 #[derive(Default)]
@@ -241,6 +242,19 @@ impl GitHubServer {
     /// Every issue and pull request, by number.
     pub fn issues(&self) -> Vec<StoredIssue> {
         self.state.data.lock().unwrap().issues.clone()
+    }
+
+    /// Close pull request `number` as merged, as GitHub does once its head is in its base (e.g.
+    /// a fast-forward push of the base branch).
+    pub fn merge_pull(&self, number: u64) {
+        let mut data = self.state.data.lock().unwrap();
+        let pull = data
+            .issues
+            .iter_mut()
+            .find(|i| i.number == number && i.pull.is_some())
+            .expect("a pull request");
+        pull.state = "closed".to_string();
+        pull.pull.as_mut().unwrap().merged = true;
     }
 
     /// The pull requests, by number.
@@ -840,7 +854,11 @@ fn create_pull(state: &State, body: &str) -> Reply {
         state_reason: None,
         labels: Vec::new(),
         login: BOT_LOGIN.to_string(),
-        pull: Some(StoredPull { head, base }),
+        pull: Some(StoredPull {
+            head,
+            base,
+            merged: false,
+        }),
     };
     data.issues.push(pull.clone());
     let value = pull_json(state, &pull);
@@ -996,7 +1014,7 @@ fn issue_json(state: &State, i: &StoredIssue) -> Value {
             "html_url": format!("https://github.com/{repo}/pull/{}", i.number),
             "diff_url": format!("https://github.com/{repo}/pull/{}.diff", i.number),
             "patch_url": format!("https://github.com/{repo}/pull/{}.patch", i.number),
-            "merged_at": null,
+            "merged_at": match &i.pull { Some(p) if p.merged => json!("2026-01-01T00:00:00Z"), _ => Value::Null },
         });
     }
     value
@@ -1029,7 +1047,8 @@ fn pull_json(state: &State, i: &StoredIssue) -> Value {
         "head": branch(&pull.head),
         "base": branch(&pull.base),
         "draft": false,
-        "merged_at": null,
+        "merged": pull.merged,
+        "merged_at": if pull.merged { json!("2026-01-01T00:00:00Z") } else { Value::Null },
         "closed_at": if i.state == "closed" { json!("2026-01-01T00:00:00Z") } else { Value::Null },
         "created_at": "2026-01-01T00:00:00Z",
         "updated_at": "2026-01-01T00:00:00Z",
