@@ -90,7 +90,7 @@ impl Flow {
     fn diff(&self, pull: &StoredIssue, extra: &[&str]) -> Run {
         let head = git(
             &self.repos.origin(),
-            &["rev-parse", &format!("candidates/test/feature/x")],
+            &["rev-parse", "candidates/test/feature/x"],
         );
         let dir = self.checkout("main");
         let event = dir.join("../event.json");
@@ -261,4 +261,35 @@ fn a_change_goes_from_a_branch_through_a_reviewed_pull_request_to_the_cluster() 
     assert!(configmap("api-config").is_some(), "{}", run.stderr);
     assert!(configmap("web-flags").is_none(), "{}", run.stderr);
     assert_eq!(flow.cluster.record("test")["data"]["result"], "succeeded");
+
+    // 7. Promoted onward: prod's candidate of the source test applied, and its pull request.
+    let dir = flow.checkout("main");
+    let run = flow.step(
+        &dir,
+        Some(&["promote", "test", "--to", "prod", "--push", "--open-pr"]),
+        &[],
+        None,
+    );
+    run.succeeds();
+    let source = flow.repos.git(&["rev-parse", "feature/x"]);
+    let promoted = flow.gh.pulls().pop().unwrap();
+    let branch = format!("candidates/prod/promote-{}", &source[..12]);
+    assert_eq!(promoted.pull.as_ref().unwrap().head, branch);
+    assert_eq!(promoted.pull.as_ref().unwrap().base, "releases/prod");
+    assert!(
+        promoted
+            .body
+            .as_deref()
+            .unwrap()
+            .contains(&format!("at {source}.")),
+        "{promoted:#?}"
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "channel prod: pull request #{} opened",
+            promoted.number
+        )),
+        "{}",
+        run.stderr
+    );
 }
