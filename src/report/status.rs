@@ -440,6 +440,57 @@ mod tests {
     use crate::status::{AppStatus, Applied, ChannelStatus, Promotion};
     use crate::tree::SourceInfo;
 
+    #[test]
+    fn a_drift_report_too_long_for_an_issue_keeps_its_table_first_and_says_what_it_left_out() {
+        use crate::object::ObjectKey;
+        use crate::plan::{Action, ObjectChange};
+        let changed: Vec<ObjectChange> = (0..400)
+            .map(|i| {
+                let key = ObjectKey::new("", "ConfigMap", Some("shop"), &format!("cm-{i}"));
+                let mut change = ObjectChange::new(key, None, Action::Update);
+                change.diff = Some(format!("-  n: \"{i}\"\n+  n: \"x\"\n").repeat(20));
+                change
+            })
+            .collect();
+        let drift = Drift {
+            changed: changed.clone(),
+            orphans: vec![ObjectKey::new("", "ConfigMap", Some("shop"), "left-over")],
+        };
+        let plan = Plan {
+            channel: "test".into(),
+            base: "the cluster".into(),
+            target: "releases/test".into(),
+            source_commit: None,
+            tree_commit: None,
+            objects: changed,
+            requests: None,
+        };
+        let whole = drift_markdown(&plan, &drift, usize::MAX);
+        assert!(whole.chars().count() > 65_536);
+        assert!(!whole.contains("left out"));
+        let cut = drift_markdown(&plan, &drift, 65_000);
+        assert!(cut.chars().count() <= 65_000);
+        // Every row and the orphan fit; the diffs that do not are counted.
+        assert!(
+            cut.contains("| `shop/ConfigMap/cm-399` | update |"),
+            "{cut}"
+        );
+        assert!(cut.contains("- `shop/ConfigMap/left-over`"), "{cut}");
+        let shown = cut.matches("<details>").count();
+        assert!(shown > 0 && shown < 400, "{shown}");
+        assert!(
+            cut.contains(&format!(
+                "*{} more diffs left out to fit; run `berth drift -c test` for the whole report.*",
+                400 - shown
+            )),
+            "{cut}"
+        );
+        // A tiny limit still gives the heading, and counts every row left out.
+        let tiny = drift_markdown(&plan, &drift, 500);
+        assert!(tiny.contains("more objects left out"), "{tiny}");
+        assert!(tiny.contains("more orphans left out"), "{tiny}");
+    }
+
     fn hostile() -> Status {
         let evil = "<script>alert(1)</script>\"'&";
         Status {
