@@ -81,6 +81,22 @@ pub struct StoredIssue {
     pub pull: Option<StoredPull>,
 }
 
+impl StoredIssue {
+    /// A new open issue (a pull request with `pull`).
+    fn open(number: u64, login: &str, title: String, body: Option<String>) -> StoredIssue {
+        StoredIssue {
+            number,
+            title,
+            body,
+            state: "open".to_string(),
+            state_reason: None,
+            labels: Vec::new(),
+            login: login.to_string(),
+            pull: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredPull {
     /// The head branch (of the repository itself: no forks here).
@@ -227,14 +243,8 @@ impl GitHubServer {
         let mut data = self.state.data.lock().unwrap();
         let number = data.issues.len() as u64 + 1;
         data.issues.push(StoredIssue {
-            number,
-            title: title.to_string(),
-            body: Some(body.to_string()),
-            state: "open".to_string(),
-            state_reason: None,
-            labels: Vec::new(),
-            login: login.to_string(),
             pull,
+            ..StoredIssue::open(number, login, title.to_string(), Some(body.to_string()))
         });
         number
     }
@@ -350,6 +360,14 @@ impl Reply {
             body: Some(body),
             headers: Vec::new(),
         }
+    }
+
+    /// 201 Created, with the `Location` of what was made (its API `url`).
+    fn created(value: Value) -> Reply {
+        let location = value["url"].as_str().unwrap_or_default().to_string();
+        let mut reply = Reply::json(201, value);
+        reply.headers.push(("location", location));
+        reply
     }
 
     /// `basic-error`, as errors.json gives it.
@@ -478,12 +496,7 @@ fn answer<'h>(
                 body: text,
             };
             data.comments.push(comment.clone());
-            let value = comment_json(state, &comment);
-            let mut reply = Reply::json(201, value.clone());
-            reply
-                .headers
-                .push(("location", value["url"].as_str().unwrap().to_string()));
-            reply
+            Reply::created(comment_json(state, &comment))
         }
         ("GET", ["pulls"]) => {
             let owner = state.repository.split('/').next().unwrap_or_default();
@@ -847,26 +860,15 @@ fn create_pull(state: &State, body: &str) -> Reply {
     }
     let number = data.issues.len() as u64 + 1;
     let pull = StoredIssue {
-        number,
-        title,
-        body: text_body,
-        state: "open".to_string(),
-        state_reason: None,
-        labels: Vec::new(),
-        login: BOT_LOGIN.to_string(),
         pull: Some(StoredPull {
             head,
             base,
             merged: false,
         }),
+        ..StoredIssue::open(number, BOT_LOGIN, title, text_body)
     };
     data.issues.push(pull.clone());
-    let value = pull_json(state, &pull);
-    let mut reply = Reply::json(201, value.clone());
-    reply
-        .headers
-        .push(("location", value["url"].as_str().unwrap().to_string()));
-    reply
+    Reply::created(pull_json(state, &pull))
 }
 
 fn create_issue(state: &State, body: &str) -> Reply {
@@ -888,23 +890,13 @@ fn create_issue(state: &State, body: &str) -> Reply {
         Err(reply) => return reply,
     };
     let mut data = state.data.lock().unwrap();
+    let number = data.issues.len() as u64 + 1;
     let issue = StoredIssue {
-        number: data.issues.len() as u64 + 1,
-        title,
-        body: text_body,
-        state: "open".to_string(),
-        state_reason: None,
         labels,
-        login: BOT_LOGIN.to_string(),
-        pull: None,
+        ..StoredIssue::open(number, BOT_LOGIN, title, text_body)
     };
     data.issues.push(issue.clone());
-    let value = issue_json(state, &issue);
-    let mut reply = Reply::json(201, value.clone());
-    reply
-        .headers
-        .push(("location", value["url"].as_str().unwrap().to_string()));
-    reply
+    Reply::created(issue_json(state, &issue))
 }
 
 /// `labels`: names, or objects with a `name`.
