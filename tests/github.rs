@@ -611,6 +611,11 @@ fn the_drift_issue_is_opened_updated_and_closed_and_others_are_untouched() {
             merged: false,
         }),
     );
+    // More open issues than a page holds, berth's among the last: every page is read, the
+    // state filter carried along.
+    for i in 0..120 {
+        gh.seed_issue("ana", &format!("issue {i}"), "text", None);
+    }
     let setup = Release::quickstart();
     setup.apply(&[]).succeeds();
     let drift = |expected: i32| {
@@ -637,6 +642,19 @@ fn the_drift_issue_is_opened_updated_and_closed_and_others_are_untouched() {
             .collect()
     };
     let run = drift(0);
+    let pages: Vec<String> = gh
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.contains("/issues?"))
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(
+        pages,
+        [
+            "/repos/octo/berth-config/issues?state=open&per_page=100",
+            "/repos/octo/berth-config/issues?state=open&per_page=100&page=2"
+        ]
+    );
     assert!(
         run.stderr.contains("channel test: no drift issue open"),
         "{}",
