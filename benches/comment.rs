@@ -38,6 +38,7 @@ fn plan() -> Plan {
         base: "releases/test".into(),
         target: "candidates/test/bench".into(),
         source_commit: None,
+        tree_commit: None,
         objects,
         requests: None,
     }

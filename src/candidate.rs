@@ -7,6 +7,8 @@ use crate::ci::CiEnv;
 use crate::config::{self, Channel};
 use crate::error::{Problem, Problems};
 use crate::git::{self, CommitSource};
+use crate::github::Client;
+use crate::github::pulls::{PullOutcome, PullSpec};
 use crate::object::ObjectKey;
 use crate::plan::{Action, Counts};
 use crate::render::{self, RenderedSet};
@@ -50,6 +52,14 @@ pub struct Outcome {
     /// Objects added/changed/removed/unchanged against the release tip.
     pub changes: Counts,
     pub apps: BTreeMap<String, Counts>,
+    /// The commit rendered and its branch.
+    pub source: SourceInfo,
+    /// The branch it is a candidate for (the pull request's base).
+    #[serde(skip)]
+    pub release_branch: String,
+    /// Its pull request, with `--open-pr`.
+    #[serde(rename = "pullRequest", skip_serializing_if = "Option::is_none")]
+    pub pull_request: Option<PullOutcome>,
 }
 
 /// Which rendered tree a diff compares.
@@ -84,7 +94,12 @@ pub fn diff_tree(
         })
     };
     let branch = match choice {
-        DiffTree::Rev(rev) => return Ok(git::named_tree(need_repo()?, rev)?),
+        DiffTree::Rev(rev) => {
+            let repo = need_repo()?;
+            let mut tree = git::named_tree(repo, rev)?;
+            tree.commit = Some(git::resolve_commit(repo, rev)?.to_string());
+            return Ok(tree);
+        }
         DiffTree::Render => {
             let options = render::Options {
                 source: git::source_info(&config.root, ci),
@@ -106,6 +121,7 @@ pub fn diff_tree(
                 name,
                 source_commit,
                 tree_id: None,
+                commit: None,
             });
         }
         DiffTree::Candidate => git::current_branch(need_repo()?, ci).ok_or_else(|| {
@@ -534,6 +550,13 @@ fn commit_channel(
         },
         changes,
         apps,
+        source: SourceInfo {
+            commit: Some(source_commit.to_string()),
+            branch: Some(branch.to_string()),
+            manual: options.manual,
+        },
+        release_branch: channel.release_branch.clone(),
+        pull_request: None,
     })
 }
 
@@ -728,4 +751,61 @@ pub fn prune_stale(
         deleted.push(name.clone());
     }
     Ok(deleted)
+}
+
+/// The hidden first line of a candidate pull request's body.
+const PULL_MARKER: &str = "<!-- berth:candidate";
+
+/// Open or update the pull request of each pushed candidate into its release branch (see
+/// [`pull_spec`]); a candidate that changes no object opens none, but updates an open one.
+/// `source_pr` is the pull request the source commit came from, if the event names one.
+pub fn open_pull_requests(
+    client: &Client,
+    outcomes: &mut [Outcome],
+    source_pr: Option<u64>,
+) -> Result<(), Problem> {
+    for outcome in outcomes.iter_mut() {
+        let spec = pull_spec(outcome, source_pr);
+        outcome.pull_request = client.sync_pull(&spec, outcome.changes.changed() > 0)?;
+    }
+    Ok(())
+}
+
+/// The pull request `candidates/<c>/<branch>` → the release branch: titled after the source
+/// branch; its body names the source commit (and pull request), the candidate commit and the
+/// objects changed per app.
+fn pull_spec(outcome: &Outcome, source_pr: Option<u64>) -> PullSpec {
+    let branch = outcome.source.branch.as_deref().unwrap_or("?");
+    let source = outcome.source.commit.as_deref().unwrap_or("?");
+    let from_pr = source_pr
+        .map(|n| format!(" (pull request #{n})"))
+        .unwrap_or_default();
+    let mut body = format!(
+        "{PULL_MARKER} channel={} branch={branch} -->\n\
+         Candidate of channel **{}**, rendered from `{branch}` at {source}{from_pr}.\n\n\
+         Merging it fast-forwards `{}` to `{}`.\n\n\
+         **{}**\n\n",
+        outcome.channel,
+        outcome.channel,
+        outcome.release_branch,
+        short_id(&outcome.commit),
+        outcome.changes.summary(),
+    );
+    body.push_str("| app | create | update | delete | unchanged |\n|:--|--:|--:|--:|--:|\n");
+    for (app, counts) in &outcome.apps {
+        let app = if app.is_empty() { "(no app)" } else { app };
+        body.push_str(&format!(
+            "| {app} | {} | {} | {} | {} |\n",
+            counts.create, counts.update, counts.delete, counts.unchanged
+        ));
+    }
+    PullSpec {
+        head: outcome
+            .ref_name
+            .trim_start_matches("refs/heads/")
+            .to_string(),
+        base: outcome.release_branch.clone(),
+        title: format!("Release {branch} to {}", outcome.channel),
+        body,
+    }
 }

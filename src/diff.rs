@@ -71,6 +71,7 @@ pub fn offline(
         requests: None,
         target: target.name,
         source_commit: target.source_commit,
+        tree_commit: target.commit,
     })
 }
 

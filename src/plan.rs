@@ -173,6 +173,10 @@ pub struct Plan {
     /// The commit the target tree was rendered from, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source_commit: Option<String>,
+    /// The commit holding the target tree, when one was named (`diff --tree REV`): a candidate
+    /// pull request's head.
+    #[serde(skip)]
+    pub tree_commit: Option<String>,
     /// Every object of either side, sorted by key; unchanged ones carry no diff.
     pub objects: Vec<ObjectChange>,
     /// Requests made to the API server (a live diff only).
@@ -239,6 +243,7 @@ mod tests {
             base: "a".into(),
             target: "b".into(),
             source_commit: None,
+            tree_commit: None,
             objects: actions
                 .iter()
                 .map(|(app, action)| {

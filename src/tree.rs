@@ -38,6 +38,9 @@ pub struct NamedTree {
     pub source_commit: Option<String>,
     /// The git tree id, when the tree is a commit's (what a reviewed plan is keyed by).
     pub tree_id: Option<String>,
+    /// The commit named on the command line (`diff --tree REV`): a candidate pull request's
+    /// head, which its comment names.
+    pub commit: Option<String>,
 }
 
 /// The commit a render was made from, when known.

@@ -741,6 +741,7 @@ mod secret_masking {
             base: "the cluster".into(),
             target: "t".into(),
             source_commit: None,
+            tree_commit: None,
             objects: changes,
             requests: None,
         };
@@ -969,6 +970,7 @@ mod incremental_equivalence {
             base: "the cluster".into(),
             target: "t".into(),
             source_commit: None,
+            tree_commit: None,
             objects: changes,
             requests: None,
         };

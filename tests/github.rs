@@ -5,7 +5,7 @@
 
 use crate::offline_diff::released_then_changed;
 use crate::support::*;
-use berth_testserver::github::{BOT_LOGIN, Fault, GitHubServer};
+use berth_testserver::github::{BOT_LOGIN, Fault, GitHubServer, StoredIssue, StoredPull};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -15,26 +15,13 @@ const PR: u64 = 7;
 /// `berth args…` in `dir` as a GitHub Actions step of a pull_request event for `head`.
 fn berth_gh(gh: &GitHubServer, dir: &Path, head: &str, args: &[&str]) -> Run {
     let event = dir.join("../event.json");
-    std::fs::write(
-        &event,
-        serde_json::json!({
-            "action": "synchronize",
-            "number": PR,
-            "pull_request": {"number": PR, "head": {"ref": "feature/x", "sha": head}},
-            "repository": {"full_name": gh.repository()},
-            "sender": {"login": "ana"},
-        })
-        .to_string(),
-    )
-    .unwrap();
-    let run = run(berth_command()
-        .current_dir(dir)
-        .args(args)
-        .env("GITHUB_ACTIONS", "true")
-        .env("GITHUB_API_URL", gh.api_url())
-        .env("GITHUB_REPOSITORY", gh.repository())
-        .env("GITHUB_TOKEN", TOKEN)
-        .env("GITHUB_EVENT_PATH", &event));
+    write_pull_request_event(&event, PR, "feature/x", head);
+    let run = run(github_step(
+        berth_command().current_dir(dir).args(args),
+        gh,
+        TOKEN,
+        Some(&event),
+    ));
     assert_no_token(&run);
     run
 }
@@ -424,4 +411,338 @@ fn commenting_needs_a_token_a_pull_request_and_berths_report() {
         "berth diff -c test -o markdown",
     ]);
     assert!(gh.requests().is_empty());
+}
+
+/// `berth args…` in the work tree of `repos` as a step of a push workflow (no pull request).
+fn berth_pushed(gh: &GitHubServer, repos: &GitRepos, args: &[&str]) -> Run {
+    let run = run(github_step(
+        berth_command().current_dir(repos.work()).args(args),
+        gh,
+        TOKEN,
+        None,
+    ));
+    assert_no_token(&run);
+    run
+}
+
+/// The quickstart with both channels released from `main` on origin, and on `feature/x` (pushed)
+/// a change of test's web replicas.
+fn released_then_feature() -> GitRepos {
+    let repos = GitRepos::new("quickstart");
+    repos.berth(&["candidate", "--push"]).succeeds();
+    for channel in ["test", "prod"] {
+        repos.git(&[
+            "push",
+            "-q",
+            "origin",
+            &format!("candidates/{channel}/main:refs/heads/releases/{channel}"),
+        ]);
+    }
+    repos.git(&["fetch", "-q", "origin"]);
+    repos.git(&["checkout", "-q", "-b", "feature/x"]);
+    repos.edit("apps/web/values-test.yaml", "replicas: 1", "replicas: 2");
+    repos.commit_all("two web replicas in test");
+    repos.git(&["push", "-q", "origin", "feature/x"]);
+    repos
+}
+
+fn pull<'a>(pulls: &'a [StoredIssue], head: &str) -> &'a StoredIssue {
+    pulls
+        .iter()
+        .find(|p| p.pull.as_ref().is_some_and(|p| p.head == head))
+        .unwrap_or_else(|| panic!("no pull request from {head}: {pulls:#?}"))
+}
+
+#[test]
+fn candidate_pull_requests_are_opened_updated_and_closed_with_their_branch() {
+    let gh = GitHubServer::start(TOKEN);
+    let others = gh.seed_issue(
+        "ana",
+        "Fix the docs",
+        "words",
+        Some(StoredPull {
+            head: "docs".into(),
+            base: "main".into(),
+            merged: false,
+        }),
+    );
+    let repos = released_then_feature();
+    let head = head(&repos);
+    let run = berth_pushed(&gh, &repos, &["candidate", "--push", "--open-pr"]);
+    run.succeeds();
+    assert!(
+        run.stderr
+            .contains("channel prod: no object changes, no pull request opened"),
+        "{}",
+        run.stderr
+    );
+    let pulls = gh.pulls();
+    assert_eq!(
+        pulls.len(),
+        2,
+        "only test's candidate changes objects: {pulls:#?}"
+    );
+    let test = pull(&pulls, "candidates/test/feature/x");
+    assert!(
+        run.stderr.contains(&format!(
+            "channel test: pull request #{} opened",
+            test.number
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(test.pull.as_ref().unwrap().base, "releases/test");
+    assert_eq!(test.title, "Release feature/x to test");
+    let body = test.body.clone().unwrap();
+    assert!(body.starts_with("<!-- berth:candidate channel=test branch=feature/x -->\n"));
+    assert!(
+        body.contains(&format!("rendered from `feature/x` at {head}.")),
+        "{body}"
+    );
+    assert!(body.contains("| web | 0 | 1 | 0 | 4 |"), "{body}");
+    let candidate = repos
+        .remote_ref("refs/heads/candidates/test/feature/x")
+        .unwrap();
+    assert!(
+        body.contains(&format!("`releases/test` to `{}`", &candidate[..12])),
+        "{body}"
+    );
+
+    // Again with nothing new: found by head and base, left as it is.
+    let writes = gh.writes().len();
+    let run = berth_pushed(
+        &gh,
+        &repos,
+        &["candidate", "--push", "--open-pr", "-o", "json"],
+    );
+    run.succeeds();
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(json[0]["channel"], "test", "{json:#}");
+    assert_eq!(json[0]["pullRequest"]["action"], "unchanged", "{json:#}");
+    assert_eq!(json[0]["pullRequest"]["number"], test.number);
+    assert_eq!(gh.writes().len(), writes);
+
+    // A new commit from a pull request's run: the same pull request, updated in place, naming
+    // the source pull request.
+    repos.edit("apps/web/values-test.yaml", "replicas: 2", "replicas: 3");
+    let newer = repos.commit_all("three");
+    repos.git(&["push", "-q", "origin", "feature/x"]);
+    let event = repos.dir.path().join("event.json");
+    write_pull_request_event(&event, 12, "feature/x", &newer);
+    let run = crate::support::run(github_step(
+        berth_command()
+            .current_dir(repos.work())
+            .args(["candidate", "--push", "--open-pr"]),
+        &gh,
+        TOKEN,
+        Some(&event),
+    ));
+    run.succeeds();
+    assert!(
+        run.stderr.contains("pull request #2 updated"),
+        "{}",
+        run.stderr
+    );
+    let pulls = gh.pulls();
+    assert_eq!(pulls.len(), 2, "{pulls:#?}");
+    let body = pull(&pulls, "candidates/test/feature/x")
+        .body
+        .clone()
+        .unwrap();
+    assert!(
+        body.contains(&format!("at {newer} (pull request #12).")),
+        "{body}"
+    );
+
+    // The source branch is deleted: its candidates go, and their pull request is closed.
+    repos.git(&["push", "-q", "origin", ":feature/x"]);
+    let run = berth_pushed(&gh, &repos, &["candidate", "--prune-stale", "--open-pr"]);
+    run.succeeds();
+    assert!(
+        run.stdout
+            .contains("deleted origin/candidates/test/feature/x\nclosed pull request #2\n"),
+        "{}",
+        run.stdout
+    );
+    let pulls = gh.pulls();
+    assert_eq!(pull(&pulls, "candidates/test/feature/x").state, "closed");
+    // Another's pull request is untouched.
+    let theirs = pulls.iter().find(|p| p.number == others).unwrap();
+    assert_eq!(
+        (theirs.state.as_str(), theirs.body.as_deref()),
+        ("open", Some("words"))
+    );
+}
+
+#[test]
+fn open_pr_needs_a_push_and_a_token_before_anything_is_pushed() {
+    let repos = released_then_feature();
+    repos
+        .berth(&["candidate", "--open-pr"])
+        .fails_with(&["--open-pr needs --push"]);
+    repos
+        .berth(&["candidate", "--push", "--open-pr"])
+        .fails_with(&["no GitHub token"]);
+    assert_eq!(
+        repos.remote_ref("refs/heads/candidates/test/feature/x"),
+        None
+    );
+}
+
+#[test]
+fn the_drift_issue_is_opened_updated_and_closed_and_others_are_untouched() {
+    let gh = GitHubServer::start(TOKEN);
+    let marker = "<!-- berth:drift project=acme.shop channel=test -->";
+    let theirs = gh.seed_issue("ana", "Drift in channel test", "is it drifting?", None);
+    let prod = gh.seed_issue(
+        BOT_LOGIN,
+        "Drift in channel prod (acme.shop)",
+        "<!-- berth:drift project=acme.shop channel=prod -->\nprod drifts",
+        None,
+    );
+    // The issues list holds pull requests too: one quoting the marker is not berth's issue.
+    let quoting = gh.seed_issue(
+        "ana",
+        "Quote",
+        &format!("{marker}\nquoted"),
+        Some(StoredPull {
+            head: "quote".into(),
+            base: "main".into(),
+            merged: false,
+        }),
+    );
+    // More open issues than a page holds, berth's among the last: every page is read, the
+    // state filter carried along.
+    for i in 0..120 {
+        gh.seed_issue("ana", &format!("issue {i}"), "text", None);
+    }
+    let setup = Release::quickstart();
+    setup.apply(&[]).succeeds();
+    let drift = |expected: i32| {
+        let run = run(github_step(
+            &mut setup.cluster.berth_command(
+                &setup.repos.work(),
+                &["drift", "-c", "test"],
+                &["--issue"],
+            ),
+            &gh,
+            TOKEN,
+            None,
+        ));
+        assert_no_token(&run);
+        assert_eq!(run.code, expected, "{}\n{}", run.stdout, run.stderr);
+        run
+    };
+    let ours = || -> Vec<StoredIssue> {
+        gh.issues()
+            .into_iter()
+            .filter(|i| {
+                i.pull.is_none() && i.body.as_deref().is_some_and(|b| b.starts_with(marker))
+            })
+            .collect()
+    };
+    let run = drift(0);
+    let pages: Vec<String> = gh
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.contains("/issues?"))
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(
+        pages,
+        [
+            "/repos/octo/berth-config/issues?state=open&per_page=100",
+            "/repos/octo/berth-config/issues?state=open&per_page=100&page=2"
+        ]
+    );
+    assert!(
+        run.stderr.contains("channel test: no drift issue open"),
+        "{}",
+        run.stderr
+    );
+    assert!(gh.writes().is_empty());
+
+    let scale = |replicas: &str| {
+        setup.cluster.kubectl(&[
+            "--context",
+            CONTEXT,
+            "-n",
+            "shop",
+            "scale",
+            "deployment/web",
+            &format!("--replicas={replicas}"),
+        ])
+    };
+    scale("5");
+    let run = drift(1);
+    let issues = ours();
+    assert_eq!(issues.len(), 1, "{issues:#?}");
+    let number = issues[0].number;
+    assert!(
+        run.stderr
+            .contains(&format!("drift issue #{number} opened")),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(issues[0].title, "Drift in channel test (acme.shop)");
+    let body = issues[0].body.clone().unwrap();
+    assert!(
+        body.contains("| `shop/Deployment.apps/web` | update |"),
+        "{body}"
+    );
+    assert!(body.contains("-  replicas: 5"), "{body}");
+
+    scale("6");
+    assert!(
+        drift(1)
+            .stderr
+            .contains(&format!("drift issue #{number} updated"))
+    );
+    let issues = ours();
+    assert_eq!(issues.len(), 1, "{issues:#?}");
+    assert!(
+        issues[0]
+            .body
+            .as_deref()
+            .unwrap()
+            .contains("-  replicas: 6")
+    );
+    assert!(
+        drift(1)
+            .stderr
+            .contains(&format!("drift issue #{number} unchanged"))
+    );
+
+    // Back as released.
+    scale("1");
+    assert!(
+        drift(0)
+            .stderr
+            .contains(&format!("drift issue #{number} closed"))
+    );
+    let issue = gh
+        .issues()
+        .into_iter()
+        .find(|i| i.number == number)
+        .unwrap();
+    assert_eq!(
+        (issue.state.as_str(), issue.state_reason.as_deref()),
+        ("closed", Some("completed"))
+    );
+    // No drift and none open: nothing to do.
+    drift(0);
+    for (other, body) in [
+        (theirs, "is it drifting?"),
+        (
+            prod,
+            "<!-- berth:drift project=acme.shop channel=prod -->\nprod drifts",
+        ),
+        (quoting, &format!("{marker}\nquoted")),
+    ] {
+        let other = gh.issues().into_iter().find(|i| i.number == other).unwrap();
+        assert_eq!(
+            (other.state.as_str(), other.body.as_deref()),
+            ("open", Some(body))
+        );
+    }
 }

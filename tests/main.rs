@@ -8,6 +8,7 @@ mod candidate;
 mod channels;
 mod cluster_diff;
 mod drivers;
+mod e2e;
 mod fuzz;
 mod github;
 mod hostile;

@@ -14,6 +14,7 @@ fn plan(objects: Vec<ObjectChange>) -> Plan {
         base: "releases/test (1a2b3c4d5e6f)".into(),
         target: "candidates/test/feature/x (5d6e7f8a9b0c)".into(),
         source_commit: Some("5d6e7f8a9b0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e".into()),
+        tree_commit: None,
         objects,
         requests: None,
     }

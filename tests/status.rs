@@ -473,3 +473,45 @@ fn history_lists_three_applies_newest_first() {
     assert!(lines[1].contains(" succeeded at "), "{}", text.stdout);
     assert!(lines[1].contains(" by tester@testhost"), "{}", text.stdout);
 }
+
+#[test]
+fn status_snapshots_of_two_channels_applied_at_different_source_commits() {
+    let (setup, sources) = test_ahead_of_prod();
+    setup.repos.git(&[
+        "remote",
+        "set-url",
+        "origin",
+        "https://github.com/acme/shop.git",
+    ]);
+    // Commits by the part they play (full and short ids), so the snapshots show which is which.
+    let mut settings = insta::Settings::clone_current();
+    let releases = [
+        ("releases/test", "test-release-2"),
+        ("releases/test~1", "test-release-1"),
+        ("releases/prod", "prod-release"),
+    ];
+    let named = sources
+        .iter()
+        .enumerate()
+        .map(|(i, commit)| (commit.clone(), format!("source-{}", i + 1)))
+        .chain(
+            releases
+                .iter()
+                .map(|(rev, name)| (setup.repos.git(&["rev-parse", rev]), name.to_string())),
+        );
+    for (commit, name) in named {
+        settings.add_filter(&commit, format!("[{name}]"));
+        settings.add_filter(&commit[..12], format!("[{name}]"));
+    }
+    settings.add_filter(r"http://127\.0\.0\.1:\d+/", "[server]/");
+    settings.add_filter(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "[time]");
+    settings.add_filter(r"\(pid \d+, [0-9a-f]{8}\)", "(pid [pid], [nonce])");
+    let _guard = settings.bind_to_scope();
+
+    let (code, status) = setup.status_json(&[]);
+    assert_eq!(code, 0, "{status:#}");
+    insta::assert_json_snapshot!("status_two_channels_json", status);
+    let text = setup.berth(&["status"]);
+    text.succeeds();
+    insta::assert_snapshot!("status_two_channels_text", text.stdout);
+}

@@ -148,6 +148,9 @@ pub struct PromoteArgs {
     /// only where TO says `autoPromote: true`.
     #[arg(long)]
     pub auto: bool,
+    /// With --push: open or update the candidate's pull request, as `berth candidate --open-pr`.
+    #[arg(long, requires = "push")]
+    pub open_pr: bool,
     #[arg(short = 'o', long, value_enum, default_value_t = OutcomeFormat::Text)]
     pub output: OutcomeFormat,
     #[command(flatten)]
@@ -206,6 +209,10 @@ pub struct DriftArgs {
     /// Lines of context around each change, as `diff -U`.
     #[arg(short = 'U', long, default_value_t = crate::diff::DEFAULT_CONTEXT, value_name = "N")]
     pub unified: usize,
+    /// Open, update or close (when there is no drift) the channel's GitHub issue, found by
+    /// berth's hidden marker. Needs GITHUB_TOKEN (or BERTH_GITHUB_TOKEN) and GITHUB_REPOSITORY.
+    #[arg(long)]
+    pub issue: bool,
     #[command(flatten)]
     pub cluster: ClusterArgs,
 }
@@ -227,6 +234,12 @@ pub struct CandidateArgs {
     /// Delete candidate branches on REMOTE whose source branch is gone, and do nothing else.
     #[arg(long, value_name = "REMOTE", num_args = 0..=1, default_missing_value = "origin", conflicts_with_all = ["push", "source", "branch"])]
     pub prune_stale: Option<String>,
+    /// With --push: open or update each candidate's pull request into its release branch (a
+    /// candidate changing no object opens none). With --prune-stale: close the pull requests
+    /// of the branches deleted. Needs GITHUB_TOKEN (or BERTH_GITHUB_TOKEN) and
+    /// GITHUB_REPOSITORY.
+    #[arg(long)]
+    pub open_pr: bool,
     /// Remote whose release branches are the base (when it has them).
     #[arg(long, default_value = "origin")]
     pub remote: String,

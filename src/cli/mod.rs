@@ -88,7 +88,7 @@ pub fn run(cli: Cli, ci: &CiEnv) -> Result<u8, Problems> {
         }
         Command::Drift(args) => {
             let (config, _) = load_config(&cli)?;
-            drift_command(&config, args)
+            drift_command(&config, args, ci)
         }
         Command::Rollback(args) => {
             let (config, _) = load_config(&cli)?;
@@ -286,6 +286,15 @@ fn candidate_command(cli: &Cli, args: &CandidateArgs, ci: &CiEnv) -> Result<u8, 
     // location comes from the working tree.
     let (_, root) = config_location(cli)?;
     let repo = crate::git::open(&root)?;
+    let github = match (args.open_pr, &args.push, &args.prune_stale) {
+        (false, ..) => None,
+        (true, None, None) => {
+            return Err(Problem::new("--open-pr needs --push (or --prune-stale)")
+                .hint("a pull request's branch must be on GitHub first: add --push")
+                .into());
+        }
+        (true, ..) => github_client(true, ci)?,
+    };
     if let Some(remote) = &args.prune_stale {
         let (config, _) = load_config(cli)?;
         let workdir = repo.workdir().unwrap_or(&config.root).to_path_buf();
@@ -293,6 +302,11 @@ fn candidate_command(cli: &Cli, args: &CandidateArgs, ci: &CiEnv) -> Result<u8, 
         let deleted = candidate::prune_stale(&workdir, remote, &channels)?;
         for name in &deleted {
             println!("deleted {remote}/{name}");
+            if let Some(github) = &github {
+                for closed in github.close_pulls_from(name)? {
+                    println!("closed pull request #{}", closed.number);
+                }
+            }
         }
         if deleted.is_empty() {
             eprintln!("no stale candidates on {remote}");
@@ -310,11 +324,12 @@ fn candidate_command(cli: &Cli, args: &CandidateArgs, ci: &CiEnv) -> Result<u8, 
         ci: ci.clone(),
     };
     let candidate::Candidates {
-        outcomes,
+        mut outcomes,
         failed,
         warnings,
     } = candidate::run(&repo, &root, &options)?;
     eprint!("{warnings}");
+    open_pull_requests(github.as_ref(), &mut outcomes, ci)?;
     if outcomes.is_empty() && failed.is_none() {
         eprintln!("this is a candidate or release branch, not a source: no candidates made");
     }
@@ -326,6 +341,45 @@ fn candidate_command(cli: &Cli, args: &CandidateArgs, ci: &CiEnv) -> Result<u8, 
         Some(problems) => Err(problems),
         None => Ok(exit::OK),
     }
+}
+/// With `--open-pr`, the GitHub client (made before anything is pushed: a missing token fails
+/// the run while nothing changed).
+fn github_client(open_pr: bool, ci: &CiEnv) -> Result<Option<crate::github::Client>, Problems> {
+    Ok(match open_pr {
+        true => Some(crate::github::Client::from_ci(ci)?),
+        false => None,
+    })
+}
+/// With a client (`--open-pr`): each candidate's pull request, and what became of it on stderr.
+fn open_pull_requests(
+    github: Option<&crate::github::Client>,
+    outcomes: &mut [candidate::Outcome],
+    ci: &CiEnv,
+) -> Result<(), Problems> {
+    let Some(github) = github else {
+        return Ok(());
+    };
+    let source_pr = ci.pull_request.as_ref().map(|pr| pr.number);
+    candidate::open_pull_requests(github, outcomes, source_pr)?;
+    for outcome in outcomes.iter() {
+        match &outcome.pull_request {
+            Some(pr) => eprintln!(
+                "channel {}: pull request #{} {}{}",
+                outcome.channel,
+                pr.number,
+                pr.action.as_str(),
+                pr.url
+                    .as_deref()
+                    .map(|u| format!(" ({u})"))
+                    .unwrap_or_default()
+            ),
+            None => eprintln!(
+                "channel {}: no object changes, no pull request opened",
+                outcome.channel
+            ),
+        }
+    }
+    Ok(())
 }
 fn candidate_line(o: &candidate::Outcome) -> String {
     format!(

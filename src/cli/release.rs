@@ -200,7 +200,9 @@ pub(super) fn promote_command(
         auto: args.auto,
         ci: ci.clone(),
     };
-    let outcome = crate::promote::promote(&repo, &root, &options)?;
+    let github = github_client(args.open_pr, ci)?;
+    let mut outcome = crate::promote::promote(&repo, &root, &options)?;
+    open_pull_requests(github.as_ref(), std::slice::from_mut(&mut outcome), ci)?;
     let released = match args.auto {
         true => {
             let workdir = repo.workdir().unwrap_or(&root).to_path_buf();

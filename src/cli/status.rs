@@ -49,7 +49,7 @@ pub(super) fn history_command(config: &Config, args: &HistoryArgs) -> Result<u8,
     Ok(exit::OK)
 }
 
-pub(super) fn drift_command(config: &Config, args: &DriftArgs) -> Result<u8, Problems> {
+pub(super) fn drift_command(config: &Config, args: &DriftArgs, ci: &CiEnv) -> Result<u8, Problems> {
     let channel = config.select_channels(std::slice::from_ref(&args.channel))?[0];
     let repo = crate::git::open(&config.root)?;
     let tip = crate::release::resolve(&repo, channel, None, REMOTE)?;
@@ -66,6 +66,7 @@ pub(super) fn drift_command(config: &Config, args: &DriftArgs) -> Result<u8, Pro
             short_id(&checked.release.commit.to_string())
         ),
         source_commit: checked.source_commit,
+        tree_commit: None,
         objects: drift.changed.clone(),
         requests: None,
     };
@@ -73,6 +74,9 @@ pub(super) fn drift_command(config: &Config, args: &DriftArgs) -> Result<u8, Pro
         args.out.as_deref(),
         &report::status::drift(&plan, &drift, report::Format::from(args.output)),
     )?;
+    if args.issue {
+        drift_issue(config, &plan, &drift, ci)?;
+    }
     Ok(if drift.errors() > 0 {
         exit::ERROR
     } else if drift.is_none() {
@@ -80,6 +84,38 @@ pub(super) fn drift_command(config: &Config, args: &DriftArgs) -> Result<u8, Pro
     } else {
         exit::CHANGES
     })
+}
+
+/// `drift --issue`: the channel's issue says the drift report, or is closed when there is none.
+fn drift_issue(
+    config: &Config,
+    plan: &crate::plan::Plan,
+    drift: &crate::status::drift::Drift,
+    ci: &CiEnv,
+) -> Result<(), Problems> {
+    let client = crate::github::Client::from_ci(ci)?;
+    let marker = format!(
+        "<!-- berth:drift project={} channel={} -->",
+        config.project, plan.channel
+    );
+    let report = (!drift.is_none()).then(|| {
+        let max = crate::github::COMMENT_LIMIT - marker.chars().count() - 1;
+        format!(
+            "{marker}\n{}",
+            report::status::drift_markdown(plan, drift, max)
+        )
+    });
+    let title = format!("Drift in channel {} ({})", plan.channel, config.project);
+    let done = client.sync_issue(&marker, &title, report.as_deref())?;
+    match done.number {
+        Some(number) => eprintln!(
+            "channel {}: drift issue #{number} {}",
+            plan.channel,
+            done.action.as_str()
+        ),
+        None => eprintln!("channel {}: no drift issue open", plan.channel),
+    }
+    Ok(())
 }
 
 pub(super) fn channels_command(config: &Config, args: &ChannelsArgs) -> Result<u8, Problems> {

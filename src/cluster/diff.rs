@@ -103,6 +103,7 @@ pub fn diff(
             base,
             target: target.name,
             source_commit: target.source_commit,
+            tree_commit: target.commit,
             objects,
             requests: Some(requests),
         })

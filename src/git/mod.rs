@@ -94,6 +94,7 @@ pub fn named_tree(repo: &Repository, rev: &str) -> Result<NamedTree, Problem> {
             .map(|c| c.tree_id().to_string()),
         tree,
         name,
+        commit: None,
     })
 }
 

@@ -1,4 +1,4 @@
-//! GitHub's REST API, for pull-request comments (and, later, candidate pull requests): one
+//! GitHub's REST API, for pull-request comments, candidate pull requests and drift issues: one
 //! client over the HTTP stack kube already brings (hyper, hyper-util, rustls).
 //!
 //! Every request carries `Accept: application/vnd.github+json`, `X-GitHub-Api-Version` and a
@@ -9,6 +9,8 @@
 //! request by method and path, never with the token.
 
 pub mod comments;
+pub mod issues;
+pub mod pulls;
 
 use crate::ci::{CiEnv, Token};
 use crate::error::Problem;
@@ -54,6 +56,10 @@ pub enum Permission {
     PullRequestsWrite,
     /// `pull-requests: read`: read a pull request and its comments.
     PullRequestsRead,
+    /// `issues: write`: open, update and close issues.
+    IssuesWrite,
+    /// `issues: read`: list issues.
+    IssuesRead,
 }
 
 impl Permission {
@@ -61,6 +67,8 @@ impl Permission {
         match self {
             Permission::PullRequestsWrite => "pull-requests: write",
             Permission::PullRequestsRead => "pull-requests: read",
+            Permission::IssuesWrite => "issues: write",
+            Permission::IssuesRead => "issues: read",
         }
     }
 }
@@ -149,14 +157,21 @@ impl Client {
         })
     }
 
+    /// The repository's owner: `head` filters name branches as `owner:branch`.
+    pub fn owner(&self) -> &str {
+        self.repository.split('/').next().unwrap_or_default()
+    }
+
     /// `/repos/owner/name` + `rest`.
     fn repo_url(&self, rest: &str) -> String {
         format!("{}/repos/{}{rest}", self.api, self.repository)
     }
 
-    /// Every item of a list, 100 a page, following `Link: rel="next"`.
+    /// Every item of a list, 100 a page, following `Link: rel="next"`; `path` may carry a
+    /// query of its own (`/pulls?state=open`).
     pub fn list(&self, path: &str, needs: Permission) -> Result<Vec<Value>, Problem> {
-        let mut url = self.repo_url(&format!("{path}?per_page=100"));
+        let join = if path.contains('?') { '&' } else { '?' };
+        let mut url = self.repo_url(&format!("{path}{join}per_page=100"));
         let mut items = Vec::new();
         loop {
             let answer = self.send(&Call {

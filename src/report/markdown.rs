@@ -174,6 +174,7 @@ pub fn markdown_failure(
         base: String::new(),
         target: String::new(),
         source_commit: commit.map(str::to_string),
+        tree_commit: None,
         objects: Vec::new(),
         requests: None,
     };
@@ -414,7 +415,12 @@ impl Pieces<'_, '_> {
         let line = Marker {
             channel: self.plan.channel.clone(),
             part: part.as_ref().map(|p| (p.index, p.total)),
-            commit: self.plan.source_commit.clone(),
+            // What a pull request's head is: the candidate commit diffed, else the source.
+            commit: self
+                .plan
+                .tree_commit
+                .clone()
+                .or_else(|| self.plan.source_commit.clone()),
         }
         .line();
         let args = [

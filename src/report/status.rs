@@ -368,41 +368,82 @@ pub fn drift(plan: &Plan, drift: &Drift, format: super::Format) -> String {
             }
             out
         }
-        super::Format::Markdown => {
-            let mut out = format!(
-                "### berth drift · `{}`\n\n{} against {}\n\n",
-                plan.channel, plan.target, plan.base
-            );
-            if drift.is_none() {
-                out.push_str("**No drift.**\n");
-            }
-            if !drift.changed.is_empty() {
-                out.push_str("| object | change |\n|:--|:--|\n");
-                for change in &drift.changed {
-                    out.push_str(&format!(
-                        "| `{}` | {} |\n",
-                        change.key,
-                        change.action.verb()
-                    ));
-                }
-                for change in &drift.changed {
-                    if let Some(diff) = &change.diff {
-                        out.push_str(&format!(
-                            "\n<details><summary><code>{}</code></summary>\n\n```diff\n{}```\n\n</details>\n",
-                            change.key, diff
-                        ));
-                    }
-                }
-            }
-            if !drift.orphans.is_empty() {
-                out.push_str("\n**Orphans** (labelled for the channel, in no release):\n\n");
-                for orphan in &drift.orphans {
-                    out.push_str(&format!("- `{orphan}`\n"));
-                }
-            }
-            out
-        }
+        super::Format::Markdown => drift_markdown(plan, drift, usize::MAX),
     }
+}
+
+/// The Markdown drift report (an issue body) within `max_chars` characters: the heading, then
+/// as many table rows, orphans and object diffs as fit, in that order of importance, each part
+/// saying how many of its items were left out.
+pub fn drift_markdown(plan: &Plan, drift: &Drift, max_chars: usize) -> String {
+    let chars = |s: &str| s.chars().count();
+    let mut out = format!(
+        "### berth drift · `{}`\n\n{} against {}\n\n",
+        plan.channel, plan.target, plan.base
+    );
+    if drift.is_none() {
+        out.push_str("**No drift.**\n");
+    }
+    let rows: Vec<String> = drift
+        .changed
+        .iter()
+        .map(|change| format!("| `{}` | {} |\n", change.key, change.action.verb()))
+        .collect();
+    let orphans: Vec<String> = drift
+        .orphans
+        .iter()
+        .map(|orphan| format!("- `{orphan}`\n"))
+        .collect();
+    let details: Vec<String> = drift
+        .changed
+        .iter()
+        .filter_map(|change| {
+            change.diff.as_ref().map(|diff| {
+                format!(
+                    "\n<details><summary><code>{}</code></summary>\n\n```diff\n{}```\n\n</details>\n",
+                    change.key, diff
+                )
+            })
+        })
+        .collect();
+    const TABLE_HEAD: &str = "| object | change |\n|:--|:--|\n";
+    const ORPHANS_HEAD: &str = "\n**Orphans** (labelled for the channel, in no release):\n\n";
+    // Room for the heads and a "left out" note after each part.
+    const NOTE_ROOM: usize = 120;
+    let mut room = max_chars
+        .saturating_sub(chars(&out) + chars(TABLE_HEAD) + chars(ORPHANS_HEAD) + 3 * NOTE_ROOM);
+    let mut fit = |items: &[String]| -> usize {
+        let mut taken = 0;
+        for item in items {
+            if chars(item) > room {
+                break;
+            }
+            room -= chars(item);
+            taken += 1;
+        }
+        taken
+    };
+    let (rows_shown, orphans_shown, details_shown) = (fit(&rows), fit(&orphans), fit(&details));
+    let left_out = |shown: usize, all: usize, what: &str| match all - shown {
+        0 => String::new(),
+        n => format!(
+            "\n*{n} more {what} left out to fit; run `berth drift -c {}` for the whole report.*\n",
+            plan.channel
+        ),
+    };
+    if !rows.is_empty() {
+        out.push_str(TABLE_HEAD);
+        out.extend(rows[..rows_shown].iter().cloned());
+        out.push_str(&left_out(rows_shown, rows.len(), "objects"));
+        out.extend(details[..details_shown].iter().cloned());
+        out.push_str(&left_out(details_shown, details.len(), "diffs"));
+    }
+    if !orphans.is_empty() {
+        out.push_str(ORPHANS_HEAD);
+        out.extend(orphans[..orphans_shown].iter().cloned());
+        out.push_str(&left_out(orphans_shown, orphans.len(), "orphans"));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -411,6 +452,57 @@ mod tests {
     use crate::release::outcome::ApplyResult;
     use crate::status::{AppStatus, Applied, ChannelStatus, Promotion};
     use crate::tree::SourceInfo;
+
+    #[test]
+    fn a_drift_report_too_long_for_an_issue_keeps_its_table_first_and_says_what_it_left_out() {
+        use crate::object::ObjectKey;
+        use crate::plan::{Action, ObjectChange};
+        let changed: Vec<ObjectChange> = (0..400)
+            .map(|i| {
+                let key = ObjectKey::new("", "ConfigMap", Some("shop"), &format!("cm-{i}"));
+                let mut change = ObjectChange::new(key, None, Action::Update);
+                change.diff = Some(format!("-  n: \"{i}\"\n+  n: \"x\"\n").repeat(20));
+                change
+            })
+            .collect();
+        let drift = Drift {
+            changed: changed.clone(),
+            orphans: vec![ObjectKey::new("", "ConfigMap", Some("shop"), "left-over")],
+        };
+        let plan = Plan {
+            channel: "test".into(),
+            base: "the cluster".into(),
+            target: "releases/test".into(),
+            source_commit: None,
+            tree_commit: None,
+            objects: changed,
+            requests: None,
+        };
+        let whole = drift_markdown(&plan, &drift, usize::MAX);
+        assert!(whole.chars().count() > 65_536);
+        assert!(!whole.contains("left out"));
+        let cut = drift_markdown(&plan, &drift, 65_000);
+        assert!(cut.chars().count() <= 65_000);
+        // Every row and the orphan fit; the diffs that do not are counted.
+        assert!(
+            cut.contains("| `shop/ConfigMap/cm-399` | update |"),
+            "{cut}"
+        );
+        assert!(cut.contains("- `shop/ConfigMap/left-over`"), "{cut}");
+        let shown = cut.matches("<details>").count();
+        assert!(shown > 0 && shown < 400, "{shown}");
+        assert!(
+            cut.contains(&format!(
+                "*{} more diffs left out to fit; run `berth drift -c test` for the whole report.*",
+                400 - shown
+            )),
+            "{cut}"
+        );
+        // A tiny limit still gives the heading, and counts every row left out.
+        let tiny = drift_markdown(&plan, &drift, 500);
+        assert!(tiny.contains("more objects left out"), "{tiny}");
+        assert!(tiny.contains("more orphans left out"), "{tiny}");
+    }
 
     fn hostile() -> Status {
         let evil = "<script>alert(1)</script>\"'&";

@@ -66,6 +66,42 @@ pub fn berth_command() -> Command {
     command
 }
 
+/// `command` as a step of a GitHub Actions workflow talking to the fake GitHub `gh` with
+/// `token`, for the event payload in `event`, if any.
+pub fn github_step<'c>(
+    command: &'c mut Command,
+    gh: &berth_testserver::github::GitHubServer,
+    token: &str,
+    event: Option<&Path>,
+) -> &'c mut Command {
+    command
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_API_URL", gh.api_url())
+        .env("GITHUB_REPOSITORY", gh.repository())
+        .env("GITHUB_TOKEN", token);
+    if let Some(event) = event {
+        command.env("GITHUB_EVENT_PATH", event);
+    }
+    command
+}
+
+/// Write the payload of a `pull_request` event of pull request `number` at `head` (a commit)
+/// from `branch` to `file`.
+pub fn write_pull_request_event(file: &Path, number: u64, branch: &str, head: &str) {
+    std::fs::write(
+        file,
+        serde_json::json!({
+            "action": "synchronize",
+            "number": number,
+            "pull_request": {"number": number, "head": {"ref": branch, "sha": head}},
+            "repository": {"full_name": "octo/berth-config"},
+            "sender": {"login": "ana"},
+        })
+        .to_string(),
+    )
+    .unwrap();
+}
+
 /// Run `berth args…` in `dir`.
 pub fn berth(dir: &Path, args: &[&str]) -> Run {
     run(berth_command().current_dir(dir).args(args))
