@@ -177,11 +177,11 @@ pub fn apply_release(
         })
         .map_err(Problems::from)
     });
-    let versions = versions_of(&objects);
+    let versions = notify::versions_of(&objects);
     let message = |outcome| notify::Message {
         channel: &channel.name,
-        outcome,
-        release: &options.release,
+        subject: notify::Subject::Apply(outcome),
+        release: Some(&options.release),
         versions: &versions,
         ci: &request.ci,
     };
@@ -224,25 +224,6 @@ pub fn apply_release(
         }
     }
     Ok(report)
-}
-
-/// Per app, the images its objects run: the versions a chat message names.
-fn versions_of(objects: &[TreeObject]) -> BTreeMap<String, Vec<String>> {
-    let mut versions: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for object in objects {
-        let Some(app) = &object.app else { continue };
-        let mut body = object.body.clone();
-        crate::object::image::visit_images(&mut body, &mut |image| {
-            versions
-                .entry(app.clone())
-                .or_default()
-                .insert(image.clone());
-        });
-    }
-    versions
-        .into_iter()
-        .map(|(app, images)| (app, images.into_iter().collect()))
-        .collect()
 }
 
 /// What a check finds in its environment: the release, and how to reach its cluster.

@@ -146,7 +146,7 @@ pub struct Channel {
     pub notify: Vec<Notify>,
 }
 
-/// A chat told about applies; every field but the stream and topic names an environment
+/// A chat (or endpoint) told about applies, rollbacks, promotions and drift; every field but the stream and topic names an environment
 /// variable, read when the message is sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notify {
@@ -159,6 +159,13 @@ pub enum Notify {
         api_key_env: String,
         stream: String,
         topic: String,
+    },
+    Teams {
+        webhook_env: String,
+    },
+    /// A POST of the message's fields as JSON.
+    Webhook {
+        url_env: String,
     },
 }
 
@@ -1223,6 +1230,12 @@ impl Validator<'_> {
                 api_key_env: env(&zulip.api_key_env),
                 stream: zulip.stream.clone(),
                 topic: zulip.topic.clone().unwrap_or_else(|| channel.to_string()),
+            },
+            RawNotify::Teams(teams) => Notify::Teams {
+                webhook_env: env(&teams.webhook_env),
+            },
+            RawNotify::Webhook(webhook) => Notify::Webhook {
+                url_env: env(&webhook.url_env),
             },
         }
     }

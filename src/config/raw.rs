@@ -267,8 +267,9 @@ pub struct RawChannel {
     /// apply's result "checks failed".
     #[serde(default)]
     pub checks: Vec<RawCheck>,
-    /// Chat messages sent after each apply of the channel (success or failure). URLs and keys
-    /// are read from environment variables, never written here.
+    /// Messages sent after each apply of the channel (success or failure), rollback, promotion
+    /// to it, and drift found in it. URLs and keys are read from environment variables, never
+    /// written here.
     #[serde(default)]
     pub notify: Vec<RawNotify>,
 }
@@ -281,6 +282,27 @@ pub enum RawNotify {
     Slack(RawSlack),
     /// A Zulip stream, through `/api/v1/messages` with a bot's email and API key.
     Zulip(Box<RawZulip>),
+    /// A Microsoft Teams channel, through a Workflows webhook ("Post to a channel when a webhook
+    /// request is received"): an Adaptive Card.
+    Teams(RawTeams),
+    /// Any HTTP endpoint: a POST of the message's fields as a JSON object (see the README).
+    Webhook(RawWebhook),
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawTeams {
+    /// The environment variable holding the Workflows webhook URL (e.g. `TEAMS_WEBHOOK_URL`).
+    #[schemars(with = "String")]
+    pub webhook_env: Text,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawWebhook {
+    /// The environment variable holding the URL to POST to (e.g. `DEPLOY_WEBHOOK_URL`).
+    #[schemars(with = "String")]
+    pub url_env: Text,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
