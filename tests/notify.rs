@@ -356,7 +356,10 @@ fn teams_gets_an_adaptive_card_and_the_webhook_the_fields_and_the_same_text() {
     assert_eq!(block["wrap"], true);
     let text = block["text"].as_str().unwrap();
     assert!(
-        text.starts_with(&format!("berth apply test `{}`: succeeded (", &release[..12])),
+        text.starts_with(&format!(
+            "berth apply test `{}`: succeeded (",
+            &release[..12]
+        )),
         "{text}"
     );
     assert!(text.contains("• web: nginx:1.27"), "{text}");
@@ -389,7 +392,10 @@ fn teams_gets_an_adaptive_card_and_the_webhook_the_fields_and_the_same_text() {
         .iter()
         .map(|n| n["target"].as_str().unwrap())
         .collect();
-    assert_eq!(targets, ["teams (TEST_TEAMS_URL)", "webhook (TEST_HOOK_URL)"]);
+    assert_eq!(
+        targets,
+        ["teams (TEST_TEAMS_URL)", "webhook (TEST_HOOK_URL)"]
+    );
     for output in [&run.stdout, &run.stderr] {
         assert!(!output.contains("teams-secret-sig"), "{output}");
         assert!(!output.contains("hook-secret-token"), "{output}");
@@ -479,13 +485,9 @@ fn rollback_promote_and_drift_are_told() {
     let told = test_hook.received().len();
     assert_eq!(berth(&["drift", "-c", "test"]).code, 0);
     assert_eq!(test_hook.received().len(), told);
-    setup.cluster.kubectl(&[
-        "scale",
-        "deployment/web",
-        "-n",
-        "demo",
-        "--replicas=4",
-    ]);
+    setup
+        .cluster
+        .kubectl(&["scale", "deployment/web", "-n", "demo", "--replicas=4"]);
     assert_eq!(berth(&["drift", "-c", "test"]).code, 1);
     let received = test_hook.received();
     assert_eq!(received.len(), told + 1, "{received:?}");
@@ -495,7 +497,10 @@ fn rollback_promote_and_drift_are_told() {
     let drifted = fields["drifted"].as_array().unwrap();
     assert_eq!(drifted.len(), 1, "{fields:#}");
     let object = drifted[0].as_str().unwrap();
-    assert!(object.contains("Deployment") && object.contains("web"), "{object}");
+    assert!(
+        object.contains("Deployment") && object.contains("web"),
+        "{object}"
+    );
     let text = fields["text"].as_str().unwrap();
     assert!(
         text.contains("1 object drifted") && text.contains(&format!("• {object}")),

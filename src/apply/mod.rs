@@ -108,7 +108,11 @@ pub fn apply_release(
     let tree = release.tree(&repo)?;
     let mut objects = tree.objects()?;
     // Every value is read before the cluster is reached: a failing source writes nothing.
-    let filled = crate::secret::external::fill(&mut objects, &config.external_secrets(channel));
+    let filled = crate::secret::external::fill(
+        &mut objects,
+        &config.external_secrets(channel),
+        &config.secret_values(channel),
+    );
     let source = tree.manifest()?.map(|m| m.source).unwrap_or_default();
     let workdir = repo.workdir().unwrap_or(&config.root).to_path_buf();
     if let Some(remote) = &request.push_notes {

@@ -6,7 +6,7 @@ pub mod pins;
 pub mod raw;
 
 use crate::error::{Location, Problem, Problems};
-use crate::secret::external::{ExternalSecret, KeySource, Source as SecretSource};
+use crate::secret::external::{ExternalSecret, KeySource, SecretValue, Source as SecretSource};
 use crate::source::{self, EntryKind, Source};
 pub use raw::DriverKind;
 use raw::{Labels, RawApp, RawAppChannel, RawChannel, RawConfig, RawKeySource, RawNotify, Text};
@@ -68,6 +68,8 @@ pub struct App {
     pub values_files: BTreeSet<String>,
     /// The app's external Secrets (`secrets:`) by channel, variants merged.
     pub secrets: BTreeMap<String, Vec<ExternalSecret>>,
+    /// Helm only: chart values from secret sources (`secretValues:`), by values path.
+    pub secret_values: Vec<SecretValue>,
     /// What is wrong with the app's paths, per channel: a missing chart fails only the
     /// channels that release the app, when they are rendered.
     pub broken: BTreeMap<String, Vec<Problem>>,
@@ -220,6 +222,15 @@ impl Config {
             .iter()
             .filter(|a| channel.apps.contains(&a.name))
             .flat_map(|a| a.secrets.get(&channel.name).into_iter().flatten().cloned())
+            .collect()
+    }
+
+    /// The Helm values from secret sources of the channel's apps.
+    pub fn secret_values(&self, channel: &Channel) -> Vec<SecretValue> {
+        self.apps
+            .iter()
+            .filter(|a| channel.apps.contains(&a.name))
+            .flat_map(|a| a.secret_values.iter().cloned())
             .collect()
     }
 
@@ -819,6 +830,29 @@ impl Validator<'_> {
                 }
             }
         }
+        let mut secret_values = Vec::new();
+        for (path, raw_source) in &raw.secret_values {
+            if kind != DriverKind::Helm {
+                self.report(
+                    path,
+                    format!(
+                        "app `{}`: `secretValues` applies only to the helm driver",
+                        name.value
+                    ),
+                    "declare the Secret under the app's `secrets:` instead",
+                );
+                continue;
+            }
+            let place = format!("app `{}`, secret value `{}`", name.value, path.value);
+            if let Some(source) = self.key_source(&place, path, raw_source) {
+                secret_values.push(SecretValue {
+                    app: name.value.clone(),
+                    path: path.value.clone(),
+                    source,
+                    origin: self.at(path),
+                });
+            }
+        }
         // Values files of every channel, released through or not, are kept out of manifests.
         let mut values_files = BTreeSet::new();
         for values in
@@ -837,6 +871,7 @@ impl Validator<'_> {
             variants,
             values_files,
             secrets,
+            secret_values,
             broken,
         }
     }
@@ -1041,7 +1076,8 @@ impl Validator<'_> {
         let mut keys = BTreeMap::new();
         let variant_keys = variant.into_iter().flat_map(|v| v.keys.iter());
         for (key, source) in raw.keys.iter().chain(variant_keys) {
-            if let Some(source) = self.key_source(name, key, source) {
+            let place = format!("Secret `{}`, key `{}`", name.value, key.value);
+            if let Some(source) = self.key_source(&place, key, source) {
                 keys.insert(key.value.clone(), source);
             }
         }
@@ -1075,8 +1111,8 @@ impl Validator<'_> {
         })
     }
 
-    fn key_source(&mut self, secret: &Text, key: &Text, raw: &RawKeySource) -> Option<KeySource> {
-        let place = format!("Secret `{}`, key `{}`", secret.value, key.value);
+    /// The source of `key` (a Secret's key, or a values path), described in errors as `place`.
+    fn key_source(&mut self, place: &str, key: &Text, raw: &RawKeySource) -> Option<KeySource> {
         if let Err(why) = crate::object::names::check_config_key(&key.value) {
             self.report(
                 key,

@@ -142,6 +142,12 @@ pub struct RawApp {
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, RawSecret>")]
     pub secrets: IndexMap<Text, RawSecret>,
+    /// Helm only: chart values read from a secret source at diff and apply time, by values
+    /// path (`auth.password`). The candidate is rendered with a placeholder in their place,
+    /// replaced by the value in the app's Secrets only (see the README).
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, RawKeySource>")]
+    pub secret_values: IndexMap<Text, RawKeySource>,
 }
 
 /// What one channel changes in an app. `{channel}` is replaced here as in the app's own keys.
@@ -233,7 +239,8 @@ pub struct RawKeySource {
     pub sops: Option<String>,
     /// `yaml`, `json` or `dotenv`: the command prints a map of keys.
     pub format: Option<crate::secret::external::Format>,
-    /// The entry of the map (`format` or `sops`) to take. Default: the key's name.
+    /// The entry of the map (`format` or `sops`) to take. Default: the key's name (for a
+    /// secret value, the last part of its path).
     pub key: Option<String>,
     /// How long the command or sops may take, e.g. `10s`. Default 30s.
     pub timeout: Option<String>,
