@@ -535,3 +535,19 @@ fn a_failing_webhook_is_retried_then_reported_while_a_rollback_succeeds() {
         assert!(!output.contains(&hook.url), "{output}");
     }
 }
+
+#[test]
+fn the_schema_has_the_new_targets_and_secret_values() {
+    let run = crate::support::berth(std::path::Path::new("."), &["schema"]);
+    let schema: serde_json::Value = serde_json::from_str(&run.succeeds().stdout).unwrap();
+    let targets = schema["$defs"]["RawNotify"].to_string();
+    for target in ["slack", "zulip", "teams", "webhook"] {
+        assert!(targets.contains(&format!("\"{target}\"")), "{targets}");
+    }
+    assert!(
+        schema["$defs"]["RawWebhook"]["properties"]["urlEnv"].is_object(),
+        "{schema:#}"
+    );
+    let app = &schema["$defs"]["RawApp"]["properties"];
+    assert!(app["secretValues"].is_object(), "{app:#}");
+}
