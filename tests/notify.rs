@@ -81,8 +81,13 @@ impl FakeChat {
 const BERTH_YAML: &str = "defaults:\n  namespace: demo\napps:\n  web:\n    driver: manifests\n    path: web\nchannels:\n  test:\n    notify:\n      - slack: {webhookEnv: TEST_SLACK_URL}\n      - zulip: {urlEnv: TEST_ZULIP_URL, emailEnv: TEST_ZULIP_EMAIL, apiKeyEnv: TEST_ZULIP_KEY, stream: deploys}\n";
 
 fn setup() -> Release {
+    released(BERTH_YAML)
+}
+
+/// The app `web` (a Namespace and a Deployment of nginx:1.27) released with `berth_yaml`.
+fn released(berth_yaml: &str) -> Release {
     Release::new(GitRepos::with_files(&[
-        ("berth.yaml", BERTH_YAML),
+        ("berth.yaml", berth_yaml),
         ("web/ns.yaml", small::NAMESPACE),
         ("web/deployment.yaml", &small::deployment("nginx:1.27", 1)),
     ]))
@@ -310,11 +315,7 @@ fn an_apply_stopped_by_a_failing_secret_source_is_told_as_failed() {
 const TEAMS_AND_WEBHOOK: &str = "defaults:\n  namespace: demo\napps:\n  web:\n    driver: manifests\n    path: web\nchannels:\n  test:\n    promotesTo: prod\n    notify:\n      - teams: {webhookEnv: TEST_TEAMS_URL}\n      - webhook: {urlEnv: TEST_HOOK_URL}\n  prod:\n    notify:\n      - webhook: {urlEnv: PROD_HOOK_URL}\n";
 
 fn teams_and_webhook() -> Release {
-    Release::new(GitRepos::with_files(&[
-        ("berth.yaml", TEAMS_AND_WEBHOOK),
-        ("web/ns.yaml", small::NAMESPACE),
-        ("web/deployment.yaml", &small::deployment("nginx:1.27", 1)),
-    ]))
+    released(TEAMS_AND_WEBHOOK)
 }
 
 fn json_body(received: &Received) -> serde_json::Value {

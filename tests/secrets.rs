@@ -115,6 +115,13 @@ fn each_source_fills_the_secret_at_apply_and_git_holds_only_the_stub() {
     // Two keys of one command: it ran once.
     let runs = std::fs::read_to_string(out.path().join("runs")).unwrap();
     assert_eq!(runs.lines().count(), 1, "{runs}");
+    // A drift check reads no source: the stub's values are not drift.
+    let drift = crate::support::run(&mut setup.cluster.berth_command(
+        &setup.repos.work(),
+        &["drift", "-c", "test"],
+        &[],
+    ));
+    assert_eq!(drift.code, 0, "{}\n{}", drift.stdout, drift.stderr);
 
     let record = setup.record().to_string();
     let blobs = every_blob(&setup.repos.work());
@@ -354,6 +361,9 @@ fn helm_secret_values_reach_only_the_cluster_and_git_holds_a_placeholder() {
         data(&secret, "url"),
         format!("amqp://metrics:{password}@queue.queue.svc:5672")
     );
+
+    let drift = run(&mut cluster.berth_command(&repos.work(), &["drift", "-c", "test"], &[]));
+    assert_eq!(drift.code, 0, "{}\n{}", drift.stdout, drift.stderr);
 
     // A rotated value: a diff shows the Secret's keys changed, masked.
     let rotated = "pw-HELM-VALUE-42";
