@@ -311,14 +311,15 @@ proptest! {
     }
 }
 
-/// `examples/drivers` with the metrics chart's `auth.password` from `$METRICS_PASSWORD`
-/// (`secretValues:`), its test channel releasing metrics only; the helm stand-in renders it.
+/// `examples/drivers` with the metrics chart's `auth.password` from `$METRICS_PASSWORD`, in
+/// the test channel from `$TEST_METRICS_PASSWORD` (`secretValues:` and its channel variant),
+/// the test channel releasing metrics only; the helm stand-in renders it.
 fn helm_secret_values() -> (GitRepos, TestCluster) {
     let repos = GitRepos::new("drivers");
     repos.edit(
         "berth.yaml",
         "      - values/metrics-{channel}.yaml\n",
-        "      - values/metrics-{channel}.yaml\n    secretValues:\n      auth.password: {env: METRICS_PASSWORD}\n",
+        "      - values/metrics-{channel}.yaml\n    secretValues:\n      auth.password: {env: METRICS_PASSWORD}\n    channels:\n      test:\n        secretValues:\n          auth.password: {env: TEST_METRICS_PASSWORD}\n",
     );
     repos.edit(
         "berth.yaml",
@@ -350,7 +351,8 @@ fn helm_secret_values_reach_only_the_cluster_and_git_holds_a_placeholder() {
     let password = "pw-HELM-VALUE-41";
     let apply = run(cluster
         .berth_command(&repos.work(), &["apply", "-c", "test"], &["-o", "json"])
-        .env("METRICS_PASSWORD", password));
+        .env("TEST_METRICS_PASSWORD", password)
+        .env("METRICS_PASSWORD", "other-VALUE"));
     assert_eq!(apply.code, 0, "{}\n{}", apply.stdout, apply.stderr);
     let secret = cluster
         .server
@@ -369,7 +371,7 @@ fn helm_secret_values_reach_only_the_cluster_and_git_holds_a_placeholder() {
     let rotated = "pw-HELM-VALUE-42";
     let diff = run(cluster
         .berth_command(&repos.work(), &["diff", "-c", "test"], &[])
-        .env("METRICS_PASSWORD", rotated));
+        .env("TEST_METRICS_PASSWORD", rotated));
     assert_eq!(diff.code, 1, "{}\n{}", diff.stdout, diff.stderr);
     assert!(diff.stdout.contains("*** (after)"), "{}", diff.stdout);
     let blobs = every_blob(&repos.work());
@@ -386,7 +388,9 @@ fn helm_secret_values_reach_only_the_cluster_and_git_holds_a_placeholder() {
     // Unset, it stops the apply before any write, naming the app, the value and the source.
     cluster.server.reset_counters();
     let unset = run(&mut cluster.berth_command(&repos.work(), &["apply", "-c", "test"], &[]));
-    unset.fails_with(&["app `metrics`: secret value `auth.password` from env METRICS_PASSWORD"]);
+    unset.fails_with(&[
+        "app `metrics`: secret value `auth.password` from env TEST_METRICS_PASSWORD",
+    ]);
     assert!(cluster.server.requests().is_empty(), "a request was made");
 }
 

@@ -68,8 +68,8 @@ pub struct App {
     pub values_files: BTreeSet<String>,
     /// The app's external Secrets (`secrets:`) by channel, variants merged.
     pub secrets: BTreeMap<String, Vec<ExternalSecret>>,
-    /// Helm only: chart values from secret sources (`secretValues:`), by values path.
-    pub secret_values: Vec<SecretValue>,
+    /// Helm only: chart values from secret sources (`secretValues:`) by channel, variants merged.
+    pub secret_values: BTreeMap<String, Vec<SecretValue>>,
     /// What is wrong with the app's paths, per channel: a missing chart fails only the
     /// channels that release the app, when they are rendered.
     pub broken: BTreeMap<String, Vec<Problem>>,
@@ -230,7 +230,10 @@ impl Config {
         self.apps
             .iter()
             .filter(|a| channel.apps.contains(&a.name))
-            .flat_map(|a| a.secret_values.iter().cloned())
+            .flat_map(|a| {
+                let values = a.secret_values.get(&channel.name);
+                values.into_iter().flatten().cloned()
+            })
             .collect()
     }
 
@@ -830,29 +833,27 @@ impl Validator<'_> {
                 }
             }
         }
-        let mut secret_values = Vec::new();
-        for (path, raw_source) in &raw.secret_values {
-            if kind != DriverKind::Helm {
-                self.report(
-                    path,
-                    format!(
-                        "app `{}`: `secretValues` applies only to the helm driver",
-                        name.value
-                    ),
-                    "declare the Secret under the app's `secrets:` instead",
-                );
-                continue;
-            }
-            let place = format!("app `{}`, secret value `{}`", name.value, path.value);
-            if let Some(source) = self.key_source(&place, path, raw_source) {
-                secret_values.push(SecretValue {
-                    app: name.value.clone(),
-                    path: path.value.clone(),
-                    source,
-                    origin: self.at(path),
-                });
-            }
-        }
+        // The app's own secret values, then each channel's (merged by values path).
+        let own = self.secret_values(name, kind, &raw.secret_values);
+        let secret_values = used_by
+            .iter()
+            .map(|channel| {
+                let mut merged = own.clone();
+                let over = raw
+                    .channels
+                    .iter()
+                    .find(|(c, _)| c.value == *channel)
+                    .map(|(_, o)| &o.secret_values);
+                for value in over
+                    .map(|o| self.secret_values(name, kind, o))
+                    .unwrap_or_default()
+                {
+                    merged.retain(|v| v.path != value.path);
+                    merged.push(value);
+                }
+                (channel.to_string(), merged)
+            })
+            .collect();
         // Values files of every channel, released through or not, are kept out of manifests.
         let mut values_files = BTreeSet::new();
         for values in
@@ -1041,6 +1042,39 @@ impl Validator<'_> {
                 &hint,
             );
         }
+    }
+
+    /// The Helm values of app `name` read from secret sources (`secretValues:`), by values path.
+    fn secret_values(
+        &mut self,
+        name: &Text,
+        kind: DriverKind,
+        raw: &indexmap::IndexMap<Text, RawKeySource>,
+    ) -> Vec<SecretValue> {
+        let mut values = Vec::new();
+        for (path, raw_source) in raw {
+            if kind != DriverKind::Helm {
+                self.report(
+                    path,
+                    format!(
+                        "app `{}`: `secretValues` applies only to the helm driver",
+                        name.value
+                    ),
+                    "declare the Secret under the app's `secrets:` instead",
+                );
+                continue;
+            }
+            let place = format!("app `{}`, secret value `{}`", name.value, path.value);
+            if let Some(source) = self.key_source(&place, path, raw_source) {
+                values.push(SecretValue {
+                    app: name.value.clone(),
+                    path: path.value.clone(),
+                    source,
+                    origin: self.at(path),
+                });
+            }
+        }
+        values
     }
 
     /// One external Secret of `app` for `channel`, its channel variant merged; `None` (and

@@ -167,6 +167,10 @@ pub struct RawAppChannel {
     /// `--set` are still layered on top).
     #[schemars(with = "Option<Vec<RawValuesFile>>")]
     pub values: Option<Vec<Spanned<RawValuesFile>>>,
+    /// Helm only: other sources for some secret values in this channel (merged by values path).
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, RawKeySource>")]
+    pub secret_values: IndexMap<Text, RawKeySource>,
 }
 
 /// A values file: its path, or `{file: PATH, optional: true}` for one that need not exist.

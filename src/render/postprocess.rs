@@ -286,7 +286,13 @@ fn object(
             .filter(|field| map.get(*field).is_some_and(|v| !is_empty(v)))
             .collect();
         // A Helm app's Secret may hold the placeholders of its `secretValues:`, and only them.
-        let placeholders: Vec<String> = app.secret_values.iter().map(|v| v.placeholder()).collect();
+        let placeholders: Vec<String> = app
+            .secret_values
+            .get(&channel.name)
+            .into_iter()
+            .flatten()
+            .map(|v| v.placeholder())
+            .collect();
         let only_placeholders = !placeholders.is_empty()
             && crate::secret::placeholder::only_placeholders(map, &placeholders);
         if !inline.is_empty() && !only_placeholders {
