@@ -1,8 +1,9 @@
 //! Notifications (`notify:` of a channel) after an apply, a rollback, a promotion to the channel
 //! and drift found in it: Slack incoming webhooks, Zulip streams, Microsoft Teams Workflows
-//! webhooks and a generic JSON webhook. The text is `templates/notify.md.j2`. Addresses and keys are read from the environment when a message is sent and are
-//! never shown: a notification names its chat by kind and variable. A message that cannot be
-//! delivered is retried with backoff, then reported as a warning; it never fails the apply.
+//! webhooks and a generic JSON webhook. The text is `templates/notify.md.j2`. Addresses and
+//! keys are read from the environment when a message is sent and are never shown: a
+//! notification names its target by kind and variable. A message that cannot be delivered is
+//! retried with backoff, then reported as a warning; it never fails the command.
 
 use crate::ci::CiEnv;
 use crate::config::Notify;
