@@ -91,6 +91,11 @@ pub struct ValuesFile {
 }
 
 impl App {
+    /// The app's Helm secret values in `channel` (none where it is not released).
+    pub fn secret_values_in(&self, channel: &str) -> &[SecretValue] {
+        self.secret_values.get(channel).map_or(&[], Vec::as_slice)
+    }
+
     /// The app in `channel`. Config holds a variant for every channel that releases the app,
     /// and only those channels render it.
     pub fn in_channel(&self, channel: &str) -> &Variant {
@@ -230,10 +235,7 @@ impl Config {
         self.apps
             .iter()
             .filter(|a| channel.apps.contains(&a.name))
-            .flat_map(|a| {
-                let values = a.secret_values.get(&channel.name);
-                values.into_iter().flatten().cloned()
-            })
+            .flat_map(|a| a.secret_values_in(&channel.name).iter().cloned())
             .collect()
     }
 

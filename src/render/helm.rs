@@ -22,13 +22,7 @@ pub fn render(input: &AppInput<'_>, chart: &str, release: &str) -> Result<Vec<Ma
         .tempfile()
         .map_err(|e| Problem::new(format!("cannot write a temporary values file: {e}")))?;
     let mut values = input.values.clone();
-    for value in input
-        .app
-        .secret_values
-        .get(&input.channel.name)
-        .into_iter()
-        .flatten()
-    {
+    for value in input.app.secret_values_in(&input.channel.name) {
         set_path(&mut values, &value.path, value.placeholder());
     }
     std::fs::write(values_file.path(), crate::yaml::to_string(&values))
@@ -100,13 +94,7 @@ fn set_path(values: &mut serde_json::Value, path: &str, text: String) {
 /// (anywhere but a Secret's `data` and `stringData`), or sits in no Secret at all.
 fn check_placeholders(input: &AppInput<'_>, manifests: &[Manifest]) -> Result<(), Problems> {
     let mut problems = Vec::new();
-    for value in input
-        .app
-        .secret_values
-        .get(&input.channel.name)
-        .into_iter()
-        .flatten()
-    {
+    for value in input.app.secret_values_in(&input.channel.name) {
         let placeholder = [value.placeholder()];
         let mut used = false;
         for manifest in manifests {

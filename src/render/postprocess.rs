@@ -287,10 +287,8 @@ fn object(
             .collect();
         // A Helm app's Secret may hold the placeholders of its `secretValues:`, and only them.
         let placeholders: Vec<String> = app
-            .secret_values
-            .get(&channel.name)
-            .into_iter()
-            .flatten()
+            .secret_values_in(&channel.name)
+            .iter()
             .map(|v| v.placeholder())
             .collect();
         let only_placeholders = !placeholders.is_empty()
