@@ -16,7 +16,9 @@ fn diff(name: &str, extra: usize) -> String {
          -        image: ghcr.io/example/{name}:1.0.0\n+        image: ghcr.io/example/{name}:1.1.0\n"
     );
     for i in 0..extra {
-        diff.push_str(&format!("+        - name: VAR_{i}\n+          value: \"{i}\"\n"));
+        diff.push_str(&format!(
+            "+        - name: VAR_{i}\n+          value: \"{i}\"\n"
+        ));
     }
     diff
 }
@@ -27,7 +29,8 @@ fn plan() -> Plan {
             let name = format!("svc-{i:04}");
             let key = ObjectKey::parse(&format!("team-{}/Deployment.apps/{name}", i % 11))
                 .expect("a tree key");
-            let mut change = ObjectChange::new(key, Some(format!("app-{:02}", i % 37)), Action::Update);
+            let mut change =
+                ObjectChange::new(key, Some(format!("app-{:02}", i % 37)), Action::Update);
             // Every 50th object carries a large diff, as a regenerated ConfigMap does.
             change.diff = Some(diff(&name, if i % 50 == 0 { 600 } else { i % 7 }));
             change

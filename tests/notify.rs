@@ -81,8 +81,13 @@ impl FakeChat {
 const BERTH_YAML: &str = "defaults:\n  namespace: demo\napps:\n  web:\n    driver: manifests\n    path: web\nchannels:\n  test:\n    notify:\n      - slack: {webhookEnv: TEST_SLACK_URL}\n      - zulip: {urlEnv: TEST_ZULIP_URL, emailEnv: TEST_ZULIP_EMAIL, apiKeyEnv: TEST_ZULIP_KEY, stream: deploys}\n";
 
 fn setup() -> Release {
+    released(BERTH_YAML)
+}
+
+/// The app `web` (a Namespace and a Deployment of nginx:1.27) released with `berth_yaml`.
+fn released(berth_yaml: &str) -> Release {
     Release::new(GitRepos::with_files(&[
-        ("berth.yaml", BERTH_YAML),
+        ("berth.yaml", berth_yaml),
         ("web/ns.yaml", small::NAMESPACE),
         ("web/deployment.yaml", &small::deployment("nginx:1.27", 1)),
     ]))
@@ -304,4 +309,246 @@ fn an_apply_stopped_by_a_failing_secret_source_is_told_as_failed() {
         text.contains("failed: Secret demo/db: key `password` from env TEST_UNSET_PASSWORD"),
         "{text}"
     );
+}
+
+/// Teams and the generic webhook on `test`, which promotes to `prod` (told by its own webhook).
+const TEAMS_AND_WEBHOOK: &str = "defaults:\n  namespace: demo\napps:\n  web:\n    driver: manifests\n    path: web\nchannels:\n  test:\n    promotesTo: prod\n    notify:\n      - teams: {webhookEnv: TEST_TEAMS_URL}\n      - webhook: {urlEnv: TEST_HOOK_URL}\n  prod:\n    notify:\n      - webhook: {urlEnv: PROD_HOOK_URL}\n";
+
+fn teams_and_webhook() -> Release {
+    released(TEAMS_AND_WEBHOOK)
+}
+
+fn json_body(received: &Received) -> serde_json::Value {
+    assert_eq!(received.header("content-type"), Some("application/json"));
+    serde_json::from_str(&received.body).unwrap()
+}
+
+#[test]
+fn teams_gets_an_adaptive_card_and_the_webhook_the_fields_and_the_same_text() {
+    let setup = teams_and_webhook();
+    let (teams, hook) = (FakeChat::start(&[200]), FakeChat::start(&[202]));
+    let teams_url = format!("{}/workflows/teams-secret-sig", teams.url);
+    let hook_url = format!("{}/deploys?token=hook-secret-token", hook.url);
+    let source = setup.repos.git(&["rev-parse", "HEAD"]);
+    let run = run(setup
+        .apply_command(&["-o", "json"])
+        .env("TEST_TEAMS_URL", &teams_url)
+        .env("TEST_HOOK_URL", &hook_url)
+        .env("GITHUB_ACTOR", "ana")
+        .env("GITHUB_SERVER_URL", "https://github.com")
+        .env("GITHUB_REPOSITORY", "acme/shop")
+        .env("GITHUB_RUN_ID", "42"));
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let release = setup.repos.git(&["rev-parse", "releases/test"]);
+
+    let received = teams.received();
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert_eq!(received[0].path, "/workflows/teams-secret-sig");
+    let card = json_body(&received[0]);
+    assert_eq!(card["type"], "message");
+    let attachment = &card["attachments"][0];
+    assert_eq!(
+        attachment["contentType"],
+        "application/vnd.microsoft.card.adaptive"
+    );
+    assert_eq!(attachment["content"]["type"], "AdaptiveCard");
+    let block = &attachment["content"]["body"][0];
+    assert_eq!(block["type"], "TextBlock");
+    assert_eq!(block["wrap"], true);
+    let text = block["text"].as_str().unwrap();
+    assert!(
+        text.starts_with(&format!(
+            "berth apply test `{}`: succeeded (",
+            &release[..12]
+        )),
+        "{text}"
+    );
+    assert!(text.contains("• web: nginx:1.27"), "{text}");
+
+    let received = hook.received();
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert_eq!(received[0].path, "/deploys?token=hook-secret-token");
+    let fields = json_body(&received[0]);
+    assert_eq!(fields["version"], 1);
+    assert_eq!(fields["event"], "apply");
+    assert_eq!(fields["channel"], "test");
+    assert_eq!(fields["result"], "succeeded");
+    assert_eq!(fields["releaseCommit"], release.as_str());
+    assert_eq!(fields["sourceCommit"], source.as_str());
+    assert_eq!(fields["apps"], serde_json::json!({"web": ["nginx:1.27"]}));
+    assert_eq!(
+        fields["runUrl"],
+        "https://github.com/acme/shop/actions/runs/42"
+    );
+    assert_eq!(fields["actor"], "ana");
+    assert!(fields["summary"].as_str().unwrap().contains("created"));
+    // A first release has nothing to compare with.
+    assert!(fields.get("compareUrl").is_none(), "{fields:#}");
+    assert_eq!(fields["text"], text, "one template for every chat");
+
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let targets: Vec<&str> = report["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        targets,
+        ["teams (TEST_TEAMS_URL)", "webhook (TEST_HOOK_URL)"]
+    );
+    for output in [&run.stdout, &run.stderr] {
+        assert!(!output.contains("teams-secret-sig"), "{output}");
+        assert!(!output.contains("hook-secret-token"), "{output}");
+        assert!(!output.contains(&hook.url), "{output}");
+    }
+}
+
+#[test]
+fn rollback_promote_and_drift_are_told() {
+    let setup = teams_and_webhook();
+    let (test_hook, prod_hook) = (FakeChat::start(&[200]), FakeChat::start(&[200]));
+    let hooks = |command: &mut std::process::Command| {
+        command
+            .env("TEST_HOOK_URL", &test_hook.url)
+            .env("PROD_HOOK_URL", &prod_hook.url)
+            .env("GITHUB_ACTOR", "ana");
+    };
+    let berth = |args: &[&str]| {
+        let mut command = setup.cluster.berth_command(&setup.repos.work(), args, &[]);
+        hooks(&mut command);
+        run(&mut command)
+    };
+    let apply = || {
+        let mut command = setup.apply_command(&[]);
+        hooks(&mut command);
+        run(&mut command).succeeds();
+    };
+    apply();
+    let first = setup.repos.git(&["rev-parse", "releases/test"]);
+    setup.change(|repos| repos.edit("web/deployment.yaml", "nginx:1.27", "nginx:1.28"));
+    apply();
+    let second = setup.repos.git(&["rev-parse", "releases/test"]);
+    assert_eq!(test_hook.received().len(), 2);
+
+    // Rollback: told once the release branch holds the rollback, with the restored versions.
+    berth(&["rollback", "-c", "test"]).succeeds();
+    let rollback = setup.repos.git(&["rev-parse", "releases/test"]);
+    let received = test_hook.received();
+    assert_eq!(received.len(), 3, "{received:?}");
+    let fields = json_body(&received[2]);
+    assert_eq!(fields["event"], "rollback");
+    assert_eq!(fields["result"], "rolled back");
+    assert_eq!(fields["releaseCommit"], rollback.as_str());
+    assert_eq!(fields["rolledBackFrom"], second.as_str());
+    assert_eq!(fields["rolledBackTo"], first.as_str());
+    assert_eq!(fields["apps"], serde_json::json!({"web": ["nginx:1.27"]}));
+    assert_eq!(
+        fields["text"],
+        format!(
+            "berth rollback test `{}`: rolled back from `{}` to `{}`\nsource {}\n• web: nginx:1.27\nby ana",
+            &rollback[..12],
+            &second[..12],
+            &first[..12],
+            &fields["sourceCommit"].as_str().unwrap()[..12]
+        )
+    );
+
+    // Promote (of a fixed release, never of a rollback): told to the channel promoted to,
+    // naming its new candidate.
+    setup.change(|repos| repos.edit("web/deployment.yaml", "replicas: 1", "replicas: 2"));
+    apply();
+    let applied_source = setup.repos.git(&["rev-parse", "HEAD"]);
+    berth(&["promote", "test"]).succeeds();
+    let received = prod_hook.received();
+    assert_eq!(received.len(), 1, "{received:?}");
+    let fields = json_body(&received[0]);
+    assert_eq!(fields["event"], "promote");
+    assert_eq!(fields["channel"], "prod");
+    assert_eq!(fields["promotedFrom"], "test");
+    let branch = format!("candidates/prod/promote-{}", &applied_source[..12]);
+    assert_eq!(fields["candidateBranch"], branch.as_str());
+    let candidate = setup.repos.git(&["rev-parse", &branch]);
+    assert_eq!(fields["candidateCommit"], candidate.as_str());
+    assert_eq!(fields["apps"], serde_json::json!({"web": ["nginx:1.28"]}));
+    assert!(
+        fields["text"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("berth promote test → prod: candidate `{branch}`")),
+        "{fields:#}"
+    );
+    // The same candidate again is no news.
+    berth(&["promote", "test"]).succeeds();
+    assert_eq!(prod_hook.received().len(), 1);
+
+    // Drift: nothing to tell while the cluster holds the release; told once it does not.
+    let told = test_hook.received().len();
+    assert_eq!(berth(&["drift", "-c", "test"]).code, 0);
+    assert_eq!(test_hook.received().len(), told);
+    setup
+        .cluster
+        .kubectl(&["scale", "deployment/web", "-n", "demo", "--replicas=4"]);
+    assert_eq!(berth(&["drift", "-c", "test"]).code, 1);
+    let received = test_hook.received();
+    assert_eq!(received.len(), told + 1, "{received:?}");
+    let fields = json_body(&received[told]);
+    assert_eq!(fields["event"], "drift");
+    assert_eq!(fields["result"], "drifted");
+    let drifted = fields["drifted"].as_array().unwrap();
+    assert_eq!(drifted.len(), 1, "{fields:#}");
+    let object = drifted[0].as_str().unwrap();
+    assert!(
+        object.contains("Deployment") && object.contains("web"),
+        "{object}"
+    );
+    let text = fields["text"].as_str().unwrap();
+    assert!(
+        text.contains("1 object drifted") && text.contains(&format!("• {object}")),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_failing_webhook_is_retried_then_reported_while_a_rollback_succeeds() {
+    let setup = teams_and_webhook();
+    setup.apply(&[]).succeeds();
+    setup.change(|repos| repos.edit("web/deployment.yaml", "replicas: 1", "replicas: 2"));
+    setup.apply(&[]).succeeds();
+    let hook = FakeChat::start(&[503]);
+    let hook_url = format!("{}/hook-secret-part", hook.url);
+    let rollback = run(setup
+        .cluster
+        .berth_command(&setup.repos.work(), &["rollback", "-c", "test"], &[])
+        .env("TEST_HOOK_URL", &hook_url));
+    assert_eq!(rollback.code, 0, "{}", rollback.stderr);
+    assert_eq!(hook.received().len(), 3, "tried three times");
+    assert!(
+        rollback.stderr.contains(
+            "warning: notifying webhook (TEST_HOOK_URL) failed after 3 tries: the chat answered 503"
+        ),
+        "{}",
+        rollback.stderr
+    );
+    assert!(rollback.stderr.contains("TEST_TEAMS_URL is not set"));
+    for output in [&rollback.stdout, &rollback.stderr] {
+        assert!(!output.contains("hook-secret-part"), "{output}");
+        assert!(!output.contains(&hook.url), "{output}");
+    }
+}
+
+#[test]
+fn the_schema_has_the_new_targets_and_secret_values() {
+    let run = crate::support::berth(std::path::Path::new("."), &["schema"]);
+    let schema: serde_json::Value = serde_json::from_str(&run.succeeds().stdout).unwrap();
+    let targets = schema["$defs"]["RawNotify"].to_string();
+    for target in ["slack", "zulip", "teams", "webhook"] {
+        assert!(targets.contains(&format!("\"{target}\"")), "{targets}");
+    }
+    assert!(
+        schema["$defs"]["RawWebhook"]["properties"]["urlEnv"].is_object(),
+        "{schema:#}"
+    );
+    let app = &schema["$defs"]["RawApp"]["properties"];
+    assert!(app["secretValues"].is_object(), "{app:#}");
 }

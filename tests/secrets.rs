@@ -115,6 +115,13 @@ fn each_source_fills_the_secret_at_apply_and_git_holds_only_the_stub() {
     // Two keys of one command: it ran once.
     let runs = std::fs::read_to_string(out.path().join("runs")).unwrap();
     assert_eq!(runs.lines().count(), 1, "{runs}");
+    // A drift check reads no source: the stub's values are not drift.
+    let drift = crate::support::run(&mut setup.cluster.berth_command(
+        &setup.repos.work(),
+        &["drift", "-c", "test"],
+        &[],
+    ));
+    assert_eq!(drift.code, 0, "{}\n{}", drift.stdout, drift.stderr);
 
     let record = setup.record().to_string();
     let blobs = every_blob(&setup.repos.work());
@@ -302,4 +309,129 @@ proptest! {
         outputs.push_str(&every_blob(&setup.repos.work()));
         assert_hidden(&outputs, &[&password, &token], "output");
     }
+}
+
+/// `examples/drivers` with the metrics chart's `auth.password` from `$METRICS_PASSWORD`, in
+/// the test channel from `$TEST_METRICS_PASSWORD` (`secretValues:` and its channel variant),
+/// the test channel releasing metrics only; the helm stand-in renders it.
+fn helm_secret_values() -> (GitRepos, TestCluster) {
+    let repos = GitRepos::new("drivers");
+    repos.edit(
+        "berth.yaml",
+        "      - values/metrics-{channel}.yaml\n",
+        "      - values/metrics-{channel}.yaml\n    secretValues:\n      auth.password: {env: METRICS_PASSWORD}\n    channels:\n      test:\n        secretValues:\n          auth.password: {env: TEST_METRICS_PASSWORD}\n",
+    );
+    repos.edit(
+        "berth.yaml",
+        "    values: [channels/test.yaml]\n",
+        "    values: [channels/test.yaml]\n    apps: [metrics]\n",
+    );
+    repos.commit_all("metrics: password from the environment");
+    repos.git(&["checkout", "-q", "-b", "feature/x"]);
+    let stand_in = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/helm/helm");
+    run(berth_command()
+        .current_dir(repos.work())
+        .env("BERTH_HELM", stand_in)
+        .args(["candidate", "-c", "test"]))
+    .succeeds();
+    repos.git(&["branch", "-f", "releases/test", "candidates/test/feature/x"]);
+    let cluster = TestCluster::start();
+    // The chart's namespace is not the chart's to make.
+    cluster.namespace("monitoring");
+    (repos, cluster)
+}
+
+#[test]
+fn helm_secret_values_reach_only_the_cluster_and_git_holds_a_placeholder() {
+    let (repos, cluster) = helm_secret_values();
+    let placeholder = "berthsecret290a98a4d47f9ff7cfdd408d";
+    let committed = repos.git(&["show", "releases/test:monitoring/Secret/metrics-auth.yaml"]);
+    assert!(committed.contains(&b64(placeholder)), "{committed}");
+
+    let password = "pw-HELM-VALUE-41";
+    let apply = run(cluster
+        .berth_command(&repos.work(), &["apply", "-c", "test"], &["-o", "json"])
+        .env("TEST_METRICS_PASSWORD", password)
+        .env("METRICS_PASSWORD", "other-VALUE"));
+    assert_eq!(apply.code, 0, "{}\n{}", apply.stdout, apply.stderr);
+    let secret = cluster
+        .server
+        .object("", "secrets", "monitoring", "metrics-auth")
+        .expect("the Secret was applied");
+    assert_eq!(data(&secret, "password"), password);
+    assert_eq!(
+        data(&secret, "url"),
+        format!("amqp://metrics:{password}@queue.queue.svc:5672")
+    );
+
+    let drift = run(&mut cluster.berth_command(&repos.work(), &["drift", "-c", "test"], &[]));
+    assert_eq!(drift.code, 0, "{}\n{}", drift.stdout, drift.stderr);
+
+    // A rotated value: a diff shows the Secret's keys changed, masked.
+    let rotated = "pw-HELM-VALUE-42";
+    let diff = run(cluster
+        .berth_command(&repos.work(), &["diff", "-c", "test"], &[])
+        .env("TEST_METRICS_PASSWORD", rotated));
+    assert_eq!(diff.code, 1, "{}\n{}", diff.stdout, diff.stderr);
+    assert!(diff.stdout.contains("*** (after)"), "{}", diff.stdout);
+    let blobs = every_blob(&repos.work());
+    for (what, text) in [
+        ("apply stdout", &apply.stdout),
+        ("apply stderr", &apply.stderr),
+        ("diff", &diff.stdout),
+        ("diff stderr", &diff.stderr),
+        ("git", &blobs),
+    ] {
+        assert_hidden(text, &[password, rotated, "HELM-VALUE"], what);
+    }
+
+    // Unset, it stops the apply before any write, naming the app, the value and the source.
+    cluster.server.reset_counters();
+    let unset = run(&mut cluster.berth_command(&repos.work(), &["apply", "-c", "test"], &[]));
+    unset.fails_with(&[
+        "app `metrics`: secret value `auth.password` from env TEST_METRICS_PASSWORD",
+    ]);
+    assert!(cluster.server.requests().is_empty(), "a request was made");
+}
+
+#[test]
+fn a_helm_secret_value_no_secret_holds_or_one_of_another_driver_is_refused() {
+    let repo = example_copy("drivers");
+    replace_in(
+        repo.path(),
+        "berth.yaml",
+        "      - values/metrics-{channel}.yaml\n",
+        "      - values/metrics-{channel}.yaml\n    secretValues:\n      auth.password: {env: METRICS_PASSWORD}\n      auth.user: {env: METRICS_USER}\n",
+    );
+    let stand_in = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/helm/helm");
+    let render = || {
+        run(berth_command()
+            .current_dir(repo.path())
+            .env("BERTH_HELM", &stand_in)
+            .args(["render", "-c", "test", "-a", "metrics"]))
+    };
+    // The chart never uses `auth.user`: its value would silently go nowhere.
+    render().fails_with(&[
+        "berth.yaml:",
+        "secret value `auth.user` lands in no Secret",
+        "remove it from `secretValues:`",
+    ]);
+
+    replace_in(
+        repo.path(),
+        "berth.yaml",
+        "      auth.user: {env: METRICS_USER}\n",
+        "",
+    );
+    render().succeeds();
+    replace_in(
+        repo.path(),
+        "berth.yaml",
+        "    namespace: queue\n",
+        "    namespace: queue\n    secretValues:\n      token: {env: QUEUE_TOKEN}\n",
+    );
+    render().fails_with(&[
+        "app `queue`: `secretValues` applies only to the helm driver",
+        "`secrets:`",
+    ]);
 }

@@ -163,12 +163,14 @@ pub fn apply_release(
     let mut objects = tree.objects()?;
     let check_jobs = checks::take_jobs(&mut objects, channel, &release.commit.to_string())?;
     let partial = partial_of(config, channel, &request.apps, &mut objects)?;
+    // Every value is read before the cluster is reached: a failing source writes nothing.
     let mut secrets = config.external_secrets(channel);
+    let mut secret_values = config.secret_values(channel);
     if let Some(partial) = &partial {
         secrets.retain(|s| partial.apps.contains(&s.app));
+        secret_values.retain(|s| partial.apps.contains(&s.app));
     }
-    // Every value is read before the cluster is reached: a failing source writes nothing.
-    let filled = crate::secret::external::fill(&mut objects, &secrets);
+    let filled = crate::secret::external::fill(&mut objects, &secrets, &secret_values);
     let source = tree.manifest()?.map(|m| m.source).unwrap_or_default();
     let workdir = repo.workdir().unwrap_or(&config.root).to_path_buf();
     if let Some(remote) = &request.push_notes {
@@ -252,11 +254,11 @@ pub fn apply_release(
         })
         .map_err(Problems::from)
     });
-    let versions = versions_of(&objects);
+    let versions = notify::versions_of(&objects);
     let message = |outcome| notify::Message {
         channel: &channel.name,
-        outcome,
-        release: &options.release,
+        subject: notify::Subject::Apply(outcome),
+        release: Some(&options.release),
         versions: &versions,
         ci: &request.ci,
     };
@@ -346,25 +348,6 @@ fn deploy_of(
         None if picked || manual_source => record::Deploy::Manual,
         None => record::Deploy::Release,
     }
-}
-
-/// Per app, the images its objects run: the versions a chat message names.
-fn versions_of(objects: &[TreeObject]) -> BTreeMap<String, Vec<String>> {
-    let mut versions: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for object in objects {
-        let Some(app) = &object.app else { continue };
-        let mut body = object.body.clone();
-        crate::object::image::visit_images(&mut body, &mut |image| {
-            versions
-                .entry(app.clone())
-                .or_default()
-                .insert(image.clone());
-        });
-    }
-    versions
-        .into_iter()
-        .map(|(app, images)| (app, images.into_iter().collect()))
-        .collect()
 }
 
 /// What a check finds in its environment: the release, and how to reach its cluster.

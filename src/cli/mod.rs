@@ -401,3 +401,47 @@ fn step_summary(ci: &CiEnv, markdown: &str) -> Result<(), Problems> {
         .into()
     })
 }
+
+/// Tell `channel`'s `notify:` targets about `subject` (of the release `release`, whose apps'
+/// versions the message lists). A failed message is a warning on stderr, never a failed command.
+fn tell(
+    config: &Config,
+    channel: &config::Channel,
+    subject: crate::notify::Subject<'_>,
+    release: Option<git2::Oid>,
+    ci: &CiEnv,
+) {
+    if channel.notify.is_empty() {
+        return;
+    }
+    // The versions are a courtesy: a tree that cannot be read leaves them out of the message.
+    let versions = release
+        .and_then(|commit| {
+            let repo = crate::git::open(&config.root).ok()?;
+            let release = crate::release::Release {
+                commit,
+                name: channel.release_branch.clone(),
+            };
+            release.tree(&repo).ok()?.objects().ok()
+        })
+        .map(|objects| crate::notify::versions_of(&objects))
+        .unwrap_or_default();
+    let release = release.map(|commit| commit.to_string());
+    let message = crate::notify::Message {
+        channel: &channel.name,
+        subject,
+        release: release.as_deref(),
+        versions: &versions,
+        ci,
+    };
+    let warnings = Stderr {
+        progress: false,
+        verbose: false,
+    };
+    crate::notify::send(
+        &channel.notify,
+        &message,
+        crate::notify::Retry::default(),
+        &warnings,
+    );
+}

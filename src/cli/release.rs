@@ -1,6 +1,7 @@
 //! Releasing: `berth apply`, `rollback`, `promote` and `set-image`.
 
 use super::*;
+use crate::notify::Subject;
 
 pub(super) fn apply_command(config: &Config, args: &ApplyArgs, ci: &CiEnv) -> Result<u8, Problems> {
     let channel = config.select_channels(std::slice::from_ref(&args.channel))?[0];
@@ -51,6 +52,8 @@ pub(super) fn rollback_command(
         let workdir = repo.workdir().unwrap_or(&config.root).to_path_buf();
         rollback::push(&repo, &workdir, &mut done, remote)?;
     }
+    let commit = git2::Oid::from_str(&done.commit).ok();
+    tell(config, channel, Subject::Rollback(&done), commit, ci);
     let text = format!(
         "{}  {}  rolled back from {} to {}{}\n",
         done.branch,
@@ -217,6 +220,15 @@ pub(super) fn promote_command(
         }
         false => None,
     };
+    if outcome.state != candidate::CandidateState::Unchanged {
+        let promoted = Subject::Promote {
+            from: &from.name,
+            branch: outcome.ref_name.trim_start_matches("refs/heads/"),
+            commit: &outcome.commit,
+        };
+        let commit = git2::Oid::from_str(&outcome.commit).ok();
+        tell(config, to, promoted, commit, ci);
+    }
     /// The candidate, and with --auto the release branch moved to it.
     #[derive(serde::Serialize)]
     struct Promotion<'a> {

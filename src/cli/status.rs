@@ -57,6 +57,20 @@ pub(super) fn drift_command(config: &Config, args: &DriftArgs, ci: &CiEnv) -> Re
     let checked =
         crate::status::drift::run(config, channel, repo.path(), &tip, &cluster, args.unified)?;
     let drift = checked.drift;
+    let drifted: Vec<String> = drift
+        .changed
+        .iter()
+        .filter(|c| c.action != crate::plan::Action::Error)
+        .map(|c| c.key.to_string())
+        .collect();
+    // Told only when there is drift: a clean check, or one that could not look, is no news.
+    if !drifted.is_empty() || !drift.orphans.is_empty() {
+        let subject = crate::notify::Subject::Drift {
+            drifted,
+            orphans: drift.orphans.iter().map(ToString::to_string).collect(),
+        };
+        tell(config, channel, subject, Some(checked.release.commit), ci);
+    }
     let plan = crate::plan::Plan {
         channel: channel.name.clone(),
         base: checked.cluster,

@@ -34,6 +34,7 @@ pub fn diff(
     crate::secret::external::fill(
         &mut desired,
         &options.config.external_secrets(options.channel),
+        &options.config.secret_values(options.channel),
     )?;
     let release_objects = release.objects()?;
     let Options {

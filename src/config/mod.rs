@@ -6,7 +6,7 @@ pub mod pins;
 pub mod raw;
 
 use crate::error::{Location, Problem, Problems};
-use crate::secret::external::{ExternalSecret, KeySource, Source as SecretSource};
+use crate::secret::external::{ExternalSecret, KeySource, SecretValue, Source as SecretSource};
 use crate::source::{self, EntryKind, Source};
 pub use raw::DriverKind;
 use raw::{
@@ -71,6 +71,8 @@ pub struct App {
     pub values_files: BTreeSet<String>,
     /// The app's external Secrets (`secrets:`) by channel, variants merged.
     pub secrets: BTreeMap<String, Vec<ExternalSecret>>,
+    /// Helm only: chart values from secret sources (`secretValues:`) by channel, variants merged.
+    pub secret_values: BTreeMap<String, Vec<SecretValue>>,
     /// What is wrong with the app's paths, per channel: a missing chart fails only the
     /// channels that release the app, when they are rendered.
     pub broken: BTreeMap<String, Vec<Problem>>,
@@ -135,6 +137,11 @@ pub struct ValuesFile {
 }
 
 impl App {
+    /// The app's Helm secret values in `channel` (none where it is not released).
+    pub fn secret_values_in(&self, channel: &str) -> &[SecretValue] {
+        self.secret_values.get(channel).map_or(&[], Vec::as_slice)
+    }
+
     /// The app in `channel`. Config holds a variant for every channel that releases the app,
     /// and only those channels render it.
     pub fn in_channel(&self, channel: &str) -> &Variant {
@@ -194,7 +201,7 @@ pub struct Channel {
     pub notify: Vec<Notify>,
 }
 
-/// A chat told about applies; every field but the stream and topic names an environment
+/// A chat (or endpoint) told about applies, rollbacks, promotions and drift; every field but the stream and topic names an environment
 /// variable, read when the message is sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notify {
@@ -207,6 +214,13 @@ pub enum Notify {
         api_key_env: String,
         stream: String,
         topic: String,
+    },
+    Teams {
+        webhook_env: String,
+    },
+    /// A POST of the message's fields as JSON.
+    Webhook {
+        url_env: String,
     },
 }
 
@@ -295,6 +309,15 @@ impl Config {
             .iter()
             .filter(|a| channel.apps.contains(&a.name))
             .flat_map(|a| a.secrets.get(&channel.name).into_iter().flatten().cloned())
+            .collect()
+    }
+
+    /// The Helm values from secret sources of the channel's apps.
+    pub fn secret_values(&self, channel: &Channel) -> Vec<SecretValue> {
+        self.apps
+            .iter()
+            .filter(|a| channel.apps.contains(&a.name))
+            .flat_map(|a| a.secret_values_in(&channel.name).iter().cloned())
             .collect()
     }
 
@@ -958,6 +981,27 @@ impl Validator<'_> {
                 }
             }
         }
+        // The app's own secret values, then each channel's (merged by values path).
+        let own = self.secret_values(name, kind, &raw.secret_values);
+        let secret_values = used_by
+            .iter()
+            .map(|channel| {
+                let mut merged = own.clone();
+                let over = raw
+                    .channels
+                    .iter()
+                    .find(|(c, _)| c.value == *channel)
+                    .map(|(_, o)| &o.secret_values);
+                for value in over
+                    .map(|o| self.secret_values(name, kind, o))
+                    .unwrap_or_default()
+                {
+                    merged.retain(|v| v.path != value.path);
+                    merged.push(value);
+                }
+                (channel.to_string(), merged)
+            })
+            .collect();
         // Values files of every channel, released through or not, are kept out of manifests.
         let mut values_files = BTreeSet::new();
         for values in
@@ -992,6 +1036,7 @@ impl Validator<'_> {
             variants,
             values_files,
             secrets,
+            secret_values,
             broken,
             timeout,
             prune: raw.prune.unwrap_or(true),
@@ -1185,6 +1230,39 @@ impl Validator<'_> {
         }
     }
 
+    /// The Helm values of app `name` read from secret sources (`secretValues:`), by values path.
+    fn secret_values(
+        &mut self,
+        name: &Text,
+        kind: DriverKind,
+        raw: &indexmap::IndexMap<Text, RawKeySource>,
+    ) -> Vec<SecretValue> {
+        let mut values = Vec::new();
+        for (path, raw_source) in raw {
+            if kind != DriverKind::Helm {
+                self.report(
+                    path,
+                    format!(
+                        "app `{}`: `secretValues` applies only to the helm driver",
+                        name.value
+                    ),
+                    "declare the Secret under the app's `secrets:` instead",
+                );
+                continue;
+            }
+            let place = format!("app `{}`, secret value `{}`", name.value, path.value);
+            if let Some(source) = self.key_source(&place, path, raw_source) {
+                values.push(SecretValue {
+                    app: name.value.clone(),
+                    path: path.value.clone(),
+                    source,
+                    origin: self.at(path),
+                });
+            }
+        }
+        values
+    }
+
     /// One external Secret of `app` for `channel`, its channel variant merged; `None` (and
     /// problems) when it is wrong. Problems are reported for the first channel only, so each
     /// is reported once.
@@ -1218,7 +1296,8 @@ impl Validator<'_> {
         let mut keys = BTreeMap::new();
         let variant_keys = variant.into_iter().flat_map(|v| v.keys.iter());
         for (key, source) in raw.keys.iter().chain(variant_keys) {
-            if let Some(source) = self.key_source(name, key, source) {
+            let place = format!("Secret `{}`, key `{}`", name.value, key.value);
+            if let Some(source) = self.key_source(&place, key, source) {
                 keys.insert(key.value.clone(), source);
             }
         }
@@ -1252,8 +1331,8 @@ impl Validator<'_> {
         })
     }
 
-    fn key_source(&mut self, secret: &Text, key: &Text, raw: &RawKeySource) -> Option<KeySource> {
-        let place = format!("Secret `{}`, key `{}`", secret.value, key.value);
+    /// The source of `key` (a Secret's key, or a values path), described in errors as `place`.
+    fn key_source(&mut self, place: &str, key: &Text, raw: &RawKeySource) -> Option<KeySource> {
         if let Err(why) = crate::object::names::check_config_key(&key.value) {
             self.report(
                 key,
@@ -1407,6 +1486,12 @@ impl Validator<'_> {
                 api_key_env: env(&zulip.api_key_env),
                 stream: zulip.stream.clone(),
                 topic: zulip.topic.clone().unwrap_or_else(|| channel.to_string()),
+            },
+            RawNotify::Teams(teams) => Notify::Teams {
+                webhook_env: env(&teams.webhook_env),
+            },
+            RawNotify::Webhook(webhook) => Notify::Webhook {
+                url_env: env(&webhook.url_env),
             },
         }
     }

@@ -161,6 +161,12 @@ pub struct RawApp {
     /// URLs), which make the render depend on the network instead of the commit. Default false.
     #[serde(default)]
     pub allow_remote_bases: bool,
+    /// Helm only: chart values read from a secret source at diff and apply time, by values
+    /// path (`auth.password`). The candidate is rendered with a placeholder in their place,
+    /// replaced by the value in the app's Secrets only (see the README).
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, RawKeySource>")]
+    pub secret_values: IndexMap<Text, RawKeySource>,
 }
 
 /// What one channel changes in an app. `{channel}` is replaced here as in the app's own keys.
@@ -184,6 +190,10 @@ pub struct RawAppChannel {
     pub values: Option<Vec<Spanned<RawValuesFile>>>,
     /// Whether the app's namespace is created in this channel.
     pub create_namespace: Option<bool>,
+    /// Helm only: other sources for some secret values in this channel (merged by values path).
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, RawKeySource>")]
+    pub secret_values: IndexMap<Text, RawKeySource>,
 }
 
 /// Another git repository an app's files come from. berth fetches the commit with the `git` CLI
@@ -282,7 +292,8 @@ pub struct RawKeySource {
     pub sops: Option<String>,
     /// `yaml`, `json` or `dotenv`: the command prints a map of keys.
     pub format: Option<crate::secret::external::Format>,
-    /// The entry of the map (`format` or `sops`) to take. Default: the key's name.
+    /// The entry of the map (`format` or `sops`) to take. Default: the key's name (for a
+    /// secret value, the last part of its path).
     pub key: Option<String>,
     /// How long the command or sops may take, e.g. `10s`. Default 30s.
     pub timeout: Option<String>,
@@ -320,8 +331,9 @@ pub struct RawChannel {
     /// apply's result "checks failed".
     #[serde(default)]
     pub checks: Vec<RawCheck>,
-    /// Chat messages sent after each apply of the channel (success or failure). URLs and keys
-    /// are read from environment variables, never written here.
+    /// Messages sent after each apply of the channel (success or failure), rollback, promotion
+    /// to it, and drift found in it. URLs and keys are read from environment variables, never
+    /// written here.
     #[serde(default)]
     pub notify: Vec<RawNotify>,
 }
@@ -334,6 +346,27 @@ pub enum RawNotify {
     Slack(RawSlack),
     /// A Zulip stream, through `/api/v1/messages` with a bot's email and API key.
     Zulip(Box<RawZulip>),
+    /// A Microsoft Teams channel, through a Workflows webhook ("Post to a channel when a webhook
+    /// request is received"): an Adaptive Card.
+    Teams(RawTeams),
+    /// Any HTTP endpoint: a POST of the message's fields as a JSON object (see the README).
+    Webhook(RawWebhook),
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawTeams {
+    /// The environment variable holding the Workflows webhook URL (e.g. `TEAMS_WEBHOOK_URL`).
+    #[schemars(with = "String")]
+    pub webhook_env: Text,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawWebhook {
+    /// The environment variable holding the URL to POST to (e.g. `DEPLOY_WEBHOOK_URL`).
+    #[schemars(with = "String")]
+    pub url_env: Text,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

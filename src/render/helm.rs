@@ -21,7 +21,11 @@ pub fn render(input: &AppInput<'_>, chart: &str, release: &str) -> Result<Vec<Ma
         .suffix(".yaml")
         .tempfile()
         .map_err(|e| Problem::new(format!("cannot write a temporary values file: {e}")))?;
-    std::fs::write(values_file.path(), crate::yaml::to_string(&input.values))
+    let mut values = input.values.clone();
+    for value in input.app.secret_values_in(&input.channel.name) {
+        set_path(&mut values, &value.path, value.placeholder());
+    }
+    std::fs::write(values_file.path(), crate::yaml::to_string(&values))
         .map_err(|e| Problem::new(format!("cannot write a temporary values file: {e}")))?;
 
     let (program, install_hint) = program();
@@ -65,7 +69,68 @@ pub fn render(input: &AppInput<'_>, chart: &str, release: &str) -> Result<Vec<Ma
         &rerun,
         &|| crate::secret::secret_like_values(&input.values),
     )?;
-    split_by_source(&output, input.source, chart)
+    let manifests = split_by_source(&output, input.source, chart)?;
+    check_placeholders(input, &manifests)?;
+    Ok(manifests)
+}
+
+/// Set the values path `path` (`a.b.c`) of `values` to `text`, as `--set` does.
+fn set_path(values: &mut serde_json::Value, path: &str, text: String) {
+    let mut at = values;
+    for part in path.split('.') {
+        if !at.is_object() {
+            *at = serde_json::Value::Object(serde_json::Map::new());
+        }
+        at = at
+            .as_object_mut()
+            .expect("made an object above")
+            .entry(part)
+            .or_insert(serde_json::Value::Null);
+    }
+    *at = serde_json::Value::String(text);
+}
+
+/// Refuse a render in which a secret value's placeholder sits where it would not be replaced
+/// (anywhere but a Secret's `data` and `stringData`), or sits in no Secret at all.
+fn check_placeholders(input: &AppInput<'_>, manifests: &[Manifest]) -> Result<(), Problems> {
+    let mut problems = Vec::new();
+    for value in input.app.secret_values_in(&input.channel.name) {
+        let placeholder = [value.placeholder()];
+        let mut used = false;
+        for manifest in manifests {
+            let is_secret = crate::object::is_secret(&manifest.value);
+            used |= is_secret && crate::secret::placeholder::used(&manifest.value, &placeholder)[0];
+            let misplaced =
+                crate::secret::placeholder::misplaced(&manifest.value, is_secret, &placeholder);
+            if !misplaced.is_empty() {
+                let object = format!(
+                    "{} {}",
+                    manifest.value["kind"].as_str().unwrap_or("object"),
+                    manifest.value["metadata"]["name"].as_str().unwrap_or("?")
+                );
+                problems.push(
+                    Problem::new(format!(
+                        "secret value `{}` lands in {object} at {}: outside a Secret's data and stringData every diff and `kubectl get` would show it",
+                        value.path,
+                        misplaced.join(", ")
+                    ))
+                    .at(manifest.origin.clone())
+                    .hint("use the value only in a Secret's data or stringData, and reference that Secret (env valueFrom.secretKeyRef, a secret volume)"),
+                );
+            }
+        }
+        if !used {
+            problems.push(
+                Problem::new(format!(
+                    "secret value `{}` lands in no Secret: the chart does not use it, or changes it (e.g. hashes it) on the way",
+                    value.path
+                ))
+                .at(value.origin.clone())
+                .hint("pass the value unchanged into a Secret's data (b64enc is fine) or stringData, or remove it from `secretValues:`"),
+            );
+        }
+    }
+    Problems::check(problems)
 }
 
 /// When the chart has `file://` dependencies that are not in its `charts/`, a copy of it (at the

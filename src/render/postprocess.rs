@@ -285,7 +285,15 @@ fn object(
             .into_iter()
             .filter(|field| map.get(*field).is_some_and(|v| !is_empty(v)))
             .collect();
-        if !inline.is_empty() {
+        // A Helm app's Secret may hold the placeholders of its `secretValues:`, and only them.
+        let placeholders: Vec<String> = app
+            .secret_values_in(&channel.name)
+            .iter()
+            .map(|v| v.placeholder())
+            .collect();
+        let only_placeholders = !placeholders.is_empty()
+            && crate::secret::placeholder::only_placeholders(map, &placeholders);
+        if !inline.is_empty() && !only_placeholders {
             return Err(Problem::new(format!(
                 "Secret carries inline {}: Secret values must never be committed to git",
                 inline.join(" and ")

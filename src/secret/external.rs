@@ -131,18 +131,51 @@ impl ExternalSecret {
     }
 }
 
+/// A chart value of a Helm app read from a source at diff and apply time (`secretValues:`):
+/// the rendered tree holds its placeholder (see [`super::placeholder`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretValue {
+    pub app: String,
+    /// The values path, e.g. `auth.password`.
+    pub path: String,
+    pub source: KeySource,
+    /// Where berth.yaml declares it.
+    pub origin: Location,
+}
+
+impl SecretValue {
+    pub fn placeholder(&self) -> String {
+        super::placeholder::placeholder(&self.app, &self.path)
+    }
+}
+
 /// What a source gave.
 enum Got {
     Value(Vec<u8>),
     Map(BTreeMap<String, String>),
 }
 
+/// What a value is read for: a key of a stub, or a secret value of a Helm app.
+enum Wanted<'a> {
+    Key {
+        index: usize,
+        key: String,
+        secret: &'a ExternalSecret,
+    },
+    Value(&'a SecretValue),
+}
+
 /// Fill the `data` of every stub among `objects` from its source in `secrets` (the channel's
-/// external Secrets). Nothing is filled unless every value was read.
-pub fn fill(objects: &mut [TreeObject], secrets: &[ExternalSecret]) -> Result<(), Problems> {
+/// external Secrets), and put the value of each of `values` (the channel's Helm secret values)
+/// in place of its placeholder in its app's Secrets. Nothing is filled unless every value was
+/// read.
+pub fn fill(
+    objects: &mut [TreeObject],
+    secrets: &[ExternalSecret],
+    values: &[SecretValue],
+) -> Result<(), Problems> {
     let mut problems = Vec::new();
-    // (object index, key, key source) for every key of every stub.
-    let mut wanted: Vec<(usize, String, &ExternalSecret, &KeySource)> = Vec::new();
+    let mut wanted: Vec<(Wanted, &KeySource)> = Vec::new();
     for (index, object) in objects.iter().enumerate() {
         let Some(keys) = stub_keys(object) else {
             continue;
@@ -164,7 +197,7 @@ pub fn fill(objects: &mut [TreeObject], secrets: &[ExternalSecret]) -> Result<()
         };
         for key in keys {
             match secret.keys.get(&key) {
-                Some(source) => wanted.push((index, key, secret, source)),
+                Some(source) => wanted.push((Wanted::Key { index, key, secret }, source)),
                 None => problems.push(
                     Problem::new(format!(
                         "Secret {namespace}/{}: key `{key}` has no source in berth.yaml",
@@ -178,9 +211,21 @@ pub fn fill(objects: &mut [TreeObject], secrets: &[ExternalSecret]) -> Result<()
             }
         }
     }
+    // A value is read only when the release holds a Secret of its app to put it in.
+    for value in values {
+        let placeholder = value.placeholder();
+        let needed = objects.iter().any(|o| {
+            o.app.as_deref() == Some(value.app.as_str())
+                && o.key.is_secret()
+                && super::placeholder::used(&o.body, std::slice::from_ref(&placeholder))[0]
+        });
+        if needed {
+            wanted.push((Wanted::Value(value), &value.source));
+        }
+    }
     Problems::check(std::mem::take(&mut problems))?;
     let mut sources: Vec<&Source> = Vec::new();
-    for (_, _, _, key) in &wanted {
+    for (_, key) in &wanted {
         if !sources.contains(&&key.source) {
             sources.push(&key.source);
         }
@@ -206,42 +251,65 @@ pub fn fill(objects: &mut [TreeObject], secrets: &[ExternalSecret]) -> Result<()
         })
         .collect();
     let mut data: BTreeMap<usize, serde_json::Map<String, serde_json::Value>> = BTreeMap::new();
-    for (index, key, secret, source) in wanted {
+    // Per app, (placeholder, value).
+    let mut substitutes: BTreeMap<&str, Vec<(String, Vec<u8>)>> = BTreeMap::new();
+    for (wanted, source) in wanted {
+        let (what, origin, app, entry) = match &wanted {
+            Wanted::Key { key, secret, .. } => (
+                format!("Secret {}/{}: key `{key}`", secret.namespace, secret.name),
+                &secret.origin,
+                &secret.app,
+                key.as_str(),
+            ),
+            Wanted::Value(value) => (
+                format!("app `{}`: secret value `{}`", value.app, value.path),
+                &value.origin,
+                &value.app,
+                value.path.rsplit('.').next().unwrap_or(&value.path),
+            ),
+        };
         let problem = |why: String| {
             Problem::new(format!(
-                "Secret {}/{}: key `{key}` from {}: {}",
-                secret.namespace,
-                secret.name,
+                "{what} from {}: {}",
                 source.source.describe(),
                 super::scrub_values(&why, &known)
             ))
-            .at(secret.origin.clone())
-            .app(&secret.app)
+            .at(origin.clone())
+            .app(app)
             .hint(hint(&source.source))
         };
         let value = match read[&source.source] {
             Err(why) => Err(problem(why.clone())),
             Ok(Got::Value(bytes)) => Ok(bytes.clone()),
             Ok(Got::Map(map)) => {
-                let entry = source.entry.as_deref().unwrap_or(&key);
+                let entry = source.entry.as_deref().unwrap_or(entry);
                 map.get(entry)
                     .map(|v| v.clone().into_bytes())
                     .ok_or_else(|| problem(format!("its output has no key `{entry}`")))
             }
         };
-        match value {
-            Ok(bytes) => {
+        match (value, wanted) {
+            (Ok(bytes), Wanted::Key { index, key, .. }) => {
                 let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
                 data.entry(index)
                     .or_default()
                     .insert(key, serde_json::Value::String(encoded));
             }
-            Err(problem) => problems.push(problem),
+            (Ok(bytes), Wanted::Value(value)) => substitutes
+                .entry(&value.app)
+                .or_default()
+                .push((value.placeholder(), bytes)),
+            (Err(problem), _) => problems.push(problem),
         }
     }
     Problems::check(problems)?;
     for (index, values) in data {
         objects[index].body["data"] = serde_json::Value::Object(values);
+    }
+    for object in objects.iter_mut().filter(|o| o.key.is_secret()) {
+        if let Some(values) = object.app.as_deref().and_then(|app| substitutes.get(app)) {
+            super::placeholder::substitute(&mut object.body, values);
+        }
     }
     Ok(())
 }

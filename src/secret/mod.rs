@@ -3,6 +3,7 @@
 //! messages. External secret sources are in [`external`].
 
 pub mod external;
+pub mod placeholder;
 
 use crate::object::{
     LABEL_APP, LABEL_CHANNEL, LABEL_MANAGED_BY, LABEL_PROJECT, PRUNE_ANNOTATION, is_secret,

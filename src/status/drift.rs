@@ -144,6 +144,43 @@ fn applied_release(repo: &Repository, record: Option<&Record>, tip: &Release) ->
         .unwrap_or_else(|| tip.clone())
 }
 
+/// `release` with the values of the Secrets berth fills only at diff and apply time (external
+/// Secrets' stubs, Helm Secrets holding secret-value placeholders) taken from their live
+/// Secrets: a drift check reads no secret source, so it compares everything of them but their
+/// values, rather than reporting every such Secret as drifted.
+fn with_live_secret_values(
+    release: &[TreeObject],
+    live: &inspect::Listed,
+    config: &Config,
+    channel: &Channel,
+) -> Vec<TreeObject> {
+    let placeholders: Vec<String> = config
+        .secret_values(channel)
+        .iter()
+        .map(|v| v.placeholder())
+        .collect();
+    release
+        .iter()
+        .map(|object| {
+            let filled_later = crate::secret::external::stub_keys(object).is_some()
+                || (object.key.is_secret()
+                    && crate::secret::placeholder::used(&object.body, &placeholders)
+                        .contains(&true));
+            let mut object = object.clone();
+            if let (true, inspect::Seen::Live(live)) = (filled_later, live.seen(&object))
+                && let Some(body) = object.body.as_object_mut()
+            {
+                body.remove("stringData");
+                match live.get("data") {
+                    Some(data) => body.insert("data".into(), data.clone()),
+                    None => body.remove("data"),
+                };
+            }
+            object
+        })
+        .collect()
+}
+
 /// The drift of `release` (the objects of the channel's release) on `cluster`. `record` is
 /// the channel's release record: its inventory widens the kinds searched for orphans.
 pub async fn check(
@@ -165,6 +202,7 @@ pub async fn check(
         concurrency,
     )
     .await;
+    let release = &with_live_secret_values(release, &live, config, channel);
     let options = plan::Options {
         project: &config.project,
         channel: &channel.name,
