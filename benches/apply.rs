@@ -36,8 +36,7 @@ fn timed(command: &mut Command, expect: i32) -> Duration {
 }
 
 fn main() {
-    let berth = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/berth");
-    assert!(berth.exists(), "build it first: cargo build --release");
+    let berth = Path::new(env!("CARGO_BIN_EXE_berth"));
     let repo = tempfile::tempdir().unwrap();
     common::generate_sized(repo.path(), APPS);
     common::git(repo.path(), &["init", "-q", "-b", "main"]);

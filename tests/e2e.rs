@@ -6,7 +6,8 @@
 //! (split, then shrunk back) and the reviewed plan → fast-forward merge into releases/test →
 //! apply checks the reviewed plan and applies → a change removing an object → its comment shows
 //! the prune → the live cluster edited after the review → apply refuses, naming the object →
-//! `--accept-changed-plan` applies and prunes.
+//! `--accept-changed-plan` applies and prunes → promoted to prod with its pull request → merged and
+//! applied to prod's cluster → test rolled back, applied, and the rollback never promoted.
 
 use crate::support::*;
 use berth_testserver::github::{BOT_LOGIN, GitHubServer, StoredIssue};
@@ -52,7 +53,7 @@ impl Flow {
         args: &[&str],
         event: Option<&std::path::Path>,
     ) -> Run {
-        let mut command = match cluster {
+        let command = match cluster {
             Some(command) => self.cluster.berth_command(dir, command, args),
             None => {
                 let mut command = berth_command();
@@ -60,12 +61,7 @@ impl Flow {
                 command
             }
         };
-        let run = run(github_step(&mut command, &self.gh, TOKEN, event));
-        assert!(
-            !run.stdout.contains(TOKEN) && !run.stderr.contains(TOKEN),
-            "the token was printed"
-        );
-        run
+        run_step(command, &self.gh, event)
     }
 
     /// On a push of `feature/x`: the candidate pushed and its pull request opened or updated.
@@ -292,4 +288,69 @@ fn a_change_goes_from_a_branch_through_a_reviewed_pull_request_to_the_cluster() 
         "{}",
         run.stderr
     );
+
+    // 8. Prod's pull request merged as a fast-forward; prod's apply job applies it to prod's
+    // own cluster, and its record names the source commit test applied.
+    let prod = TestCluster::start();
+    git(
+        &flow.repos.origin(),
+        &["update-ref", "refs/heads/releases/prod", &branch],
+    );
+    flow.gh.merge_pull(promoted.number);
+    let dir = flow.checkout("main");
+    let run = run_step(
+        prod.berth_command(&dir, &["apply", "-c", "prod"], &["--push-notes"]),
+        &flow.gh,
+        None,
+    );
+    run.succeeds();
+    let record = prod.record("prod");
+    assert_eq!(record["data"]["result"], "succeeded", "{record:#}");
+    assert_eq!(record["data"]["sourceCommit"], source.as_str(), "{record:#}");
+    assert!(prod.deployment("shop", "web").is_some(), "{}", run.stderr);
+
+    // 9. Test rolled back to its first release, pushed and applied: the pruned ConfigMap is
+    // back, the record says rollback, and the rollback is never promoted onward.
+    let released = git(&flow.repos.origin(), &["rev-parse", "releases/test"]);
+    let dir = flow.checkout("main");
+    let run = flow.step(
+        &dir,
+        Some(&["rollback", "-c", "test"]),
+        &["--push", "--apply"],
+        None,
+    );
+    run.succeeds();
+    let rolled = git(&flow.repos.origin(), &["rev-parse", "releases/test"]);
+    assert_eq!(
+        git(&flow.repos.origin(), &["rev-parse", "releases/test^"]),
+        released,
+        "history only moves forward"
+    );
+    assert!(configmap("web-flags").is_some(), "{}", run.stderr);
+    let record = flow.cluster.record("test");
+    assert_eq!(record["data"]["deploy"], "rollback", "{record:#}");
+    assert_eq!(record["data"]["release"], rolled.as_str(), "{record:#}");
+    let dir = flow.checkout("main");
+    let run = flow.step(
+        &dir,
+        Some(&["promote", "test", "--to", "prod", "--push", "--open-pr"]),
+        &[],
+        None,
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("is a rollback"), "{}", run.stderr);
+}
+
+/// `command` run as a job's step, with the GitHub environment (and the event payload `event`).
+fn run_step(
+    mut command: std::process::Command,
+    gh: &GitHubServer,
+    event: Option<&std::path::Path>,
+) -> Run {
+    let run = run(github_step(&mut command, gh, TOKEN, event));
+    assert!(
+        !run.stdout.contains(TOKEN) && !run.stderr.contains(TOKEN),
+        "the token was printed"
+    );
+    run
 }
