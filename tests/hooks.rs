@@ -48,8 +48,12 @@ struct Shop {
 
 impl Shop {
     fn new() -> Shop {
+        Shop::with_config(BERTH_YAML)
+    }
+
+    fn with_config(berth_yaml: &str) -> Shop {
         let repos = GitRepos::with_files(&[
-            ("berth.yaml", BERTH_YAML),
+            ("berth.yaml", berth_yaml),
             ("config/settings.yaml", SETTINGS),
             ("config/namespace.yaml", NAMESPACE),
         ]);
@@ -293,4 +297,22 @@ fn a_failed_pre_install_hook_stops_its_app() {
             .is_some()
     );
     assert_eq!(shop.cluster.record("test")["data"]["result"], "failed");
+}
+
+#[test]
+fn a_hook_not_done_within_its_apps_timeout_fails_and_stops_the_app() {
+    let shop = Shop::with_config(&BERTH_YAML.replace(
+        "    path: charts/shop\n",
+        "    path: charts/shop\n    timeout: 1s\n",
+    ));
+    // No controller finishes the Job.
+    let (code, report) = shop.apply(&[]);
+    assert_ne!(code, 0, "{report:#}");
+    let schema = outcome(&report, "shop/Job.batch/shop-schema");
+    assert_eq!(
+        schema["detail"],
+        "pre-install hook (weight -5) failed: not done after 1s; nothing after it of app shop ran"
+    );
+    assert!(shop.cluster.job("shop", "shop-migrate").is_none());
+    assert!(shop.cluster.deployment("shop", "web").is_none());
 }

@@ -70,7 +70,7 @@ pub fn render(input: &AppInput<'_>, chart: &str, release: &str) -> Result<Vec<Ma
         &|| crate::secret::secret_like_values(&input.values),
     )?;
     let mut manifests = split_by_source(&output, input.source, chart)?;
-    // `helm test` pods are run by hand against a release, never part of it.
+    // `helm test` hooks are run by hand against an installed release, never part of it.
     manifests.retain(|m| !crate::object::hook::Hook::is_test(&m.value));
     check_placeholders(input, &manifests)?;
     Ok(manifests)
