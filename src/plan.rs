@@ -99,6 +99,10 @@ pub struct ObjectChange {
     /// before it applies.
     #[serde(skip)]
     pub adopt: bool,
+    /// A Helm hook, which apply runs in its phase rather than as planned:
+    /// `pre-install (weight -5)`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hook: Option<String>,
 }
 
 impl ObjectChange {
@@ -112,6 +116,7 @@ impl ObjectChange {
             error: None,
             kept: None,
             adopt: false,
+            hook: None,
         }
     }
 

@@ -11,6 +11,7 @@ mod drivers;
 mod e2e;
 mod fuzz;
 mod github;
+mod hooks;
 mod hostile;
 mod install;
 mod notify;

@@ -705,17 +705,7 @@ fn finish_job(setup: &Release, old: Option<&str>, status: &str) -> String {
             _ => std::thread::sleep(std::time::Duration::from_millis(50)),
         }
     };
-    setup.cluster.kubectl(&[
-        "patch",
-        "job",
-        "smoke",
-        "-n",
-        "shop",
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        status,
-    ]);
+    setup.cluster.set_job_status("shop", "smoke", status);
     uid
 }
 

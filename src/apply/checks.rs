@@ -9,7 +9,7 @@ use crate::error::{Problem, kube_error};
 use crate::object::{FIELD_MANAGER, ObjectKey, TreeObject, group_of};
 use crate::release::outcome::{CheckOutcome, CheckResult};
 use k8s_openapi::api::batch::v1::Job;
-use kube::api::{DeleteParams, Patch, PatchParams, PropagationPolicy};
+use kube::api::{ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PropagationPolicy};
 use kube::{Api, Client};
 use std::collections::BTreeMap;
 use std::process::Stdio;
@@ -123,10 +123,14 @@ async fn run_job(check: &Check, job: &TreeObject, client: &Client) -> CheckResul
     let started = Instant::now();
     let namespace = job.namespace().unwrap_or("default");
     let key = &job.key;
-    let api: Api<Job> = Api::namespaced(client.clone(), namespace);
-    let outcome = tokio::time::timeout(check.timeout, recreate_and_wait(&api, job)).await;
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), namespace, &ApiResource::erase::<Job>(&()));
+    let outcome = tokio::time::timeout(check.timeout, recreate_and_wait(&api, job, true)).await;
     let (outcome, output) = match outcome {
-        Ok(Ok(reason)) => (CheckOutcome::Passed, format!("Job {key}: {reason}")),
+        Ok(Ok(live)) => (
+            CheckOutcome::Passed,
+            format!("Job {key}: {}", completion_reason(&live)),
+        ),
         Ok(Err(why)) => (
             CheckOutcome::Failed { code: None },
             format!("Job {key}: {why}"),
@@ -159,28 +163,35 @@ async fn run_job(check: &Check, job: &TreeObject, client: &Client) -> CheckResul
     }
 }
 
-/// The Job's completion reason once it completes; why not, when it failed (as its status says)
-/// or the API server refused.
-async fn recreate_and_wait(api: &Api<Job>, job: &TreeObject) -> Result<String, String> {
+/// Apply `job` afresh (its last run deleted first when `delete_first`: a Job with finalizers
+/// lingers a while, and applying to it would only patch the old run) and wait until it is ready
+/// (a Job: complete): the live object then; why not, when it failed (as its status says) or the
+/// API server refused. Helm hooks (hooks.rs) of any kind run through it too.
+pub(super) async fn recreate_and_wait(
+    api: &Api<DynamicObject>,
+    job: &TreeObject,
+    delete_first: bool,
+) -> Result<serde_json::Value, String> {
     let name = job.name();
     let error = |what: &str, e: kube::Error| format!("{what} failed: {}", kube_error(&e));
-    let delete = DeleteParams {
-        propagation_policy: Some(PropagationPolicy::Background),
-        ..DeleteParams::default()
-    };
-    match api.delete(name, &delete).await {
-        Ok(_) => {}
-        Err(kube::Error::Api(s)) if s.code == 404 => {}
-        Err(e) => return Err(error("deleting its last run", e)),
-    }
-    // A Job with finalizers lingers a while: applying to it would only patch the old run.
-    while api
-        .get_opt(name)
-        .await
-        .map_err(|e| error("get", e))?
-        .is_some()
-    {
-        tokio::time::sleep(JOB_POLL).await;
+    if delete_first {
+        let delete = DeleteParams {
+            propagation_policy: Some(PropagationPolicy::Background),
+            ..DeleteParams::default()
+        };
+        match api.delete(name, &delete).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => return Err(error("deleting its last run", e)),
+        }
+        while api
+            .get_opt(name)
+            .await
+            .map_err(|e| error("get", e))?
+            .is_some()
+        {
+            tokio::time::sleep(JOB_POLL).await;
+        }
     }
     let params = PatchParams::apply(FIELD_MANAGER).force();
     api.patch(name, &params, &Patch::Apply(&job.body))
@@ -190,15 +201,18 @@ async fn recreate_and_wait(api: &Api<Job>, job: &TreeObject) -> Result<String, S
         let live = api.get(name).await.map_err(|e| error("get", e))?;
         let live = serde_json::to_value(&live).unwrap_or_default();
         match wait::readiness(&live) {
-            Readiness::Ready => return Ok(completion_reason(&live)),
+            Readiness::Ready => return Ok(live),
             Readiness::Failed(why) => return Err(why),
             Readiness::InProgress(_) => tokio::time::sleep(JOB_POLL).await,
         }
     }
 }
 
-/// `completed (CompletionsReached)`, from its Complete condition when it has one.
-fn completion_reason(job: &serde_json::Value) -> String {
+/// `completed (CompletionsReached)`, from a Job's Complete condition when it has one.
+pub(super) fn completion_reason(job: &serde_json::Value) -> String {
+    if job["kind"] != "Job" {
+        return "ready".to_string();
+    }
     let reason = job["status"]["conditions"]
         .as_array()
         .into_iter()

@@ -5,6 +5,7 @@
 //! release, record the release, and wait until it is healthy.
 
 pub mod checks;
+pub mod hooks;
 pub mod lock;
 pub mod order;
 pub mod wait;
@@ -66,6 +67,9 @@ pub struct Options {
     /// The Jobs of the release that checks run, by check name: kept out of the apply (and of
     /// pruning) since their check recreates them; listed in the record's inventory.
     pub check_jobs: BTreeMap<String, TreeObject>,
+    /// The release's Helm hooks: run by their phase around their app's apply (hooks.rs), kept
+    /// out of the plan and of pruning; listed in the record's inventory.
+    pub hooks: Vec<hooks::HookObject>,
     /// The plan reviewed for the release's tree (`berth diff`), if one was recorded.
     pub reviewed: Option<PlanDigest>,
     /// Apply even when the plan is not the reviewed one.
@@ -171,6 +175,7 @@ pub fn apply_release(
         secret_values.retain(|s| partial.apps.contains(&s.app));
     }
     let filled = crate::secret::external::fill(&mut objects, &secrets, &secret_values);
+    let hook_objects = hooks::take(&mut objects);
     let source = tree.manifest()?.map(|m| m.source).unwrap_or_default();
     let workdir = repo.workdir().unwrap_or(&config.root).to_path_buf();
     if let Some(remote) = &request.push_notes {
@@ -219,6 +224,7 @@ pub fn apply_release(
         checks: channel.checks.clone(),
         check_env: Vec::new(),
         check_jobs,
+        hooks: hook_objects,
         reviewed: reviewed_plan,
         accept_changed_plan: request.accept_changed_plan,
         partial,
@@ -461,13 +467,15 @@ async fn last_release(
         &options.channel,
     )
     .await?;
-    // A check's Job is the check's to recreate: never pruned while the release holds it.
+    // A check's Job is the check's to recreate, a hook its phase's: never pruned while the
+    // release holds them.
     let inventory = previous
         .as_ref()
         .map(record::Record::objects)
         .unwrap_or_default()
         .into_iter()
         .filter(|o| !options.check_jobs.values().any(|job| job.key == o.key))
+        .filter(|o| !options.hooks.iter().any(|hook| hook.object.key == o.key))
         .collect();
     Ok((previous, inventory))
 }
@@ -488,7 +496,7 @@ async fn apply_locked(
     check_prune_guard(&changes, objects, &inventory, options)?;
     check_reviewed(&changes, options, reporter)?;
 
-    let mut outcomes = apply_stages(cluster, objects, &changes, options, reporter).await;
+    let mut outcomes = hooks::apply_in_phases(cluster, objects, &changes, options, reporter).await;
     // A prune check that failed (e.g. a forbidden GET) fails the release too.
     let in_release: BTreeSet<&ObjectKey> = objects.iter().map(|o| &o.key).collect();
     outcomes.extend(
@@ -547,6 +555,7 @@ async fn apply_locked(
         checks::job_keys(&options.check_jobs)
             .map(|(key, api_version)| (key.clone(), api_version.to_string())),
     );
+    kept.extend(hooks::keys(&options.hooks));
     let mut release_record = record::Record {
         project: options.project.clone(),
         channel: options.channel.clone(),
@@ -711,6 +720,8 @@ fn check_reviewed(
     // The review saw the checks' Jobs as objects of the release; the apply leaves them to
     // their checks.
     differences.retain(|(key, _)| !options.check_jobs.values().any(|job| &job.key == key));
+    // Hooks run by their phase, whatever the plan said of them.
+    differences.retain(|(key, _)| !options.hooks.iter().any(|hook| &hook.object.key == key));
     if differences.is_empty() {
         reporter.report(&Event::Review(Review::Matches {
             digest: &reviewed.id(),
@@ -900,6 +911,21 @@ async fn apply_stages(
     outcomes
 }
 
+/// The API of `object`'s kind, or why there is none.
+fn api_of(
+    cluster: &Cluster,
+    object: &TreeObject,
+) -> Result<kube::Api<kube::api::DynamicObject>, String> {
+    let Some((resource, caps)) = cluster.resolve(object.api_version(), object.kind()) else {
+        return Err(format!(
+            "the cluster does not serve {} {}",
+            object.api_version(),
+            object.kind()
+        ));
+    };
+    Ok(cluster.api(&resource, &caps, object.namespace()))
+}
+
 async fn apply_one(
     cluster: &Cluster,
     object: &TreeObject,
@@ -915,14 +941,10 @@ async fn apply_one(
         detail,
     };
     let fail = |detail: String| outcome(ObjectResult::Failed, Some(scrub(&detail, &object.body)));
-    let Some((resource, caps)) = cluster.resolve(object.api_version(), object.kind()) else {
-        return fail(format!(
-            "the cluster does not serve {} {}",
-            object.api_version(),
-            object.kind()
-        ));
+    let api = match api_of(cluster, object) {
+        Ok(api) => api,
+        Err(why) => return fail(why),
     };
-    let api = cluster.api(&resource, &caps, object.namespace());
     // Ignored fields are sent with their live value, and a take-over from client-side
     // `kubectl apply` starts from the live managers: read it (only for those objects).
     let live = if change.adopt || is_ignored_anywhere(&object.body, &options.ignore) {
@@ -1214,6 +1236,7 @@ mod tests {
             checks: Vec::new(),
             check_env: Vec::new(),
             check_jobs: BTreeMap::new(),
+            hooks: Vec::new(),
             reviewed: None,
             accept_changed_plan: false,
             partial: None,

@@ -93,6 +93,7 @@ pub fn diff(
         } else {
             plan::plan_listed(&live, &desired, &previous, &plan_options, reporter).await
         };
+        let objects = plan::mark_hooks(objects, &desired);
         let requests = live.requests();
         reporter.report(&Event::Requests {
             count: requests,

@@ -6,6 +6,7 @@ use super::inspect::{self, Listed, Seen};
 use super::{Cluster, Refusal, adopt, explain};
 use crate::diff::{normalize, unified};
 use crate::ignore::{IgnoreRule, apply_ignore_rules, desired_for_apply};
+use crate::object::hook::Hook;
 use crate::object::{
     FIELD_MANAGER, LABEL_APP, LABEL_CHANNEL, LABEL_PROJECT, ObjectKey, PRUNE_ANNOTATION,
     TreeObject, group_of, label,
@@ -49,6 +50,48 @@ pub fn left_release<'a>(
         .filter(|o| !keys.contains(&o.key))
         .filter(|o| identity(o).is_none_or(|id| !identities.contains(&id)))
         .collect()
+}
+
+/// Helm hooks are run by apply in their phase (apply/hooks.rs), not applied as planned: each is
+/// marked as a hook, and one not live (never run, or deleted under `hook-succeeded`) is not a
+/// create, so it is neither drift nor a change.
+pub fn mark_hooks(mut changes: Vec<ObjectChange>, desired: &[TreeObject]) -> Vec<ObjectChange> {
+    let hooks: std::collections::HashMap<&ObjectKey, Hook> = desired
+        .iter()
+        .filter_map(|o| Some((&o.key, Hook::of(&o.body)?)))
+        .collect();
+    for change in &mut changes {
+        let Some(hook) = hooks.get(&change.key) else {
+            continue;
+        };
+        change.hook = Some(hook.describe());
+        let immutable = change
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("field is immutable"));
+        match change.action {
+            Action::Create => {
+                change.action = Action::Unchanged;
+                change.diff = None;
+                change.note = Some(if hook.phases.is_empty() {
+                    "not live; berth runs none of its hooks".into()
+                } else {
+                    "not live; apply runs it in its phase".into()
+                });
+            }
+            // A Job's template never changes in place; the hook's last run is deleted first.
+            Action::Error if immutable && hook.delete_before_creation => {
+                change.action = Action::Update;
+                change.error = None;
+                change.note = Some(
+                    "changed where its last run cannot be updated: apply deletes that run (before-hook-creation) and creates it afresh in its phase"
+                        .into(),
+                );
+            }
+            _ => {}
+        }
+    }
+    changes
 }
 
 pub struct Options<'a> {
@@ -514,4 +557,76 @@ pub fn other_project(other: &str, project: &str) -> String {
 
 fn to_value(object: &kube::api::DynamicObject) -> Value {
     serde_json::to_value(object).expect("objects the API server sent serialize")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn job(name: &str, annotations: Value) -> TreeObject {
+        TreeObject {
+            key: ObjectKey::parse(&format!("shop/Job.batch/{name}")).unwrap(),
+            app: Some("shop".into()),
+            body: json!({"apiVersion": "batch/v1", "kind": "Job",
+                "metadata": {"name": name, "namespace": "shop", "annotations": annotations}}),
+        }
+    }
+
+    #[test]
+    fn hooks_are_marked_and_one_not_live_is_no_create() {
+        let desired = [
+            job(
+                "seed",
+                json!({"helm.sh/hook": "post-install", "helm.sh/hook-delete-policy": "hook-succeeded"}),
+            ),
+            job(
+                "migrate",
+                json!({"helm.sh/hook": "pre-upgrade", "helm.sh/hook-weight": "2"}),
+            ),
+            job(
+                "kept",
+                json!({"helm.sh/hook": "pre-upgrade", "helm.sh/hook-delete-policy": "hook-succeeded"}),
+            ),
+            job("plain", json!({})),
+        ];
+        let immutable =
+            "Job.batch \"x\" is invalid: spec.template: Invalid value: …: field is immutable";
+        let changes: Vec<ObjectChange> = desired
+            .iter()
+            .map(|o| {
+                let action = if o.name() == "seed" || o.name() == "plain" {
+                    Action::Create
+                } else {
+                    Action::Error
+                };
+                let mut change = ObjectChange::new(o.key.clone(), o.app.clone(), action);
+                if action == Action::Error {
+                    change.error = Some(immutable.into());
+                }
+                change
+            })
+            .collect();
+        let marked = mark_hooks(changes, &desired);
+        let seen: Vec<(Option<&str>, Action)> = marked
+            .iter()
+            .map(|c| (c.hook.as_deref(), c.action))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (Some("post-install (weight 0)"), Action::Unchanged),
+                // Deleted before it is created again: an update, whatever the server says of one.
+                (Some("pre-upgrade (weight 2)"), Action::Update),
+                // Not deleted first: the server's refusal stands.
+                (Some("pre-upgrade (weight 0)"), Action::Error),
+                (None, Action::Create),
+            ]
+        );
+        assert_eq!(
+            marked[0].note.as_deref(),
+            Some("not live; apply runs it in its phase")
+        );
+        assert_eq!(marked[1].error, None);
+    }
 }

@@ -3,6 +3,7 @@
 //! annotations and field manager, name rules and image references. It imports nothing else of
 //! berth, so every stage can use it (as kube-core sits under kube's client).
 
+pub mod hook;
 pub mod image;
 pub mod names;
 pub mod quantity;

@@ -69,7 +69,9 @@ pub fn render(input: &AppInput<'_>, chart: &str, release: &str) -> Result<Vec<Ma
         &rerun,
         &|| crate::secret::secret_like_values(&input.values),
     )?;
-    let manifests = split_by_source(&output, input.source, chart)?;
+    let mut manifests = split_by_source(&output, input.source, chart)?;
+    // `helm test` hooks are run by hand against an installed release, never part of it.
+    manifests.retain(|m| !crate::object::hook::Hook::is_test(&m.value));
     check_placeholders(input, &manifests)?;
     Ok(manifests)
 }

@@ -70,6 +70,15 @@ pub fn text(plan: &Plan, color: bool) -> String {
             out.push('\n');
         }
     }
+    // Helm hooks apart: apply runs them in their phase, whatever their plan.
+    for object in plan.objects.iter().filter(|o| o.hook.is_some()) {
+        let hook = object.hook.as_deref().unwrap_or_default();
+        let state = match (object.action, &object.note) {
+            (Action::Unchanged, Some(note)) => format!(" ({note})"),
+            (action, _) => format!(" ({})", action.verb()),
+        };
+        out.push_str(&format!("hook {hook}: {}{state}\n", object.key));
+    }
     out.push_str(&format!(
         "{}: {} against {}\n",
         plan.channel, plan.target, plan.base

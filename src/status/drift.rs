@@ -214,7 +214,7 @@ pub async fn check(
         concurrency,
         context_lines,
     };
-    let changed = plan::plan_with(
+    let planned = plan::plan_with(
         cluster,
         release,
         &[],
@@ -222,10 +222,12 @@ pub async fn check(
         &options,
         &crate::release::outcome::Silent,
     )
-    .await
-    .into_iter()
-    .filter(|c| c.action != Action::Unchanged)
-    .collect();
+    .await;
+    // A hook not live (deleted once it succeeded) is no drift.
+    let changed = plan::mark_hooks(planned, release)
+        .into_iter()
+        .filter(|c| c.action != Action::Unchanged)
+        .collect();
     let released: BTreeSet<&ObjectKey> = release.iter().map(|o| &o.key).collect();
     // The release record carries the channel's labels too; it is berth's, not the release's.
     let record_name = record::name(&config.project, &channel.name);

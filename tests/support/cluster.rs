@@ -111,6 +111,22 @@ impl TestCluster {
         self.server.object("batch", "jobs", namespace, name)
     }
 
+    /// Play the Job controller: merge `status` into the Job's status through its status
+    /// subresource.
+    pub fn set_job_status(&self, namespace: &str, name: &str, status: &str) {
+        self.kubectl(&[
+            "patch",
+            "job",
+            name,
+            "-n",
+            namespace,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            status,
+        ]);
+    }
+
     /// The release record of `channel` of the test repositories' project (`acme.shop`; the
     /// ConfigMap in `berth-system`).
     pub fn record(&self, channel: &str) -> Value {
