@@ -306,7 +306,11 @@ fn a_change_goes_from_a_branch_through_a_reviewed_pull_request_to_the_cluster() 
     run.succeeds();
     let record = prod.record("prod");
     assert_eq!(record["data"]["result"], "succeeded", "{record:#}");
-    assert_eq!(record["data"]["sourceCommit"], source.as_str(), "{record:#}");
+    assert_eq!(
+        record["data"]["sourceCommit"],
+        source.as_str(),
+        "{record:#}"
+    );
     assert!(prod.deployment("shop", "web").is_some(), "{}", run.stderr);
 
     // 9. Test rolled back to its first release, pushed and applied: the pruned ConfigMap is
