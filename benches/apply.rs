@@ -43,7 +43,7 @@ fn main() {
     common::git(repo.path(), &["add", "-A"]);
     common::git(repo.path(), &["commit", "-q", "-m", "source"]);
     let run_berth = |args: &[&str]| {
-        let mut command = Command::new(&berth);
+        let mut command = Command::new(berth);
         command.current_dir(repo.path()).args(args);
         command
     };
