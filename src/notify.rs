@@ -533,6 +533,30 @@ pub fn summary_of(problems: &Problems) -> String {
 mod tests {
     use super::*;
 
+    /// A drift of orphans only: `drifted` is empty, so left out of the fields.
+    #[test]
+    fn a_drift_of_orphans_only_is_told() {
+        let versions = BTreeMap::new();
+        let ci = CiEnv::default();
+        let message = Message {
+            channel: "test",
+            subject: Subject::Drift {
+                drifted: Vec::new(),
+                orphans: vec!["ConfigMap/shop/old".into()],
+            },
+            release: Some("0123456789abcdef0123456789abcdef01234567"),
+            versions: &versions,
+            ci: &ci,
+        };
+        let text = message.fields().text();
+        assert!(
+            text.starts_with(
+                "berth drift test `0123456789ab`: 0 objects drifted, 1 not in the release"
+            ),
+            "{text}"
+        );
+    }
+
     #[test]
     fn forms_are_encoded_as_browsers_do() {
         assert_eq!(

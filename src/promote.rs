@@ -70,11 +70,8 @@ pub fn promote(
         crate::status::drift::read_record(&cluster, options.config, from).await
     })?;
     let tip = release::tip(repo, from, options.remote)?;
-    if let Some(refusal) = refusal(repo, record.as_ref(), tip.as_ref()) {
-        return Err(refusal.problem(from, to).into());
-    }
-    let record = record.expect("a channel never applied is refused");
-    let applied = Oid::from_str(&record.release).expect("the release branch's tip");
+    let applied = promotable(repo, record.as_ref(), tip.as_ref())
+        .map_err(|refusal| refusal.problem(from, to))?;
     let release = Release {
         commit: applied,
         name: from.release_branch.clone(),
@@ -84,7 +81,7 @@ pub fn promote(
             "cannot promote {} to {}: its release {} names no source commit",
             from.name,
             to.name,
-            short_id(&record.release)
+            short_id(&applied.to_string())
         ))
         .hint("berth renders every release with one: re-release the channel from its source")
     })?;
@@ -127,52 +124,54 @@ pub enum Refusal {
     Behind { release: String, tip: Option<Oid> },
 }
 
-/// The first reason the last apply (its `record`) may not be promoted, with `tip` the tip of
-/// the channel's release branch.
-fn refusal(repo: &Repository, record: Option<&Record>, tip: Option<&Release>) -> Option<Refusal> {
+/// The release commit the last apply (its `record`) applied, when it may be promoted; else the
+/// first reason it may not. `tip` is the tip of the channel's release branch.
+fn promotable(
+    repo: &Repository,
+    record: Option<&Record>,
+    tip: Option<&Release>,
+) -> Result<Oid, Refusal> {
     let Some(record) = record else {
-        return Some(Refusal::NeverApplied);
+        return Err(Refusal::NeverApplied);
     };
     let release = record.release.clone();
     if !matches!(
         record.result,
         ApplyResult::Succeeded | ApplyResult::NoChanges
     ) {
-        return Some(Refusal::Unsuccessful {
+        return Err(Refusal::Unsuccessful {
             release,
             result: record.result,
         });
     }
     // A record written before deploy marks: a rollback commit still says so itself.
     let commit = Oid::from_str(&release).ok();
-    let trailers = commit.and_then(|c| {
-        release::rollback::rolled_back_from(repo, c).zip(release::rollback::rolled_back_to(repo, c))
-    });
+    let trailers = commit.and_then(|c| release::rollback::rolled_back(repo, c));
     match (&record.deploy, trailers) {
         (Deploy::Rollback { from, to }, _) => {
-            return Some(Refusal::Rollback {
+            return Err(Refusal::Rollback {
                 release,
                 from: from.clone(),
                 to: to.clone(),
             });
         }
         (Deploy::Release, Some((from, to))) => {
-            return Some(Refusal::Rollback { release, from, to });
+            return Err(Refusal::Rollback { release, from, to });
         }
-        (Deploy::Manual, _) => return Some(Refusal::Manual { release }),
+        (Deploy::Manual, _) => return Err(Refusal::Manual { release }),
         (Deploy::Release, None) => {}
     }
     if !record.partial.is_empty() {
-        return Some(Refusal::Partial {
+        return Err(Refusal::Partial {
             release,
             apps: record.partial.clone(),
         });
     }
     let tip = tip.map(|t| t.commit);
-    if commit.is_none() || tip != commit {
-        return Some(Refusal::Behind { release, tip });
+    match commit {
+        Some(commit) if tip == Some(commit) => Ok(commit),
+        _ => Err(Refusal::Behind { release, tip }),
     }
-    None
 }
 
 impl Refusal {
@@ -326,9 +325,12 @@ pub fn fast_forward(
                     let _ = git::update_ref(repo, &branch_ref, local, Some(commit), &log);
                 }
                 None => {
-                    let _ = repo
-                        .find_reference(&branch_ref)
-                        .and_then(|mut r| r.delete());
+                    let _ = repo.find_reference(&branch_ref).and_then(|mut r| {
+                        match r.target() == Some(commit) {
+                            true => r.delete(),
+                            false => Ok(()),
+                        }
+                    });
                 }
             }
             return Err(problem);

@@ -200,11 +200,29 @@ pub(super) async fn recreate_and_wait(
     loop {
         let live = api.get(name).await.map_err(|e| error("get", e))?;
         let live = serde_json::to_value(&live).unwrap_or_default();
-        match wait::readiness(&live) {
+        match done(&live) {
             Readiness::Ready => return Ok(live),
             Readiness::Failed(why) => return Err(why),
             Readiness::InProgress(_) => tokio::time::sleep(JOB_POLL).await,
         }
+    }
+}
+
+/// Whether a run of `object` is over: a Pod when it has succeeded (as Helm waits for a Pod
+/// hook), not when it is ready as `--wait` judges a Pod; anything else as `--wait` judges it.
+fn done(object: &serde_json::Value) -> Readiness {
+    if object["kind"] != "Pod" {
+        return wait::readiness(object);
+    }
+    match object["status"]["phase"].as_str() {
+        Some("Succeeded") => Readiness::Ready,
+        Some("Failed") => Readiness::Failed(format!(
+            "the pod failed{}",
+            object["status"]["message"]
+                .as_str()
+                .map_or(String::new(), |m| format!(": {m}"))
+        )),
+        phase => Readiness::InProgress(format!("pod {}", phase.unwrap_or("pending"))),
     }
 }
 
@@ -308,4 +326,26 @@ fn tail(text: &str) -> String {
         start += 1;
     }
     format!("…{}", &text[start..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_pod_run_is_done_when_it_succeeded_not_when_it_is_ready() {
+        let pod = |phase: &str| {
+            json!({"kind": "Pod", "status": {"phase": phase, "message": "exit 3",
+                "conditions": [{"type": "Ready", "status": "True"}]}})
+        };
+        assert!(matches!(done(&pod("Running")), Readiness::InProgress(_)));
+        assert!(matches!(done(&pod("Succeeded")), Readiness::Ready));
+        assert!(
+            matches!(done(&pod("Failed")), Readiness::Failed(why) if why == "the pod failed: exit 3")
+        );
+        let job = json!({"kind": "Job", "spec": {"completions": 1},
+            "status": {"conditions": [{"type": "Complete", "status": "True"}], "succeeded": 1}});
+        assert!(matches!(done(&job), Readiness::Ready));
+    }
 }

@@ -65,6 +65,9 @@ pub async fn apply_in_phases(
     options: &Options,
     reporter: &dyn Reporter,
 ) -> Vec<Outcome> {
+    if options.hooks.is_empty() {
+        return apply_stages(cluster, objects, changes, options, reporter).await;
+    }
     let first_stage: BTreeSet<&ObjectKey> = objects
         .iter()
         .filter(|o| stage_of(o) == 0)
@@ -115,7 +118,8 @@ async fn before(
     let mut before = Before::default();
     for app in apps(options) {
         let mut of_app = changes.iter().filter(|c| c.app.as_ref() == Some(&app));
-        // An app with no object but hooks is installed once: its hooks are all there is.
+        // An app with hooks and no other object counts as an install, every time it is
+        // applied: its pre-install hooks run (there is nothing to upgrade).
         if of_app.all(|c| c.action == Action::Create) {
             before.installs.insert(app.clone());
         }

@@ -114,6 +114,13 @@ impl Options {
             .unwrap_or(wait)
     }
 
+    /// Whether `key` is a check's Job or a hook: applied by its check or phase, never by the
+    /// plan, and never pruned while the release holds it.
+    fn held_apart(&self, key: &ObjectKey) -> bool {
+        self.check_jobs.values().any(|job| &job.key == key)
+            || self.hooks.iter().any(|hook| &hook.object.key == key)
+    }
+
     fn partial_apps(&self) -> Vec<String> {
         self.partial
             .as_ref()
@@ -343,8 +350,7 @@ fn deploy_of(
     request: &Request,
     manual_source: bool,
 ) -> record::Deploy {
-    use release::rollback::{rolled_back_from, rolled_back_to};
-    let rollback = rolled_back_from(repo, release.commit).zip(rolled_back_to(repo, release.commit));
+    let rollback = release::rollback::rolled_back(repo, release.commit);
     let picked = request
         .rev
         .as_deref()
@@ -474,8 +480,7 @@ async fn last_release(
         .map(record::Record::objects)
         .unwrap_or_default()
         .into_iter()
-        .filter(|o| !options.check_jobs.values().any(|job| job.key == o.key))
-        .filter(|o| !options.hooks.iter().any(|hook| hook.object.key == o.key))
+        .filter(|o| !options.held_apart(&o.key))
         .collect();
     Ok((previous, inventory))
 }
@@ -708,20 +713,17 @@ fn check_reviewed(
     let Some(reviewed) = &options.reviewed else {
         return Ok(());
     };
-    let mut reviewed = reviewed.clone();
+    let now = PlanDigest::of_changes(changes);
+    let mut differences = reviewed.differences(&now);
     if options.partial.is_some() {
         // A partial apply checks the reviewed plan of its own objects: those it plans (the
         // digest does not say which app an object that left the release was of).
         let planned: BTreeSet<&ObjectKey> = changes.iter().map(|c| &c.key).collect();
-        reviewed.objects.retain(|key, _| planned.contains(key));
+        differences.retain(|(key, _)| planned.contains(key));
     }
-    let now = PlanDigest::of_changes(changes);
-    let mut differences = reviewed.differences(&now);
-    // The review saw the checks' Jobs as objects of the release; the apply leaves them to
-    // their checks.
-    differences.retain(|(key, _)| !options.check_jobs.values().any(|job| &job.key == key));
-    // Hooks run by their phase, whatever the plan said of them.
-    differences.retain(|(key, _)| !options.hooks.iter().any(|hook| &hook.object.key == key));
+    // The review saw the checks' Jobs and the hooks as objects of the release; the apply
+    // leaves them to their checks and phases.
+    differences.retain(|(key, _)| !options.held_apart(key));
     if differences.is_empty() {
         reporter.report(&Event::Review(Review::Matches {
             digest: &reviewed.id(),

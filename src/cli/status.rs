@@ -57,16 +57,10 @@ pub(super) fn drift_command(config: &Config, args: &DriftArgs, ci: &CiEnv) -> Re
     let checked =
         crate::status::drift::run(config, channel, repo.path(), &tip, &cluster, args.unified)?;
     let drift = checked.drift;
-    let drifted: Vec<String> = drift
-        .changed
-        .iter()
-        .filter(|c| c.action != crate::plan::Action::Error)
-        .map(|c| c.key.to_string())
-        .collect();
     // Told only when there is drift: a clean check, or one that could not look, is no news.
-    if !drifted.is_empty() || !drift.orphans.is_empty() {
+    if drift.found() {
         let subject = crate::notify::Subject::Drift {
-            drifted,
+            drifted: drift.drifted().map(|c| c.key.to_string()).collect(),
             orphans: drift.orphans.iter().map(ToString::to_string).collect(),
         };
         tell(config, channel, subject, Some(checked.release.commit), ci);
@@ -112,7 +106,16 @@ fn drift_issue(
         "<!-- berth:drift project={} channel={} -->",
         config.project, plan.channel
     );
-    let report = (!drift.is_none()).then(|| {
+    if !drift.found() && drift.errors() > 0 {
+        // Nothing found, but not everything could be looked at: neither news nor all clear.
+        eprintln!(
+            "channel {}: drift issue left as it is ({} object(s) could not be checked)",
+            plan.channel,
+            drift.errors()
+        );
+        return Ok(());
+    }
+    let report = drift.found().then(|| {
         let max = crate::github::COMMENT_LIMIT - marker.chars().count() - 1;
         format!(
             "{marker}\n{}",

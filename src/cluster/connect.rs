@@ -8,7 +8,7 @@
 
 use super::Target;
 use crate::error::Problem;
-pub use crate::secret::redact_userinfo;
+use crate::secret::redact_userinfo;
 use crate::secret::userinfo;
 use kube::config::{AuthInfo, ExecConfig, KubeConfigOptions, Kubeconfig, KubeconfigError};
 use serde_json::Value;

@@ -78,7 +78,7 @@ impl Cluster {
         let (config, credentials) = connect::load(target, target.timeouts).await?;
         let context = target.context.map(str::to_string);
         // Userinfo in the URL is a credential.
-        let server = connect::redact_userinfo(&config.cluster_url.to_string());
+        let server = crate::secret::redact_userinfo(&config.cluster_url.to_string());
         let refused = |e: kube::Error| {
             credentials.clean(connection_problem(
                 &e,

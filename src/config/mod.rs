@@ -461,6 +461,21 @@ impl Validator<'_> {
 
     /// Report a problem at `text`, once: a key every channel shares would otherwise be
     /// reported once per channel.
+    /// A positive duration (`90s`, `10m`), or a problem saying `what` is not one.
+    fn duration(&mut self, text: &Text, what: &str) -> Option<std::time::Duration> {
+        let parsed = humantime::parse_duration(&text.value)
+            .ok()
+            .filter(|t| !t.is_zero());
+        if parsed.is_none() {
+            self.report(
+                text,
+                format!("{what} `{}` is not a duration", text.value),
+                "e.g. 90s, 10m or 1h",
+            );
+        }
+        parsed
+    }
+
     fn report<T>(&mut self, text: &Spanned<T>, message: String, hint: &str) {
         let problem = Problem::new(message).at(self.at(text)).hint(hint);
         if !self.problems.contains(&problem) {
@@ -783,20 +798,11 @@ impl Validator<'_> {
                         "give each check of a channel its own name",
                     );
                 }
-                let timeout = match &check.timeout {
-                    None => CHECK_TIMEOUT,
-                    Some(text) => match humantime::parse_duration(&text.value) {
-                        Ok(timeout) if !timeout.is_zero() => timeout,
-                        _ => {
-                            self.report(
-                                text,
-                                format!("check timeout `{}` is not a duration", text.value),
-                                "e.g. 90s, 5m or 1h",
-                            );
-                            CHECK_TIMEOUT
-                        }
-                    },
-                };
+                let timeout = check
+                    .timeout
+                    .as_ref()
+                    .and_then(|text| self.duration(text, "check timeout"))
+                    .unwrap_or(CHECK_TIMEOUT);
                 Check {
                     name: name.map(|n| n.value.clone()).unwrap_or_default(),
                     run,
@@ -1013,22 +1019,10 @@ impl Validator<'_> {
                 }
             }
         }
-        let timeout = raw.timeout.as_ref().and_then(|text| {
-            let parsed = humantime::parse_duration(&text.value)
-                .ok()
-                .filter(|t| !t.is_zero());
-            if parsed.is_none() {
-                self.report(
-                    text,
-                    format!(
-                        "app `{}`: timeout `{}` is not a duration",
-                        name.value, text.value
-                    ),
-                    "e.g. 90s, 10m or 1h",
-                );
-            }
-            parsed
-        });
+        let timeout = raw
+            .timeout
+            .as_ref()
+            .and_then(|text| self.duration(text, &format!("app `{}`: timeout", name.value)));
         App {
             name: name.value.clone(),
             kind,

@@ -179,12 +179,24 @@ pub fn rolled_back_to(repo: &Repository, commit: Oid) -> Option<String> {
     trailer(repo, commit, ROLLBACK_TO)
 }
 
-fn trailer(repo: &Repository, commit: Oid, name: &str) -> Option<String> {
+/// The release `commit` rolled back from and the one whose tree it holds, if it is a rollback
+/// commit (both trailers are there).
+pub fn rolled_back(repo: &Repository, commit: Oid) -> Option<(String, String)> {
     let commit = repo.find_commit(commit).ok()?;
+    let message = commit.message().ok()?;
+    Some((
+        trailer_in(message, ROLLBACK_FROM)?,
+        trailer_in(message, ROLLBACK_TO)?,
+    ))
+}
+
+fn trailer(repo: &Repository, commit: Oid, name: &str) -> Option<String> {
+    trailer_in(repo.find_commit(commit).ok()?.message().ok()?, name)
+}
+
+fn trailer_in(message: &str, name: &str) -> Option<String> {
     let prefix = format!("{name}: ");
-    commit
-        .message()
-        .ok()?
+    message
         .lines()
         .find_map(|line| line.strip_prefix(&prefix).map(str::to_string))
 }

@@ -76,10 +76,18 @@ fn remote_bases(source: &dyn Source, overlay: &str) -> Vec<Problem> {
             continue;
         };
         let entries = documents.iter().flat_map(|d| {
-            ["resources", "components", "bases"]
-                .into_iter()
-                .filter_map(|key| Some((key, d.value[key].as_array()?)))
-                .flat_map(|(key, list)| list.iter().filter_map(move |e| Some((key, e.as_str()?))))
+            // Every list kustomize loads the way it loads `resources:`.
+            [
+                "resources",
+                "components",
+                "bases",
+                "generators",
+                "transformers",
+                "validators",
+            ]
+            .into_iter()
+            .filter_map(|key| Some((key, d.value[key].as_array()?)))
+            .flat_map(|(key, list)| list.iter().filter_map(move |e| Some((key, e.as_str()?))))
         });
         for (key, entry) in entries {
             if is_remote(entry) {
@@ -116,9 +124,11 @@ fn remote_bases(source: &dyn Source, overlay: &str) -> Vec<Problem> {
 /// Whether a kustomization entry names something outside the repository: a URL, an scp-like
 /// git address, or kustomize's `host/org/repo?ref=` form.
 fn is_remote(entry: &str) -> bool {
-    let entry = entry.trim();
+    // kustomize matches hosts and `git@` whatever their case.
+    let entry = entry.trim().to_ascii_lowercase();
     entry.contains("://")
         || entry.starts_with("git@")
+        || entry.starts_with("gh:")
         || entry.starts_with("git::")
         || entry.contains("?ref=")
         || entry.contains("?version=")
@@ -209,6 +219,9 @@ mod tests {
             "ssh://git@github.com/acme/base.git",
             "github.com/acme/base/deploy?ref=v1.2.0",
             "example.com/acme/base?ref=main",
+            "gh:acme/base",
+            "GitHub.com/acme/base/deploy",
+            "Git@github.com:acme/base.git",
         ] {
             assert!(is_remote(remote), "{remote}");
         }

@@ -30,6 +30,16 @@ impl Drift {
         self.changed.is_empty() && self.orphans.is_empty()
     }
 
+    /// The objects found to differ from the release (not those that could not be checked).
+    pub fn drifted(&self) -> impl Iterator<Item = &ObjectChange> {
+        self.changed.iter().filter(|c| c.action != Action::Error)
+    }
+
+    /// Whether anything was found: objects that differ, or orphans.
+    pub fn found(&self) -> bool {
+        self.drifted().next().is_some() || !self.orphans.is_empty()
+    }
+
     /// Objects that could not be checked: the answer is incomplete.
     pub fn errors(&self) -> usize {
         self.changed

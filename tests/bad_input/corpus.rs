@@ -1286,6 +1286,14 @@ fn kustomize_remote_bases() {
             "parts/kustomization.yaml",
             "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nresources:\n  - http://example.com/probes.yaml\n",
         ),
+        overlay(
+            "a remote transformer, host in capitals",
+            "resources:\n  - ../base\ntransformers:\n  - GitHub.com/acme/transformers/labels\n",
+            &expect(
+                "overlay/kustomization.yaml:4",
+                "`GitHub.com/acme/transformers/labels` in `transformers:`",
+            ),
+        ),
     ]);
 }
 
