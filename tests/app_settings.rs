@@ -236,9 +236,28 @@ fn an_app_with_prune_false_keeps_what_left_it() {
             std::fs::remove_file(repos.work().join(file)).unwrap();
         }
     });
+    let ingress = "shop/Ingress.networking.k8s.io/web";
+    // The diff says what apply will do: the app's object is kept, the other app's deleted.
+    let (code, plan, run) = setup
+        .cluster
+        .diff_json(&setup.repos.work(), &["--tree", "releases/test"]);
+    assert_eq!(code, 1, "{}", run.stderr);
+    let action_of = |key: &str| {
+        plan["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["key"] == key)
+            .map(|o| o["action"].clone())
+    };
+    assert_eq!(action_of(ingress).unwrap(), "unchanged", "{plan:#}");
+    assert_eq!(
+        action_of("shop-jobs/CronJob.batch/api-cleanup").unwrap(),
+        "delete",
+        "{plan:#}"
+    );
     let (code, report) = setup.apply_json(&["--prune"]);
     assert_eq!(code, 0, "{report:#}");
-    let ingress = "shop/Ingress.networking.k8s.io/web";
     assert_eq!(
         report_object(&report, ingress)["result"],
         "left the release; kept (app web has prune: false)"

@@ -725,6 +725,7 @@ mod secret_masking {
             ignore: &[],
             concurrency: 4,
             context_lines: 3,
+            unpruned_apps: &Default::default(),
         };
         let changes = shared
             .runtime
@@ -955,6 +956,7 @@ mod incremental_equivalence {
             ignore: &[],
             concurrency: 4,
             context_lines: 3,
+            unpruned_apps: &Default::default(),
         };
         let before = shared.cluster.requests();
         let changes = shared.runtime.block_on(async {

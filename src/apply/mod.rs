@@ -78,7 +78,7 @@ pub struct Options {
     pub partial: Option<Partial>,
     /// How long to wait for each app with its own `timeout:` (others: `wait`).
     pub app_timeouts: BTreeMap<String, Duration>,
-    /// Apps with `prune: false`: what leaves them is kept.
+    /// Apps with `prune: false`: the plan keeps what leaves them.
     pub unpruned_apps: BTreeSet<String>,
 }
 
@@ -92,18 +92,6 @@ pub struct Partial {
 }
 
 impl Options {
-    /// Why an object that left the release stays rather than being pruned; `None`: pruned.
-    fn kept_from_prune(&self, change: &ObjectChange) -> Option<KeptReason> {
-        if !self.prune {
-            return Some(KeptReason::PruneOff);
-        }
-        let app = change
-            .app
-            .as_ref()
-            .filter(|app| self.unpruned_apps.contains(*app))?;
-        Some(KeptReason::AppPruneOff { app: app.clone() })
-    }
-
     /// How long to wait for `object`: its app's `timeout:`, else `wait`.
     fn timeout_of(&self, object: &TreeObject, wait: Duration) -> Duration {
         object
@@ -240,12 +228,7 @@ pub fn apply_release(
             .iter()
             .filter_map(|app| Some((app.name.clone(), app.timeout?)))
             .collect(),
-        unpruned_apps: config
-            .apps
-            .iter()
-            .filter(|app| !app.prune)
-            .map(|app| app.name.clone())
-            .collect(),
+        unpruned_apps: config.unpruned_apps(),
     };
     let report = filled.and_then(|()| {
         block_on(async {
@@ -425,7 +408,7 @@ async fn run_with(
         }
         let nothing_to_write = changes.iter().all(|c| match c.action {
             Action::Unchanged => true,
-            Action::Delete => options.kept_from_prune(c).is_some(),
+            Action::Delete => !options.prune,
             _ => false,
         });
         if options.dry_run || nothing_to_write {
@@ -524,12 +507,12 @@ async fn apply_locked(
         }
     } else {
         // Never remove the old while the new did not apply (a failed web-v2 keeps web-v1).
-        outcomes.extend(deletions.map(|c| {
-            let reason = options
-                .kept_from_prune(c)
-                .unwrap_or(KeptReason::ApplyFailed);
-            outcome_of(c, ObjectResult::Kept(reason))
-        }));
+        let reason = if options.prune {
+            KeptReason::ApplyFailed
+        } else {
+            KeptReason::PruneOff
+        };
+        outcomes.extend(deletions.map(|c| outcome_of(c, ObjectResult::Kept(reason.clone()))));
     }
     outcomes.sort_by(|a, b| a.key.cmp(&b.key));
 
@@ -651,6 +634,7 @@ async fn plan_changes(
         ignore: &options.ignore,
         concurrency: options.concurrency,
         context_lines: 0,
+        unpruned_apps: &options.unpruned_apps,
     };
     let Some(partial) = &options.partial else {
         return plan::plan_listed(cluster, objects, inventory, &plan_options, reporter).await;
@@ -682,7 +666,7 @@ fn check_prune_guard(
     }
     let deletions = changes
         .iter()
-        .filter(|c| c.action == Action::Delete && options.kept_from_prune(c).is_none())
+        .filter(|c| c.action == Action::Delete)
         .count();
     let in_release: BTreeSet<&ObjectKey> = objects.iter().map(|o| &o.key).collect();
     let staying = inventory
@@ -786,10 +770,8 @@ fn planned_report(objects: &[TreeObject], changes: &[ObjectChange], options: &Op
             let result = match (c.action, &c.kept) {
                 (Action::Create, _) => ObjectResult::Created,
                 (Action::Update, _) => ObjectResult::Updated,
-                (Action::Delete, _) => match options.kept_from_prune(c) {
-                    None => ObjectResult::Pruned,
-                    Some(reason) => ObjectResult::Kept(reason),
-                },
+                (Action::Delete, _) if options.prune => ObjectResult::Pruned,
+                (Action::Delete, _) => ObjectResult::Kept(KeptReason::PruneOff),
                 (Action::Unchanged, Some(reason)) => ObjectResult::Kept(reason.clone()),
                 (Action::Unchanged, None) => ObjectResult::Unchanged,
                 (Action::Error, _) => ObjectResult::Failed,
@@ -1014,20 +996,9 @@ async fn prune(
         .iter()
         .filter_map(|c| Some(outcome_of(c, ObjectResult::Kept(c.kept.clone()?))))
         .collect();
-    outcomes.extend(
-        changes
-            .iter()
-            .filter(|c| c.action == Action::Delete)
-            .filter_map(|c| {
-                Some(outcome_of(
-                    c,
-                    ObjectResult::Kept(options.kept_from_prune(c)?),
-                ))
-            }),
-    );
     let deletions: Vec<(&ObjectChange, &TreeObject)> = changes
         .iter()
-        .filter(|c| c.action == Action::Delete && options.kept_from_prune(c).is_none())
+        .filter(|c| c.action == Action::Delete)
         .filter_map(|c| by_key.get(&c.key).map(|o| (c, *o)))
         .collect();
     for stage in (0..order::STAGES.len()).rev() {
@@ -1326,8 +1297,7 @@ mod tests {
 
     #[test]
     fn what_leaves_an_app_with_prune_off_is_kept_and_not_counted_by_the_prune_guard() {
-        let mut options = options(true, true);
-        options.unpruned_apps.insert("web".into());
+        let options = options(true, true);
         let leaving = |app: &str, key: &str| {
             ObjectChange::new(
                 ObjectKey::parse(key).unwrap(),
@@ -1335,10 +1305,13 @@ mod tests {
                 Action::Delete,
             )
         };
-        let changes = [
-            leaving("api", "ns/ConfigMap/api"),
-            leaving("web", "ns/ConfigMap/web"),
-        ];
+        // As the plan has it when web says `prune: false`.
+        let kept_web = ObjectChange::kept(
+            ObjectKey::parse("ns/ConfigMap/web").unwrap(),
+            Some("web".into()),
+            KeptReason::AppPruneOff { app: "web".into() },
+        );
+        let changes = [leaving("api", "ns/ConfigMap/api"), kept_web];
         let report = planned_report(&[], &changes, &options);
         let labels: Vec<String> = report.objects.iter().map(Outcome::label).collect();
         assert_eq!(
@@ -1356,7 +1329,10 @@ mod tests {
             object("ns/ConfigMap/web"),
         ];
         assert!(check_prune_guard(&changes, &staying, &inventory, &options).is_ok());
-        options.unpruned_apps.clear();
-        assert!(check_prune_guard(&changes, &staying, &inventory, &options).is_err());
+        let both = [
+            leaving("api", "ns/ConfigMap/api"),
+            leaving("web", "ns/ConfigMap/web"),
+        ];
+        assert!(check_prune_guard(&both, &staying, &inventory, &options).is_err());
     }
 }

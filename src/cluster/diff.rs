@@ -79,6 +79,7 @@ pub fn diff(
             objects: desired.len(),
             server: &live.server,
         });
+        let unpruned_apps = config.unpruned_apps();
         let plan_options = plan::Options {
             project: &config.project,
             channel: &channel.name,
@@ -87,6 +88,7 @@ pub fn diff(
             ignore: &config.ignore,
             concurrency: cluster.concurrency,
             context_lines: *context_lines,
+            unpruned_apps: &unpruned_apps,
         };
         let objects = if *exact {
             plan::plan(&live, &desired, &previous, &plan_options).await

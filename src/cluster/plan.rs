@@ -106,6 +106,8 @@ pub struct Options<'a> {
     pub ignore: &'a [IgnoreRule],
     pub concurrency: usize,
     pub context_lines: usize,
+    /// Apps with `prune: false`: what leaves them is kept, not deleted.
+    pub unpruned_apps: &'a BTreeSet<String>,
 }
 
 /// Plan `target` against the cluster, asking the server about every object (`diff --exact`);
@@ -505,6 +507,16 @@ impl<'a> Context<'a> {
                 object.key.clone(),
                 app.clone(),
                 KeptReason::PruneDisabled,
+            ));
+        }
+        if let Some(app) = app
+            .as_ref()
+            .filter(|app| self.options.unpruned_apps.contains(*app))
+        {
+            return Some(ObjectChange::kept(
+                object.key.clone(),
+                Some(app.clone()),
+                KeptReason::AppPruneOff { app: app.clone() },
             ));
         }
         normalize(&mut before);

@@ -303,6 +303,15 @@ impl Config {
         Problems::check(problems)
     }
 
+    /// The apps whose objects are never pruned (`prune: false`).
+    pub fn unpruned_apps(&self) -> BTreeSet<String> {
+        self.apps
+            .iter()
+            .filter(|app| !app.prune)
+            .map(|app| app.name.clone())
+            .collect()
+    }
+
     /// The external Secrets of the channel's apps.
     pub fn external_secrets(&self, channel: &Channel) -> Vec<ExternalSecret> {
         self.apps

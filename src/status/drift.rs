@@ -223,6 +223,8 @@ pub async fn check(
         ignore: &config.ignore,
         concurrency,
         context_lines,
+        // Nothing left a release compared with itself.
+        unpruned_apps: &BTreeSet::new(),
     };
     let planned = plan::plan_with(
         cluster,
