@@ -1254,6 +1254,14 @@ impl Validator<'_> {
                 continue;
             }
             let place = format!("app `{}`, secret value `{}`", name.value, path.value);
+            if path.value.split('.').any(str::is_empty) {
+                self.report(
+                    path,
+                    format!("{place}: a values path has no empty parts"),
+                    "name the value as `--set` does, e.g. `auth.password`",
+                );
+                continue;
+            }
             if let Some(source) = self.key_source(&place, path, raw_source) {
                 values.push(SecretValue {
                     app: name.value.clone(),

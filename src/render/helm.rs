@@ -23,7 +23,8 @@ pub fn render(input: &AppInput<'_>, chart: &str, release: &str) -> Result<Vec<Ma
         .map_err(|e| Problem::new(format!("cannot write a temporary values file: {e}")))?;
     let mut values = input.values.clone();
     for value in input.app.secret_values_in(&input.channel.name) {
-        set_path(&mut values, &value.path, value.placeholder());
+        let path: Vec<&str> = value.path.split('.').collect();
+        super::values::set_path(&mut values, &path, value.placeholder().into());
     }
     std::fs::write(values_file.path(), crate::yaml::to_string(&values))
         .map_err(|e| Problem::new(format!("cannot write a temporary values file: {e}")))?;
@@ -74,22 +75,6 @@ pub fn render(input: &AppInput<'_>, chart: &str, release: &str) -> Result<Vec<Ma
     manifests.retain(|m| !crate::object::hook::Hook::is_test(&m.value));
     check_placeholders(input, &manifests)?;
     Ok(manifests)
-}
-
-/// Set the values path `path` (`a.b.c`) of `values` to `text`, as `--set` does.
-fn set_path(values: &mut serde_json::Value, path: &str, text: String) {
-    let mut at = values;
-    for part in path.split('.') {
-        if !at.is_object() {
-            *at = serde_json::Value::Object(serde_json::Map::new());
-        }
-        at = at
-            .as_object_mut()
-            .expect("made an object above")
-            .entry(part)
-            .or_insert(serde_json::Value::Null);
-    }
-    *at = serde_json::Value::String(text);
 }
 
 /// Refuse a render in which a secret value's placeholder sits where it would not be replaced

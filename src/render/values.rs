@@ -88,15 +88,21 @@ pub fn layer(
     }
     Problems::check(problems)?;
     for set in sets {
-        let mut layer = set.value.clone();
-        for key in set.path.iter().rev() {
-            let mut map = Map::new();
-            map.insert(key.clone(), layer);
-            layer = Value::Object(map);
-        }
-        merge(&mut values, layer);
+        set_path(&mut values, &set.path, set.value.clone());
     }
     Ok(values)
+}
+
+/// Set the values path `path` (`["a", "b", "c"]` for `a.b.c`) of `values` to `value`, as
+/// `--set a.b.c=value` does.
+pub fn set_path<K: AsRef<str>>(values: &mut Value, path: &[K], value: Value) {
+    let mut layer = value;
+    for key in path.iter().rev() {
+        let mut map = Map::new();
+        map.insert(key.as_ref().to_string(), layer);
+        layer = Value::Object(map);
+    }
+    merge(values, layer);
 }
 
 fn read_values_file(source: &dyn Source, path: &str) -> Result<Value, Problem> {

@@ -1543,3 +1543,16 @@ fn channel_checks(checks: &str) -> String {
         "apps:\n  web:\n    driver: manifests\n    path: m\nchannels:\n  test:\n    checks:\n{checks}"
     )
 }
+
+#[test]
+fn helm_secret_values_paths() {
+    run_all(vec![config(
+        "a secret value path with an empty part",
+        "apps:\n  metrics:\n    driver: helm\n    path: m\n    secretValues:\n      auth.: {env: METRICS_PASSWORD}\nchannels:\n  test: {}\n",
+        &[
+            "berth.yaml:6:",
+            "secret value `auth.`: a values path has no empty parts",
+            "auth.password",
+        ],
+    )]);
+}
