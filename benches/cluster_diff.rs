@@ -241,6 +241,16 @@ fn main() {
     if std::env::var_os("BERTH_BENCH_BIG").is_some() {
         sizes.push(5000);
     }
+    // `BERTH_BENCH_SIZES=5000` picks sizes, `BERTH_BENCH_KUBECTL=0` leaves kubectl out, and
+    // `BERTH_BENCH_HOLD=1` prints each case's `berth diff` and waits for a line on stdin: for
+    // profiling berth alone.
+    if let Ok(list) = std::env::var("BERTH_BENCH_SIZES") {
+        sizes = list
+            .split(',')
+            .filter_map(|s| s.trim().parse().ok())
+            .collect();
+    }
+    let with_kubectl_at_all = std::env::var("BERTH_BENCH_KUBECTL").as_deref() != Ok("0");
     let berth = env!("CARGO_BIN_EXE_berth");
     println!(
         "cluster diff: {} ms added per request; medians of {runs} alternating runs after a warm-up",
@@ -279,6 +289,11 @@ fn main() {
                 }
                 c
             };
+            if std::env::var_os("BERTH_BENCH_HOLD").is_some() {
+                // Profiling one command by hand: the server stays up until a line on stdin.
+                eprintln!("held: {:?}", diff(false));
+                std::io::stdin().read_line(&mut String::new()).unwrap();
+            }
             // Check berth's answer once: both modes count the same.
             let counts = |exact: bool| {
                 let out = diff(exact).output().unwrap();
@@ -308,7 +323,7 @@ fn main() {
                 }
                 c
             };
-            let with_kubectl = changed == 20;
+            let with_kubectl = with_kubectl_at_all && changed == 20;
             let mut rows: Vec<(Row, Box<dyn Fn() -> Command>)> = vec![
                 (
                     row("berth diff", incremental_requests),
