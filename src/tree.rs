@@ -185,11 +185,14 @@ impl RenderedTree {
         }
     }
 
-    /// The objects of the tree, with their apps from the release manifest.
+    /// The objects of the tree, with their apps from the release manifest; parsed on every
+    /// core, as a large release is thousands of files.
     pub fn objects(&self) -> Result<Vec<TreeObject>, Problem> {
+        use rayon::prelude::*;
         let apps = self.apps_of()?;
-        self.object_files()?
-            .into_iter()
+        let files: Vec<(ObjectKey, &[u8])> = self.object_files()?.into_iter().collect();
+        files
+            .into_par_iter()
             .map(|(key, bytes)| {
                 let body = crate::yaml::parse_documents(&String::from_utf8_lossy(bytes))
                     .ok()

@@ -9,7 +9,6 @@ use crate::plan::Plan;
 use crate::release::outcome::{Event, Reporter};
 use crate::release::record;
 use crate::tree::{NamedTree, RenderedTree};
-use std::collections::HashMap;
 
 pub struct Options<'a> {
     pub config: &'a Config,
@@ -36,7 +35,6 @@ pub fn diff(
         &options.config.external_secrets(options.channel),
         &options.config.secret_values(options.channel),
     )?;
-    let release_objects = release.objects()?;
     let Options {
         config,
         channel,
@@ -55,24 +53,23 @@ pub fn diff(
         )
         .await
         {
+            // The record names every object; the release manifest its app: the release's
+            // files need not be read.
             Ok(Some(record)) => {
-                let apps: HashMap<_, _> = release_objects
-                    .iter()
-                    .map(|o| (&o.key, o.app.clone()))
-                    .collect();
+                let apps = release.apps_of()?;
                 let mut objects = record.objects();
                 for object in &mut objects {
-                    object.app = apps.get(&object.key).cloned().flatten();
+                    object.app = apps.get(&object.key).cloned();
                 }
                 objects
             }
-            Ok(None) => release_objects,
+            Ok(None) => release.objects()?,
             Err(problem) => {
                 reporter.report(&Event::Warning(format!(
                     "warning: {problem}; the prune preview uses {}",
                     channel.release_branch
                 )));
-                release_objects
+                release.objects()?
             }
         };
         reporter.report(&Event::Checking {

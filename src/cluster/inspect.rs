@@ -76,14 +76,12 @@ pub async fn list_live(
                 let (resource, caps) = cluster.resolve(api_version, kind)?;
                 let namespaced = matches!(caps.scope, kube::discovery::Scope::Namespaced);
                 // Across all namespaces (or cluster-wide): one request per kind.
-                let api = cluster.api(&resource, &caps, None);
-                let answer = match api.list(&ListParams::default().labels(&selector)).await {
+                let params = ListParams::default().labels(&selector);
+                let answer = match cluster.list_as::<Items>(resource, None, &params).await {
                     Ok(list) => Ok(list
                         .items
                         .into_iter()
-                        .map(|o| {
-                            let mut value =
-                                serde_json::to_value(o).expect("listed objects serialize");
+                        .map(|mut value| {
                             // Items of a list carry no apiVersion/kind of their own.
                             value["apiVersion"] = Value::String(api_version.to_string());
                             value["kind"] = Value::String(kind.to_string());
@@ -119,6 +117,12 @@ pub async fn list_live(
     }
     listed.warnings.sort();
     listed
+}
+
+/// A LIST's items, kept as the server sent them.
+#[derive(serde::Deserialize)]
+struct Items {
+    items: Vec<Value>,
 }
 
 /// Other managers' field sets are the bulk of a listed object and are never read: drop them.

@@ -12,6 +12,7 @@ use connect::Timeouts;
 use kube::api::{ApiResource, DynamicObject};
 use kube::discovery::{ApiCapabilities, Discovery, Scope};
 use kube::{Api, Client};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,7 +20,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// A connected cluster, with what it serves.
 pub struct Cluster {
     pub client: Client,
-    discovery: Discovery,
+    /// What the server serves, by (apiVersion, kind): discovery's answer indexed once, as every
+    /// object is resolved several times (kube's own lookup copies a group version's list).
+    served: Served,
     /// The API server's address, for messages.
     pub server: String,
     /// The kubeconfig context used, if any.
@@ -97,10 +100,10 @@ impl Cluster {
             .map_err(refused)?
             .with_layer(&count)
             .build();
-        let discovery = discover(&client).await.map_err(refused)?;
+        let served = index(&discover(&client).await.map_err(refused)?);
         Ok(Cluster {
             client,
-            discovery,
+            served,
             server,
             context,
             requests,
@@ -122,20 +125,39 @@ impl Cluster {
 
     /// Discover again, e.g. after CRDs were created.
     pub async fn refresh(&mut self) -> Result<(), Problem> {
-        self.discovery = discover(&self.client)
+        let discovery = discover(&self.client)
             .await
             .map_err(|e| Problem::new(format!("discovery failed: {}", kube_error(&e))))?;
+        self.served = index(&discovery);
         Ok(())
     }
 
     /// How to reach objects of `api_version`/`kind`, if the cluster serves them.
-    pub fn resolve(&self, api_version: &str, kind: &str) -> Option<(ApiResource, ApiCapabilities)> {
-        let (group, version) = match api_version.rsplit_once('/') {
-            Some((group, version)) => (group, version),
-            None => ("", api_version),
-        };
-        self.discovery
-            .resolve_gvk(&kube::api::GroupVersionKind::gvk(group, version, kind))
+    pub fn resolve(
+        &self,
+        api_version: &str,
+        kind: &str,
+    ) -> Option<(&ApiResource, &ApiCapabilities)> {
+        self.served
+            .get(&(api_version.to_string(), kind.to_string()))
+            .map(|(resource, caps)| (resource, caps))
+    }
+
+    /// A LIST of `resource` (in `namespace`, or across all), decoded straight into `T`: a
+    /// caller that keeps plain JSON, or only names, skips kube's typed objects and their copies.
+    pub async fn list_as<T: serde::de::DeserializeOwned>(
+        &self,
+        resource: &ApiResource,
+        namespace: Option<&str>,
+        params: &kube::api::ListParams,
+    ) -> Result<T, kube::Error> {
+        use kube::Resource;
+        let url = DynamicObject::url_path(resource, namespace);
+        let mut request = kube::core::Request::new(url)
+            .list(params)
+            .map_err(kube::Error::BuildRequest)?;
+        request.extensions_mut().insert("list");
+        self.client.request(request).await
     }
 
     /// The API of one object (namespaced or cluster-wide as the server says), or, without a
@@ -155,6 +177,23 @@ impl Cluster {
             }
         }
     }
+}
+
+type Served = HashMap<(String, String), (ApiResource, ApiCapabilities)>;
+
+/// Discovery's resources by (apiVersion, kind); of one kind listed twice in a group version,
+/// the first, as kube's `resolve_gvk` picks.
+fn index(discovery: &Discovery) -> Served {
+    let mut served = Served::new();
+    for group in discovery.groups() {
+        for version in group.versions() {
+            for (resource, caps) in group.versioned_resources(version) {
+                let key = (resource.api_version.clone(), resource.kind.clone());
+                served.entry(key).or_insert((resource, caps));
+            }
+        }
+    }
+    served
 }
 
 /// Aggregated discovery: two requests (Kubernetes 1.26 and later); else one per group. A

@@ -30,26 +30,31 @@ pub fn left_release<'a>(
     target: &[TreeObject],
     previous: &'a [TreeObject],
 ) -> Vec<&'a TreeObject> {
-    let identity = |object: &TreeObject| {
-        let (resource, caps) = cluster.resolve(object.api_version(), object.kind())?;
-        let namespace = match caps.scope {
-            kube::discovery::Scope::Namespaced => object.namespace().map(str::to_string),
-            kube::discovery::Scope::Cluster => None,
-        };
-        Some((
-            resource.group,
-            resource.plural,
-            namespace,
-            object.name().to_string(),
-        ))
-    };
     let keys: BTreeSet<&ObjectKey> = target.iter().map(|o| &o.key).collect();
-    let identities: std::collections::HashSet<_> = target.iter().filter_map(identity).collect();
-    previous
+    let left: Vec<&TreeObject> = previous.iter().filter(|o| !keys.contains(&o.key)).collect();
+    if left.is_empty() {
+        return left;
+    }
+    let identities: std::collections::HashSet<_> = target
         .iter()
-        .filter(|o| !keys.contains(&o.key))
-        .filter(|o| identity(o).is_none_or(|id| !identities.contains(&id)))
+        .filter_map(|o| identity(cluster, o))
+        .collect();
+    left.into_iter()
+        .filter(|o| identity(cluster, o).is_none_or(|id| !identities.contains(&id)))
         .collect()
+}
+
+/// What the server knows an object by: group, resource, namespace (if namespaced) and name.
+fn identity<'o>(
+    cluster: &'o Cluster,
+    object: &'o TreeObject,
+) -> Option<(&'o str, &'o str, Option<&'o str>, &'o str)> {
+    let (resource, caps) = cluster.resolve(object.api_version(), object.kind())?;
+    let namespace = match caps.scope {
+        kube::discovery::Scope::Namespaced => object.namespace(),
+        kube::discovery::Scope::Cluster => None,
+    };
+    Some((&resource.group, &resource.plural, namespace, object.name()))
 }
 
 /// Helm hooks are run by apply in their phase (apply/hooks.rs), not applied as planned: each is

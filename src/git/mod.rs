@@ -163,12 +163,29 @@ pub(crate) fn load_tree(
         }
         TreeWalkResult::Ok
     })?;
-    let odb = repo.odb()?;
-    let mut files = BTreeMap::new();
-    for (path, id) in blobs {
-        files.insert(path, odb.read(id)?.data().to_vec());
+    Ok((read_blobs(repo, blobs)?, dirs, links))
+}
+
+/// The contents of `blobs`. A large tree is read on every core, each thread through a handle of
+/// its own (a repository handle is not shared between threads); a small one at once.
+fn read_blobs(repo: &Repository, blobs: Vec<(String, Oid)>) -> Result<Files, git2::Error> {
+    use rayon::prelude::*;
+    const PER_THREAD: usize = 500;
+    let read = |odb: &git2::Odb, chunk: &[(String, Oid)]| -> Result<Vec<_>, git2::Error> {
+        chunk
+            .iter()
+            .map(|(path, id)| Ok((path.clone(), odb.read(*id)?.data().to_vec())))
+            .collect()
+    };
+    if blobs.len() <= PER_THREAD {
+        return Ok(read(&repo.odb()?, &blobs)?.into_iter().collect());
     }
-    Ok((files, dirs, links))
+    let path = repo.path();
+    let chunks: Vec<Vec<(String, Vec<u8>)>> = blobs
+        .par_chunks(PER_THREAD)
+        .map(|chunk| read(&Repository::open(path)?.odb()?, chunk))
+        .collect::<Result<_, _>>()?;
+    Ok(chunks.into_iter().flatten().collect())
 }
 
 /// Write `tree` to the object database and return the id of its root tree.
