@@ -203,3 +203,50 @@ impl<'de> Visitor<'de> for Items<'_> {
         Ok(kept)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::api::{ApiResource, GroupVersionKind};
+    use serde_json::json;
+
+    #[test]
+    fn only_the_objects_asked_about_are_kept_as_their_get_returns_them() {
+        let resource = ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("", "v1", "ConfigMap"),
+            "configmaps",
+        );
+        let item = |name: &str| {
+            json!({"metadata": {"name": name, "namespace": "demo", "resourceVersion": "7",
+                "labels": {"app": "x"}}, "data": {"big": "…"}})
+        };
+        let answer = json!({"kind": "ConfigMapList", "apiVersion": "v1",
+            "metadata": {"resourceVersion": "9"},
+            "items": [item("theirs"), item("web-config"), item("dashboard")]})
+        .to_string();
+        let names: BTreeSet<&str> = ["web-config", "web-flags"].into();
+        let kept = Named {
+            names: &names,
+            resource: &resource,
+        }
+        .deserialize(&mut serde_json::Deserializer::from_str(&answer))
+        .unwrap();
+        assert_eq!(kept.keys().collect::<Vec<_>>(), ["web-config"]);
+        let live = &kept["web-config"];
+        assert_eq!(
+            (&live["apiVersion"], &live["kind"]),
+            (&json!("v1"), &json!("ConfigMap"))
+        );
+        assert_eq!(live["metadata"]["labels"], json!({"app": "x"}));
+        assert_eq!(live["data"], json!({"big": "…"}));
+        // An answer that is not a list is an error, not an empty answer.
+        assert!(
+            Named {
+                names: &names,
+                resource: &resource
+            }
+            .deserialize(&mut serde_json::Deserializer::from_str("[1]"))
+            .is_err()
+        );
+    }
+}
