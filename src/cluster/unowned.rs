@@ -151,15 +151,16 @@ impl<'de> Visitor<'de> for Named<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut kept = HashMap::new();
+        let mut kept = None;
         while let Some(key) = map.next_key::<String>()? {
             if key == "items" {
-                kept = map.next_value_seed(Items(self))?;
+                kept = Some(map.next_value_seed(Items(self))?);
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
         }
-        Ok(kept)
+        // Without its items, the answer says nothing: not "none exists".
+        kept.ok_or_else(|| serde::de::Error::missing_field("items"))
     }
 }
 
@@ -240,13 +241,13 @@ mod tests {
         assert_eq!(live["metadata"]["labels"], json!({"app": "x"}));
         assert_eq!(live["data"], json!({"big": "…"}));
         // An answer that is not a list is an error, not an empty answer.
-        assert!(
-            Named {
+        for wrong in ["[1]", r#"{"kind": "Status"}"#] {
+            let decoded = Named {
                 names: &names,
-                resource: &resource
+                resource: &resource,
             }
-            .deserialize(&mut serde_json::Deserializer::from_str("[1]"))
-            .is_err()
-        );
+            .deserialize(&mut serde_json::Deserializer::from_str(wrong));
+            assert!(decoded.is_err(), "{wrong}");
+        }
     }
 }
