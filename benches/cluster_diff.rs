@@ -7,24 +7,18 @@
 //! run alternately, `BERTH_BENCH_RUNS` times (default 3) after a warm-up; medians, ratios to
 //! berth's incremental diff, requests, and each child's peak memory (its VmHWM, sampled).
 
-use berth::cluster::{Cluster, Target};
+mod common;
+
 use berth_testserver::TestServer;
-use futures_util::StreamExt;
+use common::{Row, env_usize, git, measure, row};
 use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 const OBJECTS_PER_APP: usize = 50;
 const PROJECT: &str = "bench";
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Object `j` of app `app`, at `version` (changed objects are live at version 1).
 fn object(app: usize, j: usize, version: u32) -> Value {
@@ -47,62 +41,6 @@ fn object(app: usize, j: usize, version: u32) -> Value {
                         "image": format!("registry.example/{name}:1.{version}.0"),
                         "ports": [{"name": "http", "containerPort": 8080}],
                         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}}}]}}}}),
-    }
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let output = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "Bench")
-        .env("GIT_AUTHOR_EMAIL", "bench@example.com")
-        .env("GIT_COMMITTER_NAME", "Bench")
-        .env("GIT_COMMITTER_EMAIL", "bench@example.com")
-        .output()
-        .expect("git runs");
-    assert!(output.status.success(), "git {args:?}: {output:?}");
-}
-
-/// One run of a child: wall time and its peak RSS in MiB. The peak is the child's own `VmHWM`,
-/// sampled every 5 ms until it exits: wait4's `ru_maxrss` would be this process's (the test
-/// server's) peak, which Linux carries across the child's fork and exec.
-fn measure(mut command: Command, expect: i32) -> (Duration, f64) {
-    let started = Instant::now();
-    let mut child = command
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("runs");
-    let status_file = format!("/proc/{}/status", child.id());
-    let mut peak_kib = 0u64;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("waits") {
-            break status;
-        }
-        let hwm = std::fs::read_to_string(&status_file).ok().and_then(|text| {
-            let line = text.lines().find(|l| l.starts_with("VmHWM:"))?;
-            line.split_whitespace().nth(1)?.parse::<u64>().ok()
-        });
-        peak_kib = peak_kib.max(hwm.unwrap_or(0));
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    let took = started.elapsed();
-    assert_eq!(status.code(), Some(expect), "{command:?}");
-    (took, peak_kib as f64 / 1024.0)
-}
-
-struct Row {
-    name: String,
-    times: Vec<Duration>,
-    peak_mib: f64,
-    requests: usize,
-}
-
-impl Row {
-    fn median(&self) -> Duration {
-        let mut times = self.times.clone();
-        times.sort();
-        times[times.len() / 2]
     }
 }
 
@@ -200,56 +138,22 @@ fn server(setup: &Setup, changed: usize) -> TestServer {
 
 /// The floor of asking about every object: a GET and a dry-run apply each, 16 at once.
 fn floor(kubeconfig: &Path, objects: &[Value]) -> Duration {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        let cluster = Cluster::connect(&Target {
-            kubeconfig: Some(kubeconfig),
-            context: Some("berth-test"),
-            timeouts: Default::default(),
-        })
-        .await
-        .unwrap_or_else(|p| panic!("{p}"));
-        let started = Instant::now();
-        futures_util::stream::iter(objects)
-            .map(|object| {
-                let cluster = &cluster;
-                async move {
-                    let api_version = object["apiVersion"].as_str().unwrap();
-                    let kind = object["kind"].as_str().unwrap();
-                    let (resource, caps) = cluster.resolve(api_version, kind).unwrap();
-                    let api =
-                        cluster.api(&resource, &caps, object["metadata"]["namespace"].as_str());
-                    let name = object["metadata"]["name"].as_str().unwrap();
-                    api.get_opt(name).await.unwrap();
-                    let params = PatchParams::apply("berth").dry_run();
-                    api.patch(name, &params, &Patch::Apply(object))
-                        .await
-                        .unwrap();
-                }
-            })
-            .buffer_unordered(16)
-            .collect::<Vec<()>>()
-            .await;
-        started.elapsed()
+    common::per_object(kubeconfig, objects, |api, name, object| async move {
+        api.get_opt(name).await.unwrap();
+        let params = PatchParams::apply("berth").dry_run();
+        api.patch(name, &params, &Patch::Apply(object))
+            .await
+            .unwrap();
     })
 }
 
 fn main() {
     let latency = Duration::from_millis(env_usize("BERTH_BENCH_LATENCY_MS", 2) as u64);
     let runs = env_usize("BERTH_BENCH_RUNS", 3);
-    let mut sizes = vec![1000];
-    if std::env::var_os("BERTH_BENCH_BIG").is_some() {
-        sizes.push(5000);
-    }
     // `BERTH_BENCH_SIZES=5000` picks sizes, `BERTH_BENCH_KUBECTL=0` leaves kubectl out, and
     // `BERTH_BENCH_HOLD=1` prints each case's `berth diff` and waits for a line on stdin: for
     // profiling berth alone.
-    if let Ok(list) = std::env::var("BERTH_BENCH_SIZES") {
-        sizes = list
-            .split(',')
-            .filter_map(|s| s.trim().parse().ok())
-            .collect();
-    }
+    let sizes = common::sizes();
     let with_kubectl_at_all = std::env::var("BERTH_BENCH_KUBECTL").as_deref() != Ok("0");
     let berth = env!("CARGO_BIN_EXE_berth");
     println!(
@@ -365,31 +269,10 @@ fn main() {
             assert_eq!(srv.count_writes(), 0, "a diff wrote");
             let mut floor_row = row("floor: GET + dry run per object, 16 at once", 2 * size);
             floor_row.times = floor_times;
-            let base = rows[0].0.median().as_secs_f64();
+            let base = rows[0].0.median();
             for row in rows.iter().map(|(r, _)| r).chain([&floor_row]) {
-                let median = row.median().as_secs_f64();
-                let peak = if row.peak_mib > 0.0 {
-                    format!("{:.0} MiB", row.peak_mib)
-                } else {
-                    "(in process)".to_string()
-                };
-                println!(
-                    "| {size} | {changed} | {} | {:.2} s | {:.1}× | {} | {peak} |",
-                    row.name,
-                    median,
-                    median / base,
-                    row.requests,
-                );
+                println!("| {size} | {changed} | {} |", row.cells(base));
             }
         }
-    }
-}
-
-fn row(name: &str, requests: usize) -> Row {
-    Row {
-        name: name.to_string(),
-        times: Vec::new(),
-        peak_mib: 0.0,
-        requests,
     }
 }

@@ -81,6 +81,15 @@ fn first_apply_creates_everything_in_order_and_records_the_release() {
     assert!(position("customresourcedefinitions") < position("/backups/api-nightly"));
     assert!(position("/configmaps/web-config") < position("/deployments/web"));
     assert!(position("/services/web") < position("/deployments/web"));
+    // Its CRD applied, discovery ran again (twice its two requests).
+    let discovery = setup
+        .cluster
+        .server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/api" || r.path == "/apis")
+        .count();
+    assert_eq!(discovery, 4);
     // The record, in the cluster and in git.
     let record = setup.record();
     let release = setup.repos.git(&["rev-parse", "releases/test"]);
@@ -1254,4 +1263,161 @@ fn a_first_apply_into_a_new_namespace_reads_no_object_of_it() {
         .map(|r| r.method.as_str())
         .collect();
     assert_eq!(in_demo, ["PATCH", "PATCH"], "{requests:?}");
+}
+
+/// Three ConfigMaps and two Services of app `web` in namespace `demo`, which the release does
+/// not create.
+fn release_in_existing_namespace() -> Release {
+    let configs: String = ["web-config", "web-flags", "web-routes"]
+        .iter()
+        .map(|name| format!("---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  greeting: hello\n"))
+        .collect();
+    let services = format!(
+        "{}---\n{}",
+        small::SERVICE,
+        small::SERVICE.replace("name: web\n", "name: web-admin\n")
+    );
+    let setup = Release::new(GitRepos::with_files(&[
+        ("berth.yaml", small::BERTH_YAML),
+        ("web/config.yaml", &configs),
+        ("web/service.yaml", &services),
+    ]));
+    setup.cluster.namespace("demo");
+    setup
+}
+
+/// A first apply into a namespace that exists: one unlabelled LIST per kind in it tells that
+/// nothing of those names exists, so each object is written once and none is read first; and
+/// with no CRD applied, discovery runs once.
+#[test]
+fn a_first_apply_into_an_existing_namespace_reads_no_object_before_writing_it() {
+    let setup = release_in_existing_namespace();
+    // Another tool's object of another name in the namespace: listed, and left alone.
+    setup.cluster.seed(
+        &json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "dashboard", "namespace": "demo"}, "data": {"a": "b"}}),
+        "other-tool",
+    );
+    setup.cluster.server.reset_counters();
+    let (code, report) = setup.apply_json(&[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["summary"]["created"], 5, "{report:#}");
+    let requests = setup.cluster.server.requests();
+    assert_eq!(report["requests"], requests.len());
+    let in_demo: Vec<String> = requests
+        .iter()
+        .filter(|r| r.path.contains("/namespaces/demo/"))
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    let lists = in_demo.iter().filter(|r| r.starts_with("GET ")).count();
+    let writes = in_demo.iter().filter(|r| r.starts_with("PATCH ")).count();
+    assert_eq!((lists, writes, in_demo.len()), (2, 5, 7), "{in_demo:#?}");
+    assert!(in_demo.contains(&"GET /api/v1/namespaces/demo/configmaps".to_string()));
+    assert!(in_demo.contains(&"GET /api/v1/namespaces/demo/services".to_string()));
+    let discovery = requests
+        .iter()
+        .filter(|r| r.path == "/api" || r.path == "/apis")
+        .count();
+    assert_eq!(discovery, 2, "{requests:#?}");
+    let dashboard = setup
+        .cluster
+        .server
+        .object("", "configmaps", "demo", "dashboard")
+        .unwrap();
+    assert_eq!(label(&dashboard), "");
+    assert_eq!(dashboard["data"], json!({"a": "b"}));
+}
+
+/// Among objects listed together, one of the same name another tool wrote is not taken over
+/// (its field conflicts), and another project's is refused, as when each was read with a GET.
+#[test]
+fn listed_objects_of_another_tool_or_project_are_never_taken_over() {
+    let setup = release_in_existing_namespace();
+    let config = |name: &str, greeting: &str| {
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": "demo"}, "data": {"greeting": greeting}})
+    };
+    setup
+        .cluster
+        .seed(&config("web-config", "from another tool"), "other-tool");
+    let mut theirs = config("web-flags", "acme.other's");
+    theirs["metadata"]["labels"] =
+        json!({"berth.dev/project": "acme.other", "berth.dev/channel": "test"});
+    setup.cluster.seed(&theirs, "berth");
+    setup.cluster.server.reset_counters();
+
+    let (code, report) = setup.apply_json(&[]);
+    assert_eq!(code, 2, "{report:#}");
+    let detail = |key: &str| {
+        let outcome = report_object(&report, key);
+        assert_eq!(outcome["result"], "failed", "{outcome:#}");
+        outcome["detail"].as_str().unwrap().to_string()
+    };
+    assert!(
+        detail("demo/ConfigMap/web-config").contains("conflict"),
+        "{report:#}"
+    );
+    let refused = detail("demo/ConfigMap/web-flags");
+    assert!(
+        refused.contains("acme.other") && refused.contains("acme.shop"),
+        "{refused}"
+    );
+    assert_eq!(result_of(&report, "demo/ConfigMap/web-routes"), "created");
+    let live = |name: &str| {
+        setup
+            .cluster
+            .server
+            .object("", "configmaps", "demo", name)
+            .unwrap()
+    };
+    assert_eq!(live("web-config")["data"]["greeting"], "from another tool");
+    assert_eq!(label(&live("web-config")), "");
+    assert_eq!(live("web-flags")["data"]["greeting"], "acme.other's");
+    assert_eq!(label(&live("web-flags")), "acme.other");
+    // Both were known from the LIST: no GET of either.
+    let requests = setup.cluster.server.requests();
+    assert!(
+        !requests.iter().any(
+            |r| r.method == "GET" && r.path.starts_with("/api/v1/namespaces/demo/configmaps/")
+        ),
+        "{requests:#?}"
+    );
+}
+
+/// When the unlabelled LIST is refused, apply says so once and reads its objects one by one.
+#[test]
+fn a_refused_unlabelled_list_warns_and_falls_back_to_a_get_each() {
+    let setup = release_in_existing_namespace();
+    setup.cluster.server.inject(
+        Fault::status(403)
+            .on_method("GET")
+            .on_path("/api/v1/namespaces/demo/configmaps"),
+    );
+    setup.cluster.server.reset_counters();
+    let (code, report, run) =
+        setup
+            .cluster
+            .berth_json(&setup.repos.work(), &["apply", "-c", "test"], &[]);
+    assert_eq!(code, 0, "{report:#}\n{}", run.stderr);
+    assert_eq!(report["summary"]["created"], 5, "{report:#}");
+    let warnings: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("cannot list ConfigMap"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", run.stderr);
+    assert!(
+        warnings[0].contains("in namespace demo") && warnings[0].contains("with a GET each"),
+        "{}",
+        warnings[0]
+    );
+    let gets: Vec<String> = setup
+        .cluster
+        .server
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path.starts_with("/api/v1/namespaces/demo/configmaps/"))
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(gets.len(), 3, "{gets:#?}");
 }

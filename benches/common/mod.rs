@@ -3,8 +3,14 @@
 // Each benchmark uses part of this module.
 #![allow(dead_code)]
 
+use futures_util::StreamExt;
+use kube::Api;
+use kube::api::DynamicObject;
+use serde_json::Value;
+use std::future::Future;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// Run git in `dir` with a fixed identity.
 pub fn git(dir: &Path, args: &[&str]) {
@@ -109,3 +115,132 @@ rules:
     verbs: [get, list, watch]
 {% endfor %}
 "#;
+
+/// One run of a child: wall time and its peak RSS in MiB. The peak is the child's own `VmHWM`,
+/// sampled every 5 ms until it exits: wait4's `ru_maxrss` would be this process's (the test
+/// server's) peak, which Linux carries across the child's fork and exec.
+pub fn measure(mut command: Command, expect: i32) -> (Duration, f64) {
+    let started = Instant::now();
+    let mut child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("runs");
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak_kib = 0u64;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waits") {
+            break status;
+        }
+        let hwm = std::fs::read_to_string(&status_file).ok().and_then(|text| {
+            let line = text.lines().find(|l| l.starts_with("VmHWM:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        });
+        peak_kib = peak_kib.max(hwm.unwrap_or(0));
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let took = started.elapsed();
+    assert_eq!(status.code(), Some(expect), "{command:?}");
+    (took, peak_kib as f64 / 1024.0)
+}
+
+pub struct Row {
+    pub name: String,
+    pub times: Vec<Duration>,
+    pub peak_mib: f64,
+    pub requests: usize,
+}
+
+impl Row {
+    pub fn median(&self) -> Duration {
+        let mut times = self.times.clone();
+        times.sort();
+        times[times.len() / 2]
+    }
+
+    /// Its table cells: name, median, ratio to `base`, requests, peak RSS.
+    pub fn cells(&self, base: Duration) -> String {
+        let median = self.median().as_secs_f64();
+        let peak = if self.peak_mib > 0.0 {
+            format!("{:.0} MiB", self.peak_mib)
+        } else {
+            "(in process)".to_string()
+        };
+        format!(
+            "{} | {median:.2} s | {:.1}× | {} | {peak}",
+            self.name,
+            median / base.as_secs_f64(),
+            self.requests
+        )
+    }
+}
+
+/// A row named `name` with no runs yet.
+pub fn row(name: &str, requests: usize) -> Row {
+    Row {
+        name: name.to_string(),
+        times: Vec::new(),
+        peak_mib: 0.0,
+        requests,
+    }
+}
+
+/// A number from the environment, else `default`.
+pub fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The sizes to run: 1,000 objects, and 5,000 with `BERTH_BENCH_BIG=1`; or the list in
+/// `BERTH_BENCH_SIZES` (e.g. `5000`).
+pub fn sizes() -> Vec<usize> {
+    if let Ok(list) = std::env::var("BERTH_BENCH_SIZES") {
+        return list
+            .split(',')
+            .filter_map(|s| s.trim().parse().ok())
+            .collect();
+    }
+    let mut sizes = vec![1000];
+    if std::env::var_os("BERTH_BENCH_BIG").is_some() {
+        sizes.push(5000);
+    }
+    sizes
+}
+
+/// How long `request` takes for every one of `objects`, 16 at once, with berth's own client
+/// connected to the test server of `kubeconfig` (in process): the floors the benchmarks
+/// compare berth with.
+pub fn per_object<'a, F, R>(kubeconfig: &Path, objects: &'a [Value], request: F) -> Duration
+where
+    F: Fn(Api<DynamicObject>, &'a str, &'a Value) -> R,
+    R: Future<Output = ()>,
+{
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let cluster = berth::cluster::Cluster::connect(&berth::cluster::Target {
+            kubeconfig: Some(kubeconfig),
+            context: Some("berth-test"),
+            timeouts: Default::default(),
+        })
+        .await
+        .unwrap_or_else(|p| panic!("{p}"));
+        let started = Instant::now();
+        futures_util::stream::iter(objects)
+            .map(|object| {
+                let (resource, caps) = cluster
+                    .resolve(
+                        object["apiVersion"].as_str().unwrap(),
+                        object["kind"].as_str().unwrap(),
+                    )
+                    .unwrap();
+                let api = cluster.api(&resource, &caps, object["metadata"]["namespace"].as_str());
+                request(api, object["metadata"]["name"].as_str().unwrap(), object)
+            })
+            .buffer_unordered(16)
+            .collect::<Vec<()>>()
+            .await;
+        started.elapsed()
+    })
+}

@@ -6,6 +6,7 @@ pub mod connect;
 pub mod diff;
 pub mod inspect;
 pub mod plan;
+pub mod unowned;
 
 use crate::error::{Problem, kube_error};
 use connect::Timeouts;

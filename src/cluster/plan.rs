@@ -3,6 +3,7 @@
 //! preview. Requests run in parallel, bounded.
 
 use super::inspect::{self, Listed, Seen};
+use super::unowned::{self, Found, Unowned};
 use super::{Cluster, Refusal, adopt, explain};
 use crate::diff::{normalize, unified};
 use crate::ignore::{IgnoreRule, apply_ignore_rules, desired_for_apply};
@@ -191,6 +192,21 @@ pub async fn plan_with(
         .filter(|c| c.action == Action::Create && c.note.is_none())
         .map(|c| c.key.name().to_string())
         .collect();
+    if !options.dry_run_creates {
+        let absent: Vec<&TreeObject> = rest
+            .iter()
+            .copied()
+            .filter(|o| matches!(listed.seen(o), Seen::Absent))
+            .filter(|o| {
+                o.namespace()
+                    .is_none_or(|ns| !context.created_namespaces.contains(ns))
+            })
+            .collect();
+        context.unowned = unowned::list_unowned(cluster, &absent, options.concurrency).await;
+        for warning in &context.unowned.warnings {
+            reporter.report(&Event::Warning(warning.clone()));
+        }
+    }
     let gone = left_release(cluster, target, previous);
     changes.extend(context.check(rest, gone).await);
     changes.extend(known);
@@ -217,6 +233,8 @@ struct Context<'a> {
     listed: Option<&'a Listed>,
     /// Namespaces the server said do not exist (planned as creates): nothing lives in them.
     created_namespaces: BTreeSet<String>,
+    /// What the unlabelled LISTs said of objects absent from the labelled ones (apply only).
+    unowned: Unowned,
 }
 
 impl<'a> Context<'a> {
@@ -248,6 +266,7 @@ impl<'a> Context<'a> {
             new_kinds,
             listed,
             created_namespaces: BTreeSet::new(),
+            unowned: Unowned::default(),
         }
     }
 
@@ -318,20 +337,36 @@ impl<'a> Context<'a> {
                         ObjectChange::new(object.key.clone(), object.app.clone(), Action::Create)
                     };
                 }
-                if self.options.dry_run_creates {
-                    // Not berth's: most likely it does not exist, which the dry run tells
-                    // (no resourceVersion); if it does exist, it is read and asked about again.
-                    match self.dry_run(&api, object, None).await {
-                        Ok(after) if after.metadata.resource_version.is_none() => {
-                            return self.compare(object, None, &after, false);
-                        }
-                        Ok(_) => {}
-                        Err(err) => return self.refused(&err, object),
+                match self.unowned.found(object) {
+                    // Nothing of that name exists: a create, without a GET. Should someone
+                    // create it between the LIST and the apply, it is applied over, as it
+                    // would have been between a GET and the apply.
+                    Found::Missing => {
+                        return ObjectChange::new(
+                            object.key.clone(),
+                            object.app.clone(),
+                            Action::Create,
+                        );
                     }
-                }
-                match self.get(&api, object).await {
-                    Ok(live) => live,
-                    Err(change) => return *change,
+                    Found::Live(live) => Some(live.clone()),
+                    Found::Unknown => {
+                        if self.options.dry_run_creates {
+                            // Not berth's: most likely it does not exist, which the dry run
+                            // tells (no resourceVersion); if it does exist, it is read and
+                            // asked about again.
+                            match self.dry_run(&api, object, None).await {
+                                Ok(after) if after.metadata.resource_version.is_none() => {
+                                    return self.compare(object, None, &after, false);
+                                }
+                                Ok(_) => {}
+                                Err(err) => return self.refused(&err, object),
+                            }
+                        }
+                        match self.get(&api, object).await {
+                            Ok(live) => live,
+                            Err(change) => return *change,
+                        }
+                    }
                 }
             }
             Seen::Unknown => match self.get(&api, object).await {
