@@ -152,13 +152,9 @@ impl Cluster {
         namespace: Option<&str>,
         params: &kube::api::ListParams,
     ) -> Result<T, kube::Error> {
-        use kube::Resource;
-        let url = DynamicObject::url_path(resource, namespace);
-        let mut request = kube::core::Request::new(url)
-            .list(params)
-            .map_err(kube::Error::BuildRequest)?;
-        request.extensions_mut().insert("list");
-        self.client.request(request).await
+        self.client
+            .request(list_request(resource, namespace, params)?)
+            .await
     }
 
     /// The API of one object (namespaced or cluster-wide as the server says), or, without a
@@ -178,6 +174,20 @@ impl Cluster {
             }
         }
     }
+}
+
+/// The request of a LIST of `resource`, in `namespace` or across all.
+pub fn list_request(
+    resource: &ApiResource,
+    namespace: Option<&str>,
+    params: &kube::api::ListParams,
+) -> Result<hyper::Request<Vec<u8>>, kube::Error> {
+    use kube::Resource;
+    let mut request = kube::core::Request::new(DynamicObject::url_path(resource, namespace))
+        .list(params)
+        .map_err(kube::Error::BuildRequest)?;
+    request.extensions_mut().insert("list");
+    Ok(request)
 }
 
 type Served = HashMap<(String, String), (ApiResource, ApiCapabilities)>;

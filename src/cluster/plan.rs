@@ -36,10 +36,8 @@ pub fn left_release<'a>(
     if left.is_empty() {
         return left;
     }
-    let identities: std::collections::HashSet<_> = target
-        .iter()
-        .filter_map(|o| identity(cluster, o))
-        .collect();
+    let identities: std::collections::HashSet<_> =
+        target.iter().filter_map(|o| identity(cluster, o)).collect();
     left.into_iter()
         .filter(|o| identity(cluster, o).is_none_or(|id| !identities.contains(&id)))
         .collect()

@@ -8,7 +8,6 @@
 use super::Cluster;
 use crate::object::TreeObject;
 use futures_util::StreamExt;
-use kube::Resource;
 use kube::api::{DynamicObject, ListParams};
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
@@ -114,9 +113,8 @@ async fn list(
     namespace: Option<&str>,
     names: &BTreeSet<&str>,
 ) -> Result<LiveByName, String> {
-    let request = kube::core::Request::new(DynamicObject::url_path(resource, namespace))
-        .list(&ListParams::default())
-        .map_err(|e| e.to_string())?;
+    let request = super::list_request(resource, namespace, &ListParams::default())
+        .map_err(|e| crate::error::kube_error(&e))?;
     let text = cluster
         .client
         .request_text(request)
