@@ -96,6 +96,17 @@ fn main() {
         ms(script_times[0]),
         ms(median(&script_times))
     );
+    // The binary as a user runs it, for its peak memory.
+    let (dir, _repo) = source_repo();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_berth"));
+    command
+        .current_dir(dir.path())
+        .args(["candidate", "-c", "test", "--branch", "cli"]);
+    let (took, peak) = common::measure(command, 0);
+    println!(
+        "  `berth candidate` (the binary, one run)                        {:>7.1} ms  peak RSS {peak:.0} MiB",
+        ms(took)
+    );
     println!(
         "  ratio, script / berth candidate: {:.1}x; script / berth tree + commit: {:.1}x (medians)",
         median(&script_times).as_secs_f64() / median(&berth_times).as_secs_f64(),

@@ -68,6 +68,18 @@ fn main() {
         "replace a tree",
         "total (replace)",
     ];
+    // The binary as a user runs it, for its peak memory.
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_berth"));
+    let cli_out = out.path().join("cli");
+    command
+        .current_dir(repo.path())
+        .args(["render", "-c", "test", "--out"])
+        .arg(&cli_out);
+    let (took, peak) = common::measure(command, 0);
+    println!(
+        "  `berth render` (the binary, one run)  {:>8.1} ms   peak RSS {peak:.0} MiB",
+        ms(took)
+    );
     for (i, name) in names.iter().enumerate() {
         let mut times: Vec<Duration> = phases.iter().map(|p| p[i]).collect();
         times.sort();

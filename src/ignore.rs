@@ -3,6 +3,7 @@
 
 use crate::object::{group_of, is_secret};
 use serde_json::Value;
+use std::borrow::Cow;
 
 /// Fields berth leaves alone in the objects a rule matches: never shown in a diff, never applied.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -63,10 +64,19 @@ fn ignored_paths(object: &Value, rules: &[IgnoreRule]) -> Vec<Vec<String>> {
 /// What to send to the API server for `desired`: ignored fields carry their live value, or are
 /// left out when there is none. Sending the live value keeps berth's ownership and changes
 /// nothing; leaving out a field berth owned would let the server reset it (replicas to 1).
-pub fn desired_for_apply(desired: &Value, live: Option<&Value>, rules: &[IgnoreRule]) -> Value {
+/// Borrowed when no rule touches `desired` (most objects: no copy of each).
+pub fn desired_for_apply<'a>(
+    desired: &'a Value,
+    live: Option<&Value>,
+    rules: &[IgnoreRule],
+) -> Cow<'a, Value> {
+    let paths = ignored_paths(desired, rules);
+    if paths.is_empty() {
+        return Cow::Borrowed(desired);
+    }
     let mut object = desired.clone();
     let secret = is_secret(desired);
-    for path in ignored_paths(desired, rules) {
+    for path in paths {
         // A Secret's values never travel in berth's requests, not even copied back.
         let secret_value = secret
             && matches!(
@@ -81,7 +91,7 @@ pub fn desired_for_apply(desired: &Value, live: Option<&Value>, rules: &[IgnoreR
             None => remove_path(&mut object, &path),
         }
     }
-    object
+    Cow::Owned(object)
 }
 
 fn get_path<'a>(value: &'a Value, path: &[String]) -> Option<&'a Value> {

@@ -235,7 +235,7 @@ where
                         object["kind"].as_str().unwrap(),
                     )
                     .unwrap();
-                let api = cluster.api(&resource, &caps, object["metadata"]["namespace"].as_str());
+                let api = cluster.api(resource, caps, object["metadata"]["namespace"].as_str());
                 request(api, object["metadata"]["name"].as_str().unwrap(), object)
             })
             .buffer_unordered(16)

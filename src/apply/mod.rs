@@ -907,7 +907,7 @@ fn api_of(
             object.kind()
         ));
     };
-    Ok(cluster.api(&resource, &caps, object.namespace()))
+    Ok(cluster.api(resource, caps, object.namespace()))
 }
 
 async fn apply_one(
@@ -1056,7 +1056,7 @@ async fn prune_one(
     let Some((resource, caps)) = cluster.resolve(object.api_version(), object.kind()) else {
         return Ok(None); // the kind is gone, and its objects with it
     };
-    let api = cluster.api(&resource, &caps, object.namespace());
+    let api = cluster.api(resource, caps, object.namespace());
     let live = match api.get_opt(object.name()).await {
         Ok(Some(live)) => live,
         Ok(None) => return Ok(None),
@@ -1173,7 +1173,7 @@ async fn readiness_of(cluster: &Cluster, object: &TreeObject) -> Readiness {
     let Some((resource, caps)) = cluster.resolve(object.api_version(), object.kind()) else {
         return Readiness::InProgress("its kind is not served yet".into());
     };
-    let api = cluster.api(&resource, &caps, object.namespace());
+    let api = cluster.api(resource, caps, object.namespace());
     match api.get_opt(object.name()).await {
         Ok(Some(live)) => wait::readiness(&serde_json::to_value(&live).unwrap_or_default()),
         Ok(None) => Readiness::InProgress("it does not exist".into()),

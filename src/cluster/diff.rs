@@ -93,6 +93,7 @@ pub fn diff(
             plan::plan_listed(&live, &desired, &previous, &plan_options, reporter).await
         };
         let objects = plan::mark_hooks(objects, &desired);
+        super::drop_later((desired, previous));
         let requests = live.requests();
         reporter.report(&Event::Requests {
             count: requests,

@@ -148,7 +148,9 @@ pub async fn plan_listed(
         options.concurrency,
     )
     .await;
-    plan_with(cluster, target, previous, &listed, options, reporter).await
+    let changes = plan_with(cluster, target, previous, &listed, options, reporter).await;
+    super::drop_later(listed);
+    changes
 }
 
 /// [`plan_listed`] with the LISTs' answer already at hand (drift lists more kinds, for orphans).
@@ -317,7 +319,7 @@ impl<'a> Context<'a> {
         if let Some(mismatch) = scope_mismatch(object, &caps.scope) {
             return fail(mismatch);
         }
-        let api = self.cluster.api(&resource, &caps, object.namespace());
+        let api = self.cluster.api(resource, caps, object.namespace());
         let seen = self.listed.map_or(Seen::Unknown, |l| l.seen(object));
         let live = match seen {
             Seen::Live(live) => Some(live.clone()),
@@ -505,7 +507,7 @@ impl<'a> Context<'a> {
     /// exists and still carries this channel's label (berth never deletes what it does not own).
     async fn prune(&self, object: &TreeObject) -> Option<ObjectChange> {
         let (resource, caps) = self.cluster.resolve(object.api_version(), object.kind())?;
-        let api = self.cluster.api(&resource, &caps, object.namespace());
+        let api = self.cluster.api(resource, caps, object.namespace());
         let live = match api.get_opt(object.name()).await {
             Ok(live) => live?,
             Err(err) => {

@@ -76,7 +76,7 @@ pub async fn list_unowned(
             .map(|(group, names)| async move {
                 let (api_version, kind, namespace) = &group;
                 let (resource, _) = cluster.resolve(api_version, kind)?;
-                let answer = list(cluster, &resource, namespace.as_deref(), &names)
+                let answer = list(cluster, resource, namespace.as_deref(), &names)
                     .await
                     .map_err(|why| {
                         let place = namespace
