@@ -108,8 +108,11 @@ impl Shop {
                 let Some(uid) = uid.filter(|uid| !finished.contains(uid)) else {
                     continue;
                 };
-                self.cluster.set_job_status("shop", name, status);
-                finished.push(uid);
+                // A run deleted between the read and the patch is not finished: its
+                // successor is, on a later pass.
+                if self.cluster.set_job_status("shop", name, status) {
+                    finished.push(uid);
+                }
             }
             let web = self.cluster.deployment("shop", "web");
             if web.is_some_and(|web| web["status"]["readyReplicas"].is_null()) {

@@ -705,7 +705,10 @@ fn finish_job(setup: &Release, old: Option<&str>, status: &str) -> String {
             _ => std::thread::sleep(std::time::Duration::from_millis(50)),
         }
     };
-    setup.cluster.set_job_status("shop", "smoke", status);
+    assert!(
+        setup.cluster.set_job_status("shop", "smoke", status),
+        "the Job berth waits for vanished"
+    );
     uid
 }
 

@@ -112,9 +112,10 @@ impl TestCluster {
     }
 
     /// Play the Job controller: merge `status` into the Job's status through its status
-    /// subresource.
-    pub fn set_job_status(&self, namespace: &str, name: &str, status: &str) {
-        self.kubectl(&[
+    /// subresource. `false` when the Job is gone (deleted since it was seen, as berth does
+    /// with a hook's last run); any other failure panics.
+    pub fn set_job_status(&self, namespace: &str, name: &str, status: &str) -> bool {
+        let args = [
             "patch",
             "job",
             name,
@@ -124,7 +125,12 @@ impl TestCluster {
             "--type=merge",
             "-p",
             status,
-        ]);
+        ];
+        match try_kubectl(&self.kubeconfig, &args, "") {
+            Ok(_) => true,
+            Err(stderr) if stderr.contains("(NotFound)") => false,
+            Err(stderr) => panic!("kubectl {args:?} failed: {stderr}"),
+        }
     }
 
     /// The release record of `channel` of the test repositories' project (`acme.shop`; the
@@ -161,6 +167,12 @@ pub fn berth_against(kubeconfig: &Path, dir: &Path, command: &[&str], args: &[&s
 
 /// `kubectl --kubeconfig <kubeconfig> args…` with `stdin`; panics unless it succeeds.
 pub fn kubectl(kubeconfig: &Path, args: &[&str], stdin: &str) -> String {
+    try_kubectl(kubeconfig, args, stdin)
+        .unwrap_or_else(|stderr| panic!("kubectl {args:?} failed: {stderr}"))
+}
+
+/// `kubectl --kubeconfig <kubeconfig> args…` with `stdin`: its output, or its error output.
+pub fn try_kubectl(kubeconfig: &Path, args: &[&str], stdin: &str) -> Result<String, String> {
     let mut child = Command::new("kubectl")
         .arg("--kubeconfig")
         .arg(kubeconfig)
@@ -174,12 +186,11 @@ pub fn kubectl(kubeconfig: &Path, args: &[&str], stdin: &str) -> String {
     input.write_all(stdin.as_bytes()).unwrap();
     drop(input);
     let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "kubectl {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    }
 }
 
 /// The exit code and JSON report of `run`; panics, showing its output, when there is none.
