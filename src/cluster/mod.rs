@@ -140,7 +140,8 @@ impl Cluster {
         kind: &str,
     ) -> Option<(&ApiResource, &ApiCapabilities)> {
         self.served
-            .get(&(api_version.to_string(), kind.to_string()))
+            .get(api_version)?
+            .get(kind)
             .map(|(resource, caps)| (resource, caps))
     }
 
@@ -196,7 +197,9 @@ pub fn list_request(
     Ok(request)
 }
 
-type Served = HashMap<(String, String), (ApiResource, ApiCapabilities)>;
+/// apiVersion → kind → how to reach it: looked up by borrowed names, with no key to build on
+/// this per-object path.
+type Served = HashMap<String, HashMap<String, (ApiResource, ApiCapabilities)>>;
 
 /// Discovery's resources by (apiVersion, kind); of one kind listed twice in a group version,
 /// the first, as kube's `resolve_gvk` picks.
@@ -205,8 +208,11 @@ fn index(discovery: &Discovery) -> Served {
     for group in discovery.groups() {
         for version in group.versions() {
             for (resource, caps) in group.versioned_resources(version) {
-                let key = (resource.api_version.clone(), resource.kind.clone());
-                served.entry(key).or_insert((resource, caps));
+                served
+                    .entry(resource.api_version.clone())
+                    .or_default()
+                    .entry(resource.kind.clone())
+                    .or_insert((resource, caps));
             }
         }
     }
