@@ -129,6 +129,19 @@ fn main() {
             ]);
             command
         };
+        if std::env::var_os("BERTH_BENCH_HOLD").is_some() {
+            // Profiling berth's first apply by hand: each line on stdin gets a fresh server.
+            loop {
+                let srv = server(latency);
+                let kubeconfig = srv
+                    .write_kubeconfig(work.path().join("kubeconfig-held"))
+                    .unwrap();
+                eprintln!("held: {:?}", berth_apply(&kubeconfig));
+                if std::io::stdin().read_line(&mut String::new()).unwrap() == 0 {
+                    return;
+                }
+            }
+        }
         let mut berth_first = row("`berth apply`, first", 0);
         let mut berth_again = row("`berth apply`, unchanged", 0);
         let mut kubectl_first = row("`kubectl apply --server-side`, first", 0);

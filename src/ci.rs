@@ -152,11 +152,13 @@ impl CiEnv {
         }
     }
 
-    /// Append `markdown` to the job summary, if there is one.
-    pub fn append_step_summary(&self, markdown: &str) -> std::io::Result<()> {
+    /// Append the Markdown `markdown` makes to the job summary, if there is one (and only
+    /// then is it made: a report of thousands of objects is not built for nothing).
+    pub fn append_step_summary(&self, markdown: impl FnOnce() -> String) -> std::io::Result<()> {
         let Some(path) = &self.step_summary else {
             return Ok(());
         };
+        let markdown = markdown();
         use std::io::Write;
         let mut file = std::fs::OpenOptions::new()
             .create(true)

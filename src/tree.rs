@@ -188,9 +188,22 @@ impl RenderedTree {
     /// The objects of the tree, with their apps from the release manifest; parsed on every
     /// core, as a large release is thousands of files.
     pub fn objects(&self) -> Result<Vec<TreeObject>, Problem> {
+        self.objects_of(&self.apps_of()?, |_| true)
+    }
+
+    /// The objects whose key `keep` accepts, as [`objects`](Self::objects) reads them, with
+    /// their apps from `apps` (the tree's [`apps_of`](Self::apps_of)).
+    pub fn objects_of(
+        &self,
+        apps: &BTreeMap<ObjectKey, String>,
+        keep: impl Fn(&ObjectKey) -> bool + Sync,
+    ) -> Result<Vec<TreeObject>, Problem> {
         use rayon::prelude::*;
-        let apps = self.apps_of()?;
-        let files: Vec<(ObjectKey, &[u8])> = self.object_files()?.into_iter().collect();
+        let files: Vec<(ObjectKey, &[u8])> = self
+            .object_files()?
+            .into_iter()
+            .filter(|(key, _)| keep(key))
+            .collect();
         files
             .into_par_iter()
             .map(|(key, bytes)| {

@@ -141,8 +141,9 @@ pub fn run(cli: Cli, ci: &CiEnv) -> Result<u8, Problems> {
             };
             write_report(&plan, args, color, ci)?;
             // In GitHub Actions the job summary shows the diff too (bytes bound it; chars are fewer).
-            let summary = report::markdown_limited(&plan, crate::ci::STEP_SUMMARY_LIMIT / 4, None);
-            step_summary(ci, &summary)?;
+            step_summary(ci, || {
+                report::markdown_limited(&plan, crate::ci::STEP_SUMMARY_LIMIT / 4, None)
+            })?;
             if !(args.out.is_none() && args.output == ReportFormat::Json) {
                 // Not into JSON on stdout: annotations are for the log.
                 comment::annotate(ci, &plan)?;
@@ -393,7 +394,7 @@ fn candidate_line(o: &candidate::Outcome) -> String {
 }
 /// The remote whose branches are the shared truth.
 const REMOTE: &str = "origin";
-fn step_summary(ci: &CiEnv, markdown: &str) -> Result<(), Problems> {
+fn step_summary(ci: &CiEnv, markdown: impl FnOnce() -> String) -> Result<(), Problems> {
     ci.append_step_summary(markdown).map_err(|e| {
         Problem::new(format!(
             "cannot write the job summary ($GITHUB_STEP_SUMMARY): {e}"

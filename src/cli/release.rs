@@ -27,7 +27,7 @@ pub(super) fn apply_command(config: &Config, args: &ApplyArgs, ci: &CiEnv) -> Re
         verbose: args.cluster.verbose,
     };
     let report = apply::apply_release(config, channel, &request, &progress)?;
-    step_summary(ci, &report::apply::markdown(&report))?;
+    step_summary(ci, || report::apply::markdown(&report))?;
     print(&match args.output {
         OutcomeFormat::Json => report::apply::json(&report),
         OutcomeFormat::Text => report::apply::text(&report),

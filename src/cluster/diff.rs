@@ -4,7 +4,8 @@
 
 use super::{Cluster, ClusterOptions, block_on, plan};
 use crate::config::{Channel, Config};
-use crate::error::Problems;
+use crate::error::{Problem, Problems};
+use crate::object::ObjectKey;
 use crate::plan::Plan;
 use crate::release::outcome::{Event, Reporter};
 use crate::release::record;
@@ -28,13 +29,19 @@ pub fn diff(
     release: &RenderedTree,
     reporter: &dyn Reporter,
 ) -> Result<Plan, Problems> {
-    let mut desired = target.tree.objects()?;
-    // Before the cluster is reached: a source that fails stops the diff having asked nothing.
+    let apps = target.tree.apps_of()?;
+    // The Secrets first, before the cluster is reached: a secret source that fails stops the
+    // diff having asked nothing.
+    let mut secrets = target.tree.objects_of(&apps, ObjectKey::is_secret)?;
     crate::secret::external::fill(
-        &mut desired,
+        &mut secrets,
         &options.config.external_secrets(options.channel),
         &options.config.secret_values(options.channel),
     )?;
+    // The rest (most of a diff's own work) is parsed while the cluster is reached.
+    let (parsed, parsing) = tokio::sync::oneshot::channel();
+    let tree = target.tree;
+    std::thread::spawn(move || parsed.send(tree.objects_of(&apps, |key| !key.is_secret())));
     let Options {
         config,
         channel,
@@ -72,6 +79,11 @@ pub fn diff(
                 release.objects()?
             }
         };
+        let mut desired = parsing
+            .await
+            .map_err(|_| Problem::new("the rendered tree could not be read"))??;
+        desired.append(&mut secrets);
+        desired.sort_by(|a, b| a.key.cmp(&b.key));
         reporter.report(&Event::Checking {
             objects: desired.len(),
             server: &live.server,

@@ -989,23 +989,75 @@ fn list(st: &Store, ctx: &Ctx, req: &Request<'_>) -> Reply {
             timeout: Duration::from_secs(timeout),
         }));
     }
-    let items: Vec<Value> = selected(st, &ctx.res, ctx.ns.as_deref(), &labels, &fields)
+    let items: Vec<Listed<'_>> = selected(st, &ctx.res, ctx.ns.as_deref(), &labels, &fields)
         .into_iter()
-        .map(|(_, v)| {
-            let mut o = present(&ctx.res, v);
-            if !ctx.res.custom
-                && let Some(m) = o.as_object_mut()
-            {
-                m.shift_remove("kind");
-                m.shift_remove("apiVersion");
-            }
-            o
+        .map(|(_, v)| match v {
+            Value::Object(m) if !ctx.res.custom => Listed::BuiltIn(m),
+            // Custom resources' keys are sorted: rare enough to copy.
+            v => Listed::Presented(present(&ctx.res, v)),
         })
         .collect();
-    Reply::Json(
-        200,
-        json!({"kind": format!("{}List", ctx.res.kind), "apiVersion": ctx.res.api_version(), "metadata": {"resourceVersion": st.current_rv()}, "items": items}),
-    )
+    let list = json!({"kind": format!("{}List", ctx.res.kind), "apiVersion": ctx.res.api_version(), "metadata": {"resourceVersion": st.current_rv()}});
+    let mut body = serde_json::to_vec(&list).unwrap_or_default();
+    // The items are written from the store in place: a list of thousands of objects is
+    // neither copied nor rebuilt key by key (the server's lock is held meanwhile).
+    body.pop();
+    body.extend_from_slice(b",\"items\":");
+    serde_json::to_writer(&mut body, &items).unwrap_or_default();
+    body.push(b'}');
+    Reply::Raw(200, "application/json", std::sync::Arc::new(body))
+}
+
+/// One item of a LIST answer.
+enum Listed<'a> {
+    /// A stored built-in object, written as [`canonical_order`] lays it out, less `kind` and
+    /// `apiVersion` (a list's items carry none).
+    BuiltIn(&'a Map<String, Value>),
+    Presented(Value),
+}
+
+impl serde::Serialize for Listed<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let m = match self {
+            Listed::BuiltIn(m) => *m,
+            Listed::Presented(v) => return v.serialize(s),
+        };
+        let mut out = s.serialize_map(None)?;
+        if let Some(Value::Object(meta)) = m.get("metadata") {
+            out.serialize_entry("metadata", &MetaInOrder(meta))?;
+        }
+        for (k, v) in m {
+            if !matches!(k.as_str(), "kind" | "apiVersion" | "metadata" | "status") {
+                out.serialize_entry(k, v)?;
+            }
+        }
+        if let Some(status) = m.get("status") {
+            out.serialize_entry("status", status)?;
+        }
+        out.end()
+    }
+}
+
+/// Metadata in [`META_ORDER`], then its other keys as stored.
+struct MetaInOrder<'a>(&'a Map<String, Value>);
+
+impl serde::Serialize for MetaInOrder<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut out = s.serialize_map(None)?;
+        for k in META_ORDER {
+            if let Some(v) = self.0.get(*k) {
+                out.serialize_entry(k, v)?;
+            }
+        }
+        for (k, v) in self.0 {
+            if !META_ORDER.contains(&k.as_str()) {
+                out.serialize_entry(k, v)?;
+            }
+        }
+        out.end()
+    }
 }
 
 /// Check the namespace of a namespaced create.

@@ -210,6 +210,10 @@ impl TestServer {
         match api::handle(&self.state.api, &req) {
             Reply::Json(code, v) | Reply::JsonAs(code, _, v) if code < 300 => Ok(v),
             Reply::Json(_, v) | Reply::JsonAs(_, _, v) => Err(v),
+            Reply::Raw(code, _, bytes) => {
+                let v = serde_json::from_slice(&bytes).unwrap_or_default();
+                if code < 300 { Ok(v) } else { Err(v) }
+            }
             Reply::Text(code, t) => Err(api::status(code, Some("NotFound"), t.trim(), None)),
             _ => Err(Value::Null),
         }

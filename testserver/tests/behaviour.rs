@@ -224,6 +224,59 @@ fn selectors_and_cross_namespace_lists() {
     assert_eq!(r.json()["items"].as_array().unwrap().len(), 1);
 }
 
+/// A LIST writes each item as a GET writes the object (same keys, same order), without
+/// `kind` and `apiVersion` for built-in kinds: the real server's JSON for both comes from one
+/// struct. Compared as text, since key order is what a byte-level reader sees.
+#[test]
+fn list_items_are_written_as_their_gets() {
+    let srv = TestServer::start_blocking();
+    ns(&srv, "demo");
+    let deploy = deployment(json!([{"name": "web", "image": "nginx:1.27"}]));
+    let r = apply(
+        srv.addr(),
+        "/apis/apps/v1/namespaces/demo/deployments/web",
+        "berth",
+        &deploy,
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    // Keys written out of the server's order: the stored object must come back in its order.
+    let cm = json!({"data": {"b": "2", "a": "1"}, "metadata": {"labels": {"x": "y"}, "name": "c", "namespace": "demo"}, "kind": "ConfigMap", "apiVersion": "v1"});
+    let r = apply(
+        srv.addr(),
+        "/api/v1/namespaces/demo/configmaps/c",
+        "berth",
+        &cm,
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    for (list, item) in [
+        (
+            "/apis/apps/v1/namespaces/demo/deployments",
+            "/apis/apps/v1/namespaces/demo/deployments/web",
+        ),
+        (
+            "/api/v1/configmaps?labelSelector=x%3Dy",
+            "/api/v1/namespaces/demo/configmaps/c",
+        ),
+    ] {
+        let listed = get(srv.addr(), list);
+        assert_eq!(listed.status, 200, "{}", listed.text());
+        let items = listed.json()["items"].clone();
+        assert_eq!(items.as_array().map(Vec::len), Some(1), "{}", listed.text());
+        let one = get(srv.addr(), item).json();
+        let mut expected = one.clone();
+        let map = expected.as_object_mut().unwrap();
+        map.shift_remove("kind");
+        map.shift_remove("apiVersion");
+        assert_eq!(
+            serde_json::to_string(&items[0]).unwrap(),
+            serde_json::to_string(&expected).unwrap(),
+            "the LIST item of {item} differs from its GET"
+        );
+        let keys: Vec<&String> = one.as_object().unwrap().keys().collect();
+        assert_eq!(keys[..3], ["kind", "apiVersion", "metadata"], "{one}");
+    }
+}
+
 #[test]
 fn status_subresource_and_merge_patches() {
     let srv = TestServer::start_blocking();
