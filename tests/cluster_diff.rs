@@ -1059,6 +1059,17 @@ fn the_diff_counts_its_requests_and_an_unchanged_release_costs_a_few() {
         .filter(|r| r.path.contains("/namespaces/demo/"))
         .count();
     assert_eq!(per_object, 0, "{:?}", live.server.requests());
+    // Each kind listed once, whether its path told it or only its parsed file did.
+    let lists: Vec<String> = live
+        .server
+        .requests()
+        .iter()
+        .filter(|r| r.query.contains("labelSelector"))
+        .map(|r| r.path.clone())
+        .collect();
+    let kinds: std::collections::BTreeSet<&String> = lists.iter().collect();
+    assert!(!lists.is_empty());
+    assert_eq!(lists.len(), kinds.len(), "{lists:?}");
     live.server.reset_counters();
     let (_, exact, _) = live.diff_json(repo.path(), &["--render", "--exact"]);
     assert_eq!(exact["requests"], live.server.requests().len());

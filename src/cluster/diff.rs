@@ -2,14 +2,15 @@
 //! with the prune preview from the channel's release record (or, before the first apply, from
 //! its release branch).
 
-use super::{Cluster, ClusterOptions, block_on, plan};
+use super::{Cluster, ClusterOptions, block_on, inspect, plan};
 use crate::config::{Channel, Config};
 use crate::error::{Problem, Problems};
-use crate::object::ObjectKey;
+use crate::object::{ObjectKey, TreeObject};
 use crate::plan::Plan;
 use crate::release::outcome::{Event, Reporter};
 use crate::release::record;
 use crate::tree::{NamedTree, RenderedTree};
+use std::collections::{BTreeMap, BTreeSet};
 
 pub struct Options<'a> {
     pub config: &'a Config,
@@ -38,7 +39,9 @@ pub fn diff(
         &options.config.external_secrets(options.channel),
         &options.config.secret_values(options.channel),
     )?;
-    // The rest (most of a diff's own work) is parsed while the cluster is reached.
+    // The rest (most of a diff's own work) is parsed while the cluster is reached and the
+    // kinds the files' paths name are listed.
+    let keys: Vec<ObjectKey> = target.tree.object_files()?.into_keys().collect();
     let (parsed, parsing) = tokio::sync::oneshot::channel();
     let tree = target.tree;
     std::thread::spawn(move || parsed.send(tree.objects_of(&apps, |key| !key.is_secret())));
@@ -51,34 +54,25 @@ pub fn diff(
     } = options;
     let plan = block_on(async {
         let live = Cluster::connect(&cluster.target(channel)).await?;
-        // What the channel holds: the release record apply keeps, else the release branch.
-        let previous = match record::read(
-            &live.client,
-            &config.apply.namespace,
+        // A path names the group and kind; the version is the one the cluster serves (a kind
+        // served at several versions waits for the files).
+        let mut early: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+        for key in keys.iter().filter(|_| !*exact) {
+            if let Some(api_version) = live.only_version(key.group(), key.kind()) {
+                *early.entry((api_version, key.kind())).or_default() += 1;
+            }
+        }
+        let asked: BTreeSet<(&str, &str)> = early.keys().copied().collect();
+        let listing = inspect::list_kinds(
+            &live,
+            early,
             &config.project,
             &channel.name,
-        )
-        .await
-        {
-            // The record names every object; the release manifest its app: the release's
-            // files need not be read.
-            Ok(Some(record)) => {
-                let apps = release.apps_of()?;
-                let mut objects = record.objects();
-                for object in &mut objects {
-                    object.app = apps.get(&object.key).cloned();
-                }
-                objects
-            }
-            Ok(None) => release.objects()?,
-            Err(problem) => {
-                reporter.report(&Event::Warning(format!(
-                    "warning: {problem}; the prune preview uses {}",
-                    channel.release_branch
-                )));
-                release.objects()?
-            }
-        };
+            cluster.concurrency,
+        );
+        let previous = previous_objects(&live, config, channel, release, reporter);
+        let (previous, mut listed) = futures_util::future::join(previous, listing).await;
+        let previous = previous?;
         let mut desired = parsing
             .await
             .map_err(|_| Problem::new("the rendered tree could not be read"))??;
@@ -102,7 +96,25 @@ pub fn diff(
         let objects = if *exact {
             plan::plan(&live, &desired, &previous, &plan_options).await
         } else {
-            plan::plan_listed(&live, &desired, &previous, &plan_options, reporter).await
+            // The kinds the paths did not tell, at the versions the files name.
+            let mut more: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+            for object in &desired {
+                let kind = (object.api_version(), object.kind());
+                if !asked.contains(&kind) {
+                    *more.entry(kind).or_default() += 1;
+                }
+            }
+            if !more.is_empty() {
+                let concurrency = cluster.concurrency;
+                listed.extend(
+                    inspect::list_kinds(&live, more, &config.project, &channel.name, concurrency)
+                        .await,
+                );
+            }
+            let changes =
+                plan::plan_with(&live, &desired, &previous, &listed, &plan_options, reporter).await;
+            super::drop_later(listed);
+            changes
         };
         let objects = plan::mark_hooks(objects, &desired);
         super::drop_later((desired, previous));
@@ -123,4 +135,40 @@ pub fn diff(
         })
     })?;
     Ok(plan)
+}
+
+/// What the channel holds: the objects of the release record apply keeps (with their apps from
+/// the release manifest: the release's files need not be read), else of the release branch.
+async fn previous_objects(
+    live: &Cluster,
+    config: &Config,
+    channel: &Channel,
+    release: &RenderedTree,
+    reporter: &dyn Reporter,
+) -> Result<Vec<TreeObject>, Problem> {
+    let record = record::read(
+        &live.client,
+        &config.apply.namespace,
+        &config.project,
+        &channel.name,
+    )
+    .await;
+    Ok(match record {
+        Ok(Some(record)) => {
+            let apps = release.apps_of()?;
+            let mut objects = record.objects();
+            for object in &mut objects {
+                object.app = apps.get(&object.key).cloned();
+            }
+            objects
+        }
+        Ok(None) => release.objects()?,
+        Err(problem) => {
+            reporter.report(&Event::Warning(format!(
+                "warning: {problem}; the prune preview uses {}",
+                channel.release_branch
+            )));
+            release.objects()?
+        }
+    })
 }

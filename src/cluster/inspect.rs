@@ -35,6 +35,14 @@ pub enum Seen<'a> {
 }
 
 impl Listed {
+    /// Add what more LISTs said (of other kinds, or another version of a kind).
+    pub fn extend(&mut self, more: Listed) {
+        self.live.extend(more.live);
+        self.kinds.extend(more.kinds);
+        self.warnings.extend(more.warnings);
+        self.warnings.sort();
+    }
+
     /// Every object the LISTs returned.
     pub fn keys(&self) -> impl Iterator<Item = &ObjectKey> {
         self.live.keys()
@@ -42,7 +50,11 @@ impl Listed {
 
     pub fn seen(&self, object: &TreeObject) -> Seen<'_> {
         if let Some(live) = self.live.get(&object.key) {
-            return Seen::Live(live);
+            // Listed at another version than the tree's: its fields are not comparable.
+            return match live["apiVersion"].as_str() == Some(object.api_version()) {
+                true => Seen::Live(live),
+                false => Seen::Unknown,
+            };
         }
         let kind = (object.api_version().to_string(), object.kind().to_string());
         match self.kinds.get(&kind) {
@@ -68,6 +80,18 @@ pub async fn list_live(
             .entry((object.api_version(), object.kind()))
             .or_default() += 1;
     }
+    list_kinds(cluster, kinds, project, channel, concurrency).await
+}
+
+/// [`list_live`] of the kinds named, by (apiVersion, kind), with how many objects of each the
+/// tree holds.
+pub async fn list_kinds(
+    cluster: &Cluster,
+    kinds: BTreeMap<(&str, &str), usize>,
+    project: &str,
+    channel: &str,
+    concurrency: usize,
+) -> Listed {
     let selector = format!("{LABEL_PROJECT}={project},{LABEL_CHANNEL}={channel}");
     let lists: Vec<_> = futures_util::stream::iter(kinds)
         .map(|((api_version, kind), count)| {

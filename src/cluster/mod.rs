@@ -145,6 +145,17 @@ impl Cluster {
             .map(|(resource, caps)| (resource, caps))
     }
 
+    /// The apiVersion serving `kind` of API `group`, when exactly one version serves it.
+    pub fn only_version(&self, group: &str, kind: &str) -> Option<&str> {
+        let mut versions = self.served.iter().filter(|(api_version, kinds)| {
+            crate::object::group_of(api_version) == group && kinds.contains_key(kind)
+        });
+        match (versions.next(), versions.next()) {
+            (Some((api_version, _)), None) => Some(api_version),
+            _ => None,
+        }
+    }
+
     /// A LIST of `resource` (in `namespace`, or across all), decoded straight into `T`: a
     /// caller that keeps plain JSON, or only names, skips kube's typed objects and their copies.
     pub async fn list_as<T: serde::de::DeserializeOwned>(
