@@ -57,9 +57,11 @@ pub fn diff(
         // A path names the group and kind; the version is the one the cluster serves (a kind
         // served at several versions waits for the files).
         let mut early: BTreeMap<(&str, &str), usize> = BTreeMap::new();
-        for key in keys.iter().filter(|_| !*exact) {
-            if let Some(api_version) = live.only_version(key.group(), key.kind()) {
-                *early.entry((api_version, key.kind())).or_default() += 1;
+        if !*exact {
+            for key in &keys {
+                if let Some(api_version) = live.only_version(key.group(), key.kind()) {
+                    *early.entry((api_version, key.kind())).or_default() += 1;
+                }
             }
         }
         let asked: BTreeSet<(&str, &str)> = early.keys().copied().collect();

@@ -997,15 +997,39 @@ fn list(st: &Store, ctx: &Ctx, req: &Request<'_>) -> Reply {
             v => Listed::Presented(present(&ctx.res, v)),
         })
         .collect();
-    let list = json!({"kind": format!("{}List", ctx.res.kind), "apiVersion": ctx.res.api_version(), "metadata": {"resourceVersion": st.current_rv()}});
-    let mut body = serde_json::to_vec(&list).unwrap_or_default();
-    // The items are written from the store in place: a list of thousands of objects is
-    // neither copied nor rebuilt key by key (the server's lock is held meanwhile).
-    body.pop();
-    body.extend_from_slice(b",\"items\":");
-    serde_json::to_writer(&mut body, &items).unwrap_or_default();
-    body.push(b'}');
+    let list = ListAnswer {
+        kind: format!("{}List", ctx.res.kind),
+        api_version: ctx.res.api_version(),
+        resource_version: st.current_rv(),
+        items,
+    };
+    // Written from the store in place: a list of thousands of objects is neither copied nor
+    // rebuilt key by key (the server's lock is held meanwhile).
+    let body = serde_json::to_vec(&list).unwrap_or_default();
     Reply::Raw(200, "application/json", std::sync::Arc::new(body))
+}
+
+/// A LIST's answer: `kind`, `apiVersion`, `metadata` and `items`, in the real server's order.
+struct ListAnswer<'a> {
+    kind: String,
+    api_version: String,
+    resource_version: String,
+    items: Vec<Listed<'a>>,
+}
+
+impl serde::Serialize for ListAnswer<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut out = s.serialize_map(Some(4))?;
+        out.serialize_entry("kind", &self.kind)?;
+        out.serialize_entry("apiVersion", &self.api_version)?;
+        out.serialize_entry(
+            "metadata",
+            &json!({"resourceVersion": self.resource_version}),
+        )?;
+        out.serialize_entry("items", &self.items)?;
+        out.end()
+    }
 }
 
 /// One item of a LIST answer.
