@@ -56,14 +56,16 @@ pub fn diff(
         let live = Cluster::connect(&cluster.target(channel)).await?;
         // A path names the group and kind; the version is the one the cluster serves (a kind
         // served at several versions waits for the files).
-        let mut early: BTreeMap<(&str, &str), usize> = BTreeMap::new();
-        if !*exact {
-            for key in &keys {
-                if let Some(api_version) = live.only_version(key.group(), key.kind()) {
-                    *early.entry((api_version, key.kind())).or_default() += 1;
-                }
-            }
+        let mut named: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+        for key in keys.iter().filter(|_| !*exact) {
+            *named.entry((key.group(), key.kind())).or_default() += 1;
         }
+        let early: BTreeMap<(&str, &str), usize> = named
+            .into_iter()
+            .filter_map(|((group, kind), count)| {
+                Some(((live.only_version(group, kind)?, kind), count))
+            })
+            .collect();
         let asked: BTreeSet<(&str, &str)> = early.keys().copied().collect();
         let listing = inspect::list_kinds(
             &live,
