@@ -522,14 +522,13 @@ fn ignored_fields_are_not_shown() {
     );
 }
 
-#[test]
-fn an_unreachable_cluster_fails_fast_and_never_says_no_changes() {
+/// A kubeconfig in `dir` for a port nothing listens on, and that port.
+fn closed_kubeconfig(dir: &std::path::Path) -> (std::path::PathBuf, u16) {
     let port = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap().port()
     };
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
+    let kubeconfig = dir.join("kubeconfig");
     std::fs::write(
         &kubeconfig,
         format!(
@@ -537,6 +536,45 @@ fn an_unreachable_cluster_fails_fast_and_never_says_no_changes() {
         ),
     )
     .unwrap();
+    (kubeconfig, port)
+}
+
+#[test]
+fn an_unreadable_tree_is_named_even_when_the_cluster_is_unreachable() {
+    // The tree is parsed while berth connects: its own fault still comes first.
+    let repos = GitRepos::with_files(&[
+        ("berth.yaml", BERTH_YAML),
+        ("web/config.yaml", CONFIG),
+        ("web/deployment.yaml", &deployment("nginx:1.27", 2)),
+    ]);
+    repos.git(&["checkout", "-q", "-b", "feature/x"]);
+    repos.berth(&["candidate", "-c", "test"]).succeeds();
+    repos.git(&["checkout", "-q", "candidates/test/feature/x"]);
+    let files = repos.git(&["ls-tree", "-r", "--name-only", "HEAD"]);
+    let broken = files
+        .lines()
+        .find(|f| f.contains("/Deployment"))
+        .expect("a Deployment's file")
+        .to_string();
+    std::fs::write(repos.work().join(&broken), "kind: [\n").unwrap();
+    let tree = repos.commit_all("a file that is not one object");
+    repos.git(&["checkout", "-q", "feature/x"]);
+    let dir = tempfile::tempdir().unwrap();
+    let (kubeconfig, _) = closed_kubeconfig(dir.path());
+    let run = run(&mut berth_against(
+        &kubeconfig,
+        &repos.work(),
+        &["diff", "-c", "test"],
+        &["--tree", &tree],
+    ));
+    run.fails_with(&[&broken, "not one object"]);
+    assert!(!run.stderr.contains("cannot reach"), "{}", run.stderr);
+}
+
+#[test]
+fn an_unreachable_cluster_fails_fast_and_never_says_no_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (kubeconfig, port) = closed_kubeconfig(dir.path());
     let repo = small::repo();
     let started = Instant::now();
     let run = run(&mut berth_against(

@@ -53,7 +53,14 @@ pub fn diff(
         exact,
     } = options;
     let plan = block_on(async {
-        let live = Cluster::connect(&cluster.target(channel)).await?;
+        let live = match Cluster::connect(&cluster.target(channel)).await {
+            Ok(live) => live,
+            // A tree that cannot be read is named first, as when it was read before connecting.
+            Err(problem) => match parsing.await {
+                Ok(Err(unreadable)) => return Err(unreadable),
+                _ => return Err(problem),
+            },
+        };
         // A path names the group and kind; the version is the one the cluster serves (a kind
         // served at several versions waits for the files).
         let mut named: BTreeMap<(&str, &str), usize> = BTreeMap::new();
