@@ -108,13 +108,8 @@ pub fn diff(
             plan::plan(&live, &desired, &previous, &plan_options).await
         } else {
             // The kinds the paths did not tell, at the versions the files name.
-            let mut more: BTreeMap<(&str, &str), usize> = BTreeMap::new();
-            for object in &desired {
-                let kind = (object.api_version(), object.kind());
-                if !asked.contains(&kind) {
-                    *more.entry(kind).or_default() += 1;
-                }
-            }
+            let mut more = inspect::kinds_of(&desired);
+            more.retain(|kind, _| !asked.contains(kind));
             if !more.is_empty() {
                 let concurrency = cluster.concurrency;
                 listed.extend(

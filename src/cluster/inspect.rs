@@ -74,13 +74,18 @@ pub async fn list_live(
     channel: &str,
     concurrency: usize,
 ) -> Listed {
-    let mut kinds: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    list_kinds(cluster, kinds_of(objects), project, channel, concurrency).await
+}
+
+/// How many of `objects` there are of each (apiVersion, kind).
+pub fn kinds_of(objects: &[TreeObject]) -> BTreeMap<(&str, &str), usize> {
+    let mut kinds = BTreeMap::new();
     for object in objects {
         *kinds
             .entry((object.api_version(), object.kind()))
             .or_default() += 1;
     }
-    list_kinds(cluster, kinds, project, channel, concurrency).await
+    kinds
 }
 
 /// [`list_live`] of the kinds named, by (apiVersion, kind), with how many objects of each the
@@ -105,10 +110,8 @@ pub async fn list_kinds(
                     Ok(list) => Ok(list
                         .items
                         .into_iter()
-                        .map(|mut value| {
-                            // Items of a list carry no apiVersion/kind of their own.
-                            value["apiVersion"] = Value::String(api_version.to_string());
-                            value["kind"] = Value::String(kind.to_string());
+                        .map(|item| {
+                            let mut value = super::listed_object(item, resource);
                             drop_other_field_sets(&mut value);
                             value
                         })

@@ -194,6 +194,13 @@ pub fn drop_later<T: Send + 'static>(value: T) {
     std::thread::spawn(move || drop(value));
 }
 
+/// An item of a LIST as its object reads: items carry no apiVersion and kind of their own.
+pub fn listed_object(mut item: serde_json::Value, resource: &ApiResource) -> serde_json::Value {
+    item["apiVersion"] = serde_json::Value::String(resource.api_version.clone());
+    item["kind"] = serde_json::Value::String(resource.kind.clone());
+    item
+}
+
 /// The request of a LIST of `resource`, in `namespace` or across all.
 pub fn list_request(
     resource: &ApiResource,

@@ -17,6 +17,7 @@ use crate::release::outcome::{Event, Reporter};
 use crate::secret::{mask_secret_pair, scrub};
 use futures_util::StreamExt;
 use kube::api::{DynamicObject, Patch, PatchParams};
+use rayon::iter::{Either, IntoParallelRefIterator, ParallelIterator};
 use serde_json::Value;
 use std::collections::BTreeSet;
 
@@ -165,7 +166,6 @@ pub async fn plan_with(
     for warning in &listed.warnings {
         reporter.report(&Event::Warning(warning.clone()));
     }
-    use rayon::iter::{Either, IntoParallelRefIterator, ParallelIterator};
     // Compared on every core: thousands of objects, and no request.
     let (known, ask): (Vec<ObjectChange>, Vec<&TreeObject>) =
         target.par_iter().partition_map(|object| {

@@ -8,7 +8,7 @@
 use super::Cluster;
 use crate::object::TreeObject;
 use futures_util::StreamExt;
-use kube::api::{DynamicObject, ListParams};
+use kube::api::ListParams;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -182,7 +182,7 @@ impl<'de> Visitor<'de> for Items<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<Self::Value, A::Error> {
         let Named { names, resource } = self.0;
         let mut kept = HashMap::new();
-        while let Some(mut item) = items.next_element::<Value>()? {
+        while let Some(item) = items.next_element::<Value>()? {
             let Some(name) = item["metadata"]["name"]
                 .as_str()
                 .filter(|n| names.contains(n))
@@ -190,14 +190,7 @@ impl<'de> Visitor<'de> for Items<'_> {
             else {
                 continue;
             };
-            // Items of a list carry no apiVersion/kind of their own; through DynamicObject
-            // the object reads as its GET would.
-            item["apiVersion"] = Value::String(resource.api_version.clone());
-            item["kind"] = Value::String(resource.kind.clone());
-            let object: DynamicObject =
-                serde_json::from_value(item).map_err(serde::de::Error::custom)?;
-            let value = serde_json::to_value(&object).map_err(serde::de::Error::custom)?;
-            kept.insert(name, value);
+            kept.insert(name, super::listed_object(item, resource));
         }
         Ok(kept)
     }
