@@ -202,5 +202,18 @@ fn main() {
         for row in [&berth_again, &kubectl_again] {
             println!("| {size} | {} |", row.cells(again));
         }
+        // The first apply's goal is a ratio to the floor: said to two places.
+        println!(
+            "\n{size} objects, first apply: berth {:.3} s ÷ floor {:.3} s = {:.2}×\n",
+            first.as_secs_f64(),
+            floor_row.median().as_secs_f64(),
+            first.as_secs_f64() / floor_row.median().as_secs_f64()
+        );
+        if std::env::var_os("BERTH_BENCH_RAW").is_some() {
+            for row in [&berth_first, &floor_row] {
+                let ms: Vec<u128> = row.times.iter().map(|t| t.as_millis()).collect();
+                println!("{}: {ms:?} ms", row.name);
+            }
+        }
     }
 }

@@ -861,7 +861,7 @@ mod secret_masking {
 /// reports exactly what `--exact` (a dry run for every object) reports.
 mod incremental_equivalence {
     use super::*;
-    use berth::cluster::plan::{Options, plan, plan_listed};
+    use berth::cluster::plan::{Options, list_for_plan, plan, plan_listed};
     use berth::object::{ObjectKey, TreeObject};
     use berth::release::outcome::Silent;
     use berth::report::{Format, render};
@@ -1001,7 +1001,14 @@ mod incremental_equivalence {
             if exact {
                 plan(&shared.cluster, tree, &[], &options).await
             } else {
-                plan_listed(&shared.cluster, tree, &[], &options, &Silent).await
+                let lists = list_for_plan(
+                    &shared.cluster,
+                    tree,
+                    async { Default::default() },
+                    &options,
+                )
+                .await;
+                plan_listed(&shared.cluster, tree, &[], lists, &options, &Silent).await
             }
         });
         let requests = shared.cluster.requests() - before;

@@ -34,6 +34,17 @@ pub struct Lock {
     identity: String,
     renewer: tokio::task::JoinHandle<()>,
     lost: Arc<AtomicBool>,
+    /// The lease as this holder last wrote it, and when: renewing and giving it back start
+    /// from it.
+    written: Arc<tokio::sync::Mutex<Written>>,
+    /// How long the lease lasts without renewal.
+    lease: Duration,
+}
+
+/// The lease as its holder last wrote it, and when (on the monotonic clock).
+struct Written {
+    lease: Lease,
+    at: std::time::Instant,
 }
 
 /// Who holds the lock, as other appliers see it: the CI run, or user@host, and the process.
@@ -78,7 +89,30 @@ pub async fn acquire(
     identity: &str,
     reporter: &dyn Reporter,
 ) -> Result<Lock, Problem> {
-    ensure_namespace(client, &options.namespace).await?;
+    take(client, options, identity, reporter, options.wait).await?
+}
+
+/// Take the lock unless another holder has it (whom nothing waits for): `None` then.
+pub async fn try_acquire(
+    client: &Client,
+    options: &LockOptions,
+    identity: &str,
+    reporter: &dyn Reporter,
+) -> Result<Option<Lock>, Problem> {
+    Ok(take(client, options, identity, reporter, Duration::ZERO)
+        .await?
+        .ok())
+}
+
+/// Take the lock, waiting for another holder up to `wait`: the inner error says it is still
+/// held by another.
+async fn take(
+    client: &Client,
+    options: &LockOptions,
+    identity: &str,
+    reporter: &dyn Reporter,
+    wait: Duration,
+) -> Result<Result<Lock, Problem>, Problem> {
     let api: Api<Lease> = Api::namespaced(client.clone(), &options.namespace);
     // Two projects' channels of one name are two channels: each has its own lock.
     let name = format!("berth-{}.{}", options.project, options.channel);
@@ -87,17 +121,24 @@ pub async fn acquire(
     // The lease's resourceVersion as last seen, and since when (on the monotonic clock).
     let mut observed: Option<(String, std::time::Instant)> = None;
     let mut told = false;
-    loop {
-        let fail = |e: kube::Error| {
-            Problem::new(format!(
-                "cannot take the lock {}/{name}: {}",
-                options.namespace,
-                kube_error(&e)
-            ))
-            .hint("berth needs get, create and update on leases in that namespace")
-        };
-        let current = api.get_opt(&name).await.map_err(fail)?;
-        let Some(mut lease) = current else {
+    let fail = |e: kube::Error| {
+        Problem::new(format!(
+            "cannot take the lock {}/{name}: {}",
+            options.namespace,
+            kube_error(&e)
+        ))
+        .hint("berth needs get, create and update on leases in that namespace")
+    };
+    // The namespace and the lease are read at once (before a first apply, neither exists).
+    let (namespace, lease) = futures_util::future::join(
+        ensure_namespace(client, &options.namespace),
+        api.get_opt(&name),
+    )
+    .await;
+    namespace?;
+    let mut current = lease.map_err(fail)?;
+    let held = loop {
+        let Some(mut lease) = current.take() else {
             let lease = Lease {
                 metadata: ObjectMeta {
                     name: Some(name.clone()),
@@ -120,8 +161,12 @@ pub async fn acquire(
                 }),
             };
             match api.create(&PostParams::default(), &lease).await {
-                Ok(_) => break,
-                Err(kube::Error::Api(s)) if s.code == 409 => continue, // someone else was quicker
+                Ok(created) => break created,
+                // Someone else was quicker.
+                Err(kube::Error::Api(s)) if s.code == 409 => {
+                    current = api.get_opt(&name).await.map_err(fail)?;
+                    continue;
+                }
                 Err(e) => return Err(fail(e)),
             }
         };
@@ -148,8 +193,11 @@ pub async fn acquire(
             spec.lease_transitions = Some(spec.lease_transitions.unwrap_or(0) + 1);
             // `replace` sends the resourceVersion we read: a concurrent change makes it fail.
             match api.replace(&name, &PostParams::default(), &lease).await {
-                Ok(_) => break,
-                Err(kube::Error::Api(s)) if s.code == 409 => continue,
+                Ok(taken) => break taken,
+                Err(kube::Error::Api(s)) if s.code == 409 => {
+                    current = api.get_opt(&name).await.map_err(fail)?;
+                    continue;
+                }
                 Err(e) => return Err(fail(e)),
             }
         }
@@ -159,14 +207,14 @@ pub async fn acquire(
             .as_ref()
             .map(|t| t.0.to_string())
             .unwrap_or_else(|| "an unknown time".into());
-        if started.elapsed() >= options.wait {
-            return Err(Problem::new(format!(
+        if started.elapsed() >= wait {
+            return Ok(Err(Problem::new(format!(
                 "channel {} is being applied by {holder} (since {since}); waited {}s for the lock {}/{name}",
                 options.channel,
-                options.wait.as_secs(),
+                wait.as_secs(),
                 options.namespace
             ))
-            .hint("wait for that apply to finish, or raise --lock-timeout; a holder that stops renewing is taken over after its lease runs out"));
+            .hint("wait for that apply to finish, or raise --lock-timeout; a holder that stops renewing is taken over after its lease runs out")));
         }
         if !told {
             reporter.report(&Event::WaitingForLock {
@@ -175,25 +223,33 @@ pub async fn acquire(
             });
             told = true;
         }
-        let left = options.wait.saturating_sub(started.elapsed());
+        let left = wait.saturating_sub(started.elapsed());
         tokio::time::sleep(left.min(Duration::from_millis(500))).await;
-    }
+        current = api.get_opt(&name).await.map_err(fail)?;
+    };
 
     let lost = Arc::new(AtomicBool::new(false));
+    let written = Arc::new(tokio::sync::Mutex::new(Written {
+        lease: held,
+        at: std::time::Instant::now(),
+    }));
     let renewer = tokio::spawn(renew(
         api.clone(),
         name.clone(),
         identity.to_string(),
         options.lease,
         lost.clone(),
+        written.clone(),
     ));
-    Ok(Lock {
+    Ok(Ok(Lock {
         api,
         name,
         identity: identity.to_string(),
         renewer,
         lost,
-    })
+        written,
+        lease: options.lease,
+    }))
 }
 
 /// Renew every third of the lease; give up (and say so) if someone else took it, or if the
@@ -204,11 +260,12 @@ async fn renew(
     identity: String,
     lease: Duration,
     lost: Arc<AtomicBool>,
+    written: Arc<tokio::sync::Mutex<Written>>,
 ) {
     let mut renewed = std::time::Instant::now();
     loop {
         tokio::time::sleep(lease / 3).await;
-        if renew_once(&api, &name, &identity).await.is_ok() {
+        if renew_once(&api, &name, &identity, &written).await.is_ok() {
             renewed = std::time::Instant::now();
         } else if renewed.elapsed() >= lease || holder_is_other(&api, &name, &identity).await {
             lost.store(true, Ordering::SeqCst);
@@ -218,17 +275,52 @@ async fn renew(
 }
 
 /// Move the lease's renewTime on, if the lease is still ours (compare-and-swap).
-async fn renew_once(api: &Api<Lease>, name: &str, identity: &str) -> Result<(), ()> {
-    let mut current = api.get(name).await.map_err(|_| ())?;
-    let spec = current.spec.get_or_insert_with(Default::default);
-    if spec.holder_identity.as_deref() != Some(identity) {
-        return Err(());
+async fn renew_once(
+    api: &Api<Lease>,
+    name: &str,
+    identity: &str,
+    written: &tokio::sync::Mutex<Written>,
+) -> Result<(), ()> {
+    rewrite(api, name, identity, written, |spec| {
+        spec.renew_time = Some(now());
+    })
+    .await
+}
+
+/// Change the lease with `change` while it is ours, by compare-and-swap from the lease as this
+/// holder last wrote it: one request, unless someone else wrote it since (then it is read
+/// again, and changed only if it is still ours).
+async fn rewrite(
+    api: &Api<Lease>,
+    name: &str,
+    identity: &str,
+    written: &tokio::sync::Mutex<Written>,
+    change: impl Fn(&mut LeaseSpec),
+) -> Result<(), ()> {
+    let mut written = written.lock().await;
+    let mut lease = written.lease.clone();
+    for read_again in [false, true] {
+        if read_again {
+            lease = api.get(name).await.map_err(|_| ())?;
+        }
+        let spec = lease.spec.get_or_insert_with(Default::default);
+        if spec.holder_identity.as_deref() != Some(identity) {
+            return Err(());
+        }
+        change(spec);
+        match api.replace(name, &PostParams::default(), &lease).await {
+            Ok(now_written) => {
+                *written = Written {
+                    lease: now_written,
+                    at: std::time::Instant::now(),
+                };
+                return Ok(());
+            }
+            Err(kube::Error::Api(s)) if s.code == 409 => continue,
+            Err(_) => return Err(()),
+        }
     }
-    spec.renew_time = Some(now());
-    api.replace(name, &PostParams::default(), &current)
-        .await
-        .map(|_| ())
-        .map_err(|_| ())
+    Err(())
 }
 
 async fn holder_is_other(api: &Api<Lease>, name: &str, identity: &str) -> bool {
@@ -241,11 +333,14 @@ async fn holder_is_other(api: &Api<Lease>, name: &str, identity: &str) -> bool {
 impl Lock {
     /// Make sure the lock is still ours, renewing it, before a step that cannot be undone
     /// (pruning, recording the release).
+    /// A lease written less than a third of its duration ago needs no request: another
+    /// applier takes it over only once it has seen it unchanged for a whole duration.
     pub async fn confirm(&self) -> Result<(), Problem> {
         if !self.lost.load(Ordering::SeqCst)
-            && renew_once(&self.api, &self.name, &self.identity)
-                .await
-                .is_ok()
+            && (self.written.lock().await.at.elapsed() < self.lease / 3
+                || renew_once(&self.api, &self.name, &self.identity, &self.written)
+                    .await
+                    .is_ok())
         {
             return Ok(());
         }
@@ -260,17 +355,17 @@ impl Lock {
     /// Give the lock back, if it is still ours.
     pub async fn release(self) {
         self.renewer.abort();
-        if let Ok(Some(mut lease)) = self.api.get_opt(&self.name).await {
-            let spec = lease.spec.get_or_insert_with(Default::default);
-            if spec.holder_identity.as_deref() == Some(self.identity.as_str()) {
+        let _ = rewrite(
+            &self.api,
+            &self.name,
+            &self.identity,
+            &self.written,
+            |spec| {
                 spec.holder_identity = None;
                 spec.renew_time = None;
-                let _ = self
-                    .api
-                    .replace(&self.name, &PostParams::default(), &lease)
-                    .await;
-            }
-        }
+            },
+        )
+        .await;
     }
 }
 

@@ -11,7 +11,9 @@ pub mod order;
 pub mod wait;
 
 use crate::ci::CiEnv;
-use crate::cluster::{Cluster, ClusterOptions, adopt, block_on, explain, plan};
+use crate::cluster::inspect::{self, Listed};
+use crate::cluster::unowned::{self, Sought, Unowned};
+use crate::cluster::{Cluster, ClusterOptions, adopt, explain, plan};
 use crate::config::{Channel, Config};
 use crate::error::{Problem, Problems, kube_error};
 use crate::git;
@@ -31,6 +33,7 @@ use crate::secret::scrub;
 use futures_util::StreamExt;
 use kube::api::{DeleteParams, Patch, PatchParams, PropagationPolicy};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wait::Readiness;
 
@@ -156,22 +159,32 @@ pub fn apply_release(
     reporter: &dyn Reporter,
 ) -> Result<Report, Problems> {
     config.check_apps(&request.apps)?;
+    if !request.apps.is_empty() {
+        config.check_released(channel, &request.apps)?;
+    }
     let repo = git::open(&config.root)?;
     let release = release::resolve(&repo, channel, request.rev.as_deref(), &request.remote)?;
     let tree = release.tree(&repo)?;
-    let mut objects = tree.objects()?;
-    let check_jobs = checks::take_jobs(&mut objects, channel, &release.commit.to_string())?;
-    let partial = partial_of(config, channel, &request.apps, &mut objects)?;
-    // Every value is read before the cluster is reached: a failing source writes nothing.
-    let mut secrets = config.external_secrets(channel);
-    let mut secret_values = config.secret_values(channel);
-    if let Some(partial) = &partial {
-        secrets.retain(|s| partial.apps.contains(&s.app));
-        secret_values.retain(|s| partial.apps.contains(&s.app));
-    }
-    let filled = crate::secret::external::fill(&mut objects, &secrets, &secret_values);
-    let hook_objects = hooks::take(&mut objects);
     let source = tree.manifest()?.map(|m| m.source).unwrap_or_default();
+    let apps = Arc::new(tree.apps_of()?);
+    let tree = Arc::new(tree);
+    // The objects but the Secrets (most of an apply's own work before its first write) are
+    // parsed while the Secrets are filled, the cluster reached and the channel's record read.
+    let (parsed, parsing) = tokio::sync::oneshot::channel();
+    let (rest, rest_apps) = (tree.clone(), apps.clone());
+    std::thread::spawn(move || parsed.send(rest.objects_of(&rest_apps, |key| !key.is_secret())));
+    // The Secrets are filled before the cluster is reached: a secret source that fails stops
+    // the apply having asked nothing.
+    let mut secrets = tree.objects_of(&apps, ObjectKey::is_secret)?;
+    // The objects the apply looks for unlabelled, known from the files' paths (see `reach`).
+    let keys: Vec<ObjectKey> = tree
+        .object_files()?
+        .into_keys()
+        .filter(|key| {
+            request.apps.is_empty() || apps.get(key).is_some_and(|a| request.apps.contains(a))
+        })
+        .collect();
+    let filled = fill_secrets(config, channel, &request.apps, &mut secrets);
     let workdir = repo.workdir().unwrap_or(&config.root).to_path_buf();
     if let Some(remote) = &request.push_notes {
         reviewed::fetch(&workdir, remote, &channel.name)?;
@@ -218,11 +231,12 @@ pub fn apply_release(
         ci: request.ci.clone(),
         checks: channel.checks.clone(),
         check_env: Vec::new(),
-        check_jobs,
-        hooks: hook_objects,
+        // Set apart from the objects once they are parsed (`set_apart`).
+        check_jobs: BTreeMap::new(),
+        hooks: Vec::new(),
         reviewed: reviewed_plan,
         accept_changed_plan: request.accept_changed_plan,
-        partial,
+        partial: None,
         app_timeouts: config
             .apps
             .iter()
@@ -230,27 +244,80 @@ pub fn apply_release(
             .collect(),
         unpruned_apps: config.unpruned_apps(),
     };
-    let report = filled.and_then(|()| {
-        block_on(async {
-            let mut cluster = Cluster::connect(&request.cluster.target(channel)).await?;
-            options.check_env = check_env(&options, request, &cluster);
-            reporter.report(&Event::Started {
-                name: &release.name,
-                release: &options.release,
-                target: cluster.context.as_deref().unwrap_or(&cluster.server),
-                objects: objects.len(),
-            });
-            let mut report = run(&mut cluster, &objects, &options, reporter).await?;
-            report.requests = cluster.requests();
-            reporter.report(&Event::Requests {
-                count: report.requests,
-                server: &cluster.server,
-            });
-            Ok(report)
-        })
-        .map_err(Problems::from)
+
+    let runtime = crate::cluster::runtime()?;
+    let target = request.cluster.target(channel);
+    let partial = !request.apps.is_empty();
+    let (reached, parsed) = runtime.block_on(async {
+        let reaching = async {
+            filled.is_ok().then_some(())?;
+            let reached = async {
+                let mut reached = reach(&target, &options, &keys).await?;
+                // Unless the release is settled (see `run`), the lock is tried while the tree is
+                // still parsed; held by another apply, it is waited for once the tree is read.
+                if !options.dry_run && !settled(reached.previous.as_ref(), &options, partial) {
+                    reached.held = lock::try_acquire(
+                        &reached.cluster.client,
+                        &lock_options(&options),
+                        &reached.identity,
+                        reporter,
+                    )
+                    .await?;
+                    if reached.held.is_some() {
+                        reached.locked = Some(read_locked(&reached.cluster, &options, &keys).await);
+                    }
+                }
+                Ok::<_, Problem>(reached)
+            };
+            Some(reached.await)
+        };
+        futures_util::future::join(reaching, parsing).await
     });
-    let versions = notify::versions_of(&objects);
+    let objects = parsed
+        .map_err(|_| Problem::new("the release tree could not be read").into())
+        .and_then(|parsed| Ok(parsed?))
+        .and_then(|parsed| set_apart(parsed, secrets, &release, channel, request, &mut options));
+    let objects = match objects {
+        Ok(objects) => objects,
+        Err(unreadable) => {
+            // Nothing was applied: the lock taken meanwhile is given back.
+            if let Some(Ok(Reached {
+                held: Some(held), ..
+            })) = reached
+            {
+                runtime.block_on(held.release());
+            }
+            return Err(unreadable);
+        }
+    };
+    let report = filled.and_then(|()| {
+        runtime
+            .block_on(async {
+                let reached = reached.expect("reached once the values are read")?;
+                options.check_env = check_env(&options, request, &reached.cluster);
+                reporter.report(&Event::Started {
+                    name: &release.name,
+                    release: &options.release,
+                    target: reached
+                        .cluster
+                        .context
+                        .as_deref()
+                        .unwrap_or(&reached.cluster.server),
+                    objects: objects.len(),
+                });
+                run(reached, &objects, &options, reporter).await
+            })
+            .map_err(Problems::from)
+    });
+    // The images are read (from every object) only when a chat is told.
+    let versions = if channel.notify.is_empty() {
+        BTreeMap::new()
+    } else {
+        notify::versions_of(&objects)
+    };
+    // Thousands of parsed objects are freed meanwhile, and the runtime's threads left to end.
+    crate::cluster::drop_later(objects);
+    runtime.shutdown_background();
     let message = |outcome| notify::Message {
         channel: &channel.name,
         subject: notify::Subject::Apply(outcome),
@@ -299,18 +366,12 @@ pub fn apply_release(
     Ok(report)
 }
 
-/// The partial apply `apps` asks for (`None` when empty), keeping only their objects in
-/// `objects`; an app the channel does not release is refused.
-fn partial_of(
-    config: &Config,
-    channel: &Channel,
-    apps: &[String],
-    objects: &mut Vec<TreeObject>,
-) -> Result<Option<Partial>, Problems> {
+/// The partial apply `apps` asks for (`None` when empty; each one released by the channel),
+/// keeping only their objects in `objects`.
+fn partial_of(apps: &[String], objects: &mut Vec<TreeObject>) -> Option<Partial> {
     if apps.is_empty() {
-        return Ok(None);
+        return None;
     }
-    config.check_released(channel, apps)?;
     let mut apps = apps.to_vec();
     apps.sort();
     apps.dedup();
@@ -318,10 +379,172 @@ fn partial_of(
         .into_iter()
         .partition(|o| o.app.as_ref().is_some_and(|app| apps.contains(app)));
     *objects = mine;
-    Ok(Some(Partial {
+    Some(Partial {
         apps,
         others: others.into_iter().map(|o| o.key).collect(),
-    }))
+    })
+}
+
+/// Fill the release's Secrets (of the apps applied) from their sources: every value is read
+/// before the cluster is reached, so a failing source writes nothing.
+fn fill_secrets(
+    config: &Config,
+    channel: &Channel,
+    apps: &[String],
+    secrets: &mut Vec<TreeObject>,
+) -> Result<(), Problems> {
+    let applied = |app: &str| apps.is_empty() || apps.iter().any(|a| a == app);
+    let mut sources = config.external_secrets(channel);
+    let mut values = config.secret_values(channel);
+    sources.retain(|s| applied(&s.app));
+    values.retain(|s| applied(&s.app));
+    let (mut filled, others): (Vec<TreeObject>, Vec<TreeObject>) = std::mem::take(secrets)
+        .into_iter()
+        .partition(|o| apps.is_empty() || o.app.as_deref().is_some_and(applied));
+    let result = crate::secret::external::fill(&mut filled, &sources, &values);
+    filled.extend(others);
+    *secrets = filled;
+    result
+}
+
+/// The release's objects as the apply takes them: the `secrets` back among the other `parsed`
+/// objects, and set apart into `options` what is applied otherwise (check Jobs, Helm hooks)
+/// or not at all (the other apps' objects of a partial apply).
+fn set_apart(
+    parsed: Vec<TreeObject>,
+    secrets: Vec<TreeObject>,
+    release: &release::Release,
+    channel: &Channel,
+    request: &Request,
+    options: &mut Options,
+) -> Result<Vec<TreeObject>, Problems> {
+    let mut objects = parsed;
+    objects.extend(secrets);
+    objects.sort_by(|a, b| a.key.cmp(&b.key));
+    options.check_jobs = checks::take_jobs(&mut objects, channel, &release.commit.to_string())?;
+    options.partial = partial_of(&request.apps, &mut objects);
+    options.hooks = hooks::take(&mut objects);
+    Ok(objects)
+}
+
+/// The unlabelled LISTs a real apply started before it planned (see [`reach`]).
+type Prefetch = Option<tokio::task::JoinHandle<Unowned>>;
+
+async fn unowned_of(prefetch: Prefetch) -> Unowned {
+    match prefetch {
+        // A LIST task that failed leaves the plan to ask what it needs.
+        Some(task) => task.await.unwrap_or_default(),
+        None => Unowned::default(),
+    }
+}
+
+/// What an apply knows of the channel's cluster before it plans.
+struct Reached {
+    cluster: Cluster,
+    /// The channel's last release record.
+    previous: Option<record::Record>,
+    unowned: Prefetch,
+    /// Who applies, as the lock and the record name it.
+    identity: String,
+    /// The channel's lock, if it was taken while the tree was read.
+    held: Option<lock::Lock>,
+    /// What was read once it was.
+    locked: Option<LockedReads>,
+}
+
+/// What is read under the lock before planning: the record again, and one labelled LIST per
+/// kind the files' paths name (the kinds only the files tell are listed once they are parsed).
+struct LockedReads {
+    record: Result<Option<record::Record>, Problem>,
+    listed: Listed,
+}
+
+async fn read_locked(cluster: &Cluster, options: &Options, keys: &[ObjectKey]) -> LockedReads {
+    let record = record::read(
+        &cluster.client,
+        &options.namespace,
+        &options.project,
+        &options.channel,
+    );
+    let listing = inspect::list_kinds(
+        cluster,
+        inspect::kinds_named(cluster, keys),
+        &options.project,
+        &options.channel,
+        options.concurrency,
+    );
+    let (record, listed) = futures_util::future::join(record, listing).await;
+    LockedReads { record, listed }
+}
+
+/// Connect to the channel's cluster and read its last release record; then start the
+/// unlabelled LISTs (see [`unowned`](crate::cluster::unowned)) of the objects of `keys` that
+/// record does not hold, which a real apply's plan needs: they run while the tree is parsed and
+/// the lock taken. Whether an object berth does not own exists does not depend on the lock,
+/// which only keeps berth's other applies of the channel out.
+async fn reach(
+    target: &crate::cluster::Target<'_>,
+    options: &Options,
+    keys: &[ObjectKey],
+) -> Result<Reached, Problem> {
+    let cluster = Cluster::connect(target).await?;
+    let previous = record::read(
+        &cluster.client,
+        &options.namespace,
+        &options.project,
+        &options.channel,
+    )
+    .await?;
+    let mut unowned = None;
+    if !options.dry_run {
+        let known = previous.as_ref().map(|r| &r.inventory);
+        // The version is the one the cluster serves for the path's group and kind; a kind
+        // served at several versions is left to the plan.
+        let sought: Vec<(String, ObjectKey)> = keys
+            .iter()
+            .filter(|key| known.is_none_or(|known| !known.contains_key(key)))
+            .filter_map(|key| {
+                let api_version = cluster.only_version(key.group(), key.kind())?;
+                Some((api_version.to_string(), key.clone()))
+            })
+            .collect();
+        let lister = cluster.clone();
+        let concurrency = options.concurrency;
+        unowned = Some(tokio::spawn(async move {
+            let sought: Vec<Sought> = sought.iter().map(|(v, key)| (v.as_str(), key)).collect();
+            unowned::list_unowned(&lister, &sought, concurrency).await
+        }));
+    }
+    Ok(Reached {
+        cluster,
+        previous,
+        unowned,
+        identity: lock::identity(&options.ci),
+        held: None,
+        locked: None,
+    })
+}
+
+/// Whether `previous` (the channel's last record) says this release was applied and
+/// succeeded. After a partial apply, the whole release is not settled even when nothing is
+/// to write: its record must say the release is whole.
+fn settled(previous: Option<&record::Record>, options: &Options, partial: bool) -> bool {
+    previous.is_some_and(|r| {
+        r.release == options.release
+            && r.result == ApplyResult::Succeeded
+            && (r.partial.is_empty() || partial)
+    })
+}
+
+/// The channel's lock, as `options` say.
+fn lock_options(options: &Options) -> lock::LockOptions {
+    lock::LockOptions {
+        namespace: options.namespace.clone(),
+        project: options.project.clone(),
+        channel: options.channel.clone(),
+        wait: options.lock_wait,
+        lease: options.lease,
+    }
 }
 
 /// How the release was chosen: a rollback commit is a rollback however it is named; a ref other
@@ -367,41 +590,44 @@ fn check_env(options: &Options, request: &Request, cluster: &Cluster) -> Vec<(St
     env
 }
 
-/// Apply `objects` (the release tree) to the channel.
-pub async fn run(
-    cluster: &mut Cluster,
+/// Apply `objects` (the release tree) to the channel `reached`.
+async fn run(
+    mut reached: Reached,
     objects: &[TreeObject],
     options: &Options,
     reporter: &dyn Reporter,
 ) -> Result<Report, Problem> {
-    let client = cluster.client.clone();
-    let (previous, inventory) = last_release(&client, options).await?;
-    let previous_source = previous.as_ref().and_then(|r| r.source_commit.clone());
-    let mut report = run_with(cluster, objects, options, reporter, previous, inventory).await?;
+    let previous_source = reached
+        .previous
+        .as_ref()
+        .and_then(|r| r.source_commit.clone());
+    let mut report = run_with(&mut reached, objects, options, reporter).await?;
     report.previous_source_commit = previous_source;
+    report.requests = reached.cluster.requests();
+    reporter.report(&Event::Requests {
+        count: report.requests,
+        server: &reached.cluster.server,
+    });
     Ok(report)
 }
 
 async fn run_with(
-    cluster: &mut Cluster,
+    reached: &mut Reached,
     objects: &[TreeObject],
     options: &Options,
     reporter: &dyn Reporter,
-    previous: Option<record::Record>,
-    inventory: Vec<TreeObject>,
 ) -> Result<Report, Problem> {
+    let cluster = &mut reached.cluster;
     let client = cluster.client.clone();
-    // After a partial apply, the whole release is not settled even when nothing is to write:
-    // its record must say the release is whole.
-    let settled = previous.as_ref().is_some_and(|r| {
-        r.release == options.release
-            && r.result == ApplyResult::Succeeded
-            && (r.partial.is_empty() || options.partial.is_some())
-    });
+    let previous = reached.previous.take();
+    let mut unowned = reached.unowned.take();
+    let inventory = inventory_of(previous.as_ref(), options);
+    let settled = settled(previous.as_ref(), options, options.partial.is_some());
     // A release already applied is checked without the lock: unchanged, it ends here having
     // written nothing. A dry run never takes the lock either.
     if settled || options.dry_run {
-        let changes = plan_changes(cluster, objects, &inventory, options, reporter).await;
+        let lists = list_for_plan(cluster, objects, unowned.take(), options).await;
+        let changes = plan_changes(cluster, objects, &inventory, lists, options, reporter).await;
         check_prune_guard(&changes, objects, &inventory, options)?;
         if options.dry_run && !settled {
             check_reviewed(&changes, options, reporter)?;
@@ -430,16 +656,19 @@ async fn run_with(
         }
     }
 
-    let identity = lock::identity(&options.ci);
-    let lock_options = lock::LockOptions {
-        namespace: options.namespace.clone(),
-        project: options.project.clone(),
-        channel: options.channel.clone(),
-        wait: options.lock_wait,
-        lease: options.lease,
+    let identity = reached.identity.clone();
+    let held = match reached.held.take() {
+        Some(held) => held,
+        None => lock::acquire(&client, &lock_options(options), &identity, reporter).await?,
     };
-    let held = lock::acquire(&client, &lock_options, &identity, reporter).await?;
-    let report = apply_locked(cluster, objects, options, &held, identity, reporter).await;
+    let prefetched = Prefetched {
+        unowned,
+        locked: reached.locked.take(),
+    };
+    let report = apply_locked(
+        cluster, objects, prefetched, options, &held, identity, reporter,
+    )
+    .await;
     held.release().await;
     report
 }
@@ -456,31 +685,70 @@ async fn last_release(
         &options.channel,
     )
     .await?;
-    // A check's Job is the check's to recreate, a hook its phase's: never pruned while the
-    // release holds them.
-    let inventory = previous
-        .as_ref()
+    let inventory = inventory_of(previous.as_ref(), options);
+    Ok((previous, inventory))
+}
+
+/// The objects `previous` (the last release record) holds, as objects to look up. A check's
+/// Job is the check's to recreate, a hook its phase's: never pruned while the release holds
+/// them.
+fn inventory_of(previous: Option<&record::Record>, options: &Options) -> Vec<TreeObject> {
+    previous
         .map(record::Record::objects)
         .unwrap_or_default()
         .into_iter()
         .filter(|o| !options.held_apart(&o.key))
-        .collect();
-    Ok((previous, inventory))
+        .collect()
+}
+
+/// What was asked before the plan: the unlabelled LISTs, and what was read under the lock
+/// while the tree was parsed.
+struct Prefetched {
+    unowned: Prefetch,
+    locked: Option<LockedReads>,
 }
 
 /// Everything that happens while the channel's lock is held.
 async fn apply_locked(
     cluster: &mut Cluster,
     objects: &[TreeObject],
+    prefetched: Prefetched,
     options: &Options,
     held: &lock::Lock,
     identity: String,
     reporter: &dyn Reporter,
 ) -> Result<Report, Problem> {
+    // Plan under the lock: another apply may have changed things before we held it. The
+    // record is read again meanwhile.
     let client = cluster.client.clone();
-    // Plan under the lock: another apply may have changed things before we held it.
-    let (previous, inventory) = last_release(&client, options).await?;
-    let changes = plan_changes(cluster, objects, &inventory, options, reporter).await;
+    let (last, lists) = match prefetched.locked {
+        None => {
+            futures_util::future::join(
+                last_release(&client, options),
+                list_for_plan(cluster, objects, prefetched.unowned, options),
+            )
+            .await
+        }
+        Some(LockedReads { record, mut listed }) => {
+            let rest = inspect::list_rest(
+                cluster,
+                &mut listed,
+                objects,
+                &options.project,
+                &options.channel,
+                options.concurrency,
+            );
+            let (_, unowned) =
+                futures_util::future::join(rest, unowned_of(prefetched.unowned)).await;
+            let last = record.map(|previous| {
+                let inventory = inventory_of(previous.as_ref(), options);
+                (previous, inventory)
+            });
+            (last, plan::Lists { listed, unowned })
+        }
+    };
+    let (previous, inventory) = last?;
+    let changes = plan_changes(cluster, objects, &inventory, lists, options, reporter).await;
     check_prune_guard(&changes, objects, &inventory, options)?;
     check_reviewed(&changes, options, reporter)?;
 
@@ -616,16 +884,9 @@ async fn apply_locked(
     })
 }
 
-/// The channel's objects against the cluster (and what left the release against its record),
-/// the unchanged ones known from one labelled LIST per kind.
-async fn plan_changes(
-    cluster: &Cluster,
-    objects: &[TreeObject],
-    inventory: &[TreeObject],
-    options: &Options,
-    reporter: &dyn Reporter,
-) -> Vec<ObjectChange> {
-    let plan_options = plan::Options {
+/// How apply plans.
+fn plan_options(options: &Options) -> plan::Options<'_> {
+    plan::Options {
         project: &options.project,
         channel: &options.channel,
         force: options.force_conflicts,
@@ -635,9 +896,39 @@ async fn plan_changes(
         concurrency: options.concurrency,
         context_lines: 0,
         unpruned_apps: &options.unpruned_apps,
-    };
+    }
+}
+
+/// The LISTs the plan of `objects` needs, with the unlabelled ones started before.
+async fn list_for_plan(
+    cluster: &Cluster,
+    objects: &[TreeObject],
+    unowned: Prefetch,
+    options: &Options,
+) -> plan::Lists {
+    plan::list_for_plan(
+        cluster,
+        objects,
+        unowned_of(unowned),
+        &plan_options(options),
+    )
+    .await
+}
+
+/// The channel's objects against the cluster (and what left the release against its record),
+/// the unchanged ones known from one labelled LIST per kind (`lists`).
+async fn plan_changes(
+    cluster: &Cluster,
+    objects: &[TreeObject],
+    inventory: &[TreeObject],
+    lists: plan::Lists,
+    options: &Options,
+    reporter: &dyn Reporter,
+) -> Vec<ObjectChange> {
+    let plan_options = plan_options(options);
     let Some(partial) = &options.partial else {
-        return plan::plan_listed(cluster, objects, inventory, &plan_options, reporter).await;
+        return plan::plan_listed(cluster, objects, inventory, lists, &plan_options, reporter)
+            .await;
     };
     // The other apps' objects did not leave the release; and of what did, only the objects
     // labelled with the apps applied are this apply's to prune.
@@ -647,7 +938,7 @@ async fn plan_changes(
         .cloned()
         .collect();
     let mut changes =
-        plan::plan_listed(cluster, objects, &inventory, &plan_options, reporter).await;
+        plan::plan_listed(cluster, objects, &inventory, lists, &plan_options, reporter).await;
     changes.retain(|c| c.app.as_ref().is_some_and(|app| partial.apps.contains(app)));
     changes
 }

@@ -413,7 +413,8 @@ pub struct ClusterArgs {
     /// kubeconfig context (default: the channel's `context`, then the current context).
     #[arg(long = "context", value_name = "NAME")]
     pub kube_context: Option<String>,
-    /// Requests to the API server at once.
+    /// Requests to the API server at once, per step (LISTs, dry runs, writes); a few steps
+    /// overlap.
     #[arg(long, default_value_t = 16, value_name = "N")]
     pub concurrency: usize,
     /// Say on stderr how many requests were made to the API server.

@@ -10,7 +10,6 @@ use crate::plan::Plan;
 use crate::release::outcome::{Event, Reporter};
 use crate::release::record;
 use crate::tree::{NamedTree, RenderedTree};
-use std::collections::{BTreeMap, BTreeSet};
 
 pub struct Options<'a> {
     pub config: &'a Config,
@@ -61,19 +60,8 @@ pub fn diff(
                 _ => return Err(problem),
             },
         };
-        // A path names the group and kind; the version is the one the cluster serves (a kind
-        // served at several versions waits for the files).
-        let mut named: BTreeMap<(&str, &str), usize> = BTreeMap::new();
-        for key in keys.iter().filter(|_| !*exact) {
-            *named.entry((key.group(), key.kind())).or_default() += 1;
-        }
-        let early: BTreeMap<(&str, &str), usize> = named
-            .into_iter()
-            .filter_map(|((group, kind), count)| {
-                Some(((live.only_version(group, kind)?, kind), count))
-            })
-            .collect();
-        let asked: BTreeSet<(&str, &str)> = early.keys().copied().collect();
+        // A path names the group and kind: listed before the files are parsed.
+        let early = inspect::kinds_named(&live, keys.iter().filter(|_| !*exact));
         let listing = inspect::list_kinds(
             &live,
             early,
@@ -107,18 +95,25 @@ pub fn diff(
         let objects = if *exact {
             plan::plan(&live, &desired, &previous, &plan_options).await
         } else {
-            // The kinds the paths did not tell, at the versions the files name.
-            let mut more = inspect::kinds_of(&desired);
-            more.retain(|kind, _| !asked.contains(kind));
-            if !more.is_empty() {
-                let concurrency = cluster.concurrency;
-                listed.extend(
-                    inspect::list_kinds(&live, more, &config.project, &channel.name, concurrency)
-                        .await,
-                );
-            }
-            let changes =
-                plan::plan_with(&live, &desired, &previous, &listed, &plan_options, reporter).await;
+            inspect::list_rest(
+                &live,
+                &mut listed,
+                &desired,
+                &config.project,
+                &channel.name,
+                cluster.concurrency,
+            )
+            .await;
+            let changes = plan::plan_with(
+                &live,
+                &desired,
+                &previous,
+                &listed,
+                Default::default(),
+                &plan_options,
+                reporter,
+            )
+            .await;
             super::drop_later(listed);
             changes
         };

@@ -8,7 +8,7 @@ use crate::object::{FIELD_MANAGER, LABEL_CHANNEL, LABEL_PROJECT, ObjectKey, Tree
 use futures_util::StreamExt;
 use kube::api::ListParams;
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// What the labelled LISTs said: the live objects of the project's channel, and which kinds
 /// were listed in full (so an object of such a kind missing from the answer is not berth's).
@@ -17,6 +17,8 @@ pub struct Listed {
     live: HashMap<ObjectKey, Value>,
     /// Kinds listed, by (apiVersion, kind): whether they are namespaced.
     kinds: HashMap<(String, String), bool>,
+    /// Kinds asked, whether their LIST answered or not.
+    asked: BTreeSet<(String, String)>,
     /// LISTs that failed or could not be decoded: their objects are checked one by one.
     pub warnings: Vec<String>,
 }
@@ -39,6 +41,7 @@ impl Listed {
     pub fn extend(&mut self, more: Listed) {
         self.live.extend(more.live);
         self.kinds.extend(more.kinds);
+        self.asked.extend(more.asked);
         self.warnings.extend(more.warnings);
         self.warnings.sort();
     }
@@ -88,6 +91,46 @@ pub fn kinds_of(objects: &[TreeObject]) -> BTreeMap<(&str, &str), usize> {
     kinds
 }
 
+/// The kinds `keys` (from the files' paths, `<ns>/<Kind>.<group>/<name>`) name, with how many
+/// objects of each, at the version the cluster serves for each group and kind: they can be
+/// listed before the files are parsed. A kind served at several versions is left to its files.
+pub fn kinds_named<'a>(
+    cluster: &'a Cluster,
+    keys: impl IntoIterator<Item = &'a ObjectKey>,
+) -> BTreeMap<(&'a str, &'a str), usize> {
+    let mut named: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    for key in keys {
+        *named.entry((key.group(), key.kind())).or_default() += 1;
+    }
+    named
+        .into_iter()
+        .filter_map(|((group, kind), count)| {
+            Some(((cluster.only_version(group, kind)?, kind), count))
+        })
+        .collect()
+}
+
+/// List the kinds of `objects` that `listed` did not ask (at the versions the files name),
+/// once they are parsed: those their paths did not tell (see [`kinds_named`]).
+pub async fn list_rest(
+    cluster: &Cluster,
+    listed: &mut Listed,
+    objects: &[TreeObject],
+    project: &str,
+    channel: &str,
+    concurrency: usize,
+) {
+    let mut more = kinds_of(objects);
+    more.retain(|(api_version, kind), _| {
+        !listed
+            .asked
+            .contains(&(api_version.to_string(), kind.to_string()))
+    });
+    if !more.is_empty() {
+        listed.extend(list_kinds(cluster, more, project, channel, concurrency).await);
+    }
+}
+
 /// [`list_live`] of the kinds named, by (apiVersion, kind), with how many objects of each the
 /// tree holds.
 pub async fn list_kinds(
@@ -130,6 +173,9 @@ pub async fn list_kinds(
         .await;
     let mut listed = Listed::default();
     for ((api_version, kind, namespaced), answer) in lists {
+        listed
+            .asked
+            .insert((api_version.to_string(), kind.to_string()));
         match answer {
             Ok(items) => {
                 listed

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A connected cluster, with what it serves.
+#[derive(Clone)]
 pub struct Cluster {
     pub client: Client,
     /// What the server serves, by (apiVersion, kind): discovery's answer indexed once, as every
@@ -68,11 +69,16 @@ impl ClusterOptions {
 pub fn block_on<T>(
     work: impl std::future::Future<Output = Result<T, Problem>>,
 ) -> Result<T, Problem> {
+    runtime()?.block_on(work)
+}
+
+/// A runtime for a blocking entry point that enters it more than once (a client made in it
+/// lives only as long as it).
+pub fn runtime() -> Result<tokio::runtime::Runtime, Problem> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| Problem::new(format!("cannot start the async runtime: {e}")))?
-        .block_on(work)
+        .map_err(|e| Problem::new(format!("cannot start the async runtime: {e}")))
 }
 
 impl Cluster {

@@ -3,7 +3,7 @@
 //! preview. Requests run in parallel, bounded.
 
 use super::inspect::{self, Listed, Seen};
-use super::unowned::{self, Found, Unowned};
+use super::unowned::{Found, Unowned};
 use super::{Cluster, Refusal, adopt, explain};
 use crate::diff::{normalize, unified};
 use crate::ignore::{IgnoreRule, apply_ignore_rules, desired_for_apply};
@@ -138,28 +138,55 @@ pub async fn plan_listed(
     cluster: &Cluster,
     target: &[TreeObject],
     previous: &[TreeObject],
+    lists: Lists,
     options: &Options<'_>,
     reporter: &dyn Reporter,
 ) -> Vec<ObjectChange> {
-    let listed = inspect::list_live(
+    let Lists { listed, unowned } = lists;
+    let changes = plan_with(
+        cluster, target, previous, &listed, unowned, options, reporter,
+    )
+    .await;
+    super::drop_later(listed);
+    changes
+}
+
+/// The LISTs [`plan_listed`] plans from.
+pub struct Lists {
+    /// One labelled LIST per kind of the target.
+    pub listed: Listed,
+    /// The unlabelled LISTs of the objects expected new (see [`unowned`]).
+    pub unowned: Unowned,
+}
+
+/// Ask the LISTs [`plan_listed`] needs for `target`: one labelled LIST per kind, while
+/// `unowned` (unlabelled LISTs asked before it is known which objects are absent: see
+/// [`Unowned::complete`]) is awaited.
+pub async fn list_for_plan(
+    cluster: &Cluster,
+    target: &[TreeObject],
+    unowned: impl std::future::Future<Output = Unowned>,
+    options: &Options<'_>,
+) -> Lists {
+    let listing = inspect::list_live(
         cluster,
         target,
         options.project,
         options.channel,
         options.concurrency,
-    )
-    .await;
-    let changes = plan_with(cluster, target, previous, &listed, options, reporter).await;
-    super::drop_later(listed);
-    changes
+    );
+    let (listed, unowned) = futures_util::future::join(listing, unowned).await;
+    Lists { listed, unowned }
 }
 
-/// [`plan_listed`] with the LISTs' answer already at hand (drift lists more kinds, for orphans).
+/// [`plan_listed`] with the LISTs' answer already at hand (drift lists more kinds, for orphans);
+/// `unowned`: unlabelled LISTs asked already (the others the plan needs are asked here).
 pub async fn plan_with(
     cluster: &Cluster,
     target: &[TreeObject],
     previous: &[TreeObject],
     listed: &Listed,
+    unowned: Unowned,
     options: &Options<'_>,
     reporter: &dyn Reporter,
 ) -> Vec<ObjectChange> {
@@ -202,7 +229,9 @@ pub async fn plan_with(
                     .is_none_or(|ns| !context.created_namespaces.contains(ns))
             })
             .collect();
-        context.unowned = unowned::list_unowned(cluster, &absent, options.concurrency).await;
+        context.unowned = unowned
+            .complete(cluster, &absent, options.concurrency)
+            .await;
         for warning in &context.unowned.warnings {
             reporter.report(&Event::Warning(warning.clone()));
         }

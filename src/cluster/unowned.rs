@@ -6,7 +6,7 @@
 //! possibly big) are dropped as it is decoded.
 
 use super::Cluster;
-use crate::object::TreeObject;
+use crate::object::{ObjectKey, TreeObject};
 use futures_util::StreamExt;
 use kube::api::ListParams;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -17,22 +17,31 @@ use std::fmt;
 /// One LIST: the objects of one apiVersion and kind in one namespace (none: cluster-scoped).
 type Group = (String, String, Option<String>);
 
+/// An object looked for: its apiVersion, and its key.
+pub type Sought<'a> = (&'a str, &'a ObjectKey);
+
 /// The live objects of one LIST among the names asked about, by name.
 type LiveByName = HashMap<String, Value>;
+
+/// One LIST's answer: the names asked about, and the live objects among them.
+type Listing = (BTreeSet<String>, LiveByName);
 
 /// What the unlabelled LISTs said of the objects asked about.
 #[derive(Debug, Default)]
 pub struct Unowned {
-    /// The LISTs that answered: the live objects among the names asked about.
-    listed: HashMap<Group, LiveByName>,
-    /// LISTs that failed or could not be decoded: their objects are read with a GET each.
+    /// The LISTs that answered: the names asked about, and the live objects among them.
+    listed: HashMap<Group, Listing>,
+    /// LISTs that failed or could not be decoded, and why: their objects are read with a GET
+    /// each.
+    failed: Vec<(Group, String)>,
+    /// The failures, as warnings for the objects in question.
     pub warnings: Vec<String>,
 }
 
 /// What the unlabelled LISTs know of one object.
 #[derive(Debug, Clone, Copy)]
 pub enum Found<'a> {
-    /// Not listed (alone in its group, or its LIST failed): a GET tells.
+    /// Not listed (alone in its group, not asked about, or its LIST failed): a GET tells.
     Unknown,
     /// Listed, and nothing of that name exists.
     Missing,
@@ -42,18 +51,54 @@ pub enum Found<'a> {
 
 impl Unowned {
     pub fn found(&self, object: &TreeObject) -> Found<'_> {
-        match self.listed.get(&group_of(object)) {
-            None => Found::Unknown,
-            Some(live) => live.get(object.name()).map_or(Found::Missing, Found::Live),
+        match self
+            .listed
+            .get(&group_of((object.api_version(), &object.key)))
+        {
+            Some((asked, live)) if asked.contains(object.name()) => {
+                live.get(object.name()).map_or(Found::Missing, Found::Live)
+            }
+            _ => Found::Unknown,
         }
+    }
+
+    /// These LISTs (asked before it was known which objects are absent), with the groups of
+    /// `absent` not asked yet listed too; the warnings are the failures among `absent`'s.
+    pub async fn complete(
+        mut self,
+        cluster: &Cluster,
+        absent: &[&TreeObject],
+        concurrency: usize,
+    ) -> Unowned {
+        let asked = |group: &Group| {
+            self.listed.contains_key(group) || self.failed.iter().any(|(g, _)| g == group)
+        };
+        let absent: Vec<Sought> = absent.iter().map(|o| (o.api_version(), &o.key)).collect();
+        let rest: Vec<Sought> = absent
+            .iter()
+            .copied()
+            .filter(|&sought| !asked(&group_of(sought)))
+            .collect();
+        let more = list_unowned(cluster, &rest, concurrency).await;
+        self.listed.extend(more.listed);
+        self.failed.extend(more.failed);
+        let groups: BTreeSet<Group> = absent.into_iter().map(group_of).collect();
+        self.warnings = self
+            .failed
+            .iter()
+            .filter(|(group, _)| groups.contains(group))
+            .map(|(_, warning)| warning.clone())
+            .collect();
+        self.warnings.sort();
+        self
     }
 }
 
-fn group_of(object: &TreeObject) -> Group {
+fn group_of((api_version, key): Sought) -> Group {
     (
-        object.api_version().to_string(),
-        object.kind().to_string(),
-        object.namespace().map(str::to_string),
+        api_version.to_string(),
+        key.kind().to_string(),
+        key.namespace().map(str::to_string),
     )
 }
 
@@ -61,23 +106,24 @@ fn group_of(object: &TreeObject) -> Group {
 /// two objects or more: for a single one its GET is as cheap.
 pub async fn list_unowned(
     cluster: &Cluster,
-    objects: &[&TreeObject],
+    objects: &[Sought<'_>],
     concurrency: usize,
 ) -> Unowned {
-    let mut groups: BTreeMap<Group, BTreeSet<&str>> = BTreeMap::new();
-    for object in objects {
+    let mut groups: BTreeMap<Group, BTreeSet<String>> = BTreeMap::new();
+    for &(api_version, key) in objects {
         groups
-            .entry(group_of(object))
+            .entry(group_of((api_version, key)))
             .or_default()
-            .insert(object.name());
+            .insert(key.name().to_string());
     }
-    let answers: Vec<(Group, Result<LiveByName, String>)> =
+    let answers: Vec<Option<(Group, Result<Listing, String>)>> =
         futures_util::stream::iter(groups.into_iter().filter(|(_, names)| names.len() > 1))
             .map(|(group, names)| async move {
                 let (api_version, kind, namespace) = &group;
                 let (resource, _) = cluster.resolve(api_version, kind)?;
                 let answer = list(cluster, resource, namespace.as_deref(), &names)
                     .await
+                    .map(|live| (names.clone(), live))
                     .map_err(|why| {
                         let place = namespace
                             .as_deref()
@@ -90,16 +136,18 @@ pub async fn list_unowned(
                 Some((group, answer))
             })
             .buffer_unordered(concurrency.max(1))
-            .filter_map(|answer| async move { answer })
             .collect()
             .await;
     let mut unowned = Unowned::default();
-    for (group, answer) in answers {
+    for (group, answer) in answers.into_iter().flatten() {
         match answer {
-            Ok(live) => {
-                unowned.listed.insert(group, live);
+            Ok(listing) => {
+                unowned.listed.insert(group, listing);
             }
-            Err(warning) => unowned.warnings.push(warning),
+            Err(warning) => {
+                unowned.warnings.push(warning.clone());
+                unowned.failed.push((group, warning));
+            }
         }
     }
     unowned.warnings.sort();
@@ -111,7 +159,7 @@ async fn list(
     cluster: &Cluster,
     resource: &kube::api::ApiResource,
     namespace: Option<&str>,
-    names: &BTreeSet<&str>,
+    names: &BTreeSet<String>,
 ) -> Result<LiveByName, String> {
     let request = super::list_request(resource, namespace, &ListParams::default())
         .map_err(|e| crate::error::kube_error(&e))?;
@@ -129,7 +177,7 @@ async fn list(
 /// Decodes a LIST's answer keeping only the items named in `names`, one item at a time.
 #[derive(Clone, Copy)]
 struct Named<'a> {
-    names: &'a BTreeSet<&'a str>,
+    names: &'a BTreeSet<String>,
     resource: &'a kube::api::ApiResource,
 }
 
@@ -185,7 +233,7 @@ impl<'de> Visitor<'de> for Items<'_> {
         while let Some(item) = items.next_element::<Value>()? {
             let Some(name) = item["metadata"]["name"]
                 .as_str()
-                .filter(|n| names.contains(n))
+                .filter(|n| names.contains(*n))
                 .map(str::to_string)
             else {
                 continue;
@@ -216,7 +264,7 @@ mod tests {
             "metadata": {"resourceVersion": "9"},
             "items": [item("theirs"), item("web-config"), item("dashboard")]})
         .to_string();
-        let names: BTreeSet<&str> = ["web-config", "web-flags"].into();
+        let names: BTreeSet<String> = ["web-config".into(), "web-flags".into()].into();
         let kept = Named {
             names: &names,
             resource: &resource,

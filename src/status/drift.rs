@@ -231,6 +231,7 @@ pub async fn check(
         release,
         &[],
         &live,
+        Default::default(),
         &options,
         &crate::release::outcome::Silent,
     )
