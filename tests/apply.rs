@@ -823,18 +823,10 @@ fn an_object_of_the_last_release_that_lost_its_labels_is_never_created_over() {
 #[test]
 fn a_release_that_cannot_be_read_writes_nothing_and_gives_the_lock_back() {
     let setup = Release::quickstart();
-    let repos = &setup.repos;
-    repos.git(&["checkout", "-q", "candidates/test/feature/x"]);
-    let files = repos.git(&["ls-tree", "-r", "--name-only", "HEAD"]);
-    let broken = files
-        .lines()
-        .find(|f| f.contains("/Deployment"))
-        .expect("a Deployment's file")
-        .to_string();
-    std::fs::write(repos.work().join(&broken), "kind: [\n").unwrap();
-    repos.commit_all("a file that is not one object");
-    repos.git(&["branch", "-f", "releases/test", "HEAD"]);
-    repos.git(&["checkout", "-q", "feature/x"]);
+    let (broken, commit) = setup
+        .repos
+        .break_rendered_tree("candidates/test/feature/x", "feature/x");
+    setup.repos.git(&["branch", "-f", "releases/test", &commit]);
     let run = setup.apply(&[]);
     run.fails_with(&[&broken, "not one object"]);
     assert!(

@@ -549,16 +549,7 @@ fn an_unreadable_tree_is_named_even_when_the_cluster_is_unreachable() {
     ]);
     repos.git(&["checkout", "-q", "-b", "feature/x"]);
     repos.berth(&["candidate", "-c", "test"]).succeeds();
-    repos.git(&["checkout", "-q", "candidates/test/feature/x"]);
-    let files = repos.git(&["ls-tree", "-r", "--name-only", "HEAD"]);
-    let broken = files
-        .lines()
-        .find(|f| f.contains("/Deployment"))
-        .expect("a Deployment's file")
-        .to_string();
-    std::fs::write(repos.work().join(&broken), "kind: [\n").unwrap();
-    let tree = repos.commit_all("a file that is not one object");
-    repos.git(&["checkout", "-q", "feature/x"]);
+    let (broken, tree) = repos.break_rendered_tree("candidates/test/feature/x", "feature/x");
     let dir = tempfile::tempdir().unwrap();
     let (kubeconfig, _) = closed_kubeconfig(dir.path());
     let run = run(&mut berth_against(

@@ -288,6 +288,22 @@ impl GitRepos {
         self.git(&["rev-parse", "HEAD"])
     }
 
+    /// On the rendered tree `branch`, commit a Deployment's file made not one object; then
+    /// back to `back`. The file's path, and the commit.
+    pub fn break_rendered_tree(&self, branch: &str, back: &str) -> (String, String) {
+        self.git(&["checkout", "-q", branch]);
+        let files = self.git(&["ls-tree", "-r", "--name-only", "HEAD"]);
+        let broken = files
+            .lines()
+            .find(|f| f.contains("/Deployment"))
+            .expect("a Deployment's file")
+            .to_string();
+        std::fs::write(self.work().join(&broken), "kind: [\n").unwrap();
+        let commit = self.commit_all("a file that is not one object");
+        self.git(&["checkout", "-q", back]);
+        (broken, commit)
+    }
+
     /// Replace `old` with `new` in a file of the work tree.
     pub fn edit(&self, path: &str, old: &str, new: &str) {
         replace_in(&self.work(), path, old, new);
