@@ -117,9 +117,11 @@ rules:
 "#;
 
 /// One run of a child: wall time and its peak RSS in MiB. The peak is the child's own `VmHWM`,
-/// sampled every 5 ms until it exits: wait4's `ru_maxrss` would be this process's (the test
-/// server's) peak, which Linux carries across the child's fork and exec.
+/// sampled every 5 ms on a thread of its own while this one waits for the exit (timed as it
+/// happens): wait4's `ru_maxrss` would be this process's (the test server's) peak, which Linux
+/// carries across the child's fork and exec.
 pub fn measure(mut command: Command, expect: i32) -> (Duration, f64) {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     let started = Instant::now();
     let mut child = command
         .stdout(Stdio::null())
@@ -127,21 +129,26 @@ pub fn measure(mut command: Command, expect: i32) -> (Duration, f64) {
         .spawn()
         .expect("runs");
     let status_file = format!("/proc/{}/status", child.id());
-    let mut peak_kib = 0u64;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("waits") {
-            break status;
-        }
-        let hwm = std::fs::read_to_string(&status_file).ok().and_then(|text| {
-            let line = text.lines().find(|l| l.starts_with("VmHWM:"))?;
-            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+    let done = AtomicBool::new(false);
+    let peak_kib = AtomicU64::new(0);
+    let (status, took) = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                let hwm = std::fs::read_to_string(&status_file).ok().and_then(|text| {
+                    let line = text.lines().find(|l| l.starts_with("VmHWM:"))?;
+                    line.split_whitespace().nth(1)?.parse::<u64>().ok()
+                });
+                peak_kib.fetch_max(hwm.unwrap_or(0), Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(5));
+            }
         });
-        peak_kib = peak_kib.max(hwm.unwrap_or(0));
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    let took = started.elapsed();
+        let status = child.wait().expect("waits");
+        let took = started.elapsed();
+        done.store(true, Ordering::Relaxed);
+        (status, took)
+    });
     assert_eq!(status.code(), Some(expect), "{command:?}");
-    (took, peak_kib as f64 / 1024.0)
+    (took, peak_kib.into_inner() as f64 / 1024.0)
 }
 
 pub struct Row {

@@ -165,8 +165,9 @@ pub fn apply_release(
     let repo = git::open(&config.root)?;
     let release = release::resolve(&repo, channel, request.rev.as_deref(), &request.remote)?;
     let tree = release.tree(&repo)?;
-    let source = tree.manifest()?.map(|m| m.source).unwrap_or_default();
-    let apps = Arc::new(tree.apps_of()?);
+    let manifest = tree.manifest()?;
+    let apps = Arc::new(manifest.as_ref().map(|m| m.apps_of()).unwrap_or_default());
+    let source = manifest.map(|m| m.source).unwrap_or_default();
     let tree = Arc::new(tree);
     // The objects but the Secrets (most of an apply's own work before its first write) are
     // parsed while the Secrets are filled, the cluster reached and the channel's record read.
