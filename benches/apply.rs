@@ -174,15 +174,18 @@ fn main() {
                 }
             }
         };
+        let with_kubectl = std::env::var("BERTH_BENCH_KUBECTL").as_deref() != Ok("0");
         for run in 0..=runs {
             first_and_again(&mut berth_first, &mut berth_again, &berth_apply, false, run);
-            first_and_again(
-                &mut kubectl_first,
-                &mut kubectl_again,
-                &kubectl_apply,
-                true,
-                run,
-            );
+            if with_kubectl {
+                first_and_again(
+                    &mut kubectl_first,
+                    &mut kubectl_again,
+                    &kubectl_apply,
+                    true,
+                    run,
+                );
+            }
             let srv = server(latency);
             let kubeconfig = srv
                 .write_kubeconfig(work.path().join(format!("kubeconfig-floor-{run}")))
@@ -195,11 +198,15 @@ fn main() {
             }
         }
         let first = berth_first.median();
-        for row in [&berth_first, &kubectl_first, &floor_row] {
+        let measured = |row: &&&Row| !row.times.is_empty();
+        for row in [&berth_first, &kubectl_first, &floor_row]
+            .iter()
+            .filter(measured)
+        {
             println!("| {size} | {} |", row.cells(first));
         }
         let again = berth_again.median();
-        for row in [&berth_again, &kubectl_again] {
+        for row in [&berth_again, &kubectl_again].iter().filter(measured) {
             println!("| {size} | {} |", row.cells(again));
         }
         // The first apply's goal is a ratio to the floor: said to two places, as the ratio of
