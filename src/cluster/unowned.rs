@@ -34,7 +34,7 @@ pub struct Unowned {
     /// LISTs that failed or could not be decoded, and why: their objects are read with a GET
     /// each.
     failed: Vec<(Group, String)>,
-    /// The failures, as warnings for the objects in question.
+    /// The failures among the groups of the absent objects, as warnings (see `complete`).
     pub warnings: Vec<String>,
 }
 
@@ -144,13 +144,10 @@ pub async fn list_unowned(
             Ok(listing) => {
                 unowned.listed.insert(group, listing);
             }
-            Err(warning) => {
-                unowned.warnings.push(warning.clone());
-                unowned.failed.push((group, warning));
-            }
+            // Said as warnings by `complete`, for the groups that turn out to matter.
+            Err(warning) => unowned.failed.push((group, warning)),
         }
     }
-    unowned.warnings.sort();
     unowned
 }
 
