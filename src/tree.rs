@@ -142,14 +142,17 @@ impl RenderedTree {
 
     /// Every object file, by key; a file that is neither berth's nor an object's is refused.
     pub fn object_files(&self) -> Result<BTreeMap<ObjectKey, &[u8]>, Problem> {
-        if let Some(stray) = self.stray_file() {
-            return Err(not_an_object(stray));
+        let mut files = BTreeMap::new();
+        for (path, bytes) in &self.files {
+            match ObjectKey::from_path(path) {
+                Some(key) => {
+                    files.insert(key, bytes.as_slice());
+                }
+                None if is_berth_file(path) => {}
+                None => return Err(not_an_object(path)),
+            }
         }
-        Ok(self
-            .files
-            .iter()
-            .filter_map(|(path, bytes)| Some((ObjectKey::from_path(path)?, bytes.as_slice())))
-            .collect())
+        Ok(files)
     }
 
     /// The first file that is neither berth's nor an object's.
@@ -161,18 +164,17 @@ impl RenderedTree {
     }
 
     /// Refuse a tree berth did not render (a source commit named by mistake, a release branch
-    /// someone added a file to), naming it as `name`.
-    pub fn check_rendered(&self, name: &str) -> Result<(), Problem> {
+    /// someone added a file to), naming it as `name`; else its release manifest.
+    pub fn check_rendered(&self, name: &str) -> Result<ReleaseManifest, Problem> {
         const LOOKS_LIKE: &str = "a rendered tree (a candidates/… or releases/… branch) holds \
             .berth/release.yaml and one <namespace>/<Kind>[.<group>]/<name>.yaml per object, \
             nothing else";
-        if !self.files.contains_key(RELEASE_FILE) {
+        let Some(manifest) = self.manifest()? else {
             return Err(Problem::new(format!(
                 "{name} is not a rendered tree: it has no {RELEASE_FILE}"
             ))
             .hint(format!("name a candidate or release branch; {LOOKS_LIKE}")));
-        }
-        self.manifest()?;
+        };
         match self.stray_file() {
             Some(stray) => Err(Problem::new(format!(
                 "{name} is not a rendered tree: {stray} is not an object's file"
@@ -181,7 +183,7 @@ impl RenderedTree {
             .hint(format!(
                 "{LOOKS_LIKE}; remove the file from the branch or re-create it with berth"
             ))),
-            None => Ok(()),
+            None => Ok(manifest),
         }
     }
 

@@ -20,7 +20,7 @@ use crate::git;
 use crate::ignore::{IgnoreRule, desired_for_apply, is_ignored_anywhere};
 use crate::notify;
 use crate::object::{
-    FIELD_MANAGER, LABEL_CHANNEL, LABEL_PROJECT, ObjectKey, PRUNE_ANNOTATION, TreeObject, group_of,
+    FIELD_MANAGER, LABEL_CHANNEL, LABEL_PROJECT, ObjectKey, PRUNE_ANNOTATION, TreeObject,
 };
 use crate::plan::{Action, KeptReason, ObjectChange};
 use crate::release::outcome::{
@@ -164,16 +164,18 @@ pub fn apply_release(
     }
     let repo = git::open(&config.root)?;
     let release = release::resolve(&repo, channel, request.rev.as_deref(), &request.remote)?;
-    let tree = release.tree(&repo)?;
-    let manifest = tree.manifest()?;
-    let apps = Arc::new(manifest.as_ref().map(|m| m.apps_of()).unwrap_or_default());
-    let source = manifest.map(|m| m.source).unwrap_or_default();
-    let tree = Arc::new(tree);
+    let tree = Arc::new(git::read_tree(&repo, release.commit)?);
     // The objects but the Secrets (most of an apply's own work before its first write) are
-    // parsed while the Secrets are filled, the cluster reached and the channel's record read.
+    // parsed while the tree is checked, the Secrets filled, the cluster reached and the
+    // channel's record read. Their apps are set once the tree is read (`set_apart`).
     let (parsed, parsing) = tokio::sync::oneshot::channel();
-    let (rest, rest_apps) = (tree.clone(), apps.clone());
-    std::thread::spawn(move || parsed.send(rest.objects_of(&rest_apps, |key| !key.is_secret())));
+    let rest = tree.clone();
+    std::thread::spawn(move || {
+        parsed.send(rest.objects_of(&BTreeMap::new(), |key| !key.is_secret()))
+    });
+    let manifest = release.check(&tree)?;
+    let apps = manifest.apps_of();
+    let source = manifest.source;
     // The Secrets are filled before the cluster is reached: a secret source that fails stops
     // the apply having asked nothing.
     let mut secrets = tree.objects_of(&apps, ObjectKey::is_secret)?;
@@ -277,7 +279,17 @@ pub fn apply_release(
     let objects = parsed
         .map_err(|_| Problem::new("the release tree could not be read").into())
         .and_then(|parsed| Ok(parsed?))
-        .and_then(|parsed| set_apart(parsed, secrets, &release, channel, request, &mut options));
+        .and_then(|parsed| {
+            set_apart(
+                parsed,
+                &apps,
+                secrets,
+                &release,
+                channel,
+                request,
+                &mut options,
+            )
+        });
     let objects = match objects {
         Ok(objects) => objects,
         Err(unreadable) => {
@@ -413,6 +425,7 @@ fn fill_secrets(
 /// or not at all (the other apps' objects of a partial apply).
 fn set_apart(
     parsed: Vec<TreeObject>,
+    apps: &BTreeMap<ObjectKey, String>,
     secrets: Vec<TreeObject>,
     release: &release::Release,
     channel: &Channel,
@@ -420,6 +433,9 @@ fn set_apart(
     options: &mut Options,
 ) -> Result<Vec<TreeObject>, Problems> {
     let mut objects = parsed;
+    for object in &mut objects {
+        object.app = apps.get(&object.key).cloned();
+    }
     objects.extend(secrets);
     objects.sort_by(|a, b| a.key.cmp(&b.key));
     options.check_jobs = checks::take_jobs(&mut objects, channel, &release.commit.to_string())?;
@@ -1028,13 +1044,10 @@ fn check_reviewed(
     Err(problem)
 }
 
+/// The object's stage, from its key (its path names group, kind and namespace).
 fn stage_of(object: &TreeObject) -> usize {
-    let cluster_scoped = object.namespace().is_none();
-    order::stage(
-        group_of(object.api_version()),
-        object.kind(),
-        cluster_scoped,
-    )
+    let key = &object.key;
+    order::stage(key.group(), key.kind(), key.namespace().is_none())
 }
 
 fn stage_name(stage: usize) -> &'static str {
@@ -1105,13 +1118,14 @@ async fn apply_stages(
     reporter: &dyn Reporter,
 ) -> Vec<Outcome> {
     let by_key: BTreeMap<&ObjectKey, &TreeObject> = objects.iter().map(|o| (&o.key, o)).collect();
+    let mut stages: Vec<Vec<(&ObjectChange, &TreeObject)>> = vec![Vec::new(); order::STAGES.len()];
+    for change in changes {
+        if let Some(object) = by_key.get(&change.key) {
+            stages[stage_of(object)].push((change, *object));
+        }
+    }
     let mut outcomes = Vec::new();
-    for stage in 0..order::STAGES.len() {
-        let in_stage: Vec<(&ObjectChange, &TreeObject)> = changes
-            .iter()
-            .filter_map(|c| by_key.get(&c.key).map(|o| (c, *o)))
-            .filter(|(_, o)| stage_of(o) == stage)
-            .collect();
+    for (stage, in_stage) in stages.into_iter().enumerate() {
         if in_stage.is_empty() {
             continue;
         }
@@ -1265,8 +1279,8 @@ async fn apply_one(
     let body = desired_for_apply(&object.body, live.as_ref(), &options.ignore);
     let mut params = PatchParams::apply(FIELD_MANAGER);
     params.force = options.force_conflicts;
-    match api
-        .patch(object.name(), &params, &Patch::Apply(&body))
+    match cluster
+        .apply_unread(&api, object.name(), &params, &body)
         .await
     {
         Ok(_) if change.action == Action::Create => outcome(ObjectResult::Created, None),

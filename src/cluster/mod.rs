@@ -192,6 +192,23 @@ impl Cluster {
             }
         }
     }
+
+    /// Server-side apply `body` to `name` through `api`, without decoding the answer: a write
+    /// needs only whether it succeeded, and each answer (the whole object with its managed
+    /// fields) costs about as much CPU to decode as the request to send.
+    pub async fn apply_unread(
+        &self,
+        api: &Api<DynamicObject>,
+        name: &str,
+        params: &kube::api::PatchParams,
+        body: &serde_json::Value,
+    ) -> Result<(), kube::Error> {
+        let mut request = kube::core::Request::new(api.resource_url())
+            .patch(name, params, &kube::api::Patch::Apply(body))
+            .map_err(kube::Error::BuildRequest)?;
+        request.extensions_mut().insert("patch");
+        self.client.request_text(request).await.map(drop)
+    }
 }
 
 /// Free `value` on a thread of its own: freeing thousands of listed or parsed objects (many

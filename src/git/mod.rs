@@ -85,9 +85,9 @@ pub fn named_tree(repo: &Repository, rev: &str) -> Result<NamedTree, Problem> {
     let commit = resolve_commit(repo, rev)?;
     let tree = read_tree(repo, commit)?;
     let name = format!("{rev} ({})", short_id(&commit.to_string()));
-    tree.check_rendered(&name)?;
+    let manifest = tree.check_rendered(&name)?;
     Ok(NamedTree {
-        source_commit: tree.manifest()?.and_then(|m| m.source.commit),
+        source_commit: manifest.source.commit,
         tree_id: repo
             .find_commit(commit)
             .ok()

@@ -12,7 +12,7 @@ pub mod rollback;
 use crate::config::Channel;
 use crate::error::Problem;
 use crate::git;
-use crate::tree::RenderedTree;
+use crate::tree::{ReleaseManifest, RenderedTree};
 use git2::{Oid, Repository};
 
 /// A channel's release: a commit of its release branch (or one named).
@@ -24,20 +24,32 @@ pub struct Release {
 }
 
 impl Release {
-    /// Its rendered tree, refused (naming the release) if berth did not render it.
-    pub fn tree(&self, repo: &Repository) -> Result<RenderedTree, Problem> {
+    /// Its rendered tree and release manifest, refused (naming the release) if berth did not
+    /// render it.
+    pub fn read(&self, repo: &Repository) -> Result<(RenderedTree, ReleaseManifest), Problem> {
         let tree = git::read_tree(repo, self.commit)?;
+        let manifest = self.check(&tree)?;
+        Ok((tree, manifest))
+    }
+
+    /// `tree` (its files, as `git::read_tree` reads them) refused, naming the release, if berth
+    /// did not render it; else its release manifest.
+    pub fn check(&self, tree: &RenderedTree) -> Result<ReleaseManifest, Problem> {
         tree.check_rendered(&format!(
             "{} ({})",
             self.name,
             crate::tree::short_id(&self.commit.to_string())
-        ))?;
-        Ok(tree)
+        ))
+    }
+
+    /// Its rendered tree, as [`read`](Self::read) checks it.
+    pub fn tree(&self, repo: &Repository) -> Result<RenderedTree, Problem> {
+        Ok(self.read(repo)?.0)
     }
 
     /// The source commit its manifest says it was rendered from.
     pub fn source_commit(&self, repo: &Repository) -> Result<Option<String>, Problem> {
-        Ok(self.tree(repo)?.manifest()?.and_then(|m| m.source.commit))
+        Ok(self.read(repo)?.1.source.commit)
     }
 }
 

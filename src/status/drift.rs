@@ -118,9 +118,9 @@ impl Scope<'_> {
     ) -> Result<Checked, Problem> {
         let repo = crate::git::open(self.git_dir)?;
         let release = applied_release(&repo, record, tip);
-        let tree = release.tree(&repo)?;
-        let source_commit = tree.manifest()?.and_then(|m| m.source.commit);
-        let objects = tree.objects()?;
+        let (tree, manifest) = release.read(&repo)?;
+        let objects = tree.objects_of(&manifest.apps_of(), |_| true)?;
+        let source_commit = manifest.source.commit;
         // The repository is not shared across the awaits below.
         drop(repo);
         let drift = check(

@@ -255,8 +255,8 @@ pub fn status(repo: &Repository, options: &Options<'_>) -> Result<Status, Proble
         let release = release::tip(repo, channel, options.remote)?;
         let (tip, tree) = match &release {
             Some(release) => {
-                let tree = release.tree(repo)?;
-                let source = tree.manifest()?.map(|m| m.source).unwrap_or_default();
+                let (tree, manifest) = release.read(repo)?;
+                let source = manifest.source;
                 let tip = Tip {
                     commit: release.commit.to_string(),
                     source,
