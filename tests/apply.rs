@@ -87,7 +87,7 @@ fn first_apply_creates_everything_in_order_and_records_the_release() {
         .server
         .requests()
         .into_iter()
-        .filter(|r| r.path == "/api" || r.path == "/apis")
+        .filter(|r| r.path == "/api/v1" || r.path == "/apis")
         .count();
     assert_eq!(discovery, 4);
     // The record, in the cluster and in git.
@@ -863,6 +863,7 @@ fn a_lock_written_moments_ago_is_confirmed_without_a_request_but_one_taken_over_
             kubeconfig: Some(&live.kubeconfig),
             context: Some("berth-test"),
             timeouts: Default::default(),
+            concurrency: 16,
         })
         .await
         .unwrap_or_else(|p| panic!("{p}"));
@@ -1439,7 +1440,7 @@ fn a_first_apply_into_an_existing_namespace_reads_no_object_before_writing_it() 
     assert!(in_demo.contains(&"GET /api/v1/namespaces/demo/services".to_string()));
     let discovery = requests
         .iter()
-        .filter(|r| r.path == "/api" || r.path == "/apis")
+        .filter(|r| r.path == "/api/v1" || r.path == "/apis")
         .count();
     assert_eq!(discovery, 2, "{requests:#?}");
     let dashboard = setup

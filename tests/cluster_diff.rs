@@ -660,6 +660,49 @@ fn dry_runs_are_parallel_bounded_and_never_write() {
 }
 
 #[test]
+fn discovery_asks_its_two_documents_at_once_unless_told_one_at_a_time() {
+    use berth::cluster::{Cluster, Target};
+    let live = TestCluster::start();
+    live.server.set_latency(Duration::from_millis(100));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    for concurrency in [16, 1] {
+        live.server.reset_counters();
+        let cluster = runtime
+            .block_on(Cluster::connect(&Target {
+                kubeconfig: Some(&live.kubeconfig),
+                context: Some("berth-test"),
+                timeouts: Default::default(),
+                concurrency,
+            }))
+            .unwrap_or_else(|p| panic!("{p}"));
+        let asked: Vec<String> = live.server.requests().into_iter().map(|r| r.path).collect();
+        assert_eq!(asked.len(), 2, "{asked:?}");
+        assert!(asked.contains(&"/apis".to_string()), "{asked:?}");
+        assert!(asked.contains(&"/api/v1".to_string()), "{asked:?}");
+        let at_once = if concurrency > 1 { 2 } else { 1 };
+        assert_eq!(
+            live.server.max_in_flight(),
+            at_once,
+            "--concurrency {concurrency}"
+        );
+        // Both documents were read: the core group's kinds and the other groups'.
+        let (configmaps, caps) = cluster.resolve("v1", "ConfigMap").expect("core served");
+        assert_eq!(configmaps.plural, "configmaps");
+        assert_eq!(caps.scope, kube::discovery::Scope::Namespaced);
+        assert!(cluster.resolve("v1", "Namespace").is_some());
+        let (deployments, caps) = cluster
+            .resolve("apps/v1", "Deployment")
+            .expect("apps served");
+        assert_eq!(deployments.plural, "deployments");
+        assert!(
+            caps.subresources
+                .iter()
+                .any(|(sub, _)| sub.plural == "scale")
+        );
+    }
+}
+
+#[test]
 fn markdown_report_of_a_cluster_diff() {
     let (live, repo) = small::live();
     replace_in(
@@ -708,6 +751,7 @@ mod secret_masking {
                     kubeconfig: Some(&live.kubeconfig),
                     context: Some("berth-test"),
                     timeouts: Default::default(),
+                    concurrency: 16,
                 }))
                 .unwrap_or_else(|p| panic!("{p}"));
             Shared {

@@ -380,6 +380,7 @@ proptest! {
                     request: Duration::from_secs(1),
                     exec: Duration::from_secs(1),
                 },
+                concurrency: 16,
             };
             runtime
                 .block_on(berth::cluster::connect::load(&target, target.timeouts))

@@ -230,6 +230,7 @@ where
             kubeconfig: Some(kubeconfig),
             context: Some("berth-test"),
             timeouts: Default::default(),
+            concurrency: 16,
         })
         .await
         .unwrap_or_else(|p| panic!("{p}"));

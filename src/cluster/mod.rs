@@ -11,7 +11,8 @@ pub mod unowned;
 use crate::error::{Problem, kube_error};
 use connect::Timeouts;
 use kube::api::{ApiResource, DynamicObject};
-use kube::discovery::{ApiCapabilities, Discovery, Scope};
+use kube::core::GroupVersion;
+use kube::discovery::{ApiCapabilities, ApiGroup, Discovery, Scope};
 use kube::{Api, Client};
 use std::collections::HashMap;
 use std::path::Path;
@@ -31,6 +32,8 @@ pub struct Cluster {
     pub context: Option<String>,
     /// Requests sent to the API server so far (discovery included).
     requests: Arc<AtomicUsize>,
+    /// Whether discovery's two requests may go at once (`--concurrency` above 1).
+    discover_at_once: bool,
 }
 
 /// Where the kubeconfig and context come from: flags first, then the channel's `context`, then
@@ -39,6 +42,8 @@ pub struct Target<'a> {
     pub kubeconfig: Option<&'a Path>,
     pub context: Option<&'a str>,
     pub timeouts: Timeouts,
+    /// Requests to the API server at once (`--concurrency`; 1 asks one thing at a time).
+    pub concurrency: usize,
 }
 
 /// How to reach a channel's cluster, as the command line says it (kubectl's flags).
@@ -61,6 +66,7 @@ impl ClusterOptions {
             kubeconfig: self.kubeconfig.as_deref(),
             context: self.context.as_deref().or(channel.context.as_deref()),
             timeouts: self.timeouts,
+            concurrency: self.concurrency,
         }
     }
 }
@@ -107,13 +113,15 @@ impl Cluster {
             .map_err(refused)?
             .with_layer(&count)
             .build();
-        let served = index(&discover(&client).await.map_err(refused)?);
+        let discover_at_once = target.concurrency > 1;
+        let served = discover(&client, discover_at_once).await.map_err(refused)?;
         Ok(Cluster {
             client,
             served,
             server,
             context,
             requests,
+            discover_at_once,
         })
     }
 
@@ -132,10 +140,9 @@ impl Cluster {
 
     /// Discover again, e.g. after CRDs were created.
     pub async fn refresh(&mut self) -> Result<(), Problem> {
-        let discovery = discover(&self.client)
+        self.served = discover(&self.client, self.discover_at_once)
             .await
             .map_err(|e| Problem::new(format!("discovery failed: {}", kube_error(&e))))?;
-        self.served = index(&discovery);
         Ok(())
     }
 
@@ -244,9 +251,9 @@ type Served = HashMap<String, HashMap<String, (ApiResource, ApiCapabilities)>>;
 
 /// Discovery's resources by (apiVersion, kind); of one kind listed twice in a group version,
 /// the first, as kube's `resolve_gvk` picks.
-fn index(discovery: &Discovery) -> Served {
+fn index<'a>(groups: impl IntoIterator<Item = &'a ApiGroup>) -> Served {
     let mut served = Served::new();
-    for group in discovery.groups() {
+    for group in groups {
         for version in group.versions() {
             for (resource, caps) in group.versioned_resources(version) {
                 served
@@ -260,13 +267,33 @@ fn index(discovery: &Discovery) -> Served {
     served
 }
 
-/// Aggregated discovery: two requests (Kubernetes 1.26 and later); else one per group. A
-/// server that does not answer, or refuses the credentials, is not asked again the old way.
-async fn discover(client: &Client) -> Result<Discovery, kube::Error> {
-    match Discovery::new(client.clone()).run_aggregated().await {
-        Ok(discovery) => Ok(discovery),
+/// Aggregated discovery: two requests (Kubernetes 1.26 and later), at once when `at_once`:
+/// the groups' document (`/apis`) and the core group's (`/api/v1`; kube's own aggregated
+/// discovery would ask `/api` only once `/apis` answered). On an older server, one request per
+/// group. A server that does not answer, or refuses the credentials, is not asked again the old
+/// way.
+async fn discover(client: &Client, at_once: bool) -> Result<Served, kube::Error> {
+    let groups = Discovery::new(client.clone())
+        .exclude(&[ApiGroup::CORE_GROUP])
+        .run_aggregated();
+    let core_version = GroupVersion::gv(ApiGroup::CORE_GROUP, "v1");
+    let core = || kube::discovery::pinned_group(client, &core_version);
+    let (groups, core_asked) = if at_once {
+        let (groups, core) = futures_util::future::join(groups, core()).await;
+        (groups, Some(core))
+    } else {
+        (groups.await, None)
+    };
+    match groups {
+        Ok(groups) => {
+            let core = match core_asked {
+                Some(core) => core?,
+                None => core().await?,
+            };
+            Ok(index(groups.groups().chain([&core])))
+        }
         Err(e) if !aggregated_unsupported(&e) => Err(e),
-        Err(_) => Discovery::new(client.clone()).run().await,
+        Err(_) => Ok(index(Discovery::new(client.clone()).run().await?.groups())),
     }
 }
 
