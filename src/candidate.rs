@@ -116,8 +116,10 @@ pub fn diff_tree(
                 (Some(_), _) => ("the working tree (uncommitted changes)".to_string(), None),
                 (None, _) => ("the working tree".to_string(), None),
             };
+            let tree = set.tree();
             return Ok(NamedTree {
-                tree: set.tree(),
+                apps: tree.apps_of()?,
+                tree,
                 name,
                 source_commit,
                 tree_id: None,

@@ -36,6 +36,8 @@ pub struct NamedTree {
     pub name: String,
     /// The commit the tree was rendered from, when known.
     pub source_commit: Option<String>,
+    /// Object key → app, from its release manifest (read once, where the tree is checked).
+    pub apps: BTreeMap<ObjectKey, String>,
     /// The git tree id, when the tree is a commit's (what a reviewed plan is keyed by).
     pub tree_id: Option<String>,
     /// The commit named on the command line (`diff --tree REV`): a candidate pull request's

@@ -29,7 +29,7 @@ pub fn diff(
     release: &RenderedTree,
     reporter: &dyn Reporter,
 ) -> Result<Plan, Problems> {
-    let apps = target.tree.apps_of()?;
+    let apps = target.apps;
     // The Secrets first, before the cluster is reached: a secret source that fails stops the
     // diff having asked nothing.
     let mut secrets = target.tree.objects_of(&apps, ObjectKey::is_secret)?;

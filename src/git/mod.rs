@@ -87,6 +87,7 @@ pub fn named_tree(repo: &Repository, rev: &str) -> Result<NamedTree, Problem> {
     let name = format!("{rev} ({})", short_id(&commit.to_string()));
     let manifest = tree.check_rendered(&name)?;
     Ok(NamedTree {
+        apps: manifest.apps_of(),
         source_commit: manifest.source.commit,
         tree_id: repo
             .find_commit(commit)
