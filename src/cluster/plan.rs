@@ -348,7 +348,8 @@ impl<'a> Context<'a> {
         if let Some(mismatch) = scope_mismatch(object, &caps.scope) {
             return fail(mismatch);
         }
-        let api = self.cluster.api(resource, caps, object.namespace());
+        // Built only for the objects that need a request: most creates are decided without one.
+        let api = || self.cluster.api(resource, caps, object.namespace());
         let seen = self.listed.map_or(Seen::Unknown, |l| l.seen(object));
         let live = match seen {
             Seen::Live(live) => Some(live.clone()),
@@ -383,7 +384,7 @@ impl<'a> Context<'a> {
                             // Not berth's: most likely it does not exist, which the dry run
                             // tells (no resourceVersion); if it does exist, it is read and
                             // asked about again.
-                            match self.dry_run(&api, object, None).await {
+                            match self.dry_run(&api(), object, None).await {
                                 Ok(after) if after.metadata.resource_version.is_none() => {
                                     return self.compare(object, None, &after, false);
                                 }
@@ -391,14 +392,14 @@ impl<'a> Context<'a> {
                                 Err(err) => return self.refused(&err, object),
                             }
                         }
-                        match self.get(&api, object).await {
+                        match self.get(&api(), object).await {
                             Ok(live) => live,
                             Err(change) => return *change,
                         }
                     }
                 }
             }
-            Seen::Unknown => match self.get(&api, object).await {
+            Seen::Unknown => match self.get(&api(), object).await {
                 Ok(live) => live,
                 Err(change) => return *change,
             },
@@ -416,7 +417,7 @@ impl<'a> Context<'a> {
         // Taken over from client-side `kubectl apply`, berth will own that manager's fields:
         // as apply hands them over first, the dry run does not stop at them.
         let adopt = live.as_ref().is_some_and(adopt::adoptable);
-        match self.dry_run(&api, object, live.as_ref()).await {
+        match self.dry_run(&api(), object, live.as_ref()).await {
             Ok(after) => self.compare(object, live, &after, adopt),
             Err(err) => self.refused(&err, object),
         }
