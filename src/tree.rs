@@ -200,30 +200,10 @@ impl RenderedTree {
     pub fn objects_of(
         &self,
         apps: &BTreeMap<ObjectKey, String>,
-        keep: impl Fn(&ObjectKey) -> bool + Sync,
+        keep: impl Fn(&ObjectKey) -> bool,
     ) -> Result<Vec<TreeObject>, Problem> {
-        use rayon::prelude::*;
-        let files: Vec<(ObjectKey, &[u8])> = self
-            .object_files()?
-            .into_iter()
-            .filter(|(key, _)| keep(key))
-            .collect();
-        files
-            .into_par_iter()
-            .map(|(key, bytes)| {
-                let body = crate::yaml::parse_documents(&String::from_utf8_lossy(bytes))
-                    .ok()
-                    .filter(|docs| docs.len() == 1)
-                    .and_then(|docs| docs.into_iter().next())
-                    .map(|d| d.value)
-                    .ok_or_else(|| not_an_object(&key.tree_path()))?;
-                Ok(TreeObject {
-                    app: apps.get(&key).cloned(),
-                    key,
-                    body,
-                })
-            })
-            .collect()
+        let files = self.object_files()?;
+        parse_objects(files.into_iter().filter(|(key, _)| keep(key)), apps)
     }
 
     /// Write the tree to `dir`, replacing whatever was there: built beside it and swapped
@@ -331,6 +311,32 @@ pub fn check_replaceable(dir: &Path) -> io::Result<()> {
          tree) or choose another --out",
         foreign[..shown].join(", ")
     )))
+}
+
+/// The objects of `files` (as [`RenderedTree::object_files`] gives them), parsed on every
+/// core, with their apps from `apps`.
+pub fn parse_objects<'a>(
+    files: impl IntoIterator<Item = (ObjectKey, &'a [u8])>,
+    apps: &BTreeMap<ObjectKey, String>,
+) -> Result<Vec<TreeObject>, Problem> {
+    use rayon::prelude::*;
+    let files: Vec<(ObjectKey, &[u8])> = files.into_iter().collect();
+    files
+        .into_par_iter()
+        .map(|(key, bytes)| {
+            let body = crate::yaml::parse_documents(&String::from_utf8_lossy(bytes))
+                .ok()
+                .filter(|docs| docs.len() == 1)
+                .and_then(|docs| docs.into_iter().next())
+                .map(|d| d.value)
+                .ok_or_else(|| not_an_object(&key.tree_path()))?;
+            Ok(TreeObject {
+                app: apps.get(&key).cloned(),
+                key,
+                body,
+            })
+        })
+        .collect()
 }
 
 fn not_an_object(path: &str) -> Problem {

@@ -176,17 +176,19 @@ pub fn apply_release(
     let manifest = release.check(&tree)?;
     let apps = manifest.apps_of();
     let source = manifest.source;
-    // The Secrets are filled before the cluster is reached: a secret source that fails stops
-    // the apply having asked nothing.
-    let mut secrets = tree.objects_of(&apps, ObjectKey::is_secret)?;
+    let files = tree.object_files()?;
     // The objects the apply looks for unlabelled, known from the files' paths (see `reach`).
-    let keys: Vec<ObjectKey> = tree
-        .object_files()?
-        .into_keys()
+    let keys: Vec<ObjectKey> = files
+        .keys()
         .filter(|key| {
             request.apps.is_empty() || apps.get(key).is_some_and(|a| request.apps.contains(a))
         })
+        .cloned()
         .collect();
+    // The Secrets are filled before the cluster is reached: a secret source that fails stops
+    // the apply having asked nothing.
+    let secret_files = files.into_iter().filter(|(key, _)| key.is_secret());
+    let mut secrets = crate::tree::parse_objects(secret_files, &apps)?;
     let filled = fill_secrets(config, channel, &request.apps, &mut secrets);
     let workdir = repo.workdir().unwrap_or(&config.root).to_path_buf();
     if let Some(remote) = &request.push_notes {

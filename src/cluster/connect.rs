@@ -148,7 +148,7 @@ pub async fn load(
                 if target.context.is_none()
                     && let Ok(config) = kube::Config::incluster() =>
             {
-                return Ok((with_timeouts(config, timeouts), Credentials::default()));
+                return Ok((prepared(config, timeouts), Credentials::default()));
             }
             Err(e) => {
                 return Err(kubeconfig_problem(&e, None)
@@ -173,14 +173,19 @@ pub async fn load(
         check_headers(&config.auth_info)
             .map_err(|p| in_file(p.hint("the exec plugin printed a token with a line break")))?;
     }
-    Ok((with_timeouts(config, timeouts), credentials))
+    Ok((prepared(config, timeouts), credentials))
+}
+
+/// The client configuration as berth uses it, wherever it came from.
+fn prepared(config: kube::Config, timeouts: Timeouts) -> kube::Config {
+    without_roots_for_plain_http(with_timeouts(config, timeouts))
 }
 
 fn with_timeouts(mut config: kube::Config, timeouts: Timeouts) -> kube::Config {
     config.connect_timeout = limit(timeouts.connect);
     config.read_timeout = limit(timeouts.request);
     config.write_timeout = limit(timeouts.request);
-    without_roots_for_plain_http(config)
+    config
 }
 
 /// A plain-http server (`kubectl proxy`, a local test server) is never verified, yet kube
@@ -433,7 +438,7 @@ mod tests {
         let roots = |url: &str, ca: Option<Vec<Vec<u8>>>| {
             let mut config = kube::Config::new(url.parse().unwrap());
             config.root_cert = ca;
-            with_timeouts(config, Timeouts::default()).root_cert
+            prepared(config, Timeouts::default()).root_cert
         };
         assert_eq!(roots("http://127.0.0.1:8001", None), Some(Vec::new()));
         // Over TLS, no CA means the system's roots (kube's platform verifier), never none.

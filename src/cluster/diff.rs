@@ -30,9 +30,12 @@ pub fn diff(
     reporter: &dyn Reporter,
 ) -> Result<Plan, Problems> {
     let apps = target.apps;
+    let files = target.tree.object_files()?;
+    let keys: Vec<ObjectKey> = files.keys().cloned().collect();
     // The Secrets first, before the cluster is reached: a secret source that fails stops the
     // diff having asked nothing.
-    let mut secrets = target.tree.objects_of(&apps, ObjectKey::is_secret)?;
+    let secret_files = files.into_iter().filter(|(key, _)| key.is_secret());
+    let mut secrets = crate::tree::parse_objects(secret_files, &apps)?;
     crate::secret::external::fill(
         &mut secrets,
         &options.config.external_secrets(options.channel),
@@ -40,7 +43,6 @@ pub fn diff(
     )?;
     // The rest (most of a diff's own work) is parsed while the cluster is reached and the
     // kinds the files' paths name are listed.
-    let keys: Vec<ObjectKey> = target.tree.object_files()?.into_keys().collect();
     let (parsed, parsing) = tokio::sync::oneshot::channel();
     let tree = target.tree;
     std::thread::spawn(move || parsed.send(tree.objects_of(&apps, |key| !key.is_secret())));
